@@ -1,0 +1,146 @@
+//! The contract between the executor and the providers: one async trait every driver
+//! implements, and the error classes that decide retry, fail-over or failure.
+//!
+//! A driver speaks to one provider. It never reads or writes the state file: it is handed what
+//! it needs and returns what it observed. Every object it creates carries the resource address
+//! and the state lineage, so a crash between "created" and "saved" ends in adoption, not a
+//! duplicate.
+
+pub mod local;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::catalog::Catalog;
+use crate::resource::{Address, Attributes, Desired, Existing, Placement};
+
+/// What to do about a failed driver call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Transient (rate limit, 5xx, timeout): back off and call again.
+    Retry,
+    /// The provider refused this placement (capacity, quota, unavailable size or location,
+    /// unreachable): try the next candidate.
+    FailOver,
+    /// Auth errors, invalid requests, bugs: stop this step.
+    Fatal,
+}
+
+/// A classified driver error. `message` is shown to the user and must hold no secret.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct DriverError {
+    pub class: ErrorClass,
+    /// The provider's own error code, when it has one (`InsufficientInstanceCapacity`).
+    pub code: Option<String>,
+    pub message: String,
+    /// The wait the provider asked for (`Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+impl DriverError {
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Fatal, message)
+    }
+
+    pub fn retry(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Retry, message)
+    }
+
+    pub fn fail_over(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::FailOver, message)
+    }
+
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        DriverError {
+            class,
+            code: None,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+}
+
+/// What a create call needs: the resource, the placement to try (the chosen one or a
+/// fall-back) and the state lineage to mark the object with.
+#[derive(Clone, Debug)]
+pub struct CreateRequest<'a> {
+    pub desired: &'a Desired,
+    pub placement: &'a Placement,
+    pub lineage: &'a str,
+}
+
+/// The answer of a batched refresh.
+#[derive(Debug, Default)]
+pub struct Refreshed {
+    /// For each known address: what the provider sees now, or `None` if it is gone.
+    pub known: HashMap<Address, Option<Attributes>>,
+    /// Objects marked with this lineage that the caller did not know about (a crash between
+    /// create and save left them behind). They are adopted into state.
+    pub orphans: Vec<Existing>,
+}
+
+/// One provider.
+#[async_trait]
+pub trait Driver: Send + Sync {
+    /// The provider name as written in strategies (`local`).
+    fn name(&self) -> &str;
+
+    /// What this provider offers.
+    async fn catalog(&self) -> Result<Catalog, DriverError>;
+
+    /// Ask what really exists, for many resources at once (one call where the provider
+    /// allows it), and find objects of this lineage the caller does not know.
+    async fn refresh(&self, lineage: &str, known: &[Existing]) -> Result<Refreshed, DriverError>;
+
+    /// Create one resource at `request.placement` and wait until it is ready. If an object with
+    /// the same address and lineage already exists (a crash left it), adopt it instead.
+    async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError>;
+
+    /// Change updatable attributes in place.
+    async fn update(&self, existing: &Existing, desired: &Desired) -> Result<Existing, DriverError>;
+
+    /// Remove the object; removing something already gone succeeds.
+    async fn delete(&self, existing: &Existing) -> Result<(), DriverError>;
+}
+
+/// What a driver is built from: its block in the strategy (with `env.` references already
+/// resolved) and where the engine keeps its files.
+#[derive(Clone, Debug)]
+pub struct DriverConfig {
+    pub settings: Map<String, Value>,
+    /// The state directory; drivers that keep local files (`local`) put them under it.
+    pub state_dir: PathBuf,
+}
+
+impl fmt::Display for DriverConfig {
+    // Never print settings: they may hold credentials.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DriverConfig({} settings)", self.settings.len())
+    }
+}
+
+/// Providers this build knows, for schema checks and hints.
+pub const KNOWN_PROVIDERS: &[&str] = &["local"];
+
+/// Build the driver for a provider name.
+pub fn build(name: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, DriverError> {
+    match name {
+        "local" => Ok(Arc::new(local::LocalDriver::new(config)?)),
+        other => Err(DriverError::fatal(format!(
+            "Unknown provider `{other}`; known providers: {}",
+            KNOWN_PROVIDERS.join(", ")
+        ))),
+    }
+}

@@ -1,0 +1,128 @@
+//! The words every stage shares: a resource's address, its placement, what the strategy wants
+//! of it ([`Desired`]) and what is known to exist ([`Existing`]).
+//!
+//! Plain data only: no I/O, no provider logic. Attributes are JSON values so every stage can
+//! diff, render and store them without knowing the resource kind.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A stable resource address such as `node.web[0]`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Address(pub String);
+
+impl Address {
+    /// The address of the `index`th node of the node group `group`.
+    pub fn node(group: &str, index: usize) -> Self {
+        Address(format!("node.{group}[{index}]"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a `--target`/`--exclude` pattern names this address: either the whole address
+    /// or a prefix ending before `[` or `.` (`node.web` names `node.web[3]`).
+    pub fn matches(&self, pattern: &str) -> bool {
+        match self.0.strip_prefix(pattern) {
+            Some("") => true,
+            Some(rest) => rest.starts_with('[') || rest.starts_with('.'),
+            None => false,
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The kind of a resource; decides which attributes can change in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Node,
+}
+
+impl Kind {
+    /// Attributes a driver can change without replacing the resource.
+    pub fn updatable(self, attribute: &str) -> bool {
+        match self {
+            Kind::Node => attribute == "tags",
+        }
+    }
+}
+
+/// Where a resource lives: one offering of one provider.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Placement {
+    pub provider: String,
+    pub location: String,
+    pub size: String,
+    pub image: String,
+    /// Hourly price of the size at this location, in `currency`, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hourly_price: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+}
+
+impl fmt::Display for Placement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.provider, self.location, self.size, self.image
+        )
+    }
+}
+
+impl Placement {
+    /// Same provider, location, size and image (prices may differ between catalog dates).
+    pub fn same_place(&self, other: &Placement) -> bool {
+        self.provider == other.provider
+            && self.location == other.location
+            && self.size == other.size
+            && self.image == other.image
+    }
+}
+
+/// Attribute map, sorted so that output and hashes are stable.
+pub type Attributes = BTreeMap<String, Value>;
+
+/// A resource as the strategy wants it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Desired {
+    pub address: Address,
+    pub kind: Kind,
+    /// The chosen placement (the first candidate).
+    pub placement: Placement,
+    /// Ranked fall-backs tried in order when a create is refused for capacity or quota.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<Placement>,
+    pub attributes: Attributes,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Address>,
+}
+
+/// A resource known to exist, as recorded in state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Existing {
+    pub address: Address,
+    pub kind: Kind,
+    pub placement: Placement,
+    /// The provider's own id for the object.
+    pub provider_id: String,
+    /// The attributes it was created (or last updated) with.
+    pub attributes: Attributes,
+    /// What the provider reports about it (addresses, process ids...).
+    #[serde(default)]
+    pub observed: Attributes,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<Address>,
+}
