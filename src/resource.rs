@@ -59,7 +59,7 @@ impl Kind {
 }
 
 /// Where a resource lives: one offering of one provider.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Placement {
     pub provider: String,
     pub location: String,
