@@ -52,9 +52,11 @@ pub fn matches_option<T: Serialize>(offering: &T, option: &Map<String, Value>) -
     let Ok(Value::Object(attrs)) = serde_json::to_value(offering) else {
         return false;
     };
-    option.iter().all(|(key, want)| match (attrs.get(key), want) {
-        (Some(Value::Number(have)), Value::Number(want)) => have.as_f64() == want.as_f64(),
-        (Some(have), want) => have == want,
-        (None, _) => false,
-    })
+    option
+        .iter()
+        .all(|(key, want)| match (attrs.get(key), want) {
+            (Some(Value::Number(have)), Value::Number(want)) => have.as_f64() == want.as_f64(),
+            (Some(have), want) => have == want,
+            (None, _) => false,
+        })
 }

@@ -3,6 +3,17 @@
 //! The flow runs one way: strategy → compile (with catalogs) → desired graph → diff against
 //! state → plan → apply (executor over drivers) → state. `cli` is the only module that prints.
 
+pub mod apply;
 pub mod catalog;
+pub mod cli;
+pub mod clock;
+pub mod compile;
+pub mod digest;
 pub mod driver;
+pub mod engine;
+pub mod graph;
+pub mod plan;
+pub mod report;
 pub mod resource;
+pub mod state;
+pub mod strategy;

@@ -10,10 +10,39 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A stable resource address such as `node.web[0]`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A stable resource address such as `node.web[0]`. Ordered naturally: `node.web[9]` comes
+/// before `node.web[10]`, so state files and plans list nodes by index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Address(pub String);
+
+impl Address {
+    /// (text before `[`, the index, the rest) for natural ordering.
+    fn sort_key(&self) -> (&str, u64, &str) {
+        let text = self.0.as_str();
+        match (text.find('['), text.find(']')) {
+            (Some(open), Some(close)) if open < close => match text[open + 1..close].parse() {
+                Ok(index) => (&text[..open], index, &text[close..]),
+                Err(_) => (text, 0, ""),
+            },
+            _ => (text, 0, ""),
+        }
+    }
+}
+
+impl Ord for Address {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.sort_key()
+            .cmp(&other.sort_key())
+            .then_with(|| self.0.cmp(&other.0))
+    }
+}
+
+impl PartialOrd for Address {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Address {
     /// The address of the `index`th node of the node group `group`.
@@ -125,4 +154,33 @@ pub struct Existing {
     pub observed: Attributes,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<Address>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_sort_by_index_and_match_prefixes() {
+        let mut list: Vec<Address> = [10, 2, 9, 0]
+            .iter()
+            .map(|i| Address::node("web", *i))
+            .collect();
+        list.push(Address("key.aws".into()));
+        list.sort();
+        let text: Vec<&str> = list.iter().map(Address::as_str).collect();
+        assert_eq!(
+            text,
+            [
+                "key.aws",
+                "node.web[0]",
+                "node.web[2]",
+                "node.web[9]",
+                "node.web[10]"
+            ]
+        );
+        let a = Address::node("web", 3);
+        assert!(a.matches("node.web") && a.matches("node.web[3]") && a.matches("node"));
+        assert!(!a.matches("node.we") && !a.matches("node.web[31]"));
+    }
 }

@@ -89,6 +89,10 @@ pub struct Refreshed {
     /// Objects marked with this lineage that the caller did not know about (a crash between
     /// create and save left them behind). They are adopted into state.
     pub orphans: Vec<Existing>,
+    /// Leftovers of this lineage that the caller did not know and that no longer run (a crash
+    /// before the object was ready). They are adopted as gone, so apply deletes or recreates
+    /// them under the lock; refresh itself never removes anything.
+    pub debris: Vec<Existing>,
 }
 
 /// One provider.
@@ -109,7 +113,8 @@ pub trait Driver: Send + Sync {
     async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError>;
 
     /// Change updatable attributes in place.
-    async fn update(&self, existing: &Existing, desired: &Desired) -> Result<Existing, DriverError>;
+    async fn update(&self, existing: &Existing, desired: &Desired)
+    -> Result<Existing, DriverError>;
 
     /// Remove the object; removing something already gone succeeds.
     async fn delete(&self, existing: &Existing) -> Result<(), DriverError>;

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Installs nothing it does not check for first; fails with a
+# message saying what is missing instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "error: the tests need $1 ($2)" >&2; exit 1; }
+}
+need cargo "install Rust with rustup"
+need python3 "local nodes in the tests run a small Python HTTP service; apt-get install python3"
+
+cargo build --quiet --all-targets
+cargo test --all-targets -- --test-threads "${OSS_TEST_THREADS:-4}"

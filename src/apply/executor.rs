@@ -1,0 +1,728 @@
+//! The scheduler: hands out ready steps (all dependencies done) like a dependency queue, runs
+//! at most `parallelism` of them on a `JoinSet`, retries what the driver marks retryable with
+//! jittered backoff, and fails over to the next candidate when a create is refused.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::driver::{CreateRequest, Driver, DriverError, ErrorClass};
+use crate::plan::{Action, Change};
+use crate::report::{Event, Reporter};
+use crate::resource::{Address, Existing, Placement};
+use crate::state::store::Journal;
+
+/// How the executor runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub parallelism: usize,
+    /// Attempts per driver call for retryable errors.
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            parallelism: 10,
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    Done,
+    Failed(String),
+    /// A dependency failed.
+    Skipped(Address),
+    /// Interrupted before it started.
+    NotStarted,
+}
+
+#[derive(Clone, Debug)]
+pub struct StepResult {
+    pub address: Address,
+    pub action: Action,
+    pub status: Status,
+    /// Candidates refused on the way (fail-over), with why.
+    pub failed_over: Vec<(Placement, String)>,
+    /// Where a created node really is.
+    pub placement: Option<Placement>,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub steps: Vec<StepResult>,
+    pub interrupted: bool,
+}
+
+impl Outcome {
+    pub fn count(&self, pred: impl Fn(&Status) -> bool) -> usize {
+        self.steps.iter().filter(|s| pred(&s.status)).count()
+    }
+
+    pub fn succeeded(&self) -> bool {
+        !self.interrupted && self.steps.iter().all(|s| s.status == Status::Done)
+    }
+}
+
+struct Shared {
+    drivers: HashMap<String, Arc<dyn Driver>>,
+    lineage: String,
+    journal: Arc<Journal>,
+    reporter: Arc<dyn Reporter>,
+    options: Options,
+    /// Placements refused for capacity or quota during this run.
+    blocked: Mutex<HashSet<String>>,
+}
+
+/// Runs every change that is not a no-op and reports how each ended.
+pub async fn execute(
+    changes: Vec<Change>,
+    drivers: HashMap<String, Arc<dyn Driver>>,
+    lineage: &str,
+    journal: Arc<Journal>,
+    reporter: Arc<dyn Reporter>,
+    options: Options,
+    cancel: CancellationToken,
+) -> Outcome {
+    let steps: Vec<Change> = changes
+        .into_iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
+    let (mut waiting_on, dependents) = dependencies(&steps);
+    let parallelism = options.parallelism.max(1);
+    let shared = Arc::new(Shared {
+        drivers,
+        lineage: lineage.to_string(),
+        journal,
+        reporter: reporter.clone(),
+        options,
+        blocked: Mutex::new(HashSet::new()),
+    });
+    reporter.report(Event::ApplyStarted { steps: steps.len() });
+
+    let mut results: Vec<Option<StepResult>> = vec![None; steps.len()];
+    let mut ready: VecDeque<usize> = (0..steps.len()).filter(|&i| waiting_on[i] == 0).collect();
+    let mut running = JoinSet::new();
+    let mut interrupted = false;
+    let steps = Arc::new(steps);
+    loop {
+        while !interrupted && running.len() < parallelism {
+            let Some(i) = ready.pop_front() else { break };
+            let (shared, steps) = (shared.clone(), steps.clone());
+            running.spawn(async move { (i, run_step(&steps[i], &shared).await) });
+        }
+        if running.is_empty() {
+            break;
+        }
+        let joined = tokio::select! {
+            joined = running.join_next() => joined,
+            () = cancel.cancelled(), if !interrupted => {
+                interrupted = true;
+                reporter.report(Event::Interrupted { in_flight: running.len() });
+                continue;
+            }
+        };
+        let Some(joined) = joined else { break };
+        let (i, result) = match joined {
+            Ok(done) => done,
+            Err(panic) => {
+                // A panicking step is a bug; its index is lost with it, so fail loudly.
+                panic!("an apply step panicked: {panic}");
+            }
+        };
+        if result.status == Status::Done {
+            for &d in &dependents[i] {
+                waiting_on[d] -= 1;
+                if waiting_on[d] == 0 {
+                    ready.push_back(d);
+                }
+            }
+        } else {
+            skip_dependents(i, &steps, &dependents, &mut results, reporter.as_ref());
+        }
+        results[i] = Some(result);
+    }
+    let steps_out = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.unwrap_or_else(|| StepResult {
+                address: steps[i].address.clone(),
+                action: steps[i].action,
+                status: Status::NotStarted,
+                failed_over: Vec::new(),
+                placement: None,
+            })
+        })
+        .collect();
+    Outcome {
+        steps: steps_out,
+        interrupted,
+    }
+}
+
+/// For each step, how many steps it waits for, and which steps wait for it. Creates and
+/// updates wait for the steps of what they depend on; a delete waits for the deletes of what
+/// depends on it.
+fn dependencies(steps: &[Change]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    let index: HashMap<&Address, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (&s.address, i))
+        .collect();
+    let mut waiting_on = vec![0; steps.len()];
+    let mut dependents = vec![Vec::new(); steps.len()];
+    for (i, step) in steps.iter().enumerate() {
+        if let Some(after) = &step.after {
+            for dep in &after.depends_on {
+                if let Some(&j) = index.get(dep)
+                    && steps[j].action != Action::Delete
+                {
+                    waiting_on[i] += 1;
+                    dependents[j].push(i);
+                }
+            }
+        }
+        if step.action == Action::Delete
+            && let Some(before) = &step.before
+        {
+            // `before` depends on these; so deleting them waits for deleting `before`.
+            for dep in &before.dependencies {
+                if let Some(&j) = index.get(dep)
+                    && steps[j].action == Action::Delete
+                {
+                    waiting_on[j] += 1;
+                    dependents[i].push(j);
+                }
+            }
+        }
+    }
+    (waiting_on, dependents)
+}
+
+fn skip_dependents(
+    failed: usize,
+    steps: &[Change],
+    dependents: &[Vec<usize>],
+    results: &mut [Option<StepResult>],
+    reporter: &dyn Reporter,
+) {
+    let mut stack = vec![failed];
+    while let Some(i) = stack.pop() {
+        for &d in &dependents[i] {
+            if results[d].is_some() {
+                continue;
+            }
+            reporter.report(Event::StepSkipped {
+                address: &steps[d].address,
+                because: &steps[failed].address,
+            });
+            results[d] = Some(StepResult {
+                address: steps[d].address.clone(),
+                action: steps[d].action,
+                status: Status::Skipped(steps[failed].address.clone()),
+                failed_over: Vec::new(),
+                placement: None,
+            });
+            stack.push(d);
+        }
+    }
+}
+
+async fn run_step(change: &Change, shared: &Shared) -> StepResult {
+    let started = Instant::now();
+    let reporter = shared.reporter.as_ref();
+    reporter.report(Event::StepStarted {
+        address: &change.address,
+        action: change.action,
+    });
+    let mut result = StepResult {
+        address: change.address.clone(),
+        action: change.action,
+        status: Status::Done,
+        failed_over: Vec::new(),
+        placement: None,
+    };
+    match perform(change, shared, &mut result).await {
+        Ok(()) => reporter.report(Event::StepFinished {
+            address: &change.address,
+            action: change.action,
+            elapsed: started.elapsed(),
+            placement: result.placement.as_ref(),
+        }),
+        Err(message) => {
+            reporter.report(Event::StepFailed {
+                address: &change.address,
+                action: change.action,
+                error: &message,
+            });
+            result.status = Status::Failed(message);
+        }
+    }
+    result
+}
+
+async fn perform(change: &Change, shared: &Shared, result: &mut StepResult) -> Result<(), String> {
+    if matches!(change.action, Action::Delete | Action::Replace)
+        && let Some(before) = &change.before
+    {
+        let driver = driver_for(shared, &before.placement.provider)?;
+        retrying(shared, &change.address, || driver.delete(before))
+            .await
+            .map_err(|e| describe(&e))?;
+        shared
+            .journal
+            .delete(&change.address)
+            .map_err(|e| format!("{e}: {}", source_text(&e)))?;
+    }
+    let created = match (change.action, &change.after) {
+        (Action::Create | Action::Replace, Some(desired)) => {
+            create(desired, shared, result).await?
+        }
+        (Action::Update, Some(desired)) => {
+            let before = change
+                .before
+                .as_ref()
+                .ok_or("update without a prior resource")?;
+            let driver = driver_for(shared, &before.placement.provider)?;
+            retrying(shared, &change.address, || driver.update(before, desired))
+                .await
+                .map_err(|e| describe(&e))?
+        }
+        _ => return Ok(()),
+    };
+    shared
+        .journal
+        .put(&created)
+        .map_err(|e| format!("{e}: {}", source_text(&e)))
+}
+
+/// Creates at the chosen placement, failing over along the ranked fall-backs.
+async fn create(
+    desired: &crate::resource::Desired,
+    shared: &Shared,
+    result: &mut StepResult,
+) -> Result<Existing, String> {
+    let candidates: Vec<&Placement> = std::iter::once(&desired.placement)
+        .chain(&desired.fallbacks)
+        .collect();
+    let mut last_refusal = None;
+    for (n, placement) in candidates.iter().enumerate() {
+        if is_blocked(shared, placement) {
+            continue;
+        }
+        let driver = driver_for(shared, &placement.provider)?;
+        let request = CreateRequest {
+            desired,
+            placement,
+            lineage: &shared.lineage,
+        };
+        match retrying(shared, &desired.address, || driver.create(request.clone())).await {
+            Ok(existing) => {
+                result.placement = Some(existing.placement.clone());
+                return Ok(existing);
+            }
+            Err(e) if e.class == ErrorClass::FailOver => {
+                shared
+                    .blocked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(block_key(placement));
+                let next = candidates[n + 1..]
+                    .iter()
+                    .find(|p| !is_blocked(shared, p))
+                    .copied();
+                shared.reporter.report(Event::StepFailedOver {
+                    address: &desired.address,
+                    from: placement,
+                    to: next,
+                    error: &e,
+                });
+                result
+                    .failed_over
+                    .push(((*placement).clone(), describe(&e)));
+                last_refusal = Some(e);
+            }
+            Err(e) => return Err(describe(&e)),
+        }
+    }
+    Err(match last_refusal {
+        Some(e) => format!(
+            "every candidate placement was refused or blocked; last: {}",
+            describe(&e)
+        ),
+        None => "every candidate placement was blocked earlier in this run".into(),
+    })
+}
+
+fn block_key(p: &Placement) -> String {
+    format!("{}/{}/{}", p.provider, p.location, p.size)
+}
+
+fn is_blocked(shared: &Shared, p: &Placement) -> bool {
+    shared
+        .blocked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&block_key(p))
+}
+
+fn driver_for<'a>(shared: &'a Shared, provider: &str) -> Result<&'a Arc<dyn Driver>, String> {
+    shared.drivers.get(provider).ok_or_else(|| {
+        format!(
+            "provider `{provider}` is not configured in the strategy; add it to provider.options"
+        )
+    })
+}
+
+/// Calls `call` until it succeeds, fails for good, or runs out of attempts; retryable errors
+/// wait with exponential, jittered backoff (or the provider's `Retry-After`).
+async fn retrying<T, F, Fut>(
+    shared: &Shared,
+    address: &Address,
+    mut call: F,
+) -> Result<T, DriverError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, DriverError>>,
+{
+    let options = &shared.options;
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e) if e.class == ErrorClass::Retry && attempt < options.max_attempts => {
+                let exp = options
+                    .backoff_base
+                    .saturating_mul(1 << (attempt - 1).min(16));
+                let capped = exp.min(options.backoff_max);
+                // Full jitter in the upper half: spreads retries of many steps apart.
+                let jitter = capped.mul_f64(0.5 + rand::random::<f64>() * 0.5);
+                let wait = e.retry_after.map_or(jitter, |after| after.max(jitter));
+                shared.reporter.report(Event::StepRetrying {
+                    address,
+                    attempt,
+                    wait,
+                    error: &e,
+                });
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn describe(e: &DriverError) -> String {
+    match &e.code {
+        Some(code) => format!("{code}: {}", e.message),
+        None => e.message.clone(),
+    }
+}
+
+fn source_text(e: &dyn std::error::Error) -> String {
+    e.source().map_or_else(String::new, |s| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scheduler's contract, with a scripted in-process driver standing in for a provider
+    //! (the real providers have their own end-to-end tests).
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::driver::Refreshed;
+    use crate::resource::{Desired, Kind};
+    use crate::state::store::Store;
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Script {
+        /// Locations that refuse creates for capacity.
+        full: HashSet<String>,
+        /// Addresses whose create fails for good.
+        broken: HashSet<String>,
+        /// Addresses whose first create call is throttled.
+        throttled_once: Mutex<HashSet<String>>,
+        delay: Duration,
+        log: Mutex<Vec<String>>,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Driver for Script {
+        fn name(&self) -> &str {
+            "script"
+        }
+        async fn catalog(&self) -> Result<Catalog, DriverError> {
+            Ok(Catalog::default())
+        }
+        async fn refresh(&self, _: &str, _: &[Existing]) -> Result<Refreshed, DriverError> {
+            Ok(Refreshed::default())
+        }
+        async fn create(&self, r: CreateRequest<'_>) -> Result<Existing, DriverError> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            let address = r.desired.address.to_string();
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("create {address} at {}", r.placement.location));
+            if self.throttled_once.lock().unwrap().remove(&address) {
+                return Err(DriverError::retry("slow down").with_code("Throttling"));
+            }
+            if self.broken.contains(&address) {
+                return Err(DriverError::fatal("invalid request").with_code("InvalidParameter"));
+            }
+            if self.full.contains(&r.placement.location) {
+                return Err(
+                    DriverError::fail_over("no capacity").with_code("InsufficientInstanceCapacity")
+                );
+            }
+            Ok(Existing {
+                address: r.desired.address.clone(),
+                kind: Kind::Node,
+                placement: r.placement.clone(),
+                provider_id: format!("id-{address}"),
+                attributes: r.desired.attributes.clone(),
+                observed: Default::default(),
+                dependencies: r.desired.depends_on.clone(),
+            })
+        }
+        async fn update(&self, e: &Existing, _: &Desired) -> Result<Existing, DriverError> {
+            Ok(e.clone())
+        }
+        async fn delete(&self, e: &Existing) -> Result<(), DriverError> {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("delete {}", e.address));
+            Ok(())
+        }
+    }
+
+    fn place(location: &str) -> Placement {
+        Placement {
+            provider: "script".into(),
+            location: location.into(),
+            size: "s".into(),
+            image: "i".into(),
+            hourly_price: None,
+            currency: None,
+        }
+    }
+
+    fn desired(name: &str, deps: &[&str], fallbacks: &[&str]) -> Desired {
+        Desired {
+            address: Address(name.into()),
+            kind: Kind::Node,
+            placement: place("a"),
+            fallbacks: fallbacks.iter().map(|l| place(l)).collect(),
+            attributes: Default::default(),
+            depends_on: deps.iter().map(|d| Address((*d).into())).collect(),
+        }
+    }
+
+    fn create(d: Desired) -> Change {
+        Change {
+            address: d.address.clone(),
+            action: Action::Create,
+            reason: String::new(),
+            before: None,
+            after: Some(d),
+            gone: false,
+        }
+    }
+
+    async fn run(
+        script: Arc<Script>,
+        changes: Vec<Change>,
+        parallelism: usize,
+        cancel: CancellationToken,
+    ) -> (Outcome, State) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), "t");
+        let mut state = State::new("t");
+        store.write(&mut state).unwrap();
+        let journal = Arc::new(store.begin_journal(&state).unwrap());
+        let drivers: HashMap<String, Arc<dyn Driver>> =
+            [("script".to_string(), script as Arc<dyn Driver>)].into();
+        let options = Options {
+            parallelism,
+            backoff_base: Duration::from_millis(1),
+            ..Options::default()
+        };
+        let outcome = execute(
+            changes,
+            drivers,
+            &state.lineage,
+            journal,
+            Arc::new(crate::report::Silent),
+            options,
+            cancel,
+        )
+        .await;
+        (outcome, store.load().unwrap().state.unwrap())
+    }
+
+    use crate::state::State;
+
+    #[tokio::test]
+    async fn dependencies_run_first_and_parallelism_is_bounded() {
+        let script = Arc::new(Script {
+            delay: Duration::from_millis(20),
+            ..Script::default()
+        });
+        let mut changes: Vec<Change> = (0..12)
+            .map(|i| create(desired(&format!("n{i}"), &["base"], &[])))
+            .collect();
+        changes.push(create(desired("base", &[], &[])));
+        let (outcome, state) = run(script.clone(), changes, 4, CancellationToken::new()).await;
+        assert!(outcome.succeeded());
+        assert_eq!(
+            state.resources.len(),
+            13,
+            "every finished step is in the journal"
+        );
+        let log = script.log.lock().unwrap();
+        assert_eq!(log[0], "create base at a");
+        assert_eq!(script.max_in_flight.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_failure_skips_only_its_dependents() {
+        let script = Arc::new(Script {
+            broken: ["bad".to_string()].into(),
+            ..Script::default()
+        });
+        let changes = vec![
+            create(desired("bad", &[], &[])),
+            create(desired("child", &["bad"], &[])),
+            create(desired("grandchild", &["child"], &[])),
+            create(desired("independent", &[], &[])),
+        ];
+        let (outcome, state) = run(script, changes, 2, CancellationToken::new()).await;
+        let status: HashMap<String, Status> = outcome
+            .steps
+            .iter()
+            .map(|s| (s.address.to_string(), s.status.clone()))
+            .collect();
+        assert_eq!(
+            status["bad"],
+            Status::Failed("InvalidParameter: invalid request".into())
+        );
+        assert_eq!(status["child"], Status::Skipped(Address("bad".into())));
+        assert_eq!(status["grandchild"], Status::Skipped(Address("bad".into())));
+        assert_eq!(status["independent"], Status::Done);
+        assert_eq!(
+            state
+                .resources
+                .keys()
+                .map(|a| a.0.as_str())
+                .collect::<Vec<_>>(),
+            ["independent"]
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_placements_fail_over_and_stay_blocked() {
+        let script = Arc::new(Script {
+            full: ["a".to_string()].into(),
+            throttled_once: Mutex::new(["n1".to_string()].into()),
+            ..Script::default()
+        });
+        let changes = vec![
+            create(desired("n0", &[], &["b", "c"])),
+            create(desired("n1", &["n0"], &["b", "c"])),
+        ];
+        let (outcome, state) = run(script.clone(), changes, 1, CancellationToken::new()).await;
+        assert!(outcome.succeeded(), "{outcome:?}");
+        for r in state.resources.values() {
+            assert_eq!(
+                r.placement.location, "b",
+                "{} landed where it was refused",
+                r.address
+            );
+        }
+        let log = script.log.lock().unwrap().clone();
+        // n0 tried a then b; n1 never tried the blocked a; its first call was throttled, then retried.
+        assert_eq!(
+            log,
+            [
+                "create n0 at a",
+                "create n0 at b",
+                "create n1 at b",
+                "create n1 at b"
+            ]
+        );
+        assert_eq!(outcome.steps[0].failed_over.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_starts_nothing_new_and_keeps_what_finished() {
+        let script = Arc::new(Script {
+            delay: Duration::from_millis(100),
+            ..Script::default()
+        });
+        let changes: Vec<Change> = (0..6)
+            .map(|i| create(desired(&format!("n{i}"), &[], &[])))
+            .collect();
+        let cancel = CancellationToken::new();
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            trigger.cancel();
+        });
+        let (outcome, state) = run(script, changes, 2, cancel).await;
+        assert!(outcome.interrupted);
+        assert_eq!(
+            outcome.count(|s| *s == Status::Done),
+            2,
+            "in-flight steps finish"
+        );
+        assert_eq!(outcome.count(|s| *s == Status::NotStarted), 4);
+        assert_eq!(state.resources.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn deletes_run_in_reverse_dependency_order() {
+        let script = Arc::new(Script::default());
+        let existing = |name: &str, deps: &[&str]| Existing {
+            address: Address(name.into()),
+            kind: Kind::Node,
+            placement: place("a"),
+            provider_id: name.into(),
+            attributes: Default::default(),
+            observed: Default::default(),
+            dependencies: deps.iter().map(|d| Address((*d).into())).collect(),
+        };
+        let delete = |e: Existing| Change {
+            address: e.address.clone(),
+            action: Action::Delete,
+            reason: String::new(),
+            before: Some(e),
+            after: None,
+            gone: false,
+        };
+        let changes = vec![
+            delete(existing("key", &[])),
+            delete(existing("node", &["key", "firewall"])),
+            delete(existing("firewall", &[])),
+        ];
+        let (outcome, _) = run(script.clone(), changes, 4, CancellationToken::new()).await;
+        assert!(outcome.succeeded());
+        let log = script.log.lock().unwrap();
+        assert_eq!(log[0], "delete node");
+    }
+}

@@ -1,0 +1,150 @@
+//! Command-line arguments (clap), Terraform-shaped: `plan --out`, `apply PLAN`,
+//! `--auto-approve`, `--parallelism`, `--target`, `--detailed-exitcode`, `--json`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "oss",
+    version,
+    about = "Provision fleets of compute across clouds: plan, apply, destroy."
+)]
+pub struct Cli {
+    /// Strategy file [default: ./strategy.json, else ./strategy.sample.json]
+    #[arg(short, long, global = true, value_name = "FILE")]
+    pub strategy: Option<PathBuf>,
+    /// Where state lives.
+    #[arg(long, global = true, value_name = "DIR", default_value = "state")]
+    pub state_dir: PathBuf,
+    /// How long to wait for the state lock (e.g. 30s, 5m); 0 fails at once.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the strategy against the schema, resolve env references, match offerings.
+    Validate {
+        /// Print the strategy JSON Schema and exit.
+        #[arg(long)]
+        print_schema: bool,
+    },
+    /// Show what apply would change.
+    Plan(PlanArgs),
+    /// Make the fleet match the strategy (or carry out a saved plan).
+    Apply(ApplyArgs),
+    /// Remove everything the state knows.
+    Destroy(DestroyArgs),
+    /// Show the state, or a saved plan.
+    Show {
+        /// A plan saved with `oss plan --out`.
+        plan: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the desired resource graph as Graphviz DOT.
+    Graph,
+    /// Read the state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Remove a state lock left behind, given its id.
+    ForceUnlock { lock_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List resource addresses.
+    List,
+    /// Show one resource.
+    Show { address: String },
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PlanScope {
+    /// Plan only this address (or prefix such as `node.web`); repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub target: Vec<String>,
+    /// Leave this address (or prefix) out; repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub exclude: Vec<String>,
+    /// Ask providers what really exists first (`--refresh=false` to skip).
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub refresh: bool,
+    /// Seed for `random` picks [default: the one in state, else new].
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub scope: PlanScope,
+    /// Save the plan to FILE for `oss apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the plan as JSON (see docs/plan-json.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 with no changes, 2 with changes, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved with `oss plan --out`.
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: PlanScope,
+    /// Apply without asking.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many steps run at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub parallelism: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Destroy without asking.
+    #[arg(long)]
+    pub auto_approve: bool,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub parallelism: u32,
+    /// Destroy only this address (or prefix); repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub target: Vec<String>,
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub refresh: bool,
+}
+
+/// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 30s or 5m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{text}`; use ms, s, m or h"
+            ));
+        }
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}

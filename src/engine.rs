@@ -1,0 +1,385 @@
+//! The flow in one place: open a strategy's session (drivers and state store), make a plan
+//! (load state → refresh → catalogs → compile → diff), and carry a plan out (executor, journal,
+//! final state write). Commands in the CLI are thin sequences of these calls.
+//!
+//! The engine never prints and never asks; confirmation and rendering are the caller's.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::apply::{self, Outcome};
+use crate::catalog::Catalog;
+use crate::compile::{self, CompileError};
+use crate::driver::{self, Driver, DriverConfig, DriverError};
+use crate::graph::DesiredGraph;
+use crate::plan::{self, Current, Plan, Scope};
+use crate::report::{Event, Reporter};
+use crate::resource::{Address, Existing};
+use crate::state::State;
+use crate::state::lock::{Lock, LockError};
+use crate::state::store::{Store, StoreError};
+use crate::strategy::Strategy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("Provider {provider}: {source}")]
+    Driver {
+        provider: String,
+        #[source]
+        source: DriverError,
+    },
+    #[error("The saved plan is stale: {0}")]
+    StalePlan(String),
+    #[error("The saved plan was made for strategy `{plan}`, not `{strategy}`")]
+    WrongStrategy { plan: String, strategy: String },
+}
+
+/// A strategy opened for work: its drivers and its state store.
+pub struct Session {
+    pub strategy: Strategy,
+    pub store: Store,
+    drivers: HashMap<String, Arc<dyn Driver>>,
+    state_dir: PathBuf,
+}
+
+/// What planning produced, with the refreshed state it was made against.
+pub struct Planned {
+    pub plan: Plan,
+    /// The state as loaded (journal folded) and refreshed, or `None` if there is none yet.
+    pub state: Option<State>,
+    /// Resources found by refresh that state did not list (adopted on apply).
+    pub adopted: Vec<Existing>,
+    /// Journal steps of an unfinished apply folded in at load.
+    pub recovered_steps: usize,
+}
+
+/// How to plan.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    pub refresh: bool,
+    pub scope: Scope,
+    pub destroy: bool,
+    /// Seed for `random` picks; default: the one in state, else a new one.
+    pub seed: Option<u64>,
+}
+
+impl Session {
+    /// Builds a driver for every provider option of the strategy.
+    pub fn open(strategy: Strategy, state_dir: &Path) -> Result<Self, EngineError> {
+        let mut drivers = HashMap::new();
+        for (i, option) in strategy.provider.options.iter().enumerate() {
+            let config = DriverConfig {
+                settings: option.settings.clone(),
+                state_dir: state_dir.to_path_buf(),
+            };
+            // Settings a driver refuses are strategy problems, located like the others.
+            let driver = driver::build(&option.name, config).map_err(|e| {
+                let pointer = format!("/provider/options/{i}/{}", option.name);
+                let problem = strategy.problem(&pointer, strategy.redact(&e.message), None);
+                EngineError::Compile(strategy.invalid(vec![problem]).into())
+            })?;
+            drivers.insert(option.name.clone(), driver);
+        }
+        Ok(Session {
+            store: Store::new(state_dir, &strategy.name),
+            strategy,
+            drivers,
+            state_dir: state_dir.to_path_buf(),
+        })
+    }
+
+    /// Takes the state lock for `operation`.
+    pub fn lock(&self, operation: &str, timeout: Duration) -> Result<Lock, EngineError> {
+        Ok(Lock::acquire(&self.store.lock_path(), operation, timeout)?)
+    }
+
+    /// The driver for `provider`, building one with default settings for providers that are
+    /// in state but no longer in the strategy (only possible for those needing no settings).
+    fn driver(&self, provider: &str) -> Result<Arc<dyn Driver>, EngineError> {
+        if let Some(d) = self.drivers.get(provider) {
+            return Ok(d.clone());
+        }
+        let config = DriverConfig {
+            settings: Default::default(),
+            state_dir: self.state_dir.clone(),
+        };
+        driver::build(provider, config).map_err(|source| EngineError::Driver {
+            provider: provider.to_string(),
+            source,
+        })
+    }
+
+    /// Every provider a plan may touch: the strategy's and those state still holds.
+    fn drivers_for(
+        &self,
+        state: Option<&State>,
+    ) -> Result<HashMap<String, Arc<dyn Driver>>, EngineError> {
+        let mut all = self.drivers.clone();
+        for resource in state.iter().flat_map(|s| s.resources.values()) {
+            let name = &resource.placement.provider;
+            if !all.contains_key(name) {
+                all.insert(name.clone(), self.driver(name)?);
+            }
+        }
+        Ok(all)
+    }
+
+    /// Loads state, refreshes it (if asked), compiles the strategy and diffs.
+    pub async fn plan(
+        &self,
+        options: &PlanOptions,
+        reporter: &dyn Reporter,
+    ) -> Result<Planned, EngineError> {
+        let loaded = self.store.load()?;
+        if loaded.recovered_steps > 0 {
+            reporter.report(Event::Recovered {
+                steps: loaded.recovered_steps,
+            });
+        }
+        let mut state = loaded.state;
+        let mut gone = HashSet::new();
+        let mut adopted = Vec::new();
+        if options.refresh
+            && let Some(state) = state.as_mut()
+        {
+            (gone, adopted) = self.refresh(state, reporter).await?;
+        }
+        let seed = options
+            .seed
+            .or(state.as_ref().and_then(|s| s.seed))
+            .unwrap_or_else(rand::random);
+        let desired = if options.destroy {
+            None
+        } else {
+            Some(self.compile(state.as_ref(), seed).await?)
+        };
+        let current = Current {
+            state: state.as_ref(),
+            gone,
+            adopted: adopted.iter().map(|r| r.address.clone()).collect(),
+        };
+        let changes = plan::diff(desired.as_ref(), &current, &options.scope);
+        let plan = Plan {
+            format_version: plan::FORMAT_VERSION,
+            strategy: self.strategy.name.clone(),
+            strategy_hash: self.strategy.hash.clone(),
+            lineage: state.as_ref().map(|s| s.lineage.clone()),
+            serial: state.as_ref().map_or(0, |s| s.serial),
+            seed,
+            destroy: options.destroy,
+            changes,
+        };
+        Ok(Planned {
+            plan,
+            state,
+            adopted,
+            recovered_steps: loaded.recovered_steps,
+        })
+    }
+
+    /// The desired graph, for `oss graph` and planning.
+    pub async fn compile(
+        &self,
+        state: Option<&State>,
+        seed: u64,
+    ) -> Result<DesiredGraph, EngineError> {
+        let catalogs = self.catalogs().await?;
+        Ok(compile::compile(&compile::Input {
+            strategy: &self.strategy,
+            catalogs: &catalogs,
+            state,
+            seed,
+        })?)
+    }
+
+    /// Each provider's offerings, in the strategy's order.
+    pub async fn catalogs(&self) -> Result<Vec<(String, Catalog)>, EngineError> {
+        let mut catalogs = Vec::new();
+        for option in &self.strategy.provider.options {
+            let driver = &self.drivers[&option.name];
+            let catalog = driver
+                .catalog()
+                .await
+                .map_err(|source| EngineError::Driver {
+                    provider: option.name.clone(),
+                    source,
+                })?;
+            catalogs.push((option.name.clone(), catalog));
+        }
+        Ok(catalogs)
+    }
+
+    /// Asks each provider (one batched call each) what exists. Updates `state` in memory:
+    /// observed attributes refreshed, orphans added. Returns the gone addresses and the adopted.
+    async fn refresh(
+        &self,
+        state: &mut State,
+        reporter: &dyn Reporter,
+    ) -> Result<(HashSet<Address>, Vec<Existing>), EngineError> {
+        let mut by_provider: BTreeMap<String, Vec<Existing>> = BTreeMap::new();
+        for resource in state.resources.values() {
+            by_provider
+                .entry(resource.placement.provider.clone())
+                .or_default()
+                .push(resource.clone());
+        }
+        for option in &self.strategy.provider.options {
+            by_provider.entry(option.name.clone()).or_default();
+        }
+        let mut gone = HashSet::new();
+        let mut adopted = Vec::new();
+        for (provider, known) in by_provider {
+            reporter.report(Event::RefreshStarted {
+                provider: &provider,
+                resources: known.len(),
+            });
+            let driver = self.driver(&provider)?;
+            let refreshed = driver
+                .refresh(&state.lineage, &known)
+                .await
+                .map_err(|source| EngineError::Driver {
+                    provider: provider.clone(),
+                    source,
+                })?;
+            let mut present = 0;
+            let mut provider_gone = 0;
+            for resource in &known {
+                match refreshed.known.get(&resource.address) {
+                    Some(Some(observed)) => {
+                        present += 1;
+                        if let Some(r) = state.resources.get_mut(&resource.address) {
+                            r.observed = observed.clone();
+                        }
+                    }
+                    _ => {
+                        provider_gone += 1;
+                        gone.insert(resource.address.clone());
+                    }
+                }
+            }
+            let mut provider_adopted = 0;
+            let debris = refreshed.debris.into_iter().map(|d| (d, true));
+            let found = refreshed.orphans.into_iter().map(|o| (o, false));
+            for (orphan, dead) in found.chain(debris) {
+                if state.resources.contains_key(&orphan.address) {
+                    continue;
+                }
+                provider_adopted += 1;
+                if dead {
+                    // Adopted as gone: the plan recreates or forgets it; apply cleans it up.
+                    provider_gone += 1;
+                    gone.insert(orphan.address.clone());
+                }
+                state
+                    .resources
+                    .insert(orphan.address.clone(), orphan.clone());
+                adopted.push(orphan);
+            }
+            reporter.report(Event::RefreshFinished {
+                provider: &provider,
+                present,
+                gone: provider_gone,
+                adopted: provider_adopted,
+            });
+        }
+        Ok((gone, adopted))
+    }
+
+    /// Checks that a saved plan still fits the current state and strategy.
+    pub fn check_saved(&self, plan: &Plan) -> Result<Planned, EngineError> {
+        if plan.strategy != self.strategy.name {
+            return Err(EngineError::WrongStrategy {
+                plan: plan.strategy.clone(),
+                strategy: self.strategy.name.clone(),
+            });
+        }
+        let loaded = self.store.load()?;
+        let state = loaded.state;
+        let lineage = state.as_ref().map(|s| s.lineage.clone());
+        let serial = state.as_ref().map_or(0, |s| s.serial);
+        if plan.lineage != lineage {
+            return Err(EngineError::StalePlan(format!(
+                "it was made for state lineage {}, but the state's lineage is now {}",
+                plan.lineage.as_deref().unwrap_or("(no state)"),
+                lineage.as_deref().unwrap_or("(no state)")
+            )));
+        }
+        if plan.serial != serial || loaded.recovered_steps > 0 {
+            return Err(EngineError::StalePlan(format!(
+                "it was made at state serial {}, but the state is now at serial {serial}{}",
+                plan.serial,
+                if loaded.recovered_steps > 0 {
+                    " with unfinished apply steps"
+                } else {
+                    ""
+                }
+            )));
+        }
+        if plan.strategy_hash != self.strategy.hash {
+            return Err(EngineError::StalePlan(format!(
+                "the strategy file {} changed since the plan was made",
+                self.strategy.path.display()
+            )));
+        }
+        Ok(Planned {
+            plan: plan.clone(),
+            state,
+            adopted: Vec::new(),
+            recovered_steps: 0,
+        })
+    }
+
+    /// Carries out a plan. Call with the lock held. State is durable after every step (the
+    /// journal) and written whole at the end, even when steps failed or an interrupt came.
+    pub async fn apply(
+        &self,
+        planned: Planned,
+        options: apply::Options,
+        reporter: Arc<dyn Reporter>,
+        cancel: CancellationToken,
+    ) -> Result<Outcome, EngineError> {
+        let Planned {
+            plan,
+            state,
+            adopted,
+            recovered_steps,
+        } = planned;
+        let fresh = state.is_none();
+        let mut state = state.unwrap_or_else(|| State::new(&self.strategy.name));
+        let seed_changed = state.seed != Some(plan.seed);
+        state.seed = Some(plan.seed);
+        // Make the starting point durable first: a new lineage (so a crash can be recovered
+        // by it), adopted orphans, folded journal steps, a new seed.
+        if fresh || !adopted.is_empty() || recovered_steps > 0 || seed_changed {
+            self.store.write(&mut state)?;
+        }
+        if !plan.has_changes() {
+            return Ok(Outcome::default());
+        }
+        let drivers = self.drivers_for(Some(&state))?;
+        let journal = Arc::new(self.store.begin_journal(&state)?);
+        let outcome = apply::execute(
+            plan.changes,
+            drivers,
+            &state.lineage,
+            journal,
+            reporter,
+            options,
+            cancel,
+        )
+        .await;
+        let mut folded = self.store.load()?.state.unwrap_or(state);
+        self.store.write(&mut folded)?;
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,111 @@
+//! The desired graph: every resource the strategy asks for, with dependency edges, as a
+//! petgraph DAG. Built only by `compile`; read by `plan` and `graph` (DOT output).
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::resource::{Address, Desired};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    #[error("Resource {from} depends on {to}, which the strategy does not define")]
+    UnknownDependency { from: Address, to: Address },
+    #[error("Resources depend on each other in a cycle through {0}")]
+    Cycle(Address),
+    #[error("Two resources share the address {0}")]
+    Duplicate(Address),
+}
+
+/// Desired resources and their dependencies (an edge `a → b` means `b` needs `a` first).
+#[derive(Debug, Default)]
+pub struct DesiredGraph {
+    graph: DiGraph<Desired, ()>,
+    by_address: HashMap<Address, NodeIndex>,
+}
+
+impl DesiredGraph {
+    /// Builds and checks the graph: every dependency exists, addresses are unique, no cycle.
+    pub fn new(resources: Vec<Desired>) -> Result<Self, GraphError> {
+        let mut graph = DiGraph::with_capacity(resources.len(), 0);
+        let mut by_address = HashMap::with_capacity(resources.len());
+        for resource in resources {
+            let address = resource.address.clone();
+            let index = graph.add_node(resource);
+            if by_address.insert(address.clone(), index).is_some() {
+                return Err(GraphError::Duplicate(address));
+            }
+        }
+        for index in graph.node_indices().collect::<Vec<_>>() {
+            for dependency in graph[index].depends_on.clone() {
+                let Some(&from) = by_address.get(&dependency) else {
+                    return Err(GraphError::UnknownDependency {
+                        from: graph[index].address.clone(),
+                        to: dependency,
+                    });
+                };
+                graph.add_edge(from, index, ());
+            }
+        }
+        petgraph::algo::toposort(&graph, None)
+            .map_err(|cycle| GraphError::Cycle(graph[cycle.node_id()].address.clone()))?;
+        Ok(DesiredGraph { graph, by_address })
+    }
+
+    pub fn get(&self, address: &Address) -> Option<&Desired> {
+        self.by_address.get(address).map(|&i| &self.graph[i])
+    }
+
+    pub fn len(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    /// All resources, in insertion order.
+    pub fn resources(&self) -> impl Iterator<Item = &Desired> {
+        self.graph.node_weights()
+    }
+
+    /// Takes the resources out of the graph.
+    pub fn into_resources(self) -> Vec<Desired> {
+        let (nodes, _) = self.graph.into_nodes_edges();
+        nodes.into_iter().map(|n| n.weight).collect()
+    }
+
+    /// Addresses that need `address` first.
+    pub fn dependents(&self, address: &Address) -> Vec<&Address> {
+        self.by_address.get(address).map_or_else(Vec::new, |&i| {
+            self.graph
+                .neighbors_directed(i, Direction::Outgoing)
+                .map(|n| &self.graph[n].address)
+                .collect()
+        })
+    }
+
+    /// Graphviz DOT text, one node per resource labelled with its placement.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from("digraph oss {\n  rankdir = LR;\n  node [shape = box];\n");
+        for resource in self.resources() {
+            let _ = writeln!(
+                out,
+                "  \"{}\" [label = \"{}\\n{}\"];",
+                resource.address, resource.address, resource.placement
+            );
+        }
+        for edge in self.graph.raw_edges() {
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{}\";",
+                self.graph[edge.source()].address,
+                self.graph[edge.target()].address
+            );
+        }
+        out.push_str("}\n");
+        out
+    }
+}

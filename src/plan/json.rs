@@ -1,0 +1,62 @@
+//! The machine-readable plan (`oss plan --json`), documented in `docs/plan-json.md`. Its
+//! shape is a contract: add fields, never rename or remove them without a new
+//! `format_version`.
+
+use serde_json::{Map, Value, json};
+
+use super::{Action, Change, Plan};
+
+/// The plan document as JSON.
+pub fn render(plan: &Plan) -> Value {
+    let summary = plan.summary();
+    json!({
+        "format_version": super::FORMAT_VERSION.to_string(),
+        "strategy": plan.strategy,
+        "strategy_hash": plan.strategy_hash,
+        "state": {"lineage": plan.lineage, "serial": plan.serial},
+        "destroy": plan.destroy,
+        "summary": {"add": summary.add, "change": summary.change, "destroy": summary.destroy},
+        "changes": plan.changes.iter().map(change).collect::<Vec<_>>(),
+    })
+}
+
+fn change(c: &Change) -> Value {
+    let fields = |pick: fn(&super::FieldChange) -> &Option<Value>| -> Value {
+        let map: Map<String, Value> = c
+            .fields()
+            .iter()
+            .filter_map(|f| pick(f).clone().map(|v| (f.name.clone(), v)))
+            .collect();
+        if map.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(map)
+        }
+    };
+    let actions: Vec<&str> = match c.action {
+        Action::Create => vec!["create"],
+        Action::Update => vec!["update"],
+        Action::Replace if c.gone => vec!["create"],
+        Action::Replace => vec!["delete", "create"],
+        Action::Delete if c.gone => vec!["forget"],
+        Action::Delete => vec!["delete"],
+        Action::NoOp => vec!["no-op"],
+    };
+    json!({
+        "address": c.address,
+        "action": c.action.to_string(),
+        "actions": actions,
+        "reason": c.reason,
+        "gone": c.gone,
+        "before": fields(|f| &f.before),
+        "after": fields(|f| &f.after),
+        "changed": c.changed_fields().iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+        "provider_id": c.before.as_ref().map(|b| b.provider_id.clone()),
+        "candidates": c.after.as_ref().map(|a| {
+            std::iter::once(&a.placement).chain(&a.fallbacks).map(|p| json!({
+                "provider": p.provider, "location": p.location, "size": p.size, "image": p.image,
+                "hourly_price": p.hourly_price,
+            })).collect::<Vec<_>>()
+        }),
+    })
+}

@@ -1,0 +1,273 @@
+//! The plan: for every address an action with its reason and the before/after, made by
+//! diffing the desired graph against the (refreshed) state. A saved plan records the state's
+//! lineage and serial and the strategy's hash, so applying it against anything else is refused.
+//!
+//! Pure: no I/O. Rendering lives in [`text`] and [`json`].
+
+pub mod json;
+pub mod text;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::graph::DesiredGraph;
+use crate::resource::{Address, Desired, Existing, Placement};
+use crate::state::State;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    NoOp,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::NoOp => "no-op",
+        })
+    }
+}
+
+/// One address's change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: Address,
+    pub action: Action,
+    /// Why, in a few words (`not in state`, `gone: no longer running`, `image changed`).
+    pub reason: String,
+    pub before: Option<Existing>,
+    pub after: Option<Desired>,
+    /// The resource is in state but no longer exists at the provider.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gone: bool,
+}
+
+/// One attribute's change, as shown to people.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldChange {
+    pub name: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+impl Change {
+    /// Attribute-level before → after (placement fields first, then attributes by name).
+    pub fn fields(&self) -> Vec<FieldChange> {
+        let before = self
+            .before
+            .as_ref()
+            .map(|b| view(&b.placement, &b.attributes));
+        let after = self
+            .after
+            .as_ref()
+            .map(|a| view(&a.placement, &a.attributes));
+        let mut names: Vec<&String> = before
+            .iter()
+            .chain(after.iter())
+            .flat_map(|fields| fields.keys())
+            .collect();
+        names.sort_by_key(|n| field_order(n));
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| FieldChange {
+                name: name.clone(),
+                before: before.as_ref().and_then(|b| b.get(name).cloned()),
+                after: after.as_ref().and_then(|a| a.get(name).cloned()),
+            })
+            .collect()
+    }
+
+    /// Fields whose value differs.
+    pub fn changed_fields(&self) -> Vec<FieldChange> {
+        self.fields()
+            .into_iter()
+            .filter(|f| f.before != f.after)
+            .collect()
+    }
+}
+
+fn field_order(name: &str) -> (usize, &str) {
+    let rank = ["provider", "location", "size", "image"]
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or(4);
+    (rank, name)
+}
+
+/// Placement and attributes as one sorted map of fields.
+fn view(
+    placement: &Placement,
+    attributes: &crate::resource::Attributes,
+) -> BTreeMap<String, Value> {
+    let mut fields: BTreeMap<String, Value> = attributes.clone();
+    fields.insert("provider".into(), Value::from(placement.provider.clone()));
+    fields.insert("location".into(), Value::from(placement.location.clone()));
+    fields.insert("size".into(), Value::from(placement.size.clone()));
+    fields.insert("image".into(), Value::from(placement.image.clone()));
+    fields
+}
+
+/// Counts for the summary line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+/// A plan, as shown and as saved with `--out`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub strategy: String,
+    /// SHA-256 of the strategy file the plan was made from.
+    pub strategy_hash: String,
+    /// The state the plan was made against (`None`: no state yet).
+    pub lineage: Option<String>,
+    pub serial: u64,
+    /// Seed used for `random` picks.
+    pub seed: u64,
+    /// A destroy plan (`oss destroy`).
+    #[serde(default)]
+    pub destroy: bool,
+    /// Every address, sorted.
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for change in &self.changes {
+            match change.action {
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Replace if change.gone => s.add += 1,
+                Action::Replace => {
+                    s.add += 1;
+                    s.destroy += 1;
+                }
+                Action::Delete if change.gone => {}
+                Action::Delete => s.destroy += 1,
+                Action::NoOp => {}
+            }
+        }
+        s
+    }
+
+    /// Whether applying would do anything (forgetting gone resources counts).
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+}
+
+/// What is known to exist after refresh.
+#[derive(Debug, Default)]
+pub struct Current<'a> {
+    pub state: Option<&'a State>,
+    /// Addresses in state whose objects no longer exist.
+    pub gone: HashSet<Address>,
+    /// Addresses adopted by refresh (found by their marker, missing from state).
+    pub adopted: HashSet<Address>,
+}
+
+/// Which addresses a plan covers.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    pub targets: Vec<String>,
+    pub excludes: Vec<String>,
+}
+
+impl Scope {
+    fn covers(&self, address: &Address) -> bool {
+        (self.targets.is_empty() || self.targets.iter().any(|t| address.matches(t)))
+            && !self.excludes.iter().any(|e| address.matches(e))
+    }
+}
+
+/// Diffs the desired graph (`None` for a destroy plan) against what exists.
+pub fn diff(desired: Option<&DesiredGraph>, current: &Current<'_>, scope: &Scope) -> Vec<Change> {
+    let existing = current.state.map(|s| &s.resources);
+    let mut changes = Vec::new();
+    if let Some(desired) = desired {
+        for want in desired.resources() {
+            let have = existing.and_then(|e| e.get(&want.address));
+            changes.push(change_for(want, have, current));
+        }
+    }
+    if let Some(existing) = existing {
+        for (address, have) in existing {
+            if desired.is_some_and(|d| d.get(address).is_some()) {
+                continue;
+            }
+            let gone = current.gone.contains(address);
+            changes.push(Change {
+                address: address.clone(),
+                action: Action::Delete,
+                reason: match (gone, desired.is_some()) {
+                    (true, _) => "gone already: forget it".into(),
+                    (false, true) => "no longer in the strategy".into(),
+                    (false, false) => "destroy".into(),
+                },
+                before: Some(have.clone()),
+                after: None,
+                gone,
+            });
+        }
+    }
+    changes.retain(|c| scope.covers(&c.address));
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    changes
+}
+
+fn change_for(want: &Desired, have: Option<&Existing>, current: &Current<'_>) -> Change {
+    let mut change = Change {
+        address: want.address.clone(),
+        action: Action::NoOp,
+        reason: String::new(),
+        before: have.cloned(),
+        after: Some(want.clone()),
+        gone: false,
+    };
+    if have.is_none() {
+        change.action = Action::Create;
+        change.reason = "not in state".into();
+        return change;
+    }
+    if current.gone.contains(&want.address) {
+        change.action = Action::Replace;
+        change.reason = "gone: no longer running at the provider".into();
+        change.gone = true;
+        return change;
+    }
+    let changed = change.changed_fields();
+    let forcing: Vec<&str> = changed
+        .iter()
+        .filter(|f| !want.kind.updatable(&f.name))
+        .map(|f| f.name.as_str())
+        .collect();
+    if !forcing.is_empty() {
+        change.action = Action::Replace;
+        change.reason = format!("{} changed (forces replacement)", forcing.join(", "));
+    } else if !changed.is_empty() {
+        let names: Vec<&str> = changed.iter().map(|f| f.name.as_str()).collect();
+        change.action = Action::Update;
+        change.reason = format!("{} changed", names.join(", "));
+    } else if current.adopted.contains(&want.address) {
+        change.reason = "adopted: found running with this state's marker".into();
+    }
+    change
+}

@@ -1,0 +1,208 @@
+//! The plan as people read it in a terminal or a log: one block per changed address with the
+//! reason and attribute-level before → after, a line per unchanged address, then
+//! `Plan: X to add, Y to change, Z to destroy.`
+
+use std::fmt::Write;
+
+use console::Style;
+use serde_json::Value;
+use similar::{ChangeTag, TextDiff};
+
+use super::{Action, Change, FieldChange, Plan};
+
+/// Renders `plan`; `color` only when writing to a terminal without `NO_COLOR`.
+pub fn render(plan: &Plan, color: bool) -> String {
+    let styles = Styles::new(color);
+    let mut out = String::new();
+    let changed: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
+    if !changed.is_empty() {
+        let _ = writeln!(out, "oss will perform the following actions:\n");
+    }
+    for change in &changed {
+        render_change(&mut out, change, &styles);
+    }
+    let unchanged: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::NoOp)
+        .collect();
+    if !unchanged.is_empty() {
+        let _ = writeln!(out, "Unchanged:");
+        for change in unchanged {
+            let note = if change.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", change.reason)
+            };
+            let _ = writeln!(
+                out,
+                "  {} {}{note}",
+                styles.dim.apply_to("="),
+                change.address
+            );
+        }
+        out.push('\n');
+    }
+    if !plan.has_changes() {
+        let _ = writeln!(
+            out,
+            "{}",
+            styles
+                .bold
+                .apply_to("No changes. The fleet matches the strategy.")
+        );
+        return out;
+    }
+    let s = plan.summary();
+    let _ = writeln!(
+        out,
+        "{} {} to add, {} to change, {} to destroy.",
+        styles.bold.apply_to("Plan:"),
+        s.add,
+        s.change,
+        s.destroy
+    );
+    out
+}
+
+struct Styles {
+    add: Style,
+    change: Style,
+    replace: Style,
+    destroy: Style,
+    dim: Style,
+    bold: Style,
+}
+
+impl Styles {
+    fn new(color: bool) -> Self {
+        let style = |s: Style| s.force_styling(color);
+        Styles {
+            add: style(Style::new().green()),
+            change: style(Style::new().yellow()),
+            replace: style(Style::new().magenta()),
+            destroy: style(Style::new().red()),
+            dim: style(Style::new().dim()),
+            bold: style(Style::new().bold()),
+        }
+    }
+}
+
+fn render_change(out: &mut String, change: &Change, styles: &Styles) {
+    let (symbol, verb, style) = match change.action {
+        Action::Create => ("  +", "will be created", &styles.add),
+        Action::Update => ("  ~", "will be updated in place", &styles.change),
+        Action::Replace => ("-/+", "must be replaced", &styles.replace),
+        Action::Delete if change.gone => ("  -", "will be forgotten", &styles.destroy),
+        Action::Delete => ("  -", "will be destroyed", &styles.destroy),
+        Action::NoOp => return,
+    };
+    let _ = writeln!(
+        out,
+        "  {} {} {verb}: {}",
+        styles.dim.apply_to("#"),
+        styles.bold.apply_to(&change.address),
+        change.reason
+    );
+    let _ = writeln!(out, "{} {}", style.apply_to(symbol), change.address);
+    let fields: Vec<FieldChange> = match change.action {
+        Action::Create | Action::Delete => change.fields(),
+        _ => change.changed_fields(),
+    };
+    let width = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    for field in &fields {
+        render_field(out, field, width, change, styles);
+    }
+    if fields.is_empty() && change.gone {
+        let _ = writeln!(out, "      (created again at its place)");
+    }
+    out.push('\n');
+}
+
+fn render_field(
+    out: &mut String,
+    field: &FieldChange,
+    width: usize,
+    change: &Change,
+    styles: &Styles,
+) {
+    let name = format!("{:width$}", field.name);
+    match (&field.before, &field.after) {
+        (None, Some(after)) => {
+            let _ = writeln!(
+                out,
+                "      {} {name} = {}",
+                styles.add.apply_to("+"),
+                value(after, 8)
+            );
+        }
+        (Some(before), None) => {
+            let _ = writeln!(
+                out,
+                "      {} {name} = {}",
+                styles.destroy.apply_to("-"),
+                value(before, 8)
+            );
+        }
+        (Some(before), Some(after)) => {
+            let forces = change
+                .after
+                .as_ref()
+                .is_some_and(|d| !d.kind.updatable(&field.name));
+            let note = if forces && change.action == Action::Replace {
+                styles.replace.apply_to(" # forces replacement").to_string()
+            } else {
+                String::new()
+            };
+            match (before.as_str(), after.as_str()) {
+                (Some(b), Some(a)) if b.contains('\n') || a.contains('\n') => {
+                    let _ = writeln!(
+                        out,
+                        "      {} {name} = <<-EOT{note}",
+                        styles.change.apply_to("~")
+                    );
+                    for line in TextDiff::from_lines(b, a).iter_all_changes() {
+                        let (sign, style) = match line.tag() {
+                            ChangeTag::Delete => ("-", &styles.destroy),
+                            ChangeTag::Insert => ("+", &styles.add),
+                            ChangeTag::Equal => (" ", &styles.dim),
+                        };
+                        let text = line.value().trim_end_matches('\n');
+                        let _ = writeln!(
+                            out,
+                            "          {}",
+                            style.apply_to(format!("{sign} {text}"))
+                        );
+                    }
+                    let _ = writeln!(out, "        EOT");
+                }
+                _ => {
+                    let _ = writeln!(
+                        out,
+                        "      {} {name} = {} -> {}{note}",
+                        styles.change.apply_to("~"),
+                        value(before, 8),
+                        value(after, 8)
+                    );
+                }
+            }
+        }
+        (None, None) => {}
+    }
+}
+
+/// A value as one line of JSON, or a heredoc for multi-line strings.
+fn value(v: &Value, indent: usize) -> String {
+    match v {
+        Value::String(s) if s.contains('\n') => {
+            let pad = " ".repeat(indent + 2);
+            let body: Vec<String> = s.lines().map(|l| format!("{pad}{l}")).collect();
+            format!("<<-EOT\n{}\n{}EOT", body.join("\n"), " ".repeat(indent))
+        }
+        other => other.to_string(),
+    }
+}

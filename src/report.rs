@@ -1,0 +1,78 @@
+//! Events the core reports while it works (refresh, apply steps, retries, fail-over). The core
+//! never prints: the CLI turns these into progress bars, plain lines or JSON.
+
+use std::time::Duration;
+
+use crate::driver::DriverError;
+use crate::plan::Action;
+use crate::resource::{Address, Placement};
+
+#[derive(Debug)]
+pub enum Event<'a> {
+    RefreshStarted {
+        provider: &'a str,
+        resources: usize,
+    },
+    RefreshFinished {
+        provider: &'a str,
+        present: usize,
+        gone: usize,
+        adopted: usize,
+    },
+    /// Journal entries of an apply that did not finish were folded into state.
+    Recovered {
+        steps: usize,
+    },
+    ApplyStarted {
+        steps: usize,
+    },
+    StepStarted {
+        address: &'a Address,
+        action: Action,
+    },
+    StepRetrying {
+        address: &'a Address,
+        attempt: u32,
+        wait: Duration,
+        error: &'a DriverError,
+    },
+    /// A create was refused at `from`; `to` is the next candidate (`None`: none left).
+    StepFailedOver {
+        address: &'a Address,
+        from: &'a Placement,
+        to: Option<&'a Placement>,
+        error: &'a DriverError,
+    },
+    StepFinished {
+        address: &'a Address,
+        action: Action,
+        elapsed: Duration,
+        /// Where it ended up, when it was created.
+        placement: Option<&'a Placement>,
+    },
+    StepFailed {
+        address: &'a Address,
+        action: Action,
+        error: &'a str,
+    },
+    StepSkipped {
+        address: &'a Address,
+        because: &'a Address,
+    },
+    /// An interrupt arrived: nothing new starts; `in_flight` steps finish.
+    Interrupted {
+        in_flight: usize,
+    },
+}
+
+/// Receives events; implementations must be cheap and never block for long.
+pub trait Reporter: Send + Sync {
+    fn report(&self, event: Event<'_>);
+}
+
+/// Discards every event (for library users and tests that do not watch).
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn report(&self, _event: Event<'_>) {}
+}

@@ -1,0 +1,267 @@
+//! The state lock: a file created exclusively next to the state, holding who took it.
+//!
+//! Anyone who finds it held is told the holder (id, operation, user@host, pid, since). A lock
+//! whose process died on this host is reported as stale with the command that removes it; it is
+//! never taken over silently, because the dead apply may have left work to look at.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// Who holds a lock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub id: String,
+    pub operation: String,
+    /// `user@host`
+    pub who: String,
+    pub host: String,
+    pub pid: u32,
+    /// RFC 3339 UTC.
+    pub created: String,
+}
+
+impl LockInfo {
+    /// Whether the holder is a process on this host that no longer runs.
+    pub fn is_stale(&self) -> bool {
+        self.host == this_host() && !process_alive(self.pid)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "State is locked by {} (pid {}{}) for `{}` since {}, lock id {}",
+        info.who, info.pid, if info.is_stale() { ", no longer running" } else { "" },
+        info.operation, info.created, info.id
+    )]
+    Held { info: Box<LockInfo>, path: PathBuf },
+    #[error("State is not locked; there is nothing to unlock")]
+    NotLocked,
+    #[error("Lock id {given} does not match the lock held by {} (lock id {})", info.who, info.id)]
+    WrongId { given: String, info: Box<LockInfo> },
+    #[error("Cannot use lock file {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl LockError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LockError::Held { info, .. } if info.is_stale() => Some(format!(
+                "the lock is stale: its process {} on {} has ended; if no other oss works on \
+                 this state, run `oss force-unlock {}`",
+                info.pid, info.host, info.id
+            )),
+            LockError::Held { .. } => {
+                Some("wait for it to finish, or pass --lock-timeout 5m to wait for the lock".into())
+            }
+            LockError::WrongId { info, .. } => Some(format!(
+                "to remove this lock run `oss force-unlock {}`",
+                info.id
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// A held lock; released when dropped.
+#[derive(Debug)]
+pub struct Lock {
+    path: PathBuf,
+    pub info: LockInfo,
+}
+
+impl Lock {
+    /// Takes the lock at `path` for `operation`, waiting up to `timeout` with backoff.
+    pub fn acquire(path: &Path, operation: &str, timeout: Duration) -> Result<Lock, LockError> {
+        let io_err = |source| LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        let host = this_host();
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }));
+        let info = LockInfo {
+            id: format!("{:016x}", rand::random::<u64>()),
+            operation: operation.to_string(),
+            who: format!("{user}@{host}"),
+            host,
+            pid: std::process::id(),
+            created: crate::clock::now_rfc3339(),
+        };
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(50);
+        loop {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+            {
+                Ok(mut file) => {
+                    let body = serde_json::to_vec_pretty(&info).expect("lock info serializes");
+                    file.write_all(&body)
+                        .and_then(|()| file.sync_all())
+                        .map_err(io_err)?;
+                    return Ok(Lock {
+                        path: path.to_path_buf(),
+                        info,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let Some(holder) = read(path).map_err(io_err)? else {
+                        continue; // released between our attempt and the read
+                    };
+                    if started.elapsed() >= timeout {
+                        return Err(LockError::Held {
+                            info: Box::new(holder),
+                            path: path.to_path_buf(),
+                        });
+                    }
+                    let jitter = Duration::from_millis(rand::random::<u64>() % 50);
+                    let remaining = timeout.saturating_sub(started.elapsed());
+                    std::thread::sleep((wait + jitter).min(remaining));
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Remove only our own lock (a force-unlock may have handed it to someone else).
+        if let Ok(Some(current)) = read(&self.path)
+            && current.id == self.info.id
+        {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The lock info at `path`, if it is held. A lock file being written right now (empty or
+/// partial) reads as held by an unknown holder.
+pub fn read(path: &Path) -> io::Result<Option<LockInfo>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).unwrap_or(LockInfo {
+            id: "unknown".into(),
+            operation: "unknown".into(),
+            who: "unknown".into(),
+            host: "unknown".into(),
+            pid: 0,
+            created: "unknown".into(),
+        }))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes the lock at `path` if its id is `id`.
+pub fn force_unlock(path: &Path, id: &str) -> Result<LockInfo, LockError> {
+    let info = read(path)
+        .map_err(|source| LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .ok_or(LockError::NotLocked)?;
+    if info.id != id {
+        return Err(LockError::WrongId {
+            given: id.to_string(),
+            info: Box::new(info),
+        });
+    }
+    fs::remove_file(path).map_err(|source| LockError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(info)
+}
+
+fn this_host() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn process_alive(pid: u32) -> bool {
+    // Signal 0 checks existence; EPERM means it exists but is not ours.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_taker_sees_the_holder_and_force_unlock_needs_the_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let held = Lock::acquire(&path, "apply", Duration::ZERO).unwrap();
+        let err = Lock::acquire(&path, "destroy", Duration::from_millis(120)).unwrap_err();
+        match &err {
+            LockError::Held { info, .. } => {
+                assert_eq!(info.id, held.info.id);
+                assert_eq!(info.operation, "apply");
+                assert!(!info.is_stale());
+            }
+            other => panic!("unexpected {other}"),
+        }
+        assert!(matches!(
+            force_unlock(&path, "nope"),
+            Err(LockError::WrongId { .. })
+        ));
+        force_unlock(&path, &held.info.id).unwrap();
+        assert!(read(&path).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_lock_of_a_dead_process_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let mut info = Lock::acquire(&path, "apply", Duration::ZERO)
+            .unwrap()
+            .info
+            .clone();
+        info.pid = pid;
+        fs::write(&path, serde_json::to_vec(&info).unwrap()).unwrap();
+        let err = Lock::acquire(&path, "apply", Duration::ZERO).unwrap_err();
+        assert!(err.to_string().contains("no longer running"), "{err}");
+        assert!(
+            err.hint()
+                .unwrap()
+                .contains(&format!("oss force-unlock {}", info.id))
+        );
+    }
+
+    #[test]
+    fn waiting_gets_the_lock_once_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let held = Lock::acquire(&path, "apply", Duration::ZERO).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(held);
+        });
+        Lock::acquire(&path, "apply", Duration::from_secs(5)).unwrap();
+        releaser.join().unwrap();
+    }
+}

@@ -1,0 +1,80 @@
+//! State: what exists. One document per strategy with `format_version`, `serial` (bumped on
+//! every write), `lineage` (fixed at creation) and the resources, kept by a [`store::Store`]
+//! and guarded by a [`lock::Lock`].
+//!
+//! Secrets never enter state: resources hold only attributes compiled from the strategy and
+//! what providers observed.
+
+pub mod lock;
+pub mod store;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::resource::{Address, Existing};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The state document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub format_version: u32,
+    pub serial: u64,
+    pub lineage: String,
+    /// The strategy's name.
+    pub strategy: String,
+    /// Seed for `random` picks, kept so that plans are reproducible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(with = "as_list")]
+    pub resources: BTreeMap<Address, Existing>,
+}
+
+impl State {
+    /// A new, empty state with a fresh lineage.
+    pub fn new(strategy: &str) -> Self {
+        State {
+            format_version: FORMAT_VERSION,
+            serial: 0,
+            lineage: new_lineage(),
+            strategy: strategy.to_string(),
+            seed: None,
+            resources: BTreeMap::new(),
+        }
+    }
+}
+
+/// A random, unique-enough lineage id (UUID-shaped, version 4).
+pub fn new_lineage() -> String {
+    let b: [u8; 16] = rand::random();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        u16::from_be_bytes([b[4], b[5]]),
+        u16::from_be_bytes([b[6], b[7]]) & 0x0fff,
+        (u16::from_be_bytes([b[8], b[9]]) & 0x3fff) | 0x8000,
+        u64::from_be_bytes([0, 0, b[10], b[11], b[12], b[13], b[14], b[15]])
+    )
+}
+
+/// Resources are stored as a list sorted by address (readable diffs of the state file),
+/// and held as a map.
+mod as_list {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<Address, Existing>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<Address, Existing>, D::Error> {
+        let list = Vec::<Existing>::deserialize(d)?;
+        Ok(list.into_iter().map(|r| (r.address.clone(), r)).collect())
+    }
+}

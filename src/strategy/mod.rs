@@ -1,0 +1,475 @@
+//! The strategy: the user's JSON file, read, checked against the shipped JSON Schema, with
+//! `env.NAME` references resolved, turned into typed settings.
+//!
+//! Every error is located (file:line:col and JSON pointer) and carries a hint. Nothing here
+//! touches state or providers; a strategy that fails here changes nothing.
+
+mod error;
+pub mod locate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+pub use error::{Problem, StrategyError};
+use locate::{Position, locate};
+
+/// How to choose among options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pick {
+    #[default]
+    First,
+    Random,
+    Cheapest,
+    Priciest,
+}
+
+/// A block of options with how to pick among them (`node.image`, `node.location`...).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Choice {
+    pub options: Vec<Map<String, Value>>,
+    pub pick: Option<Pick>,
+}
+
+/// One provider option: its name and settings (credentials already resolved; never print).
+#[derive(Clone, Debug)]
+pub struct ProviderOption {
+    pub name: String,
+    pub settings: Map<String, Value>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Providers {
+    pub options: Vec<ProviderOption>,
+    pub pick: Option<Pick>,
+}
+
+/// What every node of the fleet needs.
+#[derive(Clone, Debug, Deserialize)]
+pub struct NodeSpec {
+    #[serde(default = "default_node_name")]
+    pub name: String,
+    #[serde(default = "default_count")]
+    pub count: usize,
+    pub image: Choice,
+    pub hardware: Choice,
+    pub location: Choice,
+    #[serde(default)]
+    pub command: String,
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+fn default_node_name() -> String {
+    "node".into()
+}
+
+fn default_count() -> usize {
+    1
+}
+
+/// A checked strategy with `env.` references resolved.
+#[derive(Clone, Debug)]
+pub struct Strategy {
+    pub name: String,
+    pub description: Option<String>,
+    pub version: Option<String>,
+    pub default_pick: Pick,
+    pub provider: Providers,
+    pub node: NodeSpec,
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes: a saved plan is refused when it changes.
+    pub hash: String,
+    /// Values that came from the environment: never to be shown or stored.
+    pub secrets: Vec<String>,
+    /// The file's text, to locate problems found after parsing (an option matching nothing).
+    pub text: String,
+}
+
+impl Strategy {
+    /// A located problem at `pointer` of this strategy.
+    pub fn problem(&self, pointer: &str, message: String, hint: Option<String>) -> Problem {
+        Problem {
+            position: locate(&self.text, pointer, None),
+            pointer: pointer.to_string(),
+            message,
+            hint,
+        }
+    }
+
+    /// An error made of located problems.
+    pub fn invalid(&self, problems: Vec<Problem>) -> StrategyError {
+        StrategyError::Invalid {
+            path: self.path.clone(),
+            problems,
+        }
+    }
+
+    /// The pick of a block, falling back to `default_pick`.
+    pub fn pick(&self, own: Option<Pick>) -> Pick {
+        own.unwrap_or(self.default_pick)
+    }
+
+    /// Replaces every secret value in `text` with `(sensitive)`.
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .fold(text.to_string(), |t, s| {
+                t.replace(s.as_str(), "(sensitive)")
+            })
+    }
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    name: String,
+    description: Option<String>,
+    version: Option<String>,
+    #[serde(default)]
+    default_pick: Pick,
+    provider: RawProviders,
+    node: NodeSpec,
+}
+
+#[derive(Deserialize)]
+struct RawProviders {
+    options: Vec<Map<String, Value>>,
+    pick: Option<Pick>,
+}
+
+/// The JSON Schema every strategy is checked against, with this build's provider names.
+pub fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let mut schema: Value =
+            serde_json::from_str(include_str!("schema.json")).expect("the shipped schema is JSON");
+        let names = crate::driver::KNOWN_PROVIDERS
+            .iter()
+            .map(|n| Value::from(*n))
+            .collect();
+        schema["properties"]["provider"]["properties"]["options"]["items"]["propertyNames"]["enum"] =
+            Value::Array(names);
+        schema
+    })
+}
+
+/// Reads, checks and resolves the strategy at `path`, taking `env.NAME` values from `env`.
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Strategy, StrategyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StrategyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text, env)
+}
+
+/// Like [`load`], from text already read.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Strategy, StrategyError> {
+    let invalid = |problems| StrategyError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    };
+    let mut value: Value = serde_json::from_str(text).map_err(|e| {
+        invalid(vec![Problem {
+            pointer: String::new(),
+            position: Some(Position {
+                line: e.line(),
+                column: e.column(),
+            }),
+            message: format!("The file is not valid JSON: {}", syntax_message(&e)),
+            hint: Some("check for a missing comma, quote or bracket just before this spot".into()),
+        }])
+    })?;
+
+    let problems = check_schema(text, &value);
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+
+    let mut secrets = Vec::new();
+    let mut problems = Vec::new();
+    resolve_env(&mut value, String::new(), env, &mut secrets, &mut problems);
+    for problem in &mut problems {
+        problem.position = locate(text, &problem.pointer, None);
+    }
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+
+    let raw: Raw = serde_json::from_value(value).map_err(|e| {
+        invalid(vec![Problem {
+            pointer: String::new(),
+            position: None,
+            message: format!("The strategy does not fit its schema: {e}"),
+            hint: None,
+        }])
+    })?;
+    let options = raw
+        .provider
+        .options
+        .into_iter()
+        .filter_map(|one| one.into_iter().next())
+        .map(|(name, settings)| ProviderOption {
+            name,
+            settings: match settings {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        })
+        .collect();
+    Ok(Strategy {
+        name: raw.name,
+        description: raw.description,
+        version: raw.version,
+        default_pick: raw.default_pick,
+        provider: Providers {
+            options,
+            pick: raw.provider.pick,
+        },
+        node: raw.node,
+        path: path.to_path_buf(),
+        hash: crate::digest::sha256_hex(text.as_bytes()),
+        secrets,
+        text: text.to_string(),
+    })
+}
+
+/// serde_json's message without its own " at line X column Y" suffix (we print ours).
+fn syntax_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+fn check_schema(text: &str, value: &Value) -> Vec<Problem> {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let validator = VALIDATOR
+        .get_or_init(|| jsonschema::validator_for(schema()).expect("the shipped schema is valid"));
+    let mut problems: Vec<Problem> = Vec::new();
+    for error in validator.iter_errors(value) {
+        let pointer = error.instance_path().as_str().to_string();
+        let hint = schema_hint(error.schema_path().as_str());
+        match error.kind() {
+            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for key in unexpected {
+                    let allowed = allowed_keys(error.schema_path().as_str());
+                    problems.push(Problem {
+                        position: locate(text, &pointer, Some(key)),
+                        pointer: format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1")),
+                        message: format!("Unknown property \"{key}\"."),
+                        hint: Some(match allowed {
+                            Some(keys) => format!("allowed here: {keys}"),
+                            None => "remove it".into(),
+                        }),
+                    });
+                }
+            }
+            jsonschema::error::ValidationErrorKind::PropertyNames { .. } => {
+                let name = value
+                    .pointer(&pointer)
+                    .and_then(Value::as_object)
+                    .and_then(|o| o.keys().next().cloned())
+                    .unwrap_or_default();
+                problems.push(Problem {
+                    position: locate(text, &pointer, Some(&name)),
+                    pointer: format!("{pointer}/{name}"),
+                    message: format!("Unknown provider \"{name}\"."),
+                    hint: Some(format!(
+                        "known providers: {}",
+                        crate::driver::KNOWN_PROVIDERS.join(", ")
+                    )),
+                });
+            }
+            jsonschema::error::ValidationErrorKind::Required { property } => {
+                // The missing property's own description says what to add.
+                let name = property.as_str().unwrap_or_default();
+                let node = error
+                    .schema_path()
+                    .as_str()
+                    .rsplit_once('/')
+                    .map_or("", |(head, _)| head);
+                let own = schema()
+                    .pointer(node)
+                    .and_then(resolve_ref)
+                    .and_then(|n| n.pointer(&format!("/properties/{name}/description")))
+                    .and_then(Value::as_str)
+                    .map(|d| format!("add \"{name}\": {d}"));
+                problems.push(Problem {
+                    position: locate(text, &pointer, None),
+                    message: describe(&error),
+                    pointer,
+                    hint: own.or(hint),
+                });
+            }
+            _ => problems.push(Problem {
+                position: locate(text, &pointer, None),
+                message: describe(&error),
+                pointer,
+                hint,
+            }),
+        }
+    }
+    problems.sort_by_key(|p| p.position.map(|p| (p.line, p.column)));
+    problems.dedup();
+    problems
+}
+
+/// One sentence for a schema error, capitalised, with the offending value.
+fn describe(error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind as K;
+    let found = error.instance().to_string();
+    let found = if found.len() > 60 {
+        format!("{}…", &found[..found.floor_char_boundary(60)])
+    } else {
+        found
+    };
+    match error.kind() {
+        K::Type { kind } => format!("Expected {}, found {found}.", type_name(kind)),
+        K::Enum { options } => format!("Expected one of {options}, found {found}."),
+        K::Required { property } => format!("Missing required property {property}."),
+        K::Pattern { pattern } => format!("{found} does not match the pattern {pattern}."),
+        K::Minimum { limit } => format!("Expected at least {limit}, found {found}."),
+        K::Maximum { limit } => format!("Expected at most {limit}, found {found}."),
+        K::MinItems { limit } => format!("Expected at least {limit} item(s), found none."),
+        K::MinProperties { limit } => {
+            format!("Expected an object with at least {limit} property, found {found}.")
+        }
+        K::MaxProperties { limit } => {
+            format!("Expected an object with at most {limit} property, found {found}.")
+        }
+        K::UniqueItems => format!("Expected unique items, found {found}."),
+        _ => {
+            let text = error.to_string();
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(c) => format!(
+                    "{}{}.",
+                    c.to_uppercase(),
+                    chars.as_str().trim_end_matches('.')
+                ),
+                None => text,
+            }
+        }
+    }
+}
+
+fn type_name(kind: &jsonschema::error::TypeKind) -> String {
+    let raw = format!("{kind:?}").to_lowercase();
+    let article = |t: &str| match t.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {t}"),
+        _ => format!("a {t}"),
+    };
+    // `Single(Integer)` / `Multiple(...)`: keep it readable.
+    let inner = raw
+        .trim_start_matches("single(")
+        .trim_start_matches("multiple(")
+        .trim_end_matches(')')
+        .to_string();
+    article(&inner)
+}
+
+/// The `description` of the schema node a keyword sits in, as a hint.
+fn schema_hint(schema_path: &str) -> Option<String> {
+    let node_path = schema_path.rsplit_once('/').map_or("", |(head, _)| head);
+    let mut node = schema().pointer(node_path)?;
+    // A `$ref` node's description may sit beside the `$ref` in the referring schema.
+    if let Some(d) = node.get("description").and_then(Value::as_str) {
+        return Some(d.to_string());
+    }
+    if let Some(reference) = node.get("$ref").and_then(Value::as_str) {
+        node = schema().pointer(reference.trim_start_matches('#'))?;
+        return node
+            .get("description")
+            .and_then(Value::as_str)
+            .map(String::from);
+    }
+    None
+}
+
+fn allowed_keys(schema_path: &str) -> Option<String> {
+    let node_path = schema_path.rsplit_once('/').map_or("", |(head, _)| head);
+    let properties = resolve_ref(schema().pointer(node_path)?)?
+        .get("properties")?
+        .as_object()?;
+    Some(
+        properties
+            .keys()
+            .filter(|k| !k.starts_with('$'))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
+fn resolve_ref(node: &Value) -> Option<&Value> {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(r) => schema().pointer(r.trim_start_matches('#')),
+        None => Some(node),
+    }
+}
+
+/// Replaces `"env.NAME"` strings by the variable's value; a missing variable is a problem
+/// located at the string that names it.
+fn resolve_env(
+    value: &mut Value,
+    pointer: String,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
+) {
+    match value {
+        Value::String(s) => {
+            if let Some(name) = s.strip_prefix("env.") {
+                if !pointer.starts_with("/provider/options/") {
+                    problems.push(Problem {
+                        message: format!(
+                            "env.{name} is used outside provider settings; env. references are only read there."
+                        ),
+                        hint: Some(
+                            "values from the environment are secrets and are kept out of state and plans; put credentials in the provider block".into(),
+                        ),
+                        pointer,
+                        position: None,
+                    });
+                    return;
+                }
+                match env(name) {
+                    Some(v) => {
+                        secrets.push(v.clone());
+                        *s = v;
+                    }
+                    None => problems.push(Problem {
+                        message: format!("Environment variable {name} is not set (env.{name})."),
+                        hint: Some(format!("export {name}=... before running oss")),
+                        pointer,
+                        position: None,
+                    }),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                resolve_env(item, format!("{pointer}/{i}"), env, secrets, problems);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                let escaped = key.replace('~', "~0").replace('/', "~1");
+                resolve_env(item, format!("{pointer}/{escaped}"), env, secrets, problems);
+            }
+        }
+        _ => {}
+    }
+}

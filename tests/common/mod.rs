@@ -1,0 +1,164 @@
+//! Shared helpers for tests that drive the real `oss` binary in a temporary directory, with
+//! real `local` nodes, and clean up every process they started even when a test fails.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+/// A scratch project: a strategy file and a state dir; kills its nodes when dropped.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// A project whose `strategy.json` is the repository's sample with `count` nodes.
+    pub fn sample(count: usize) -> Self {
+        let mut strategy: Value =
+            serde_json::from_str(include_str!("../../strategy.sample.json")).unwrap();
+        strategy["node"]["count"] = count.into();
+        Self::with_strategy(&strategy)
+    }
+
+    pub fn with_strategy(strategy: &Value) -> Self {
+        let project = Project {
+            dir: tempfile::Builder::new()
+                .prefix("oss-test-")
+                .tempdir()
+                .unwrap(),
+        };
+        project.write_strategy(strategy);
+        project
+    }
+
+    pub fn write_strategy(&self, strategy: &Value) {
+        std::fs::write(
+            self.path("strategy.json"),
+            serde_json::to_string_pretty(strategy).unwrap(),
+        )
+        .unwrap();
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `oss` run in the project directory, without colours.
+    pub fn oss(&self) -> Command {
+        let mut cmd = Command::cargo_bin("oss").unwrap();
+        cmd.current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("CLICOLOR_FORCE");
+        cmd
+    }
+
+    /// Runs `oss ARGS`, returning (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.oss().args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(
+            code, 0,
+            "oss {args:?} failed\nstdout:\n{out}\nstderr:\n{err}"
+        );
+        out
+    }
+
+    /// The state document.
+    pub fn state(&self, name: &str) -> Value {
+        let text = std::fs::read_to_string(self.path(&format!("state/{name}.state.json"))).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Live processes started as nodes of this project (by their OSS_NODE_DIR marker).
+    pub fn node_processes(&self) -> Vec<(i32, String)> {
+        node_processes_under(self.dir.path())
+    }
+
+    /// Node directories of the local provider.
+    pub fn node_dirs(&self) -> Vec<PathBuf> {
+        match std::fs::read_dir(self.path("state/local")) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        for (pid, _) in node_processes_under(self.dir.path()) {
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// (pid, node dir) of every live process whose environment has OSS_NODE_DIR under `root`.
+pub fn node_processes_under(root: &Path) -> Vec<(i32, String)> {
+    let root = root.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let state = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().chars().next());
+        if matches!(state, Some(Some('Z' | 'X'))) {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        for var in environ.split(|b| *b == 0) {
+            if let Some(dir) = var.strip_prefix(b"OSS_NODE_DIR=") {
+                let dir = String::from_utf8_lossy(dir).into_owned();
+                if dir.starts_with(&root) {
+                    found.push((pid, dir));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// GET `url` (plain http://host:port/) and return the body.
+pub fn http_get(url: &str) -> String {
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(stream, "GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
