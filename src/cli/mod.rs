@@ -309,14 +309,14 @@ async fn plan_command(
 }
 
 fn print_plan(plan: &Plan, json: bool) {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&plan::json::render(plan)).unwrap_or_default()
-        );
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let _ = if json {
+        plan::json::write(plan, &mut out)
     } else {
-        print!("{}", plan::text::render(plan, stdout_color()));
-    }
+        out.write_all(plan::text::render(plan, stdout_color()).as_bytes())
+    };
+    let _ = out.flush();
 }
 
 fn save_plan(plan: &Plan, path: &Path) -> Result<(), Failure> {

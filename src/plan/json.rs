@@ -2,12 +2,43 @@
 //! shape is a contract: add fields, never rename or remove them without a new
 //! `format_version`.
 
+use std::io::{self, Write};
+
 use serde_json::{Map, Value, json};
 
 use super::{Action, Change, Plan};
 
-/// The plan document as JSON.
+/// Writes the plan document as one line of JSON, a change at a time, so a plan of 100,000
+/// nodes never exists twice in memory.
+pub fn write(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
+    let Value::Object(head) = head(plan) else {
+        unreachable!("the head is an object")
+    };
+    out.write_all(b"{")?;
+    for (key, value) in &head {
+        serde_json::to_writer(&mut *out, key)?;
+        out.write_all(b":")?;
+        serde_json::to_writer(&mut *out, value)?;
+        out.write_all(b",")?;
+    }
+    out.write_all(b"\"changes\":[")?;
+    for (i, c) in plan.changes.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, &change(c))?;
+    }
+    out.write_all(b"]}\n")
+}
+
+/// The plan document as a JSON value (for callers that want to inspect it).
 pub fn render(plan: &Plan) -> Value {
+    let mut doc = head(plan);
+    doc["changes"] = plan.changes.iter().map(change).collect();
+    doc
+}
+
+fn head(plan: &Plan) -> Value {
     let summary = plan.summary();
     json!({
         "format_version": super::FORMAT_VERSION.to_string(),
@@ -16,7 +47,6 @@ pub fn render(plan: &Plan) -> Value {
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "destroy": plan.destroy,
         "summary": {"add": summary.add, "change": summary.change, "destroy": summary.destroy},
-        "changes": plan.changes.iter().map(change).collect::<Vec<_>>(),
     })
 }
 
