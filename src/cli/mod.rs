@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::apply::{self, Outcome, Status};
 use crate::engine::{EngineError, PlanOptions, Planned, Session};
 use crate::plan::{self, Plan, Scope};
+use crate::state::lock::Lock;
 use crate::strategy::{self, Strategy};
 use args::{ApplyArgs, Cli, Command, DestroyArgs, PlanArgs, PlanScope, StateCommand};
 use progress::Progress;
@@ -374,9 +375,10 @@ async fn apply_command(
         // A strategy that cannot compile is reported before anything, even the lock, is touched.
         session.compile(None, 0).await.map_err(engine_failure)?;
     }
-    let _lock = session
+    let lock = session
         .lock("apply", cli.lock_timeout)
         .map_err(engine_failure)?;
+    let (cancel, watcher) = watch_interrupts(&lock);
     let reporter = progress();
     let planned = match &args.plan {
         Some(path) => {
@@ -400,7 +402,17 @@ async fn apply_command(
             planned
         }
     };
-    execute(&session, planned, args.parallelism, reporter, "Apply").await
+    let result = execute(
+        &session,
+        planned,
+        args.parallelism,
+        reporter,
+        &cancel,
+        "Apply",
+    )
+    .await;
+    watcher.abort();
+    result
 }
 
 async fn destroy_command(
@@ -409,9 +421,10 @@ async fn destroy_command(
     secrets: &mut Vec<String>,
 ) -> Result<u8, Failure> {
     let session = open(cli, secrets)?;
-    let _lock = session
+    let lock = session
         .lock("destroy", cli.lock_timeout)
         .map_err(engine_failure)?;
+    let (cancel, watcher) = watch_interrupts(&lock);
     let reporter = progress();
     let scope = PlanScope {
         target: args.target.clone(),
@@ -426,7 +439,17 @@ async fn destroy_command(
     if planned.plan.has_changes() && !args.auto_approve {
         confirm("Do you really want to destroy every resource listed above?")?;
     }
-    execute(&session, planned, args.parallelism, reporter, "Destroy").await
+    let result = execute(
+        &session,
+        planned,
+        args.parallelism,
+        reporter,
+        &cancel,
+        "Destroy",
+    )
+    .await;
+    watcher.abort();
+    result
 }
 
 async fn execute(
@@ -434,42 +457,55 @@ async fn execute(
     planned: Planned,
     parallelism: u32,
     reporter: Arc<Progress>,
+    cancel: &CancellationToken,
     what: &str,
 ) -> Result<u8, Failure> {
-    let cancel = CancellationToken::new();
-    let watcher = tokio::spawn(watch_interrupts(cancel.clone()));
+    if cancel.is_cancelled() {
+        return Err(fail(
+            "Interrupted before any change was made",
+            "run the command again when you are ready",
+        ));
+    }
     let options = apply::Options {
         parallelism: parallelism as usize,
         ..apply::Options::default()
     };
     let outcome = session
-        .apply(planned, options, reporter.clone(), cancel)
+        .apply(planned, options, reporter.clone(), cancel.clone())
         .await
         .map_err(engine_failure);
-    watcher.abort();
     reporter.finish();
     let outcome = outcome?;
     print_summary(&outcome, what);
     Ok(if outcome.succeeded() { 0 } else { 1 })
 }
 
-/// First interrupt: cancel (nothing new starts, in-flight steps finish, state is saved).
-/// Second: exit at once; every finished step is already in the fsync'd journal.
-async fn watch_interrupts(cancel: CancellationToken) {
+/// Watches for Ctrl-C and SIGTERM while `lock` is held. First interrupt: cancel (nothing new
+/// starts, in-flight steps finish, state is saved). Second: release our lock and exit at once;
+/// every finished step is already in the fsync'd journal, folded in by the next run.
+fn watch_interrupts(lock: &Lock) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let cancel = CancellationToken::new();
+    let signals = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        return;
-    };
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    cancel.cancel();
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    eprintln!(
-        "Interrupted again: exiting now. Finished steps are saved; run `oss plan` to see the rest."
     );
-    std::process::exit(130);
+    let (path, id) = (lock.path().to_path_buf(), lock.info.id.clone());
+    let token = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = signals else {
+            return;
+        };
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        token.cancel();
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        crate::state::lock::release(&path, &id);
+        eprintln!(
+            "Interrupted again: exiting now. Finished steps are saved; run `oss plan` to see the rest."
+        );
+        std::process::exit(130);
+    });
+    (cancel, watcher)
 }
 
 fn print_summary(outcome: &Outcome, what: &str) {

@@ -142,14 +142,25 @@ impl Lock {
     }
 }
 
+impl Lock {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 impl Drop for Lock {
     fn drop(&mut self) {
-        // Remove only our own lock (a force-unlock may have handed it to someone else).
-        if let Ok(Some(current)) = read(&self.path)
-            && current.id == self.info.id
-        {
-            let _ = fs::remove_file(&self.path);
-        }
+        release(&self.path, &self.info.id);
+    }
+}
+
+/// Removes the lock at `path` only if it is still ours (`id`): a force-unlock may have handed
+/// it to someone else meanwhile. For paths that end the process without running destructors.
+pub fn release(path: &Path, id: &str) {
+    if let Ok(Some(current)) = read(path)
+        && current.id == id
+    {
+        let _ = fs::remove_file(path);
     }
 }
 
