@@ -73,16 +73,6 @@ pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
         return Err(strategy.invalid(problems).into());
     }
 
-    let base = candidates(input);
-    if base.is_empty() && spec.count > 0 {
-        return Err(strategy
-            .invalid(vec![strategy.problem(
-                "/node",
-                "No provider offers a location, size and image that all match together.".into(),
-                Some("each provider must match at least one option of location, hardware and image".into()),
-            )])
-            .into());
-    }
     let random_pick = [
         strategy.provider.pick,
         spec.location.pick,
@@ -91,20 +81,25 @@ pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
     ]
     .iter()
     .any(|p| strategy.pick(*p) == Pick::Random);
+    // Without a random pick every node ranks the same candidates: compute them once.
+    let shared = (!random_pick).then(|| candidates(input, None));
 
     let mut resources = Vec::with_capacity(spec.count);
     for index in 0..spec.count {
         let address = Address::node(&spec.name, index);
-        let mut ranked = if random_pick {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(
-                input.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-            );
-            let mut shuffled = base.clone();
-            shuffled.shuffle(&mut rng);
-            shuffled
-        } else {
-            base.clone()
+        let mut ranked = match &shared {
+            Some(shared) => shared.clone(),
+            None => {
+                // Each node draws its own random order, reproducibly from the seed.
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(
+                    input.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                );
+                candidates(input, Some(&mut rng))
+            }
         };
+        if ranked.is_empty() {
+            return Err(no_combination(strategy).into());
+        }
         // Sticky placement: an existing node keeps its place while the strategy allows it.
         if let Some(existing) = input.state.and_then(|s| s.resources.get(&address))
             && let Some(pos) = ranked
@@ -134,19 +129,40 @@ pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
     Ok(DesiredGraph::new(resources)?)
 }
 
-/// Every (provider, location, size, image) the strategy allows, ranked by its picks.
-fn candidates(input: &Input<'_>) -> Vec<Placement> {
+fn no_combination(strategy: &Strategy) -> StrategyError {
+    strategy.invalid(vec![strategy.problem(
+        "/node",
+        "No provider offers a location, size and image that all match together.".into(),
+        Some("each provider must match at least one option of location, hardware and image".into()),
+    )])
+}
+
+/// Every (provider, location, size, image) the strategy allows, ranked by its picks: each
+/// block's pick orders its own dimension (`first`: as written; `random`: shuffled with `rng`),
+/// nested provider → location → size → image; then `cheapest`/`priciest` anywhere ranks the
+/// whole list by price, across all providers and locations at once (stable, so ties keep the
+/// order above).
+fn candidates(input: &Input<'_>, mut rng: Option<&mut Xoshiro256PlusPlus>) -> Vec<Placement> {
     let strategy = input.strategy;
     let spec = &strategy.node;
-    let mut providers: Vec<&(String, Catalog)> = input.catalogs.iter().collect();
-    if strategy.pick(strategy.provider.pick) == Pick::Random {
-        providers.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(input.seed));
-    }
+    let mut order = |items: &mut Vec<usize>, pick: Option<Pick>| {
+        if strategy.pick(pick) == Pick::Random
+            && let Some(rng) = rng.as_deref_mut()
+        {
+            items.shuffle(rng);
+        }
+    };
+    let mut providers: Vec<usize> = (0..input.catalogs.len()).collect();
+    order(&mut providers, strategy.provider.pick);
     let mut all = Vec::new();
-    for (provider, catalog) in providers {
-        let locations = ordered(catalog, "location", &spec.location);
-        let sizes = ordered(catalog, "hardware", &spec.hardware);
-        let images = ordered(catalog, "image", &spec.image);
+    for p in providers {
+        let (provider, catalog) = &input.catalogs[p];
+        let mut locations = ordered(catalog, "location", &spec.location);
+        let mut sizes = ordered(catalog, "hardware", &spec.hardware);
+        let mut images = ordered(catalog, "image", &spec.image);
+        order(&mut locations, spec.location.pick);
+        order(&mut sizes, spec.hardware.pick);
+        order(&mut images, spec.image.pick);
         for location in &locations {
             for size in &sizes {
                 for image in &images {

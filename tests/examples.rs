@@ -1,0 +1,69 @@
+//! Every strategy shipped in examples/ (and the sample) validates and plans; the static-site
+//! example also runs for real.
+
+mod common;
+
+use common::{Project, http_get};
+
+fn examples() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn every_example_validates_and_plans() {
+    let all = examples();
+    assert!(all.len() >= 2, "{all:?}");
+    for path in all {
+        let strategy: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let p = Project::with_strategy(&strategy);
+        p.ok(&["validate"]);
+        let plan = p.ok(&["plan", "--seed", "7"]);
+        assert!(
+            plan.contains("to add, 0 to change, 0 to destroy."),
+            "{}: {plan}",
+            path.display()
+        );
+        let again = p.ok(&["plan", "--seed", "7"]);
+        assert_eq!(
+            plan,
+            again,
+            "{}: the same seed plans the same",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn static_site_example_serves_each_node() {
+    let text = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/local-static-site.json"
+    ))
+    .unwrap();
+    let p = Project::with_strategy(&serde_json::from_slice(&text).unwrap());
+    p.ok(&["apply", "--auto-approve"]);
+    let state = p.state("static-site");
+    for r in state["resources"].as_array().unwrap() {
+        let location = r["placement"]["location"].as_str().unwrap();
+        assert!(location == "local-b" || location == "local-c", "{location}");
+        assert_eq!(r["placement"]["size"], "medium");
+        let body = http_get(r["observed"]["url"].as_str().unwrap());
+        assert!(
+            body.contains(&format!(
+                "hello from {}",
+                r["attributes"]["name"].as_str().unwrap()
+            )),
+            "{body}"
+        );
+    }
+    p.ok(&["destroy", "--auto-approve"]);
+    assert!(p.node_processes().is_empty());
+}
