@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Catalog, matches_option};
+use crate::catalog::Catalog;
 use crate::graph::{DesiredGraph, GraphError};
 use crate::resource::{Address, Desired, Kind, Placement};
 use crate::state::State;
@@ -164,16 +164,24 @@ fn candidates(input: &Input<'_>, mut rng: Option<&mut Xoshiro256PlusPlus>) -> Ve
         order(&mut sizes, spec.hardware.pick);
         order(&mut images, spec.image.pick);
         for location in &locations {
+            let location = &catalog.locations[*location];
             for size in &sizes {
+                let size = &catalog.sizes[*size];
+                let Some(price) = catalog
+                    .prices
+                    .iter()
+                    .find(|p| p.location == location.id && p.size == size.id)
+                else {
+                    continue; // not offered there
+                };
                 for image in &images {
-                    let size = &catalog.sizes[*size];
                     all.push(Placement {
                         provider: provider.clone(),
-                        location: catalog.locations[*location].id.clone(),
+                        location: location.id.clone(),
                         size: size.id.clone(),
                         image: catalog.images[*image].id.clone(),
-                        hourly_price: Some(size.hourly_price),
-                        currency: Some(size.currency.clone()),
+                        hourly_price: Some(price.hourly_price),
+                        currency: Some(price.currency.clone()),
                     });
                 }
             }
@@ -203,6 +211,20 @@ fn ordered(catalog: &Catalog, block: &str, choice: &Choice) -> Vec<usize> {
         .flat_map(|option| offerings(catalog, block, option))
         .filter(|i| seen.insert(*i))
         .collect()
+}
+
+/// Whether an offering's serialized attributes hold every key of a strategy option.
+fn matches_option<T: Serialize>(offering: &T, option: &Map<String, Value>) -> bool {
+    let Ok(Value::Object(attrs)) = serde_json::to_value(offering) else {
+        return false;
+    };
+    option
+        .iter()
+        .all(|(key, want)| match (attrs.get(key), want) {
+            (Some(Value::Number(have)), Value::Number(want)) => have.as_f64() == want.as_f64(),
+            (Some(have), want) => have == want,
+            (None, _) => false,
+        })
 }
 
 fn offerings(catalog: &Catalog, block: &str, option: &Map<String, Value>) -> Vec<usize> {

@@ -79,12 +79,13 @@ impl Session {
         let mut drivers = HashMap::new();
         for (i, option) in strategy.provider.options.iter().enumerate() {
             let config = DriverConfig {
+                name: option.name.clone(),
                 settings: option.settings.clone(),
                 state_dir: state_dir.to_path_buf(),
             };
             // Settings a driver refuses are strategy problems, located like the others.
-            let driver = driver::build(&option.name, config).map_err(|e| {
-                let pointer = format!("/provider/options/{i}/{}", option.name);
+            let driver = driver::build(&option.kind, config).map_err(|e| {
+                let pointer = format!("/provider/options/{i}/{}", option.kind);
                 let problem = strategy.problem(&pointer, strategy.redact(&e.message), None);
                 EngineError::Compile(strategy.invalid(vec![problem]).into())
             })?;
@@ -109,7 +110,9 @@ impl Session {
         if let Some(d) = self.drivers.get(provider) {
             return Ok(d.clone());
         }
+        // Only providers that need no settings can be rebuilt from their name alone.
         let config = DriverConfig {
+            name: provider.to_string(),
             settings: Default::default(),
             state_dir: self.state_dir.clone(),
         };

@@ -69,6 +69,8 @@ const LOG_TAIL_BYTES: u64 = 16 * 1024;
 /// The `local` driver. See the module documentation.
 #[derive(Debug)]
 pub struct LocalDriver {
+    /// The provider's name in placements (usually `local`).
+    name: String,
     /// `STATE_DIR/local` (absolute): one directory per node.
     root: PathBuf,
     /// The machine-wide address-claim directory.
@@ -108,6 +110,7 @@ impl LocalDriver {
             }
         };
         Ok(LocalDriver {
+            name: config.name.clone(),
             root: absolute(&config.state_dir.join("local"))?,
             claims: absolute(&claims)?,
             ready_timeout: seconds(settings, "ready_timeout", 30.0)?,
@@ -121,7 +124,7 @@ impl LocalDriver {
 #[async_trait]
 impl Driver for LocalDriver {
     fn name(&self) -> &str {
-        "local"
+        &self.name
     }
 
     async fn catalog(&self) -> Result<Catalog, DriverError> {
@@ -129,37 +132,44 @@ impl Driver for LocalDriver {
         let version = fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|release| release.trim().to_string())
             .unwrap_or_default();
-        Ok(Catalog {
-            locations: LOCATIONS
-                .iter()
-                .map(|(id, name, _)| Location {
-                    id: id.to_string(),
-                    name: name.to_string(),
-                    region: "local".to_string(),
-                    zone: id.to_string(),
-                })
-                .collect(),
-            sizes: SIZES
-                .iter()
-                .map(|(id, vcpus, memory_gib)| Size {
+        // Local locations have no geography: country ZZ (ISO "unknown"), continent "none".
+        let locations = LOCATIONS
+            .iter()
+            .map(|(id, name, _)| Location {
+                id: id.to_string(),
+                name: name.to_string(),
+                region: "local".to_string(),
+                zone: id.to_string(),
+                country: "ZZ".to_string(),
+                continent: "none".to_string(),
+                latitude: 0.0,
+                longitude: 0.0,
+            })
+            .collect();
+        let sizes = SIZES
+            .iter()
+            .map(|(id, vcpus, memory_gib)| {
+                let size = Size {
                     id: id.to_string(),
                     name: id.to_string(),
                     vcpus: *vcpus,
                     memory_gib: *memory_gib,
                     disk_gib: 10,
                     arch: arch.to_string(),
-                    hourly_price: 0.0,
-                    currency: "USD".to_string(),
-                })
-                .collect(),
-            images: vec![Image {
-                id: IMAGE.to_string(),
-                name: IMAGE.to_string(),
-                os: "linux".to_string(),
-                version,
-                arch: arch.to_string(),
-            }],
-        })
+                };
+                (size, 0.0)
+            })
+            .collect();
+        let image = Image {
+            id: IMAGE.to_string(),
+            name: IMAGE.to_string(),
+            os: "linux".to_string(),
+            version,
+            arch: arch.to_string(),
+        };
+        let mut catalog = Catalog::uniform(locations, sizes, vec![image], "USD");
+        catalog.source = Some("this machine (local processes cost nothing)".into());
+        Ok(catalog)
     }
 
     async fn refresh(&self, lineage: &str, known: &[Existing]) -> Result<Refreshed, DriverError> {
@@ -1195,6 +1205,7 @@ http.server.HTTPServer(address, Hello).serve_forever()
             settings.entry("stop_grace").or_insert(json!(2));
             settings.entry("ready_timeout").or_insert(json!(10));
             let config = DriverConfig {
+                name: "local".into(),
                 settings,
                 state_dir: tmp.path().join("state"),
             };
@@ -1590,6 +1601,7 @@ http.server.HTTPServer(address, Hello).serve_forever()
     fn unknown_settings_are_refused() {
         let settings = serde_json::from_value(json!({"ready_timeot": 3})).expect("map");
         let config = DriverConfig {
+            name: "local".into(),
             settings,
             state_dir: PathBuf::from("state"),
         };
@@ -1651,6 +1663,7 @@ http.server.HTTPServer(address, Hello).serve_forever()
     fn unsafe_provider_ids_are_refused() {
         let tmp = tempfile::tempdir().expect("temp dir");
         let config = DriverConfig {
+            name: "local".into(),
             settings: Map::new(),
             state_dir: tmp.path().to_path_buf(),
         };

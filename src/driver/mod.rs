@@ -98,7 +98,7 @@ pub struct Refreshed {
 /// One provider.
 #[async_trait]
 pub trait Driver: Send + Sync {
-    /// The provider name as written in strategies (`local`).
+    /// The provider's name (see [`DriverConfig::name`]).
     fn name(&self) -> &str;
 
     /// What this provider offers.
@@ -124,6 +124,10 @@ pub trait Driver: Send + Sync {
 /// resolved) and where the engine keeps its files.
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
+    /// The provider's name in placements and state: the option's `name` setting, else its
+    /// kind (`local`, `sim`). Several providers of one kind differ by name.
+    pub name: String,
+    /// The option's settings, `name` removed.
     pub settings: Map<String, Value>,
     /// The state directory; drivers that keep local files (`local`) put them under it.
     pub state_dir: PathBuf,
@@ -139,9 +143,9 @@ impl fmt::Display for DriverConfig {
 /// Providers this build knows, for schema checks and hints.
 pub const KNOWN_PROVIDERS: &[&str] = &["local"];
 
-/// Build the driver for a provider name.
-pub fn build(name: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, DriverError> {
-    match name {
+/// Builds the driver of provider kind `kind`.
+pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, DriverError> {
+    match kind {
         "local" => Ok(Arc::new(local::LocalDriver::new(config)?)),
         other => Err(DriverError::fatal(format!(
             "Unknown provider `{other}`; known providers: {}",

@@ -35,10 +35,15 @@ pub struct Choice {
     pub pick: Option<Pick>,
 }
 
-/// One provider option: its name and settings (credentials already resolved; never print).
+/// One provider option: its kind, its name and settings (credentials already resolved; never
+/// print).
 #[derive(Clone, Debug)]
 pub struct ProviderOption {
+    /// The driver (`local`, `sim`).
+    pub kind: String,
+    /// The name placements use: the `name` setting, else the kind.
     pub name: String,
+    /// Settings without `name`.
     pub settings: Map<String, Value>,
 }
 
@@ -214,19 +219,43 @@ pub fn parse(
             hint: None,
         }])
     })?;
-    let options = raw
+    let mut options: Vec<ProviderOption> = Vec::new();
+    let mut problems = Vec::new();
+    for (i, (kind, settings)) in raw
         .provider
         .options
         .into_iter()
         .filter_map(|one| one.into_iter().next())
-        .map(|(name, settings)| ProviderOption {
+        .enumerate()
+    {
+        let mut settings = match settings {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        let name = match settings.remove("name") {
+            Some(Value::String(name)) => name,
+            _ => kind.clone(),
+        };
+        if options.iter().any(|o| o.name == name) {
+            let pointer = format!("/provider/options/{i}/{kind}");
+            problems.push(Problem {
+                position: locate(text, &pointer, None),
+                pointer,
+                message: format!("A second provider is named \"{name}\"."),
+                hint: Some(format!(
+                    "give each {kind} provider its own \"name\" setting, e.g. {{\"{kind}\": {{\"name\": \"{kind}-2\"}}}}"
+                )),
+            });
+        }
+        options.push(ProviderOption {
+            kind,
             name,
-            settings: match settings {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            },
-        })
-        .collect();
+            settings,
+        });
+    }
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
     Ok(Strategy {
         name: raw.name,
         description: raw.description,
