@@ -71,6 +71,8 @@ pub struct PlanOptions {
     pub destroy: bool,
     /// Seed for `random` picks; default: the one in state, else a new one.
     pub seed: Option<u64>,
+    /// Place every node afresh (cheaper placements may move nodes).
+    pub rebalance: bool,
 }
 
 impl Session {
@@ -164,7 +166,10 @@ impl Session {
         let desired = if options.destroy {
             None
         } else {
-            Some(self.compile(state.as_ref(), seed).await?)
+            Some(
+                self.compile(state.as_ref(), seed, options.rebalance)
+                    .await?,
+            )
         };
         let current = Current {
             state: state.as_ref(),
@@ -195,6 +200,7 @@ impl Session {
         &self,
         state: Option<&State>,
         seed: u64,
+        rebalance: bool,
     ) -> Result<DesiredGraph, EngineError> {
         let catalogs = self.catalogs().await?;
         Ok(compile::compile(&compile::Input {
@@ -202,6 +208,7 @@ impl Session {
             catalogs: &catalogs,
             state,
             seed,
+            rebalance,
         })?)
     }
 

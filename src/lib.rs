@@ -12,6 +12,7 @@ pub mod digest;
 pub mod driver;
 pub mod engine;
 pub mod graph;
+pub mod placement;
 pub mod plan;
 pub mod report;
 pub mod resource;

@@ -49,6 +49,8 @@ pub enum Command {
     },
     /// Print the desired resource graph as Graphviz DOT.
     Graph,
+    /// List what the strategy's providers offer: sizes at locations, with prices.
+    Catalog(CatalogArgs),
     /// Read the state.
     #[command(subcommand)]
     State(StateCommand),
@@ -79,6 +81,9 @@ pub struct PlanScope {
     /// Seed for `random` picks [default: the one in state, else new].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Place every node afresh: may move nodes to cheaper places (the plan shows the saving).
+    #[arg(long)]
+    pub rebalance: bool,
 }
 
 #[derive(Debug, Args)]
@@ -147,4 +152,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     Ok(Duration::from_secs_f64(seconds))
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// Only this provider (its name in the strategy).
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Only sizes with at least N vCPUs.
+    #[arg(long, value_name = "N")]
+    pub min_vcpus: Option<u32>,
+    /// Only sizes with at least this much memory.
+    #[arg(long, value_name = "GiB")]
+    pub min_memory: Option<f64>,
+    /// Only locations whose id or region starts with L (e.g. `ap-southeast-2`).
+    #[arg(long, value_name = "L")]
+    pub location: Option<String>,
+    /// Sort by `price` (cheapest first) instead of provider, location and size.
+    #[arg(long, value_parser = ["price"])]
+    pub sort: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }

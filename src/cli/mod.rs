@@ -2,6 +2,7 @@
 //! and is the only place that prints or asks. Errors are sorted into exit codes here.
 
 mod args;
+mod catalog;
 mod progress;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -50,6 +51,11 @@ fn fail(message: impl Into<String>, hint: impl Into<String>) -> Failure {
 
 /// Runs the `oss` command line; returns the process exit code.
 pub fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away (`| head`).
+    // SAFETY: called once at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -167,7 +173,10 @@ async fn run(cli: Cli, secrets: &mut Vec<String>) -> Result<u8, Failure> {
             print_schema: false,
         } => {
             let session = open(&cli, secrets)?;
-            let graph = session.compile(None, 0).await.map_err(engine_failure)?;
+            let graph = session
+                .compile(None, 0, false)
+                .await
+                .map_err(engine_failure)?;
             println!(
                 "Strategy {} is valid: {} resource(s) across {} provider option(s).",
                 session.strategy.path.display(),
@@ -222,11 +231,16 @@ async fn run(cli: Cli, secrets: &mut Vec<String>) -> Result<u8, Failure> {
             let state = session.store.load().map_err(Failure::from)?.state;
             let seed = state.as_ref().and_then(|s| s.seed).unwrap_or(0);
             let graph = session
-                .compile(state.as_ref(), seed)
+                .compile(state.as_ref(), seed, false)
                 .await
                 .map_err(engine_failure)?;
             print!("{}", graph.to_dot());
             Ok(0)
+        }
+        Command::Catalog(args) => {
+            let session = open(&cli, secrets)?;
+            let catalogs = session.catalogs().await.map_err(engine_failure)?;
+            catalog::print(&catalogs, args)
         }
         Command::State(sub) => {
             let session = open(&cli, secrets)?;
@@ -277,6 +291,7 @@ fn plan_options(scope: &PlanScope, destroy: bool) -> PlanOptions {
         },
         destroy,
         seed: scope.seed,
+        rebalance: scope.rebalance,
     }
 }
 
@@ -373,7 +388,10 @@ async fn apply_command(
     let session = open(cli, secrets)?;
     if args.plan.is_none() {
         // A strategy that cannot compile is reported before anything, even the lock, is touched.
-        session.compile(None, 0).await.map_err(engine_failure)?;
+        session
+            .compile(None, 0, false)
+            .await
+            .map_err(engine_failure)?;
     }
     let lock = session
         .lock("apply", cli.lock_timeout)

@@ -47,7 +47,37 @@ fn head(plan: &Plan) -> Value {
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "destroy": plan.destroy,
         "summary": {"add": summary.add, "change": summary.change, "destroy": summary.destroy},
+        "cost": cost_json(&plan.cost(), &plan.currency(), true),
     })
+}
+
+fn round(value: f64) -> f64 {
+    // Cents of cents: enough for prices, stable in snapshots.
+    (value * 10_000.0).round() / 10_000.0
+}
+
+fn cost_json(cost: &super::Cost, currency: &str, totals: bool) -> Value {
+    let mut doc = json!({
+        "currency": currency,
+        "before_hourly": round(cost.before_hourly),
+        "after_hourly": round(cost.after_hourly),
+        "before_monthly": round(cost.before_monthly()),
+        "after_monthly": round(cost.after_monthly()),
+    });
+    if totals {
+        doc["delta_monthly"] = json!(round(cost.delta_monthly()));
+        doc["delta_percent"] = json!(cost.delta_percent().map(|p| (p * 10.0).round() / 10.0));
+    }
+    doc
+}
+
+fn currency(c: &Change) -> String {
+    c.after
+        .iter()
+        .map(|a| &a.placement)
+        .chain(c.before.iter().map(|b| &b.placement))
+        .find_map(|p| p.currency.clone())
+        .unwrap_or_else(|| "USD".into())
 }
 
 fn change(c: &Change) -> Value {
@@ -82,6 +112,7 @@ fn change(c: &Change) -> Value {
         "after": fields(|f| &f.after),
         "changed": c.changed_fields().iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
         "provider_id": c.before.as_ref().map(|b| b.provider_id.clone()),
+        "cost": cost_json(&c.cost(), &currency(c), false),
         "candidates": c.after.as_ref().map(|a| {
             std::iter::once(&a.placement).chain(&a.fallbacks).map(|p| json!({
                 "provider": p.provider, "location": p.location, "size": p.size, "image": p.image,

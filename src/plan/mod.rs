@@ -121,6 +121,52 @@ fn view(
     fields
 }
 
+/// Prices of a change or a fleet: per hour, before and after (`None`: nothing there).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    pub before_hourly: f64,
+    pub after_hourly: f64,
+}
+
+impl Cost {
+    pub fn before_monthly(&self) -> f64 {
+        self.before_hourly * crate::catalog::HOURS_PER_MONTH
+    }
+
+    pub fn after_monthly(&self) -> f64 {
+        self.after_hourly * crate::catalog::HOURS_PER_MONTH
+    }
+
+    pub fn delta_monthly(&self) -> f64 {
+        self.after_monthly() - self.before_monthly()
+    }
+
+    /// The change in percent of the price before (`None` when there was nothing before).
+    pub fn delta_percent(&self) -> Option<f64> {
+        (self.before_hourly > 0.0)
+            .then(|| 100.0 * (self.after_hourly - self.before_hourly) / self.before_hourly)
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.before_hourly == 0.0 && self.after_hourly == 0.0
+    }
+}
+
+impl Change {
+    /// What this resource costs before and after the change (a gone resource costs nothing).
+    pub fn cost(&self) -> Cost {
+        let price = |p: &Placement| p.hourly_price.unwrap_or(0.0);
+        Cost {
+            before_hourly: self
+                .before
+                .as_ref()
+                .filter(|_| !self.gone)
+                .map_or(0.0, |b| price(&b.placement)),
+            after_hourly: self.after.as_ref().map_or(0.0, |a| price(&a.placement)),
+        }
+    }
+}
+
 /// Counts for the summary line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -166,6 +212,31 @@ impl Plan {
             }
         }
         s
+    }
+
+    /// The fleet's price before and after, over the addresses this plan covers.
+    pub fn cost(&self) -> Cost {
+        self.changes
+            .iter()
+            .map(Change::cost)
+            .fold(Cost::default(), |a, c| Cost {
+                before_hourly: a.before_hourly + c.before_hourly,
+                after_hourly: a.after_hourly + c.after_hourly,
+            })
+    }
+
+    /// The currency of the prices (the first one seen; providers price in USD today).
+    pub fn currency(&self) -> String {
+        self.changes
+            .iter()
+            .flat_map(|c| {
+                c.after
+                    .iter()
+                    .map(|a| &a.placement)
+                    .chain(c.before.iter().map(|b| &b.placement))
+            })
+            .find_map(|p| p.currency.clone())
+            .unwrap_or_else(|| "USD".into())
     }
 
     /// Whether applying would do anything (forgetting gone resources counts).

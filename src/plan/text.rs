@@ -57,6 +57,10 @@ pub fn render(plan: &Plan, color: bool) -> String {
         );
         return out;
     }
+    let cost = plan.cost();
+    if !cost.is_zero() {
+        let _ = writeln!(out, "{}\n", cost_line(&cost, &plan.currency()));
+    }
     let s = plan.summary();
     let _ = writeln!(
         out,
@@ -119,6 +123,28 @@ fn render_change(out: &mut String, change: &Change, styles: &Styles) {
     }
     if fields.is_empty() && change.gone {
         let _ = writeln!(out, "      (created again at its place)");
+    }
+    let cost = change.cost();
+    if !cost.is_zero() {
+        let price = |hourly: f64| {
+            format!(
+                "{hourly:.4}/h (${:.2}/month)",
+                hourly * crate::catalog::HOURS_PER_MONTH
+            )
+        };
+        let text = match change.action {
+            Action::Create => format!("${}", price(cost.after_hourly)),
+            Action::Delete => format!("${}", price(cost.before_hourly)),
+            _ if cost.before_hourly == cost.after_hourly => {
+                format!("${}", price(cost.after_hourly))
+            }
+            _ => format!(
+                "${} -> ${}",
+                price(cost.before_hourly),
+                price(cost.after_hourly)
+            ),
+        };
+        let _ = writeln!(out, "      {} {text}", styles.dim.apply_to("$"));
     }
     out.push('\n');
 }
@@ -205,4 +231,24 @@ fn value(v: &Value, indent: usize) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// `Cost: $12.34/month -> $56.78/month (+$44.44/month, +360.1%)`.
+fn cost_line(cost: &super::Cost, currency: &str) -> String {
+    let unit = if currency == "USD" {
+        "$".to_string()
+    } else {
+        format!("{currency} ")
+    };
+    let delta = cost.delta_monthly();
+    let sign = if delta < 0.0 { "-" } else { "+" };
+    let percent = cost
+        .delta_percent()
+        .map_or(String::new(), |p| format!(", {sign}{:.1}%", p.abs()));
+    format!(
+        "Cost: {unit}{:.2}/month -> {unit}{:.2}/month ({sign}{unit}{:.2}/month{percent})",
+        cost.before_monthly(),
+        cost.after_monthly(),
+        delta.abs()
+    )
 }

@@ -28,6 +28,55 @@ pub enum Pick {
     Priciest,
 }
 
+/// How much redundancy the fleet has: `r:1` runs r nodes for each one needed (replicas of a
+/// slot in distinct failure domains); `+k` runs k spares beyond the count (no failure domain
+/// holds more than k, so losing one still leaves the count running).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Redundancy {
+    Ratio(usize),
+    Spares(usize),
+}
+
+impl Default for Redundancy {
+    fn default() -> Self {
+        Redundancy::Ratio(1)
+    }
+}
+
+impl Redundancy {
+    fn parse(text: &str) -> Option<Self> {
+        if let Some(k) = text.strip_prefix('+') {
+            return k.parse().ok().map(Redundancy::Spares);
+        }
+        let r = text.strip_suffix(":1")?.parse().ok()?;
+        (r >= 1).then_some(Redundancy::Ratio(r))
+    }
+
+    /// More nodes than the count.
+    pub fn is_redundant(self) -> bool {
+        matches!(self, Redundancy::Ratio(r) if r > 1)
+            || matches!(self, Redundancy::Spares(k) if k > 0)
+    }
+}
+
+impl std::fmt::Display for Redundancy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Redundancy::Ratio(r) => write!(f, "{r}:1"),
+            Redundancy::Spares(k) => write!(f, "+{k}"),
+        }
+    }
+}
+
+/// The failure domain that replicas (or spares) are spread over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Spread {
+    Location,
+    Provider,
+    None,
+}
+
 /// A block of options with how to pick among them (`node.image`, `node.location`...).
 #[derive(Clone, Debug, Deserialize)]
 pub struct Choice {
@@ -88,6 +137,9 @@ pub struct Strategy {
     pub default_pick: Pick,
     pub provider: Providers,
     pub node: NodeSpec,
+    pub redundancy: Redundancy,
+    /// As written; `None`: by location when redundant (see `placement::spread`).
+    pub spread: Option<Spread>,
     pub path: PathBuf,
     /// SHA-256 of the file's bytes: a saved plan is refused when it changes.
     pub hash: String,
@@ -141,6 +193,8 @@ struct Raw {
     default_pick: Pick,
     provider: RawProviders,
     node: NodeSpec,
+    redundancy: Option<String>,
+    spread: Option<Spread>,
 }
 
 #[derive(Deserialize)]
@@ -266,6 +320,13 @@ pub fn parse(
             pick: raw.provider.pick,
         },
         node: raw.node,
+        // The schema's pattern admits only what parses.
+        redundancy: raw
+            .redundancy
+            .as_deref()
+            .and_then(Redundancy::parse)
+            .unwrap_or_default(),
+        spread: raw.spread,
         path: path.to_path_buf(),
         hash: crate::digest::sha256_hex(text.as_bytes()),
         secrets,
