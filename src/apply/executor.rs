@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::driver::{CreateRequest, Driver, DriverError, ErrorClass};
+use crate::driver::{CreateRequest, Driver, DriverError, ErrorClass, Scope};
 use crate::plan::{Action, Change};
 use crate::report::{Event, Reporter};
 use crate::resource::{Address, Existing, Placement};
@@ -336,7 +336,7 @@ async fn create(
                     .blocked
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(block_key(placement));
+                    .insert(block_key(placement, e.scope));
                 let next = candidates[n + 1..]
                     .iter()
                     .find(|p| !is_blocked(shared, p))
@@ -364,16 +364,20 @@ async fn create(
     })
 }
 
-fn block_key(p: &Placement) -> String {
-    format!("{}/{}/{}", p.provider, p.location, p.size)
+fn block_key(p: &Placement, scope: Scope) -> String {
+    match scope {
+        Scope::Offer => format!("{}/{}/{}", p.provider, p.location, p.size),
+        Scope::Location => format!("{}/{}", p.provider, p.location),
+        Scope::Provider => p.provider.clone(),
+    }
 }
 
+/// Whether a refusal earlier in this run rules `p` out (its offer, location or provider).
 fn is_blocked(shared: &Shared, p: &Placement) -> bool {
-    shared
-        .blocked
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .contains(&block_key(p))
+    let blocked = shared.blocked.lock().unwrap_or_else(|p| p.into_inner());
+    [Scope::Offer, Scope::Location, Scope::Provider]
+        .iter()
+        .any(|scope| blocked.contains(&block_key(p, *scope)))
 }
 
 fn driver_for<'a>(shared: &'a Shared, provider: &str) -> Result<&'a Arc<dyn Driver>, String> {
@@ -667,6 +671,81 @@ mod tests {
             ]
         );
         assert_eq!(outcome.steps[0].failed_over.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_provider_wide_refusal_blocks_the_whole_provider() {
+        struct Down(AtomicUsize);
+        #[async_trait]
+        impl Driver for Down {
+            fn name(&self) -> &str {
+                "down"
+            }
+            async fn catalog(&self) -> Result<Catalog, DriverError> {
+                Ok(Catalog::default())
+            }
+            async fn refresh(&self, _: &str, _: &[Existing]) -> Result<Refreshed, DriverError> {
+                Ok(Refreshed::default())
+            }
+            async fn create(&self, _: CreateRequest<'_>) -> Result<Existing, DriverError> {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                Err(DriverError::fail_over("connection refused").with_scope(Scope::Provider))
+            }
+            async fn update(&self, e: &Existing, _: &Desired) -> Result<Existing, DriverError> {
+                Ok(e.clone())
+            }
+            async fn delete(&self, _: &Existing) -> Result<(), DriverError> {
+                Ok(())
+            }
+        }
+        let down = Arc::new(Down(AtomicUsize::new(0)));
+        let script = Arc::new(Script::default());
+        let on = |provider: &str, location: &str| Placement {
+            provider: provider.into(),
+            ..place(location)
+        };
+        let node = |name: &str| {
+            let mut d = desired(name, &[], &[]);
+            d.placement = on("down", "x");
+            d.fallbacks = vec![on("down", "y"), on("script", "b")];
+            create(d)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), "t");
+        let mut state = State::new("t");
+        store.write(&mut state).unwrap();
+        let journal = Arc::new(store.begin_journal(&state).unwrap());
+        let drivers: HashMap<String, Arc<dyn Driver>> = [
+            ("down".to_string(), down.clone() as Arc<dyn Driver>),
+            ("script".to_string(), script as Arc<dyn Driver>),
+        ]
+        .into();
+        let outcome = execute(
+            vec![node("n0"), node("n1"), node("n2")],
+            drivers,
+            &state.lineage,
+            journal,
+            Arc::new(crate::report::Silent),
+            Options {
+                parallelism: 1,
+                ..Options::default()
+            },
+            CancellationToken::new(),
+        )
+        .await;
+        assert!(outcome.succeeded());
+        assert_eq!(
+            down.0.load(Ordering::SeqCst),
+            1,
+            "one refusal blocks every placement at that provider"
+        );
+        let state = store.load().unwrap().state.unwrap();
+        assert!(
+            state
+                .resources
+                .values()
+                .all(|r| r.placement.provider == "script")
+        );
     }
 
     #[tokio::test]

@@ -32,6 +32,18 @@ pub enum ErrorClass {
     Fatal,
 }
 
+/// How much a fail-over refusal rules out for the rest of the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// This size at this location (capacity, quota for the size).
+    #[default]
+    Offer,
+    /// Everything at this location (zone unavailable).
+    Location,
+    /// Everything at this provider (unreachable, account-wide quota).
+    Provider,
+}
+
 /// A classified driver error. `message` is shown to the user and must hold no secret.
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{message}")]
@@ -42,6 +54,8 @@ pub struct DriverError {
     pub message: String,
     /// The wait the provider asked for (`Retry-After`).
     pub retry_after: Option<Duration>,
+    /// For fail-over errors: what to stop trying.
+    pub scope: Scope,
 }
 
 impl DriverError {
@@ -63,7 +77,13 @@ impl DriverError {
             code: None,
             message: message.into(),
             retry_after: None,
+            scope: Scope::Offer,
         }
+    }
+
+    pub fn with_scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
     }
 
     pub fn with_code(mut self, code: impl Into<String>) -> Self {

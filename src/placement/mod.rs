@@ -107,7 +107,6 @@ pub fn place(input: &Input<'_>) -> Result<Vec<Placed>, StrategyError> {
     let mut pools: HashMap<(usize, usize, usize), usize> = HashMap::new();
     let mut domains: HashMap<(usize, usize), usize> = HashMap::new();
     let mut currencies: Vec<String> = Vec::new();
-    let mut index: HashMap<(usize, usize, usize, usize), usize> = HashMap::new();
     for (p, (_, catalog)) in input.catalogs.iter().enumerate() {
         let prices: HashMap<(&str, &str), &crate::catalog::Price> = catalog
             .prices
@@ -145,7 +144,6 @@ pub fn place(input: &Input<'_>) -> Result<Vec<Placed>, StrategyError> {
                     if !arch_fits(&catalog.images[i].arch, &size.arch) {
                         continue;
                     }
-                    index.insert((p, l, s, i), offers.len());
                     offers.push(Offer {
                         price: price.hourly_price,
                         domain,
@@ -172,6 +170,53 @@ pub fn place(input: &Input<'_>) -> Result<Vec<Placed>, StrategyError> {
             ),
         )]));
     }
+
+    // `near` ranks locations across providers: nearest first, before provider order.
+    let locations = &strategy.node.location;
+    if strategy.pick(locations.pick) == Pick::First
+        && locations
+            .options
+            .iter()
+            .any(|o| Filter::new(o).near().is_some())
+    {
+        let rank = |src: &Source| {
+            let place = &input.catalogs[src.provider].1.locations[src.location];
+            locations
+                .options
+                .iter()
+                .enumerate()
+                .find(|(_, o)| Filter::new(o).location_misses(place) == 0)
+                .map_or((usize::MAX, 0.0), |(i, o)| {
+                    (
+                        i,
+                        Filter::new(o)
+                            .near()
+                            .map_or(0.0, |point| distance_km(point, place)),
+                    )
+                })
+        };
+        let mut order: Vec<usize> = (0..offers.len()).collect();
+        let ranks: Vec<(usize, f64)> = sources.iter().map(rank).collect();
+        order.sort_by(|a, b| {
+            let (ra, rb) = (ranks[*a], ranks[*b]);
+            ra.0.cmp(&rb.0).then(ra.1.total_cmp(&rb.1))
+        });
+        let mut taken_offers: Vec<Option<Offer>> = offers.into_iter().map(Some).collect();
+        let mut taken_sources: Vec<Option<Source>> = sources.into_iter().map(Some).collect();
+        offers = order
+            .iter()
+            .map(|&o| taken_offers[o].take().expect("each once"))
+            .collect();
+        sources = order
+            .iter()
+            .map(|&o| taken_sources[o].take().expect("each once"))
+            .collect();
+    }
+    let index: HashMap<(usize, usize, usize, usize), usize> = sources
+        .iter()
+        .enumerate()
+        .map(|(o, src)| ((src.provider, src.location, src.size, src.image), o))
+        .collect();
 
     let to_placement = |o: usize| {
         let src = &sources[o];
@@ -523,4 +568,347 @@ fn shortfall(
         ),
         Some("allow more locations, sizes or providers, or lower the count".into()),
     )])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Image, Location, Price, Size};
+    use serde_json::json;
+
+    fn location(id: &str, country: &str, continent: &str, lat: f64, lon: f64) -> Location {
+        Location {
+            id: id.into(),
+            name: id.into(),
+            region: id
+                .trim_end_matches(|c: char| c.is_ascii_lowercase() && id.ends_with(c))
+                .into(),
+            zone: id.into(),
+            country: country.into(),
+            continent: continent.into(),
+            latitude: lat,
+            longitude: lon,
+        }
+    }
+
+    fn size(id: &str, vcpus: u32, memory: f64, arch: &str) -> Size {
+        Size {
+            id: id.into(),
+            name: id.into(),
+            vcpus,
+            memory_gib: memory,
+            disk_gib: 0,
+            arch: arch.into(),
+        }
+    }
+
+    /// A provider with `prices`: (location, size, hourly).
+    fn catalog(
+        locations: Vec<Location>,
+        sizes: Vec<Size>,
+        prices: &[(&str, &str, f64)],
+    ) -> Catalog {
+        Catalog {
+            locations,
+            sizes,
+            images: vec![Image {
+                id: "ubuntu".into(),
+                name: "ubuntu-24.04".into(),
+                os: "ubuntu".into(),
+                version: "24.04".into(),
+                arch: "any".into(),
+            }],
+            prices: prices
+                .iter()
+                .map(|(l, s, p)| Price {
+                    location: (*l).into(),
+                    size: (*s).into(),
+                    hourly_price: *p,
+                    currency: "USD".into(),
+                    capacity: None,
+                })
+                .collect(),
+            source: None,
+        }
+    }
+
+    /// Three providers: `east` (US, cheap small), `west` (US, cheapest medium), `syd` (AU).
+    fn catalogs() -> Vec<(String, Catalog)> {
+        let sizes = || {
+            vec![
+                size("small", 1, 2.0, "x86_64"),
+                size("medium", 2, 4.0, "x86_64"),
+                size("arm", 2, 4.0, "arm64"),
+            ]
+        };
+        vec![
+            (
+                "east".into(),
+                catalog(
+                    vec![
+                        location("use-1a", "US", "north-america", 39.0, -77.5),
+                        location("use-1b", "US", "north-america", 39.0, -77.4),
+                    ],
+                    sizes(),
+                    &[
+                        ("use-1a", "small", 0.010),
+                        ("use-1b", "small", 0.011),
+                        ("use-1a", "medium", 0.030),
+                        ("use-1b", "arm", 0.012),
+                    ],
+                ),
+            ),
+            (
+                "west".into(),
+                catalog(
+                    vec![location("usw-2a", "US", "north-america", 45.5, -122.7)],
+                    sizes(),
+                    &[("usw-2a", "small", 0.012), ("usw-2a", "medium", 0.020)],
+                ),
+            ),
+            (
+                "syd".into(),
+                catalog(
+                    vec![
+                        location("aps-2a", "AU", "oceania", -33.9, 151.2),
+                        location("aps-2b", "AU", "oceania", -33.8, 151.1),
+                    ],
+                    sizes(),
+                    &[
+                        ("aps-2a", "small", 0.015),
+                        ("aps-2b", "small", 0.016),
+                        ("aps-2a", "medium", 0.040),
+                    ],
+                ),
+            ),
+        ]
+    }
+
+    fn strategy(extra: serde_json::Value) -> Strategy {
+        let mut doc = json!({
+            "name": "t",
+            "provider": {"options": [{"local": {"name": "east"}}, {"local": {"name": "west"}}, {"local": {"name": "syd"}}]},
+            "node": {
+                "name": "web", "count": 2,
+                "image": {"options": [{"os": "ubuntu"}]},
+                "hardware": {"options": [{"min_vcpus": 1}]},
+                "location": {"options": [{"continent": "north-america"}, {"continent": "oceania"}]}
+            }
+        });
+        merge(&mut doc, extra);
+        let text = serde_json::to_string_pretty(&doc).unwrap();
+        crate::strategy::parse(std::path::Path::new("s.json"), &text, &|_| None).unwrap()
+    }
+
+    fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
+        match (into, from) {
+            (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+                for (k, v) in b {
+                    merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+                }
+            }
+            (slot, v) => *slot = v,
+        }
+    }
+
+    fn run(
+        strategy: &Strategy,
+        current: &[Option<Placement>],
+        seed: u64,
+        rebalance: bool,
+    ) -> Result<Vec<Placed>, StrategyError> {
+        let catalogs = catalogs();
+        let lookup = |i: usize| current.get(i).and_then(Option::as_ref);
+        place(&Input {
+            strategy,
+            catalogs: &catalogs,
+            current: &lookup,
+            seed,
+            rebalance,
+        })
+    }
+
+    fn places(placed: &[Placed]) -> Vec<String> {
+        placed
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}/{}/{}",
+                    p.placement.provider, p.placement.location, p.placement.size
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cheapest_ranks_across_providers_and_locations() {
+        let s = strategy(json!({"default_pick": "cheapest"}));
+        let placed = run(&s, &[], 1, false).unwrap();
+        assert_eq!(places(&placed), ["east/use-1a/small", "east/use-1a/small"]);
+        let fallback: Vec<f64> = placed[0]
+            .fallbacks
+            .iter()
+            .map(|p| p.hourly_price.unwrap())
+            .collect();
+        assert!(
+            fallback.windows(2).all(|w| w[0] <= w[1]),
+            "fall-backs by price: {fallback:?}"
+        );
+        assert_eq!(placed[0].fallbacks[0].location, "use-1b");
+    }
+
+    #[test]
+    fn priciest_takes_the_most_expensive() {
+        let s = strategy(json!({"node": {"hardware": {"pick": "priciest"}}}));
+        let placed = run(&s, &[], 1, false).unwrap();
+        assert_eq!(places(&placed)[0], "syd/aps-2a/medium");
+    }
+
+    #[test]
+    fn first_follows_provider_then_option_order_and_falls_back_in_that_order() {
+        let s = strategy(
+            json!({"node": {"location": {"options": [{"continent": "oceania"}, {"continent": "north-america"}]}}}),
+        );
+        let placed = run(&s, &[], 1, false).unwrap();
+        // Providers first (east is first), then its locations in option order; smallest size first.
+        assert_eq!(places(&placed)[0], "east/use-1a/small");
+        assert_eq!(placed[0].fallbacks[0].location, "use-1a");
+        assert_eq!(placed[0].fallbacks[0].size, "medium");
+    }
+
+    #[test]
+    fn random_is_reproducible_with_a_seed() {
+        let s = strategy(
+            json!({"node": {"count": 6, "location": {"pick": "random"}}, "provider": {"pick": "random"}}),
+        );
+        let a = places(&run(&s, &[], 42, false).unwrap());
+        assert_eq!(a, places(&run(&s, &[], 42, false).unwrap()));
+        let others: Vec<Vec<String>> = (0..5)
+            .map(|seed| places(&run(&s, &[], seed, false).unwrap()))
+            .collect();
+        assert!(
+            others.iter().any(|o| *o != a),
+            "different seeds give different placements"
+        );
+        let distinct: std::collections::HashSet<&String> = a.iter().collect();
+        assert!(distinct.len() > 1, "each node draws its own: {a:?}");
+    }
+
+    #[test]
+    fn existing_nodes_stay_unless_rebalancing() {
+        let s = strategy(json!({"default_pick": "cheapest"}));
+        let mut now = run(&s, &[], 1, false).unwrap()[0].placement.clone();
+        now.provider = "syd".into();
+        now.location = "aps-2b".into();
+        let current = [Some(now), None];
+        assert_eq!(
+            places(&run(&s, &current, 1, false).unwrap()),
+            ["syd/aps-2b/small", "east/use-1a/small"]
+        );
+        assert_eq!(
+            places(&run(&s, &current, 1, true).unwrap()),
+            ["east/use-1a/small", "east/use-1a/small"]
+        );
+    }
+
+    #[test]
+    fn two_to_one_puts_replicas_in_distinct_locations_at_least_total_cost() {
+        let s = strategy(json!({"default_pick": "cheapest", "redundancy": "2:1"}));
+        let placed = run(&s, &[], 1, false).unwrap();
+        assert_eq!(
+            places(&placed),
+            [
+                "east/use-1a/small",
+                "east/use-1b/small",
+                "east/use-1a/small",
+                "east/use-1b/small"
+            ]
+        );
+        let s = strategy(
+            json!({"default_pick": "cheapest", "redundancy": "2:1", "spread": "provider"}),
+        );
+        let placed = places(&run(&s, &[], 1, false).unwrap());
+        assert_eq!(
+            placed,
+            [
+                "east/use-1a/small",
+                "west/usw-2a/small",
+                "east/use-1a/small",
+                "west/usw-2a/small"
+            ]
+        );
+    }
+
+    #[test]
+    fn spares_never_put_more_than_k_in_one_location() {
+        let s =
+            strategy(json!({"default_pick": "cheapest", "redundancy": "+2", "node": {"count": 3}}));
+        let placed = places(&run(&s, &[], 1, false).unwrap());
+        assert_eq!(placed.len(), 5);
+        for loc in ["use-1a", "use-1b", "usw-2a", "aps-2a"] {
+            assert!(
+                placed.iter().filter(|p| p.contains(loc)).count() <= 2,
+                "{placed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn impossible_spread_names_what_is_missing() {
+        let s = strategy(
+            json!({"redundancy": "3:1", "node": {"location": {"options": [{"country": "AU"}]}}}),
+        );
+        let err = run(&s, &[], 1, false).unwrap_err();
+        let p = &err.problems()[0];
+        assert_eq!(p.pointer, "/redundancy");
+        assert_eq!(
+            p.message,
+            "Redundancy 3:1 with spread by location needs at least 3 locations for 6 node(s), but the strategy allows 2: syd/aps-2a, syd/aps-2b."
+        );
+    }
+
+    #[test]
+    fn geography_price_and_arch_filter_offerings() {
+        // Near Sydney first.
+        let s = strategy(
+            json!({"node": {"location": {"options": [{"near": {"lat": -37.8, "lon": 145.0}}]}}}),
+        );
+        assert_eq!(
+            places(&run(&s, &[], 1, false).unwrap())[0],
+            "syd/aps-2a/small"
+        );
+        // A price ceiling leaves only the cheap smalls.
+        let s =
+            strategy(json!({"node": {"hardware": {"options": [{"max_hourly_price": 0.0105}]}}}));
+        let placed = run(&s, &[], 1, false).unwrap();
+        assert!(placed[0].fallbacks.is_empty(), "{:?}", placed[0].fallbacks);
+        // arm64 only where an arm size is offered.
+        let s = strategy(json!({"node": {"hardware": {"options": [{"arch": "arm64"}]}}}));
+        assert_eq!(
+            places(&run(&s, &[], 1, false).unwrap())[0],
+            "east/use-1b/arm"
+        );
+    }
+
+    #[test]
+    fn an_option_matching_nothing_lists_the_closest() {
+        let s = strategy(json!({"node": {"hardware": {"options": [{"min_vcpus": 64}]}}}));
+        let err = run(&s, &[], 1, false).unwrap_err();
+        let p = &err.problems()[0];
+        assert_eq!(p.pointer, "/node/hardware/options/0");
+        assert!(
+            p.message
+                .starts_with("No offering of east, west, syd matches {\"min_vcpus\":64}"),
+            "{}",
+            p.message
+        );
+        assert!(
+            p.hint
+                .as_deref()
+                .unwrap()
+                .starts_with("closest: east arm (2 vCPU"),
+            "{:?}",
+            p.hint
+        );
+    }
 }
