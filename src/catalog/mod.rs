@@ -5,6 +5,8 @@
 //! Pure data. Catalogs come from drivers (`Driver::catalog`), which read them from the
 //! provider's API or from a price table shipped in the program; nothing here calls a provider.
 
+pub mod aws;
+
 use serde::{Deserialize, Serialize};
 
 /// A place where nodes can run: a zone of a region.
