@@ -833,15 +833,4 @@ mod tests {
         assert!(std::ptr::eq(price_table(), price_table()));
     }
 
-    /// `cargo test --release --lib catalog::aws::tests::build_time -- --ignored --nocapture`
-    #[test]
-    #[ignore = "a measurement, not a check"]
-    fn build_time() {
-        let start = std::time::Instant::now();
-        let runs = 10;
-        for _ in 0..runs {
-            std::hint::black_box(build(PRICE_FILE));
-        }
-        println!("catalog build: {:?} per build", start.elapsed() / runs);
-    }
 }
