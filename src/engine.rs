@@ -44,6 +44,14 @@ pub enum EngineError {
     WrongStrategy { plan: String, strategy: String },
 }
 
+/// The directory of the strategy file (relative paths in its settings resolve against it).
+fn strategy_dir(strategy: &Strategy) -> PathBuf {
+    match strategy.path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// A strategy opened for work: its drivers and its state store.
 pub struct Session {
     pub strategy: Strategy,
@@ -84,6 +92,7 @@ impl Session {
                 name: option.name.clone(),
                 settings: option.settings.clone(),
                 state_dir: state_dir.to_path_buf(),
+                base_dir: strategy_dir(&strategy),
             };
             // Settings a driver refuses are strategy problems, located like the others.
             let driver = driver::build(&option.kind, config).map_err(|e| {
@@ -117,6 +126,7 @@ impl Session {
             name: provider.to_string(),
             settings: Default::default(),
             state_dir: self.state_dir.clone(),
+            base_dir: strategy_dir(&self.strategy),
         };
         driver::build(provider, config).map_err(|source| EngineError::Driver {
             provider: provider.to_string(),

@@ -832,5 +832,4 @@ mod tests {
     fn built_once() {
         assert!(std::ptr::eq(price_table(), price_table()));
     }
-
 }

@@ -1206,6 +1206,7 @@ http.server.HTTPServer(address, Hello).serve_forever()
             settings.entry("ready_timeout").or_insert(json!(10));
             let config = DriverConfig {
                 name: "local".into(),
+                base_dir: PathBuf::from("."),
                 settings,
                 state_dir: tmp.path().join("state"),
             };
@@ -1602,6 +1603,7 @@ http.server.HTTPServer(address, Hello).serve_forever()
         let settings = serde_json::from_value(json!({"ready_timeot": 3})).expect("map");
         let config = DriverConfig {
             name: "local".into(),
+            base_dir: PathBuf::from("."),
             settings,
             state_dir: PathBuf::from("state"),
         };
@@ -1664,6 +1666,7 @@ http.server.HTTPServer(address, Hello).serve_forever()
         let tmp = tempfile::tempdir().expect("temp dir");
         let config = DriverConfig {
             name: "local".into(),
+            base_dir: PathBuf::from("."),
             settings: Map::new(),
             state_dir: tmp.path().to_path_buf(),
         };

@@ -151,6 +151,8 @@ pub struct DriverConfig {
     pub settings: Map<String, Value>,
     /// The state directory; drivers that keep local files (`local`) put them under it.
     pub state_dir: PathBuf,
+    /// The strategy file's directory: relative paths in settings resolve against it.
+    pub base_dir: PathBuf,
 }
 
 impl fmt::Display for DriverConfig {
