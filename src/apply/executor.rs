@@ -278,7 +278,7 @@ async fn perform(change: &Change, shared: &Shared, result: &mut StepResult) -> R
         let driver = driver_for(shared, &before.placement.provider)?;
         retrying(shared, &change.address, || driver.delete(before))
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| e.to_string())?;
         shared
             .journal
             .delete(&change.address)
@@ -296,7 +296,7 @@ async fn perform(change: &Change, shared: &Shared, result: &mut StepResult) -> R
             let driver = driver_for(shared, &before.placement.provider)?;
             retrying(shared, &change.address, || driver.update(before, desired))
                 .await
-                .map_err(|e| describe(&e))?
+                .map_err(|e| e.to_string())?
         }
         _ => return Ok(()),
     };
@@ -349,16 +349,16 @@ async fn create(
                 });
                 result
                     .failed_over
-                    .push(((*placement).clone(), describe(&e)));
+                    .push(((*placement).clone(), e.to_string()));
                 last_refusal = Some(e);
             }
-            Err(e) => return Err(describe(&e)),
+            Err(e) => return Err(e.to_string()),
         }
     }
     Err(match last_refusal {
         Some(e) => format!(
             "every candidate placement was refused or blocked; last: {}",
-            describe(&e)
+            e.to_string()
         ),
         None => "every candidate placement was blocked earlier in this run".into(),
     })
@@ -422,13 +422,6 @@ where
             }
             other => return other,
         }
-    }
-}
-
-fn describe(e: &DriverError) -> String {
-    match &e.code {
-        Some(code) => format!("{code}: {}", e.message),
-        None => e.message.clone(),
     }
 }
 

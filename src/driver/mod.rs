@@ -46,7 +46,7 @@ pub enum Scope {
 
 /// A classified driver error. `message` is shown to the user and must hold no secret.
 #[derive(Clone, Debug, thiserror::Error)]
-#[error("{message}")]
+#[error("{}{message}", code.as_ref().map_or(String::new(), |c| format!("{c}: ")))]
 pub struct DriverError {
     pub class: ErrorClass,
     /// The provider's own error code, when it has one (`InsufficientInstanceCapacity`).
