@@ -7,6 +7,7 @@
 //! duplicate.
 
 pub mod local;
+pub mod sim;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -163,12 +164,13 @@ impl fmt::Display for DriverConfig {
 }
 
 /// Providers this build knows, for schema checks and hints.
-pub const KNOWN_PROVIDERS: &[&str] = &["local"];
+pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim"];
 
 /// Builds the driver of provider kind `kind`.
 pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, DriverError> {
     match kind {
         "local" => Ok(Arc::new(local::LocalDriver::new(config)?)),
+        "sim" => Ok(Arc::new(sim::SimDriver::new(config)?)),
         other => Err(DriverError::fatal(format!(
             "Unknown provider `{other}`; known providers: {}",
             KNOWN_PROVIDERS.join(", ")
