@@ -10,7 +10,9 @@ use common::Project;
 use serde_json::{Value, json};
 
 fn example(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
@@ -34,7 +36,12 @@ fn placements(p: &Project, name: &str) -> Vec<String> {
         .iter()
         .map(|r| {
             let pl = &r["placement"];
-            format!("{}/{}/{}", pl["provider"].as_str().unwrap(), pl["location"].as_str().unwrap(), pl["size"].as_str().unwrap())
+            format!(
+                "{}/{}/{}",
+                pl["provider"].as_str().unwrap(),
+                pl["location"].as_str().unwrap(),
+                pl["size"].as_str().unwrap()
+            )
         })
         .collect()
 }
@@ -48,7 +55,13 @@ fn sim_instances(p: &Project, provider: &str) -> Vec<(String, String, String)> {
     let mut all: Vec<(String, String, String)> = oss::driver::sim::instances(&file)
         .unwrap()
         .into_iter()
-        .map(|i| (i.address.to_string(), i.placement.location.clone(), i.placement.size.clone()))
+        .map(|i| {
+            (
+                i.address.to_string(),
+                i.placement.location.clone(),
+                i.placement.size.clone(),
+            )
+        })
         .collect();
     all.sort();
     all
@@ -56,15 +69,23 @@ fn sim_instances(p: &Project, provider: &str) -> Vec<(String, String, String)> {
 
 #[test]
 fn cheapest_across_three_providers_then_apply_lands_there() {
-    let p = Project::with_strategy(&with_catalog_paths(example("cheapest-across-providers.json")));
+    let p = Project::with_strategy(&with_catalog_paths(example(
+        "cheapest-across-providers.json",
+    )));
     let plan = p.ok(&["plan"]);
     // b-mel b2.medium at 0.018/h is the cheapest 2 vCPU / 4 GiB x86 offering of all three.
     assert_eq!(plan.matches("+ location = \"b-mel\"").count(), 4, "{plan}");
     assert!(plan.contains("$0.0180/h ($13.14/month)"), "{plan}");
-    assert!(plan.contains("Cost: $0.00/month -> $52.56/month (+$52.56/month)"), "{plan}");
+    assert!(
+        plan.contains("Cost: $0.00/month -> $52.56/month (+$52.56/month)"),
+        "{plan}"
+    );
 
     p.ok(&["apply", "--auto-approve", "--parallelism", "4"]);
-    assert_eq!(placements(&p, "cheapest"), vec!["cloud-b/b-mel/b2.medium"; 4]);
+    assert_eq!(
+        placements(&p, "cheapest"),
+        vec!["cloud-b/b-mel/b2.medium"; 4]
+    );
     assert_eq!(sim_instances(&p, "cloud-b").len(), 4);
     assert!(sim_instances(&p, "cloud-a").is_empty() && sim_instances(&p, "cloud-c").is_empty());
     let (code, out, _) = p.run(&["plan", "--detailed-exitcode"]);
@@ -85,13 +106,25 @@ fn no_capacity_at_the_cheapest_location_fails_over_and_state_says_where_nodes_ar
 
     let (code, out, err) = p.run(&["apply", "--auto-approve", "--parallelism", "1"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(err.contains("cloud-b/b-mel/b2.medium/ubuntu-24.04 refused (InsufficientInstanceCapacity"), "{err}");
-    assert!(out.contains("fail-over node.app[0]: cloud-b/b-mel/b2.medium/ubuntu-24.04 refused"), "{out}");
+    assert!(
+        err.contains("cloud-b/b-mel/b2.medium/ubuntu-24.04 refused (InsufficientInstanceCapacity"),
+        "{err}"
+    );
+    assert!(
+        out.contains("fail-over node.app[0]: cloud-b/b-mel/b2.medium/ubuntu-24.04 refused"),
+        "{out}"
+    );
     // Next cheapest: c-us-east c.std at 0.019.
-    assert_eq!(placements(&p, "cheapest"), vec!["cloud-c/c-us-east/c.std"; 4]);
+    assert_eq!(
+        placements(&p, "cheapest"),
+        vec!["cloud-c/c-us-east/c.std"; 4]
+    );
     let real = sim_instances(&p, "cloud-c");
     assert_eq!(real.len(), 4);
-    assert!(real.iter().all(|(_, l, s)| l == "c-us-east" && s == "c.std"));
+    assert!(
+        real.iter()
+            .all(|(_, l, s)| l == "c-us-east" && s == "c.std")
+    );
     assert!(sim_instances(&p, "cloud-b").is_empty());
     // The state is the truth: no changes planned, the nodes stay where they landed.
     let (code, out, _) = p.run(&["plan", "--detailed-exitcode"]);
@@ -123,7 +156,10 @@ fn a_cheaper_offer_does_not_move_nodes_unless_rebalancing() {
     strategy["provider"]["options"][1]["sim"]["capacity"] = json!({"b-mel": 0});
     let p = Project::with_strategy(&strategy);
     p.ok(&["apply", "--auto-approve"]);
-    assert_eq!(placements(&p, "cheapest"), vec!["cloud-c/c-us-east/c.std"; 4]);
+    assert_eq!(
+        placements(&p, "cheapest"),
+        vec!["cloud-c/c-us-east/c.std"; 4]
+    );
     // Capacity comes back at b-mel: sticky placement keeps the fleet where it is...
     strategy["provider"]["options"][1]["sim"]
         .as_object_mut()
@@ -134,8 +170,14 @@ fn a_cheaper_offer_does_not_move_nodes_unless_rebalancing() {
     assert_eq!(code, 0, "{out}");
     // ...unless asked, and then the plan shows the saving.
     let out = p.ok(&["plan", "--rebalance"]);
-    assert!(out.contains("Plan: 4 to add, 0 to change, 4 to destroy."), "{out}");
-    assert!(out.contains("Cost: $55.48/month -> $52.56/month (-$2.92/month, -5.3%)"), "{out}");
+    assert!(
+        out.contains("Plan: 4 to add, 0 to change, 4 to destroy."),
+        "{out}"
+    );
+    assert!(
+        out.contains("Cost: $55.48/month -> $52.56/month (-$2.92/month, -5.3%)"),
+        "{out}"
+    );
     p.ok(&["destroy", "--auto-approve"]);
 }
 
@@ -145,11 +187,25 @@ fn auth_errors_fail_without_fail_over() {
     strategy["provider"]["options"][1]["sim"]["api_key"] = "env.OSS_TEST_SIM_KEY".into();
     strategy["provider"]["options"][1]["sim"]["require_api_key"] = "the-right-key".into();
     let p = Project::with_strategy(&strategy);
-    let out = p.oss().args(["apply", "--auto-approve"]).env("OSS_TEST_SIM_KEY", "a-wrong-key").output().unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = p
+        .oss()
+        .args(["apply", "--auto-approve"])
+        .env("OSS_TEST_SIM_KEY", "a-wrong-key")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("AuthFailure"), "{stdout}");
-    assert!(!stdout.contains("fail-over"), "auth errors must not fail over: {stdout}");
+    assert!(
+        !stdout.contains("fail-over"),
+        "auth errors must not fail over: {stdout}"
+    );
     assert!(sim_instances(&p, "cloud-c").is_empty() && sim_instances(&p, "cloud-a").is_empty());
-    assert!(!format!("{stdout}{stderr}").contains("a-wrong-key"), "the key leaked");
+    assert!(
+        !format!("{stdout}{stderr}").contains("a-wrong-key"),
+        "the key leaked"
+    );
 }

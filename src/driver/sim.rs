@@ -39,18 +39,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed};
+use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed, Scope};
 use crate::catalog::Catalog;
 use crate::resource::{Address, Attributes, Desired, Existing, Kind, Placement};
 
-const SETTINGS: [&str; 7] = [
+const SETTINGS: [&str; 10] = [
     "catalog",
     "latency_ms",
     "errors",
     "seed",
     "capacity",
+    "advertise_capacity",
     "rate_limit",
     "state_file",
+    "api_key",
+    "require_api_key",
 ];
 const ERROR_KINDS: [&str; 3] = ["throttle", "unavailable", "timeout"];
 
@@ -65,6 +68,7 @@ const CODE_TIMEOUT: &str = "RequestTimeout";
 const CODE_CAPACITY: &str = "InsufficientInstanceCapacity";
 const CODE_INVALID: &str = "InvalidParameterValue";
 const CODE_NOT_FOUND: &str = "InvalidInstanceID.NotFound";
+const CODE_AUTH: &str = "AuthFailure";
 
 /// One simulated instance, as the sim state file records it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -145,6 +149,10 @@ pub struct SimDriver {
     cloud: Arc<Cloud>,
     latency: Duration,
     faults: Faults,
+    /// Show remaining capacity in `catalog()` (real clouds do not).
+    advertise_capacity: bool,
+    /// `api_key` differs from `require_api_key`: every call fails as an auth error.
+    credentials_rejected: bool,
     rng: Mutex<Xoshiro256PlusPlus>,
     bucket: Option<Mutex<Bucket>>,
     store: Arc<Store>,
@@ -170,7 +178,20 @@ impl SimDriver {
             ))
         };
 
-        let catalog = load_catalog(name, settings.get("catalog"))?;
+        let catalog = load_catalog(name, settings.get("catalog"), &config.base_dir)?;
+        let advertise_capacity = match settings.get("advertise_capacity") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("advertise_capacity", "true or false")),
+        };
+        let string = |key: &str| match settings.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(bad(key, "a string")),
+        };
+        let (api_key, required_key) = (string("api_key")?, string("require_api_key")?);
+        // Checked once here; only the verdict is kept, so the key lives nowhere in the driver.
+        let credentials_rejected = required_key.is_some() && api_key != required_key;
         let capacity = Capacity::parse(name, &catalog, settings.get("capacity"))?;
         let latency = match settings.get("latency_ms") {
             None => Duration::ZERO,
@@ -232,6 +253,8 @@ impl SimDriver {
             }),
             latency,
             faults,
+            advertise_capacity,
+            credentials_rejected,
             rng: Mutex::new(Xoshiro256PlusPlus::seed_from_u64(seed)),
             bucket,
             store: Arc::new(Store::new(state_file)),
@@ -247,6 +270,14 @@ impl SimDriver {
     /// injected error, if any. Runs before the call has any effect.
     async fn call(&self) -> Result<(), DriverError> {
         let name = &self.cloud.name;
+        if self.credentials_rejected {
+            tokio::time::sleep(self.latency).await;
+            return Err(DriverError::fatal(format!(
+                "Simulated provider `{name}` could not validate the provided credentials \
+                 (api_key does not match require_api_key)."
+            ))
+            .with_code(CODE_AUTH));
+        }
         let limited = self.bucket.as_ref().and_then(|bucket| {
             let mut bucket = lock(bucket);
             let wait = bucket.take(Instant::now())?;
@@ -311,7 +342,8 @@ impl Driver for SimDriver {
             "simulated provider {} (rehearsal, not a cloud)",
             self.cloud.name
         ));
-        if self.cloud.capacity.is_empty() {
+        // Like real clouds, capacity shows only when a create is refused, unless advertised.
+        if self.cloud.capacity.is_empty() || !self.advertise_capacity {
             return Ok(catalog);
         }
         let cloud = Arc::clone(&self.cloud);
@@ -590,7 +622,8 @@ impl Cloud {
             if running >= limit {
                 return Err(full(format!(
                     "the location holds {limit} instances and {running} are running"
-                )));
+                ))
+                .with_scope(Scope::Location));
             }
         }
         Ok(())
@@ -691,7 +724,11 @@ impl Capacity {
 }
 
 /// Read and check the `catalog` setting: an inline catalog or the path of a JSON file.
-fn load_catalog(name: &str, value: Option<&Value>) -> Result<Catalog, DriverError> {
+fn load_catalog(
+    name: &str,
+    value: Option<&Value>,
+    base_dir: &Path,
+) -> Result<Catalog, DriverError> {
     let (catalog, origin) = match value {
         None => {
             return Err(DriverError::fatal(format!(
@@ -699,9 +736,13 @@ fn load_catalog(name: &str, value: Option<&Value>) -> Result<Catalog, DriverErro
                  path of a JSON catalog file."
             )));
         }
+        // AWS's real offerings, from the price table shipped in oss.
+        Some(Value::String(builtin)) if builtin == "aws" => {
+            return Ok(crate::catalog::aws::price_table().clone());
+        }
         Some(Value::String(path)) => {
             let origin = format!("The catalog file {path} (sim provider `{name}`)");
-            let bytes = fs::read(path)
+            let bytes = fs::read(base_dir.join(path))
                 .map_err(|e| DriverError::fatal(format!("{origin} could not be read: {e}.")))?;
             let catalog = serde_json::from_slice::<Catalog>(&bytes)
                 .map_err(|e| DriverError::fatal(format!("{origin} is not a catalog: {e}.")))?;
@@ -1429,6 +1470,7 @@ mod tests {
                 settings.extend(extra);
             }
             SimDriver::new(DriverConfig {
+                base_dir: PathBuf::from("."),
                 name: "sim".into(),
                 settings,
                 state_dir: self.tmp.path().join("state"),
@@ -1525,6 +1567,7 @@ mod tests {
         };
 
         let mut config = DriverConfig {
+            base_dir: PathBuf::from("."),
             name: "sim".into(),
             settings: Map::new(),
             state_dir: env.tmp.path().to_path_buf(),
@@ -1578,7 +1621,7 @@ mod tests {
         let unknown = message(json!({"latency": 5}));
         assert!(unknown.contains("`latency`"), "{unknown}");
         assert!(
-            unknown.contains("catalog, latency_ms, errors, seed, capacity, rate_limit, state_file"),
+            unknown.contains("catalog, latency_ms, errors, seed, capacity, advertise_capacity, rate_limit, state_file"),
             "{unknown}"
         );
         let unknown = message(json!({"errors": {"throttling": 0.1}}));
@@ -1718,7 +1761,9 @@ mod tests {
     #[tokio::test]
     async fn capacity_is_enforced_and_shown_as_remaining() {
         let env = Env::new();
-        let driver = env.driver(json!({"capacity": {"sim-a/small": 1, "sim-b": 2}}));
+        let driver = env.driver(
+            json!({"capacity": {"sim-a/small": 1, "sim-b": 2}, "advertise_capacity": true}),
+        );
         let capacities = |catalog: &Catalog| -> Vec<Option<u64>> {
             catalog.prices.iter().map(|p| p.capacity).collect()
         };
@@ -1889,7 +1934,8 @@ mod tests {
         let env = Env::new();
         // Two drivers, two caches: like two oss processes on one simulated cloud.
         let one = Arc::new(env.driver(json!({"capacity": {"sim-a": 30}})));
-        let two = Arc::new(env.driver(json!({"capacity": {"sim-a": 30}})));
+        let two =
+            Arc::new(env.driver(json!({"capacity": {"sim-a": 30}, "advertise_capacity": true})));
 
         let first = create(&one, 0).await.expect("create");
         let refreshed = two.refresh(LINEAGE, &[]).await.expect("refresh");
@@ -1994,6 +2040,7 @@ mod tests {
             json!(env.state_file().to_str().expect("utf-8")),
         );
         let other = SimDriver::new(DriverConfig {
+            base_dir: PathBuf::from("."),
             name: "sim-2".into(),
             settings,
             state_dir: env.tmp.path().join("state"),
@@ -2041,5 +2088,85 @@ mod tests {
         let error = driver.refresh(LINEAGE, &[]).await.unwrap_err();
         assert_eq!(error.class, ErrorClass::Fatal);
         assert!(error.message.contains("damaged"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn builtin_aws_catalog_and_paths_relative_to_the_strategy() {
+        let env = Env::new();
+        let aws = env.driver(json!({"catalog": "aws"}));
+        let catalog = aws.catalog().await.expect("catalog");
+        let table = crate::catalog::aws::price_table();
+        assert!(
+            catalog.prices == table.prices && catalog.locations == table.locations,
+            "AWS offerings"
+        );
+        assert!(catalog.source.unwrap().contains("rehearsal, not a cloud"));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
+        let file = dir.path().join("sub/cat.json");
+        let inline = env.driver(json!({})).catalog().await.expect("catalog");
+        fs::write(&file, serde_json::to_vec(&inline).expect("json")).expect("write");
+        let mut config = DriverConfig {
+            base_dir: dir.path().to_path_buf(),
+            name: "rel".into(),
+            settings: json!({"catalog": "sub/cat.json"})
+                .as_object()
+                .expect("object")
+                .clone(),
+            state_dir: dir.path().join("state"),
+        };
+        let driver = SimDriver::new(config.clone()).expect("relative to base_dir");
+        assert_eq!(
+            driver.catalog().await.expect("catalog").prices,
+            inline.prices
+        );
+        config.base_dir = PathBuf::from("/nonexistent");
+        assert!(SimDriver::new(config).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_api_key_is_an_auth_failure_that_never_names_the_key() {
+        let env = Env::new();
+        let driver =
+            env.driver(json!({"api_key": "wrong-secret-123", "require_api_key": "right-456"}));
+        let error = create_at(&driver, 0, "sim-a", "small")
+            .await
+            .expect_err("refused");
+        assert_eq!(error.class, ErrorClass::Fatal);
+        assert_eq!(error.code.as_deref(), Some("AuthFailure"));
+        assert!(
+            !error.message.contains("wrong-secret-123") && !error.message.contains("right-456")
+        );
+        assert!(env.instances().is_empty());
+        let ok = env.driver(json!({"api_key": "right-456", "require_api_key": "right-456"}));
+        create_at(&ok, 0, "sim-a", "small")
+            .await
+            .expect("the right key works");
+    }
+
+    #[tokio::test]
+    async fn a_full_location_refuses_the_whole_location() {
+        let env = Env::new();
+        let driver = env.driver(json!({"capacity": {"sim-a": 0}}));
+        let error = create_at(&driver, 0, "sim-a", "small")
+            .await
+            .expect_err("full");
+        assert_eq!(error.scope, Scope::Location);
+        let driver = env.driver(json!({"capacity": {"sim-a/small": 0}}));
+        let error = create_at(&driver, 0, "sim-a", "small")
+            .await
+            .expect_err("full");
+        assert_eq!(error.scope, Scope::Offer);
+        // Not advertised by default: placement learns of it only when a create is refused.
+        assert!(
+            driver
+                .catalog()
+                .await
+                .expect("catalog")
+                .prices
+                .iter()
+                .all(|p| p.capacity.is_none())
+        );
     }
 }
