@@ -32,7 +32,7 @@ JSON
 
 stats() { sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%s %s %s\n", m, a[1], a[NR]}'; }
 
-echo "| case | nodes | offers matched | median (s) | min | max | peak RSS (MB) | goal |"
+echo "| case | nodes | catalog offerings | median (s) | min | max | peak RSS (MB) | goal |"
 echo "|---|---:|---:|---:|---:|---:|---:|---|"
 run_case() { # label dir nodes
   local times=() mem=0

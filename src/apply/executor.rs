@@ -356,10 +356,7 @@ async fn create(
         }
     }
     Err(match last_refusal {
-        Some(e) => format!(
-            "every candidate placement was refused or blocked; last: {}",
-            e.to_string()
-        ),
+        Some(e) => format!("every candidate placement was refused or blocked; last: {e}"),
         None => "every candidate placement was blocked earlier in this run".into(),
     })
 }
