@@ -338,8 +338,13 @@ impl Driver for SimDriver {
 
     async fn catalog(&self) -> Result<Catalog, DriverError> {
         let mut catalog = self.cloud.catalog.clone();
+        // Keep where the offerings come from (the AWS table's date) beside the rehearsal note.
+        let origin = catalog
+            .source
+            .take()
+            .map_or(String::new(), |s| format!("; offerings: {s}"));
         catalog.source = Some(format!(
-            "simulated provider {} (rehearsal, not a cloud)",
+            "simulated provider {} (rehearsal, not a cloud){origin}",
             self.cloud.name
         ));
         // Like real clouds, capacity shows only when a create is refused, unless advertised.
