@@ -219,6 +219,9 @@ impl Session {
             state,
             seed,
             rebalance,
+            supports: &|provider, kind| {
+                self.drivers.get(provider).is_some_and(|d| d.supports(kind))
+            },
         })?)
     }
 
@@ -386,18 +389,14 @@ impl Session {
         if !plan.has_changes() {
             return Ok(Outcome::default());
         }
-        let drivers = self.drivers_for(Some(&state))?;
-        let journal = Arc::new(self.store.begin_journal(&state)?);
-        let outcome = apply::execute(
-            plan.changes,
-            drivers,
-            &state.lineage,
-            journal,
+        let run = apply::Run {
+            drivers: self.drivers_for(Some(&state))?,
+            lineage: state.lineage.clone(),
+            journal: Arc::new(self.store.begin_journal(&state)?),
             reporter,
-            options,
-            cancel,
-        )
-        .await;
+            existing: state.resources.clone().into_iter().collect(),
+        };
+        let outcome = apply::execute(plan.changes, run, options, cancel).await;
         let mut folded = self.store.load()?.state.unwrap_or(state);
         self.store.write(&mut folded)?;
         Ok(outcome)

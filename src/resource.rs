@@ -50,6 +50,11 @@ impl Address {
         Address(format!("node.{group}[{index}]"))
     }
 
+    /// The address of a per-region resource (`firewall.aws.ap-southeast-2`).
+    pub fn regional(kind: Kind, provider: &str, region: &str) -> Self {
+        Address(format!("{}.{provider}.{region}", kind.word()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -72,10 +77,15 @@ impl fmt::Display for Address {
 }
 
 /// The kind of a resource; decides which attributes can change in place.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    /// A machine running the node's command.
     Node,
+    /// An SSH key pair registered with a provider in one region.
+    Key,
+    /// A firewall (security group) opening the node's ports, in one region.
+    Firewall,
 }
 
 impl Kind {
@@ -83,6 +93,17 @@ impl Kind {
     pub fn updatable(self, attribute: &str) -> bool {
         match self {
             Kind::Node => attribute == "tags",
+            Kind::Firewall => attribute == "ports" || attribute == "tags",
+            Kind::Key => false,
+        }
+    }
+
+    /// The first word of its addresses (`node`, `key`, `firewall`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Node => "node",
+            Kind::Key => "key",
+            Kind::Firewall => "firewall",
         }
     }
 }

@@ -209,3 +209,64 @@ fn auth_errors_fail_without_fail_over() {
         "the key leaked"
     );
 }
+
+#[test]
+fn key_pairs_and_firewalls_per_region_come_first_and_go_last() {
+    let mut strategy = with_catalog_paths(example("cheapest-across-providers.json"));
+    for option in strategy["provider"]["options"].as_array_mut().unwrap() {
+        option["sim"]["regional_resources"] = true.into();
+    }
+    strategy["node"]["count"] = 2.into();
+    strategy["node"]["ssh_public_key"] = "id_test.pub".into();
+    let p = Project::with_strategy(&strategy);
+    std::fs::write(
+        p.path("id_test.pub"),
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOss oss@test\n",
+    )
+    .unwrap();
+
+    let plan = p.ok(&["plan"]);
+    assert!(
+        plan.contains("firewall.cloud-b.b-mel will be created"),
+        "{plan}"
+    );
+    assert!(plan.contains("key.cloud-b.b-mel will be created"), "{plan}");
+    assert!(
+        plan.contains("+ public_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOss oss@test\""),
+        "{plan}"
+    );
+
+    // The simulated cloud refuses a node whose region's firewall and key pair were not handed
+    // to it, so a successful apply proves dependencies come first and reach the driver.
+    p.ok(&["apply", "--auto-approve"]);
+    let objects = oss::driver::sim::instances(&p.path("state/sim/cloud-b.json")).unwrap();
+    let kinds: Vec<String> = objects.iter().map(|o| format!("{:?}", o.kind)).collect();
+    assert!(
+        kinds.contains(&"Firewall".to_string()) && kinds.contains(&"Key".to_string()),
+        "{kinds:?}"
+    );
+    let (code, out, _) = p.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}");
+
+    // Opening another port changes firewalls in place.
+    strategy["node"]["ports"] = json!([443, 8443]);
+    p.write_strategy(&strategy);
+    let plan = p.ok(&["plan"]);
+    assert!(
+        plan.contains("firewall.cloud-b.b-mel will be updated in place: ports changed"),
+        "{plan}"
+    );
+
+    // Destroy removes machines first: the simulated cloud refuses to delete a firewall in use.
+    let out = p.ok(&["destroy", "--auto-approve"]);
+    assert!(out.contains("Destroy complete"), "{out}");
+    for cloud in ["cloud-a", "cloud-b", "cloud-c"] {
+        let file = p.path(&format!("state/sim/{cloud}.json"));
+        if file.exists() {
+            assert!(
+                oss::driver::sim::instances(&file).unwrap().is_empty(),
+                "{cloud} keeps objects"
+            );
+        }
+    }
+}

@@ -73,6 +73,17 @@ impl Outcome {
     }
 }
 
+/// What an apply works with besides the plan.
+pub struct Run {
+    pub drivers: HashMap<String, Arc<dyn Driver>>,
+    pub lineage: String,
+    pub journal: Arc<Journal>,
+    pub reporter: Arc<dyn Reporter>,
+    /// What exists when the apply starts (state after refresh), so creates can be handed
+    /// their dependencies (a node's key pair and firewall).
+    pub existing: HashMap<Address, Existing>,
+}
+
 struct Shared {
     drivers: HashMap<String, Arc<dyn Driver>>,
     lineage: String,
@@ -81,18 +92,24 @@ struct Shared {
     options: Options,
     /// Placements refused for capacity or quota during this run.
     blocked: Mutex<HashSet<String>>,
+    /// What exists now, kept current as steps finish.
+    existing: Mutex<HashMap<Address, Existing>>,
 }
 
 /// Runs every change that is not a no-op and reports how each ended.
 pub async fn execute(
     changes: Vec<Change>,
-    drivers: HashMap<String, Arc<dyn Driver>>,
-    lineage: &str,
-    journal: Arc<Journal>,
-    reporter: Arc<dyn Reporter>,
+    run: Run,
     options: Options,
     cancel: CancellationToken,
 ) -> Outcome {
+    let Run {
+        drivers,
+        lineage,
+        journal,
+        reporter,
+        existing,
+    } = run;
     let steps: Vec<Change> = changes
         .into_iter()
         .filter(|c| c.action != Action::NoOp)
@@ -101,11 +118,12 @@ pub async fn execute(
     let parallelism = options.parallelism.max(1);
     let shared = Arc::new(Shared {
         drivers,
-        lineage: lineage.to_string(),
+        lineage,
         journal,
         reporter: reporter.clone(),
         options,
         blocked: Mutex::new(HashSet::new()),
+        existing: Mutex::new(existing),
     });
     reporter.report(Event::ApplyStarted { steps: steps.len() });
 
@@ -283,6 +301,7 @@ async fn perform(change: &Change, shared: &Shared, result: &mut StepResult) -> R
             .journal
             .delete(&change.address)
             .map_err(|e| format!("{e}: {}", source_text(&e)))?;
+        lock(&shared.existing).remove(&change.address);
     }
     let created = match (change.action, &change.after) {
         (Action::Create | Action::Replace, Some(desired)) => {
@@ -303,7 +322,13 @@ async fn perform(change: &Change, shared: &Shared, result: &mut StepResult) -> R
     shared
         .journal
         .put(&created)
-        .map_err(|e| format!("{e}: {}", source_text(&e)))
+        .map_err(|e| format!("{e}: {}", source_text(&e)))?;
+    lock(&shared.existing).insert(created.address.clone(), created);
+    Ok(())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Creates at the chosen placement, failing over along the ranked fall-backs.
@@ -316,6 +341,14 @@ async fn create(
         .chain(&desired.fallbacks)
         .collect();
     let mut last_refusal = None;
+    let dependencies: Vec<Existing> = {
+        let existing = lock(&shared.existing);
+        desired
+            .depends_on
+            .iter()
+            .filter_map(|a| existing.get(a).cloned())
+            .collect()
+    };
     for (n, placement) in candidates.iter().enumerate() {
         if is_blocked(shared, placement) {
             continue;
@@ -325,6 +358,7 @@ async fn create(
             desired,
             placement,
             lineage: &shared.lineage,
+            dependencies: &dependencies,
         };
         match retrying(shared, &desired.address, || driver.create(request.clone())).await {
             Ok(existing) => {
@@ -557,16 +591,14 @@ mod tests {
             backoff_base: Duration::from_millis(1),
             ..Options::default()
         };
-        let outcome = execute(
-            changes,
+        let run = Run {
             drivers,
-            &state.lineage,
+            lineage: state.lineage.clone(),
             journal,
-            Arc::new(crate::report::Silent),
-            options,
-            cancel,
-        )
-        .await;
+            reporter: Arc::new(crate::report::Silent),
+            existing: HashMap::new(),
+        };
+        let outcome = execute(changes, run, options, cancel).await;
         (outcome, store.load().unwrap().state.unwrap())
     }
 
@@ -710,12 +742,16 @@ mod tests {
             ("script".to_string(), script as Arc<dyn Driver>),
         ]
         .into();
+        let run = Run {
+            drivers,
+            lineage: state.lineage.clone(),
+            journal,
+            reporter: Arc::new(crate::report::Silent),
+            existing: HashMap::new(),
+        };
         let outcome = execute(
             vec![node("n0"), node("n1"), node("n2")],
-            drivers,
-            &state.lineage,
-            journal,
-            Arc::new(crate::report::Silent),
+            run,
             Options {
                 parallelism: 1,
                 ..Options::default()

@@ -7,4 +7,4 @@
 
 mod executor;
 
-pub use executor::{Options, Outcome, Status, StepResult, execute};
+pub use executor::{Options, Outcome, Run, Status, StepResult, execute};

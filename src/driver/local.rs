@@ -1235,6 +1235,7 @@ http.server.HTTPServer(address, Hello).serve_forever()
                 desired,
                 placement: &placement,
                 lineage,
+                dependencies: &[],
             };
             self.driver.create(request).await
         }
@@ -1650,6 +1651,7 @@ http.server.HTTPServer(address, Hello).serve_forever()
             desired: &desired,
             placement: &placement,
             lineage: LINEAGE,
+            dependencies: &[],
         };
         let error = env.driver.create(request).await.unwrap_err();
         assert_eq!(error.class, ErrorClass::Fatal);

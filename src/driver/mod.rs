@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::catalog::Catalog;
-use crate::resource::{Address, Attributes, Desired, Existing, Placement};
+use crate::resource::{Address, Attributes, Desired, Existing, Kind, Placement};
 
 /// What to do about a failed driver call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +100,8 @@ pub struct CreateRequest<'a> {
     pub desired: &'a Desired,
     pub placement: &'a Placement,
     pub lineage: &'a str,
+    /// What the resource depends on, as it exists now (a node's key pair and firewall).
+    pub dependencies: &'a [Existing],
 }
 
 /// The answer of a batched refresh.
@@ -121,6 +123,12 @@ pub struct Refreshed {
 pub trait Driver: Send + Sync {
     /// The provider's name (see [`DriverConfig::name`]).
     fn name(&self) -> &str;
+
+    /// Whether this provider has resources of `kind` (every provider has nodes; cloud
+    /// providers also key pairs and firewalls, which compile then adds per region).
+    fn supports(&self, kind: Kind) -> bool {
+        kind == Kind::Node
+    }
 
     /// What this provider offers.
     async fn catalog(&self) -> Result<Catalog, DriverError>;

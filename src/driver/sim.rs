@@ -43,7 +43,7 @@ use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed, Scope};
 use crate::catalog::Catalog;
 use crate::resource::{Address, Attributes, Desired, Existing, Kind, Placement};
 
-const SETTINGS: [&str; 10] = [
+const SETTINGS: [&str; 11] = [
     "catalog",
     "latency_ms",
     "errors",
@@ -54,6 +54,7 @@ const SETTINGS: [&str; 10] = [
     "state_file",
     "api_key",
     "require_api_key",
+    "regional_resources",
 ];
 const ERROR_KINDS: [&str; 3] = ["throttle", "unavailable", "timeout"];
 
@@ -179,11 +180,13 @@ impl SimDriver {
         };
 
         let catalog = load_catalog(name, settings.get("catalog"), &config.base_dir)?;
-        let advertise_capacity = match settings.get("advertise_capacity") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(bad("advertise_capacity", "true or false")),
+        let flag = |key: &str| match settings.get(key) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(bad(key, "true or false")),
         };
+        let advertise_capacity = flag("advertise_capacity")?;
+        let regional = flag("regional_resources")?;
         let string = |key: &str| match settings.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -250,6 +253,7 @@ impl SimDriver {
                 capacity,
                 networks,
                 offered,
+                regional,
             }),
             latency,
             faults,
@@ -336,6 +340,10 @@ impl Driver for SimDriver {
         &self.cloud.name
     }
 
+    fn supports(&self, kind: Kind) -> bool {
+        kind == Kind::Node || self.cloud.regional
+    }
+
     async fn catalog(&self) -> Result<Catalog, DriverError> {
         let mut catalog = self.cloud.catalog.clone();
         // Keep where the offerings come from (the AWS table's date) beside the rehearsal note.
@@ -389,6 +397,7 @@ impl Driver for SimDriver {
             lineage: request.lineage.to_string(),
             desired: request.desired.clone(),
             placement: request.placement.clone(),
+            dependencies: request.dependencies.to_vec(),
         };
         self.store
             .run(move |ledger| create_in(ledger, &cloud, order))
@@ -404,16 +413,34 @@ impl Driver for SimDriver {
         let name = self.cloud.name.clone();
         let existing = existing.clone();
         let tags = desired.attributes.get("tags").cloned();
+        // A firewall's rules change in place too.
+        let ports = (existing.kind == Kind::Firewall)
+            .then(|| desired.attributes.get("ports").cloned())
+            .flatten();
         self.store
-            .run(move |ledger| update_in(ledger, &name, existing, tags))
+            .run(move |ledger| update_in(ledger, &name, existing, tags, ports))
             .await
     }
 
     async fn delete(&self, existing: &Existing) -> Result<(), DriverError> {
         self.call().await?;
         let id = existing.provider_id.clone();
+        let name = self.cloud.name.clone();
         self.store
             .run(move |ledger| {
+                // Like a cloud, refuse to remove a key pair or firewall a machine still uses.
+                if let Some(object) = ledger.instances.get(&id)
+                    && object.kind != Kind::Node
+                    && let Some(user) = ledger.instances.values().find(|i| {
+                        i.lineage == object.lineage && i.dependencies.contains(&object.address)
+                    })
+                {
+                    return Err(DriverError::fatal(format!(
+                        "Simulated provider `{name}` cannot delete {}: {} still uses it.",
+                        object.address, user.address
+                    ))
+                    .with_code("DependencyViolation"));
+                }
                 ledger.remove(&id);
                 Ok(())
             })
@@ -430,6 +457,7 @@ struct Order {
     lineage: String,
     desired: Desired,
     placement: Placement,
+    dependencies: Vec<Existing>,
 }
 
 fn refresh_in(
@@ -460,9 +488,18 @@ fn create_in(ledger: &mut Ledger, cloud: &Cloud, order: Order) -> Result<Existin
     if let Some(found) = ledger.find(&cloud.name, &order.lineage, &desired.address) {
         return Ok(found.existing());
     }
-    let network = cloud.check_placement(&order.placement)?;
+    let network = match desired.kind {
+        Kind::Node => {
+            let network = cloud.check_placement(&order.placement)?;
+            cloud.check_regional(&order)?;
+            network
+        }
+        _ => cloud.check_region(&order.placement)?,
+    };
     let tags = parse_tags(&desired.address, desired.attributes.get("tags"))?;
-    cloud.check_capacity(ledger, &order.placement)?;
+    if desired.kind == Kind::Node {
+        cloud.check_capacity(ledger, &order.placement)?;
+    }
     let private_ip = ledger.new_ip(network).ok_or_else(|| {
         DriverError::fail_over(format!(
             "Simulated provider `{}` has no free private address left in 10.{network}.0.0/16 \
@@ -493,10 +530,14 @@ fn update_in(
     provider: &str,
     existing: Existing,
     tags: Option<Value>,
+    ports: Option<Value>,
 ) -> Result<Existing, DriverError> {
     let parsed = parse_tags(&existing.address, tags.as_ref())?;
     let retag = |instance: &mut SimInstance| {
         instance.tags = parsed;
+        if let Some(ports) = ports {
+            instance.attributes.insert("ports".to_string(), ports);
+        }
         match tags {
             Some(tags) => instance.attributes.insert("tags".to_string(), tags),
             None => instance.attributes.remove("tags"),
@@ -550,9 +591,75 @@ struct Cloud {
     networks: HashMap<String, u8>,
     /// (location, size) pairs that have a price.
     offered: HashSet<(String, String)>,
+    /// Simulates key pairs and firewalls per region (`regional_resources`).
+    regional: bool,
 }
 
 impl Cloud {
+    /// Key pairs and firewalls name a region of this provider; returns a network octet for it.
+    fn check_region(&self, placement: &Placement) -> Result<u8, DriverError> {
+        if !self.regional {
+            return Err(DriverError::fatal(format!(
+                "Simulated provider `{}` has no key pairs or firewalls (set regional_resources).",
+                self.name
+            ))
+            .with_code(CODE_INVALID));
+        }
+        let location = self
+            .catalog
+            .locations
+            .iter()
+            .find(|l| l.region == placement.location)
+            .ok_or_else(|| {
+                let valid = self.catalog.locations.iter().map(|l| l.region.as_str());
+                DriverError::fatal(unknown(&self.name, "region", &placement.location, valid))
+                    .with_code(CODE_INVALID)
+            })?;
+        Ok(self.networks[&location.id])
+    }
+
+    /// With regional resources, a node needs its region's firewall (and key pair, if the
+    /// strategy has one) handed to it, as a cloud needs their ids to launch it.
+    fn check_regional(&self, order: &Order) -> Result<(), DriverError> {
+        if !self.regional {
+            return Ok(());
+        }
+        let region = self
+            .catalog
+            .locations
+            .iter()
+            .find(|l| l.id == order.placement.location)
+            .map_or("", |l| l.region.as_str());
+        let has = |kind: Kind| {
+            order
+                .dependencies
+                .iter()
+                .any(|d| d.kind == kind && d.placement.location == region)
+        };
+        if !has(Kind::Firewall) {
+            return Err(DriverError::fatal(format!(
+                "Simulated provider `{}` cannot launch {} in {region}: no firewall of that region \
+                 was given.",
+                self.name, order.desired.address
+            ))
+            .with_code("InvalidGroup.NotFound"));
+        }
+        let wants_key = order
+            .desired
+            .depends_on
+            .iter()
+            .any(|a| a.as_str().starts_with("key."));
+        if wants_key && !has(Kind::Key) {
+            return Err(DriverError::fatal(format!(
+                "Simulated provider `{}` cannot launch {} in {region}: no key pair of that \
+                 region was given.",
+                self.name, order.desired.address
+            ))
+            .with_code("InvalidKeyPair.NotFound"));
+        }
+        Ok(())
+    }
+
     /// Check that the placement names this provider's offerings; returns the location's
     /// network octet.
     fn check_placement(&self, placement: &Placement) -> Result<u8, DriverError> {
@@ -974,14 +1081,17 @@ impl Ledger {
             .or_default()
             .push(instance.id.clone());
         self.ips.insert(instance.private_ip);
-        *self
-            .at_location
-            .entry((provider.clone(), placement.location.clone()))
-            .or_default() += 1;
-        *self
-            .at_size
-            .entry((provider, placement.location.clone(), placement.size.clone()))
-            .or_default() += 1;
+        // Only machines take capacity (not key pairs or firewalls).
+        if instance.kind == Kind::Node {
+            *self
+                .at_location
+                .entry((provider.clone(), placement.location.clone()))
+                .or_default() += 1;
+            *self
+                .at_size
+                .entry((provider, placement.location.clone(), placement.size.clone()))
+                .or_default() += 1;
+        }
         self.lines.insert(
             (instance.address.clone(), instance.id.clone()),
             encode(&instance),
@@ -1018,13 +1128,15 @@ impl Ledger {
             }
         }
         self.ips.remove(&instance.private_ip);
-        let location = (provider.clone(), placement.location.clone());
-        if let Some(count) = self.at_location.get_mut(&location) {
-            *count = count.saturating_sub(1);
-        }
-        let size = (provider, placement.location.clone(), placement.size.clone());
-        if let Some(count) = self.at_size.get_mut(&size) {
-            *count = count.saturating_sub(1);
+        if instance.kind == Kind::Node {
+            let location = (provider.clone(), placement.location.clone());
+            if let Some(count) = self.at_location.get_mut(&location) {
+                *count = count.saturating_sub(1);
+            }
+            let size = (provider, placement.location.clone(), placement.size.clone());
+            if let Some(count) = self.at_size.get_mut(&size) {
+                *count = count.saturating_sub(1);
+            }
         }
         self.dirty = true;
         Some(instance)
@@ -1531,6 +1643,7 @@ mod tests {
             desired: &desired,
             placement: &placement,
             lineage: LINEAGE,
+            dependencies: &[],
         };
         driver.create(request).await
     }
@@ -1737,6 +1850,7 @@ mod tests {
             desired: &desired,
             placement: &image,
             lineage: LINEAGE,
+            dependencies: &[],
         };
         let error = driver.create(request).await.unwrap_err();
         assert!(
@@ -2027,6 +2141,7 @@ mod tests {
             desired: &desired,
             placement: &placement,
             lineage: "another-lineage",
+            dependencies: &[],
         };
         driver.create(foreign).await.expect("create foreign");
 

@@ -116,8 +116,13 @@ fn view(
     let mut fields: BTreeMap<String, Value> = attributes.clone();
     fields.insert("provider".into(), Value::from(placement.provider.clone()));
     fields.insert("location".into(), Value::from(placement.location.clone()));
-    fields.insert("size".into(), Value::from(placement.size.clone()));
-    fields.insert("image".into(), Value::from(placement.image.clone()));
+    // Key pairs and firewalls have a provider and a region only.
+    if !placement.size.is_empty() {
+        fields.insert("size".into(), Value::from(placement.size.clone()));
+    }
+    if !placement.image.is_empty() {
+        fields.insert("image".into(), Value::from(placement.image.clone()));
+    }
     fields
 }
 

@@ -118,6 +118,12 @@ pub struct NodeSpec {
     pub ports: Vec<u16>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Path of an SSH public key file (relative to the strategy) to install on the nodes.
+    #[serde(default)]
+    pub ssh_public_key: Option<String>,
+    /// The key's text, read at load (a public key is not a secret).
+    #[serde(skip)]
+    pub public_key: Option<String>,
 }
 
 fn default_node_name() -> String {
@@ -310,6 +316,46 @@ pub fn parse(
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
+    let mut node = raw.node;
+    if let Some(key) = &node.ssh_public_key {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let pointer = "/node/ssh_public_key";
+        let problem = |message: String| {
+            Problem {
+            position: locate(text, pointer, None),
+            pointer: pointer.into(),
+            message,
+            hint: Some("give the path of an OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub), relative to the strategy".into()),
+        }
+        };
+        let expanded = match key.strip_prefix("~/") {
+            Some(rest) => {
+                std::env::var_os("HOME").map_or_else(|| dir.join(key), |h| Path::new(&h).join(rest))
+            }
+            None => dir.join(key),
+        };
+        let text = std::fs::read_to_string(&expanded).map_err(|e| {
+            invalid(vec![problem(format!(
+                "Cannot read the SSH public key {}: {e}.",
+                expanded.display()
+            ))])
+        })?;
+        let text = text.trim().to_string();
+        let looks_public = ["ssh-", "ecdsa-", "sk-"]
+            .iter()
+            .any(|p| text.starts_with(p))
+            && !text.contains('\n');
+        if !looks_public {
+            return Err(invalid(vec![problem(format!(
+                "{} is not an OpenSSH public key (one line starting with ssh-, ecdsa- or sk-).",
+                expanded.display()
+            ))]));
+        }
+        node.public_key = Some(text);
+    }
     Ok(Strategy {
         name: raw.name,
         description: raw.description,
@@ -319,7 +365,7 @@ pub fn parse(
             options,
             pick: raw.provider.pick,
         },
-        node: raw.node,
+        node,
         // The schema's pattern admits only what parses.
         redundancy: raw
             .redundancy
