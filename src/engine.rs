@@ -267,13 +267,24 @@ impl Session {
                 resources: known.len(),
             });
             let driver = self.driver(&provider)?;
-            let refreshed = driver
-                .refresh(&state.lineage, &known)
-                .await
-                .map_err(|source| EngineError::Driver {
-                    provider: provider.clone(),
-                    source,
-                })?;
+            let refreshed = match driver.refresh(&state.lineage, &known).await {
+                Ok(refreshed) => refreshed,
+                // A provider that holds nothing of ours and cannot be reached now is only
+                // looked at for orphans: say so and plan on; apply fails over if it must.
+                Err(e) if known.is_empty() && e.class == crate::driver::ErrorClass::FailOver => {
+                    reporter.report(Event::ProviderUnreachable {
+                        provider: &provider,
+                        error: &e,
+                    });
+                    continue;
+                }
+                Err(source) => {
+                    return Err(EngineError::Driver {
+                        provider: provider.clone(),
+                        source,
+                    });
+                }
+            };
             let mut present = 0;
             let mut provider_gone = 0;
             for resource in &known {

@@ -19,6 +19,11 @@ pub enum Event<'a> {
         gone: usize,
         adopted: usize,
     },
+    /// A provider holding nothing of this state could not be reached while refreshing.
+    ProviderUnreachable {
+        provider: &'a str,
+        error: &'a DriverError,
+    },
     /// Journal entries of an apply that did not finish were folded into state.
     Recovered {
         steps: usize,

@@ -90,6 +90,12 @@ impl Reporter for Progress {
                     ));
                 }
             }
+            Event::ProviderUnreachable { provider, error } => self.line(format!(
+                "{}",
+                self.style(Style::new().yellow()).apply_to(format!(
+                    "Provider {provider} is unreachable ({error}); it holds nothing of this state, planning without it"
+                ))
+            )),
             Event::Recovered { steps } => self.line(format!(
                 "Recovered {steps} finished step(s) of an apply that did not complete"
             )),
