@@ -10,5 +10,9 @@ need() {
 need cargo "install Rust with rustup"
 need python3 "local nodes in the tests run a small Python HTTP service; apt-get install python3"
 
+# A throwaway PostgreSQL for the state-backend tests, stopped however this script ends.
+eval "$(bash scripts/postgres.sh)"
+trap 'bash scripts/postgres.sh stop "$OSS_TEST_PG_DIR"' EXIT
+
 cargo build --quiet --all-targets
 cargo test --all-targets -- --test-threads "${OSS_TEST_THREADS:-4}"

@@ -20,8 +20,9 @@ use crate::plan::{self, Current, Plan, Scope};
 use crate::report::{Event, Reporter};
 use crate::resource::{Address, Existing};
 use crate::state::State;
-use crate::state::lock::{Lock, LockError};
-use crate::state::store::{Store, StoreError};
+use crate::state::backend::{Backend, Held};
+use crate::state::lock::LockError;
+use crate::state::store::StoreError;
 use crate::strategy::Strategy;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,10 +53,10 @@ fn strategy_dir(strategy: &Strategy) -> PathBuf {
     }
 }
 
-/// A strategy opened for work: its drivers and its state store.
+/// A strategy opened for work: its drivers and its state backend.
 pub struct Session {
     pub strategy: Strategy,
-    pub store: Store,
+    pub backend: Arc<dyn Backend>,
     drivers: HashMap<String, Arc<dyn Driver>>,
     state_dir: PathBuf,
 }
@@ -84,8 +85,12 @@ pub struct PlanOptions {
 }
 
 impl Session {
-    /// Builds a driver for every provider option of the strategy.
-    pub fn open(strategy: Strategy, state_dir: &Path) -> Result<Self, EngineError> {
+    /// Builds a driver for every provider option of the strategy, over `backend`.
+    pub fn open(
+        strategy: Strategy,
+        state_dir: &Path,
+        backend: Arc<dyn Backend>,
+    ) -> Result<Self, EngineError> {
         let mut drivers = HashMap::new();
         for (i, option) in strategy.provider.options.iter().enumerate() {
             let config = DriverConfig {
@@ -103,7 +108,7 @@ impl Session {
             drivers.insert(option.name.clone(), driver);
         }
         Ok(Session {
-            store: Store::new(state_dir, &strategy.name),
+            backend,
             strategy,
             drivers,
             state_dir: state_dir.to_path_buf(),
@@ -111,8 +116,12 @@ impl Session {
     }
 
     /// Takes the state lock for `operation`.
-    pub fn lock(&self, operation: &str, timeout: Duration) -> Result<Lock, EngineError> {
-        Ok(Lock::acquire(&self.store.lock_path(), operation, timeout)?)
+    pub async fn lock(
+        &self,
+        operation: &str,
+        timeout: Duration,
+    ) -> Result<Arc<dyn Held>, EngineError> {
+        Ok(self.backend.lock(operation, timeout).await?)
     }
 
     /// The driver for `provider`, building one with default settings for providers that are
@@ -155,7 +164,7 @@ impl Session {
         options: &PlanOptions,
         reporter: &dyn Reporter,
     ) -> Result<Planned, EngineError> {
-        let loaded = self.store.load()?;
+        let loaded = self.backend.load().await?;
         if loaded.recovered_steps > 0 {
             reporter.report(Event::Recovered {
                 steps: loaded.recovered_steps,
@@ -330,14 +339,14 @@ impl Session {
     }
 
     /// Checks that a saved plan still fits the current state and strategy.
-    pub fn check_saved(&self, plan: &Plan) -> Result<Planned, EngineError> {
+    pub async fn check_saved(&self, plan: &Plan) -> Result<Planned, EngineError> {
         if plan.strategy != self.strategy.name {
             return Err(EngineError::WrongStrategy {
                 plan: plan.strategy.clone(),
                 strategy: self.strategy.name.clone(),
             });
         }
-        let loaded = self.store.load()?;
+        let loaded = self.backend.load().await?;
         let state = loaded.state;
         let lineage = state.as_ref().map(|s| s.lineage.clone());
         let serial = state.as_ref().map_or(0, |s| s.serial);
@@ -395,7 +404,7 @@ impl Session {
         // Make the starting point durable first: a new lineage (so a crash can be recovered
         // by it), adopted orphans, folded journal steps, a new seed.
         if fresh || !adopted.is_empty() || recovered_steps > 0 || seed_changed {
-            self.store.write(&mut state)?;
+            self.backend.write(&mut state).await?;
         }
         if !plan.has_changes() {
             return Ok(Outcome::default());
@@ -403,13 +412,13 @@ impl Session {
         let run = apply::Run {
             drivers: self.drivers_for(Some(&state))?,
             lineage: state.lineage.clone(),
-            journal: Arc::new(self.store.begin_journal(&state)?),
+            journal: self.backend.begin_journal(&state).await?,
             reporter,
             existing: state.resources.clone().into_iter().collect(),
         };
         let outcome = apply::execute(plan.changes, run, options, cancel).await;
-        let mut folded = self.store.load()?.state.unwrap_or(state);
-        self.store.write(&mut folded)?;
+        let mut folded = self.backend.load().await?.state.unwrap_or(state);
+        self.backend.write(&mut folded).await?;
         Ok(outcome)
     }
 }

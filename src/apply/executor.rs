@@ -13,7 +13,7 @@ use crate::driver::{CreateRequest, Driver, DriverError, ErrorClass, Scope};
 use crate::plan::{Action, Change};
 use crate::report::{Event, Reporter};
 use crate::resource::{Address, Existing, Placement};
-use crate::state::store::Journal;
+use crate::state::backend::Journal;
 
 /// How the executor runs.
 #[derive(Clone, Debug)]
@@ -77,7 +77,7 @@ impl Outcome {
 pub struct Run {
     pub drivers: HashMap<String, Arc<dyn Driver>>,
     pub lineage: String,
-    pub journal: Arc<Journal>,
+    pub journal: Arc<dyn Journal>,
     pub reporter: Arc<dyn Reporter>,
     /// What exists when the apply starts (state after refresh), so creates can be handed
     /// their dependencies (a node's key pair and firewall).
@@ -87,7 +87,7 @@ pub struct Run {
 struct Shared {
     drivers: HashMap<String, Arc<dyn Driver>>,
     lineage: String,
-    journal: Arc<Journal>,
+    journal: Arc<dyn Journal>,
     reporter: Arc<dyn Reporter>,
     options: Options,
     /// Placements refused for capacity or quota during this run.
@@ -300,6 +300,7 @@ async fn perform(change: &Change, shared: &Shared, result: &mut StepResult) -> R
         shared
             .journal
             .delete(&change.address)
+            .await
             .map_err(|e| format!("{e}: {}", source_text(&e)))?;
         lock(&shared.existing).remove(&change.address);
     }
@@ -322,6 +323,7 @@ async fn perform(change: &Change, shared: &Shared, result: &mut StepResult) -> R
     shared
         .journal
         .put(&created)
+        .await
         .map_err(|e| format!("{e}: {}", source_text(&e)))?;
     lock(&shared.existing).insert(created.address.clone(), created);
     Ok(())
@@ -583,7 +585,7 @@ mod tests {
         let store = Store::new(dir.path(), "t");
         let mut state = State::new("t");
         store.write(&mut state).unwrap();
-        let journal = Arc::new(store.begin_journal(&state).unwrap());
+        let journal: Arc<dyn Journal> = Arc::new(store.begin_journal(&state).unwrap());
         let drivers: HashMap<String, Arc<dyn Driver>> =
             [("script".to_string(), script as Arc<dyn Driver>)].into();
         let options = Options {
@@ -736,7 +738,7 @@ mod tests {
         let store = Store::new(dir.path(), "t");
         let mut state = State::new("t");
         store.write(&mut state).unwrap();
-        let journal = Arc::new(store.begin_journal(&state).unwrap());
+        let journal: Arc<dyn Journal> = Arc::new(store.begin_journal(&state).unwrap());
         let drivers: HashMap<String, Arc<dyn Driver>> = [
             ("down".to_string(), down.clone() as Arc<dyn Driver>),
             ("script".to_string(), script as Arc<dyn Driver>),

@@ -19,6 +19,20 @@ pub struct Cli {
     /// Where state lives.
     #[arg(long, global = true, value_name = "DIR", default_value = "state")]
     pub state_dir: PathBuf,
+    /// Where state lives: `local` (files under --state-dir), `postgres` [default: the
+    /// strategy's `state` block, else local].
+    #[arg(long, global = true, env = "OSS_BACKEND", value_parser = ["local", "postgres"])]
+    pub backend: Option<String>,
+    /// The backend's address, e.g. postgres://user@127.0.0.1:5432/db (its password is never
+    /// printed).
+    #[arg(
+        long,
+        global = true,
+        env = "OSS_BACKEND_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub backend_url: Option<String>,
     /// How long to wait for the state lock (e.g. 30s, 5m); 0 fails at once.
     #[arg(long, global = true, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
@@ -64,6 +78,41 @@ pub enum StateCommand {
     List,
     /// Show one resource.
     Show { address: String },
+    /// Print the stored state document (or an earlier version) exactly as stored.
+    Pull {
+        /// An earlier version (see `oss state versions`).
+        #[arg(long)]
+        serial: Option<u64>,
+    },
+    /// Store a state document as the next version (refused if its lineage differs or its
+    /// serial is not newer, unless --force).
+    Push {
+        file: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the stored versions of the state.
+    Versions {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy the state to another backend, verify the copy, and leave the source as it is.
+    Migrate {
+        /// The backend to copy to (`local` uses --state-dir).
+        #[arg(long, value_parser = ["local", "postgres"])]
+        to: String,
+        /// Its address (for postgres).
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "OSS_MIGRATE_TO_URL",
+            hide_env_values = true
+        )]
+        to_url: Option<String>,
+        /// Where a local target keeps its files [default: --state-dir].
+        #[arg(long, value_name = "DIR")]
+        to_state_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::apply::{self, Outcome, Status};
 use crate::engine::{EngineError, PlanOptions, Planned, Session};
 use crate::plan::{self, Plan, Scope};
-use crate::state::lock::Lock;
+use crate::state::backend::Held;
 use crate::strategy::{self, Strategy};
 use args::{ApplyArgs, Cli, Command, DestroyArgs, PlanArgs, PlanScope, StateCommand};
 use progress::Progress;
@@ -138,9 +138,28 @@ fn load_strategy(cli: &Cli, secrets: &mut Vec<String>) -> Result<Strategy, Failu
     Ok(strategy)
 }
 
-fn open(cli: &Cli, secrets: &mut Vec<String>) -> Result<Session, Failure> {
+async fn open(cli: &Cli, secrets: &mut Vec<String>) -> Result<Session, Failure> {
     let strategy = load_strategy(cli, secrets)?;
-    Session::open(strategy, &cli.state_dir).map_err(engine_failure)
+    let backend = crate::state::open_backend(
+        &backend_spec(cli, &strategy),
+        &cli.state_dir,
+        &strategy.name,
+    )
+    .await
+    .map_err(Failure::from)?;
+    Session::open(strategy, &cli.state_dir, backend).map_err(engine_failure)
+}
+
+/// The state backend: `--backend`/`OSS_BACKEND` first, then the strategy's `state` block,
+/// else the local files.
+fn backend_spec(cli: &Cli, strategy: &Strategy) -> crate::state::BackendSpec {
+    match &cli.backend {
+        Some(kind) => crate::state::BackendSpec {
+            kind: kind.clone(),
+            url: cli.backend_url.clone(),
+        },
+        None => strategy.state.clone().unwrap_or_default(),
+    }
 }
 
 fn engine_failure(e: EngineError) -> Failure {
@@ -172,7 +191,7 @@ async fn run(cli: Cli, secrets: &mut Vec<String>) -> Result<u8, Failure> {
         Command::Validate {
             print_schema: false,
         } => {
-            let session = open(&cli, secrets)?;
+            let session = open(&cli, secrets).await?;
             let graph = session
                 .compile(None, 0, false)
                 .await
@@ -197,8 +216,8 @@ async fn run(cli: Cli, secrets: &mut Vec<String>) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Show { plan: None, json } => {
-            let session = open(&cli, secrets)?;
-            let state = session.store.load().map_err(Failure::from)?.state;
+            let session = open(&cli, secrets).await?;
+            let state = session.backend.load().await.map_err(Failure::from)?.state;
             match (state, json) {
                 (Some(state), true) => println!(
                     "{}",
@@ -207,7 +226,7 @@ async fn run(cli: Cli, secrets: &mut Vec<String>) -> Result<u8, Failure> {
                 (Some(state), false) => {
                     println!(
                         "State {} (lineage {}, serial {}):",
-                        session.store.state_path().display(),
+                        session.backend.describe(),
                         state.lineage,
                         state.serial
                     );
@@ -227,8 +246,8 @@ async fn run(cli: Cli, secrets: &mut Vec<String>) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Graph => {
-            let session = open(&cli, secrets)?;
-            let state = session.store.load().map_err(Failure::from)?.state;
+            let session = open(&cli, secrets).await?;
+            let state = session.backend.load().await.map_err(Failure::from)?.state;
             let seed = state.as_ref().and_then(|s| s.seed).unwrap_or(0);
             let graph = session
                 .compile(state.as_ref(), seed, false)
@@ -238,44 +257,176 @@ async fn run(cli: Cli, secrets: &mut Vec<String>) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Catalog(args) => {
-            let session = open(&cli, secrets)?;
+            let session = open(&cli, secrets).await?;
             let catalogs = session.catalogs().await.map_err(engine_failure)?;
             catalog::print(&catalogs, args)
         }
         Command::State(sub) => {
-            let session = open(&cli, secrets)?;
-            let state = session.store.load().map_err(Failure::from)?.state;
-            let resources = state.map(|s| s.resources).unwrap_or_default();
-            match sub {
-                StateCommand::List => {
-                    for address in resources.keys() {
-                        println!("{address}");
-                    }
-                    Ok(0)
-                }
-                StateCommand::Show { address } => {
-                    let key = crate::resource::Address(address.clone());
-                    let resource = resources.get(&key).ok_or_else(|| {
-                        fail(
-                            format!("No resource {address} in state"),
-                            "list addresses with `oss state list`",
-                        )
-                    })?;
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(resource).unwrap_or_default()
-                    );
-                    Ok(0)
-                }
-            }
+            let session = open(&cli, secrets).await?;
+            state_command(&cli, &session, sub).await
         }
         Command::ForceUnlock { lock_id } => {
-            let session = open(&cli, secrets)?;
-            let info = crate::state::lock::force_unlock(&session.store.lock_path(), lock_id)
+            let session = open(&cli, secrets).await?;
+            let info = session
+                .backend
+                .force_unlock(lock_id)
+                .await
                 .map_err(|e| engine_failure(EngineError::Lock(e)))?;
             println!(
                 "Removed lock {} held by {} (pid {}) for `{}` since {}.",
                 info.id, info.who, info.pid, info.operation, info.created
+            );
+            Ok(0)
+        }
+    }
+}
+
+async fn state_command(cli: &Cli, session: &Session, sub: &StateCommand) -> Result<u8, Failure> {
+    let backend = &session.backend;
+    match sub {
+        StateCommand::List | StateCommand::Show { .. } => {
+            let state = backend.load().await.map_err(Failure::from)?.state;
+            let resources = state.map(|s| s.resources).unwrap_or_default();
+            if let StateCommand::Show { address } = sub {
+                let key = crate::resource::Address(address.clone());
+                let resource = resources.get(&key).ok_or_else(|| {
+                    fail(
+                        format!("No resource {address} in state"),
+                        "list addresses with `oss state list`",
+                    )
+                })?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(resource).unwrap_or_default()
+                );
+            } else {
+                for address in resources.keys() {
+                    println!("{address}");
+                }
+            }
+            Ok(0)
+        }
+        StateCommand::Pull { serial } => {
+            let bytes = backend
+                .raw(*serial)
+                .await
+                .map_err(Failure::from)?
+                .ok_or_else(|| {
+                    fail(
+                        format!(
+                            "No state {} in {}",
+                            serial.map_or("yet".into(), |s| format!("version {s}")),
+                            backend.describe()
+                        ),
+                        "list versions with `oss state versions`",
+                    )
+                })?;
+            std::io::stdout().write_all(&bytes).map_err(Failure::from)?;
+            Ok(0)
+        }
+        StateCommand::Versions { json } => {
+            let versions = backend.versions().await.map_err(Failure::from)?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&versions).unwrap_or_default()
+                );
+            } else {
+                println!("Versions of {}:", backend.describe());
+                for v in &versions {
+                    println!(
+                        "  serial {:>4}  {}  {}  {}  sha256 {}",
+                        v.serial,
+                        v.written_at.as_deref().unwrap_or("-"),
+                        v.written_by.as_deref().unwrap_or("-"),
+                        v.lineage,
+                        &v.hash[..12]
+                    );
+                }
+            }
+            Ok(0)
+        }
+        StateCommand::Push { file, force } => {
+            let bytes = std::fs::read(file).map_err(|e| {
+                fail(
+                    format!("Cannot read {}: {e}", file.display()),
+                    "give a state file saved with `oss state pull`",
+                )
+            })?;
+            let _lock = session
+                .lock("state push", cli.lock_timeout)
+                .await
+                .map_err(engine_failure)?;
+            let state = backend.push(&bytes, *force).await.map_err(|e| Failure {
+                hint: Some("pull the current state, or pass --force to overwrite it".into()),
+                ..Failure::from(e)
+            })?;
+            println!(
+                "Pushed serial {} (lineage {}) to {}.",
+                state.serial,
+                state.lineage,
+                backend.describe()
+            );
+            Ok(0)
+        }
+        StateCommand::Migrate {
+            to,
+            to_url,
+            to_state_dir,
+        } => {
+            let spec = crate::state::BackendSpec {
+                kind: to.clone(),
+                url: to_url.clone(),
+            };
+            let dir = to_state_dir
+                .clone()
+                .unwrap_or_else(|| cli.state_dir.clone());
+            let target = crate::state::open_backend(&spec, &dir, &session.strategy.name)
+                .await
+                .map_err(Failure::from)?;
+            if target.describe() == backend.describe() {
+                return Err(fail(
+                    "The source and the target are the same backend",
+                    "name another backend with --to",
+                ));
+            }
+            let _source_lock = session
+                .lock("state migrate", cli.lock_timeout)
+                .await
+                .map_err(engine_failure)?;
+            let _target_lock = target
+                .lock("state migrate", cli.lock_timeout)
+                .await
+                .map_err(|e| engine_failure(EngineError::Lock(e)))?;
+            let bytes = backend
+                .raw(None)
+                .await
+                .map_err(Failure::from)?
+                .ok_or_else(|| {
+                    fail(
+                        format!("No state in {} to migrate", backend.describe()),
+                        "apply something first",
+                    )
+                })?;
+            target.push(&bytes, false).await.map_err(|e| Failure {
+                hint: Some(
+                    "the target already holds a state of another lineage or a newer serial".into(),
+                ),
+                ..Failure::from(e)
+            })?;
+            // Verify: the target now returns exactly the bytes of the source.
+            let copied = target.raw(None).await.map_err(Failure::from)?;
+            if copied.as_deref() != Some(bytes.as_slice()) {
+                return Err(fail(
+                    format!("The copy in {} differs from the source", target.describe()),
+                    "the source is unchanged; check the target and try again",
+                ));
+            }
+            println!(
+                "Migrated state (sha256 {}) from {} to {}; verified. The source is unchanged.",
+                &crate::digest::sha256_hex(&bytes)[..12],
+                backend.describe(),
+                target.describe()
             );
             Ok(0)
         }
@@ -300,7 +451,7 @@ async fn plan_command(
     args: &PlanArgs,
     secrets: &mut Vec<String>,
 ) -> Result<u8, Failure> {
-    let session = open(cli, secrets)?;
+    let session = open(cli, secrets).await?;
     let reporter = progress();
     let planned = session
         .plan(&plan_options(&args.scope, false), reporter.as_ref())
@@ -385,7 +536,7 @@ async fn apply_command(
     args: &ApplyArgs,
     secrets: &mut Vec<String>,
 ) -> Result<u8, Failure> {
-    let session = open(cli, secrets)?;
+    let session = open(cli, secrets).await?;
     if args.plan.is_none() {
         // A strategy that cannot compile is reported before anything, even the lock, is touched.
         session
@@ -395,13 +546,14 @@ async fn apply_command(
     }
     let lock = session
         .lock("apply", cli.lock_timeout)
+        .await
         .map_err(engine_failure)?;
     let (cancel, watcher) = watch_interrupts(&lock);
     let reporter = progress();
     let planned = match &args.plan {
         Some(path) => {
             let plan = read_plan(path)?;
-            let planned = session.check_saved(&plan).map_err(engine_failure)?;
+            let planned = session.check_saved(&plan).await.map_err(engine_failure)?;
             if !args.auto_approve {
                 print_plan(&planned.plan, false);
                 confirm("Do you want to carry out this saved plan?")?;
@@ -438,9 +590,10 @@ async fn destroy_command(
     args: &DestroyArgs,
     secrets: &mut Vec<String>,
 ) -> Result<u8, Failure> {
-    let session = open(cli, secrets)?;
+    let session = open(cli, secrets).await?;
     let lock = session
         .lock("destroy", cli.lock_timeout)
+        .await
         .map_err(engine_failure)?;
     let (cancel, watcher) = watch_interrupts(&lock);
     let reporter = progress();
@@ -501,14 +654,14 @@ async fn execute(
 /// Watches for Ctrl-C and SIGTERM while `lock` is held. First interrupt: cancel (nothing new
 /// starts, in-flight steps finish, state is saved). Second: release our lock and exit at once;
 /// every finished step is already in the fsync'd journal, folded in by the next run.
-fn watch_interrupts(lock: &Lock) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+fn watch_interrupts(lock: &Arc<dyn Held>) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     use tokio::signal::unix::{SignalKind, signal};
     let cancel = CancellationToken::new();
     let signals = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     );
-    let (path, id) = (lock.path().to_path_buf(), lock.info.id.clone());
+    let lock = Arc::clone(lock);
     let token = cancel.clone();
     let watcher = tokio::spawn(async move {
         let (Ok(mut term), Ok(mut int)) = signals else {
@@ -517,7 +670,7 @@ fn watch_interrupts(lock: &Lock) -> (CancellationToken, tokio::task::JoinHandle<
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
         token.cancel();
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        crate::state::lock::release(&path, &id);
+        lock.release_now();
         eprintln!(
             "Interrupted again: exiting now. Finished steps are saved; run `oss plan` to see the rest."
         );
@@ -527,6 +680,9 @@ fn watch_interrupts(lock: &Lock) -> (CancellationToken, tokio::task::JoinHandle<
 }
 
 fn print_summary(outcome: &Outcome, what: &str) {
+    if outcome.steps.is_empty() && !outcome.interrupted {
+        return; // the plan already said "No changes."
+    }
     let done = outcome.count(|s| *s == Status::Done);
     let failed = outcome.count(|s| matches!(s, Status::Failed(_)));
     let skipped = outcome.count(|s| matches!(s, Status::Skipped(_)));

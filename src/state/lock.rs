@@ -26,6 +26,18 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
+    /// Info for a lock this process takes now for `operation`.
+    pub fn new(operation: &str) -> Self {
+        LockInfo {
+            id: format!("{:016x}", rand::random::<u64>()),
+            operation: operation.to_string(),
+            who: who(),
+            host: this_host(),
+            pid: std::process::id(),
+            created: crate::clock::now_rfc3339(),
+        }
+    }
+
     /// Whether the holder is a process on this host that no longer runs.
     pub fn is_stale(&self) -> bool {
         self.host == this_host() && !process_alive(self.pid)
@@ -90,18 +102,7 @@ impl Lock {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(io_err)?;
         }
-        let host = this_host();
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }));
-        let info = LockInfo {
-            id: format!("{:016x}", rand::random::<u64>()),
-            operation: operation.to_string(),
-            who: format!("{user}@{host}"),
-            host,
-            pid: std::process::id(),
-            created: crate::clock::now_rfc3339(),
-        };
+        let info = LockInfo::new(operation);
         let started = Instant::now();
         let mut wait = Duration::from_millis(50);
         loop {
@@ -200,6 +201,24 @@ pub fn force_unlock(path: &Path, id: &str) -> Result<LockInfo, LockError> {
         source,
     })?;
     Ok(info)
+}
+
+/// `user@host` of this process: `$USER`, else the password database, else the uid.
+pub fn who() -> String {
+    let uid = unsafe { libc::getuid() };
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            // SAFETY: getpwuid returns a pointer into static storage or null; read at once.
+            let entry = unsafe { libc::getpwuid(uid) };
+            (!entry.is_null())
+                .then(|| unsafe { std::ffi::CStr::from_ptr((*entry).pw_name) })
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| format!("uid{uid}"));
+    format!("{user}@{}", this_host())
 }
 
 fn this_host() -> String {

@@ -5,7 +5,10 @@
 //! Secrets never enter state: resources hold only attributes compiled from the strategy and
 //! what providers observed.
 
+pub mod backend;
+pub mod local;
 pub mod lock;
+pub mod postgres;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -15,6 +18,52 @@ use serde::{Deserialize, Serialize};
 use crate::resource::{Address, Existing};
 
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Which backend keeps the state, and where (from the strategy's `state` block or flags).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct BackendSpec {
+    #[serde(rename = "backend", default = "local_kind")]
+    pub kind: String,
+    /// The backend's address; may hold credentials, so it is never printed as is.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+fn local_kind() -> String {
+    "local".into()
+}
+
+/// Opens the backend `spec` names for the strategy `name`; local files live in `state_dir`.
+/// A backend that cannot be reached is an error here, before anything changes.
+pub async fn open_backend(
+    spec: &BackendSpec,
+    state_dir: &std::path::Path,
+    name: &str,
+) -> Result<std::sync::Arc<dyn backend::Backend>, store::StoreError> {
+    match spec.kind.as_str() {
+        "" | "local" => Ok(std::sync::Arc::new(local::LocalBackend::new(
+            state_dir, name,
+        ))),
+        "postgres" => {
+            let url = spec
+                .url
+                .as_deref()
+                .ok_or_else(|| store::StoreError::Backend {
+                    backend: "postgres".into(),
+                    message:
+                        "needs a URL: set \"url\" in the strategy's state block, or --backend-url"
+                            .into(),
+                })?;
+            Ok(std::sync::Arc::new(
+                postgres::PgBackend::connect(url, name).await?,
+            ))
+        }
+        other => Err(store::StoreError::Backend {
+            backend: other.into(),
+            message: "unknown backend; known: local, postgres".into(),
+        }),
+    }
+}
 
 /// The state document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

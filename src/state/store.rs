@@ -36,6 +36,12 @@ pub enum StoreError {
         path.display(), super::FORMAT_VERSION
     )]
     Version { path: PathBuf, found: u32 },
+    #[error("The state changed underneath: expected serial {expected}, found {found}")]
+    Conflict { expected: u64, found: u64 },
+    #[error("Refused: {0}")]
+    Refused(String),
+    #[error("State backend {backend}: {message}")]
+    Backend { backend: String, message: String },
 }
 
 fn io_err<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> StoreError + 'p {
@@ -155,16 +161,8 @@ impl Store {
         let mut count = 0;
         for line in lines {
             let Ok(line) = line else { break };
-            let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
+            if !apply_entry(state, &line) {
                 break;
-            };
-            match entry {
-                Entry::Put(r) => {
-                    state.resources.insert(r.address.clone(), *r);
-                }
-                Entry::Delete(a) => {
-                    state.resources.remove(&a);
-                }
             }
             count += 1;
         }
@@ -174,19 +172,23 @@ impl Store {
     /// Writes `state` as the next serial: atomically, keeping the previous file as the
     /// backup; then drops the journal it supersedes.
     pub fn write(&self, state: &mut State) -> Result<(), StoreError> {
-        fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
         state.serial += 1;
+        self.write_raw(&super::backend::render(state))
+    }
+
+    /// Stores `bytes` as the state as they are (for `state push` and migration): atomically,
+    /// keeping the previous file as the backup, dropping the journal.
+    pub fn write_raw(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
         let path = self.state_path();
         let tmp = self.dir.join(format!(
             ".{}.state.json.tmp-{}",
             self.name,
             std::process::id()
         ));
-        let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes");
-        bytes.push(b'\n');
         {
             let mut file = create_private(&tmp)?;
-            file.write_all(&bytes).map_err(io_err("write", &tmp))?;
+            file.write_all(bytes).map_err(io_err("write", &tmp))?;
             file.sync_all().map_err(io_err("sync", &tmp))?;
         }
         if path.exists() {
@@ -242,21 +244,46 @@ pub struct Journal {
 impl Journal {
     /// Records that `resource` exists as given.
     pub fn put(&self, resource: &Existing) -> Result<(), StoreError> {
-        self.append(&Entry::Put(Box::new(resource.clone())))
+        self.append(entry_put(resource))
     }
 
     /// Records that `address` no longer exists.
     pub fn delete(&self, address: &Address) -> Result<(), StoreError> {
-        self.append(&Entry::Delete(address.clone()))
+        self.append(entry_delete(address))
     }
 
-    fn append(&self, entry: &Entry) -> Result<(), StoreError> {
-        let mut line = serde_json::to_vec(entry).expect("journal entry serializes");
+    fn append(&self, entry: String) -> Result<(), StoreError> {
+        let mut line = entry.into_bytes();
         line.push(b'\n');
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         file.write_all(&line)
             .map_err(io_err("append to", &self.path))?;
         file.sync_data().map_err(io_err("sync", &self.path))
+    }
+}
+
+/// One journal record as text (the same in every backend).
+pub(crate) fn entry_put(resource: &Existing) -> String {
+    serde_json::to_string(&Entry::Put(Box::new(resource.clone())))
+        .expect("journal entry serializes")
+}
+
+pub(crate) fn entry_delete(address: &Address) -> String {
+    serde_json::to_string(&Entry::Delete(address.clone())).expect("journal entry serializes")
+}
+
+/// Applies one journal record to `state`; false if it does not parse (a torn write).
+pub(crate) fn apply_entry(state: &mut State, line: &str) -> bool {
+    match serde_json::from_str::<Entry>(line) {
+        Ok(Entry::Put(r)) => {
+            state.resources.insert(r.address.clone(), *r);
+            true
+        }
+        Ok(Entry::Delete(a)) => {
+            state.resources.remove(&a);
+            true
+        }
+        Err(_) => false,
     }
 }
 

@@ -143,6 +143,8 @@ pub struct Strategy {
     pub default_pick: Pick,
     pub provider: Providers,
     pub node: NodeSpec,
+    /// Where state lives (the `state` block), if the strategy says.
+    pub state: Option<crate::state::BackendSpec>,
     pub redundancy: Redundancy,
     /// As written; `None`: by location when redundant (see `placement::spread`).
     pub spread: Option<Spread>,
@@ -201,6 +203,7 @@ struct Raw {
     node: NodeSpec,
     redundancy: Option<String>,
     spread: Option<Spread>,
+    state: Option<crate::state::BackendSpec>,
 }
 
 #[derive(Deserialize)]
@@ -373,6 +376,7 @@ pub fn parse(
             .and_then(Redundancy::parse)
             .unwrap_or_default(),
         spread: raw.spread,
+        state: raw.state,
         path: path.to_path_buf(),
         hash: crate::digest::sha256_hex(text.as_bytes()),
         secrets,
@@ -568,10 +572,10 @@ fn resolve_env(
     match value {
         Value::String(s) => {
             if let Some(name) = s.strip_prefix("env.") {
-                if !pointer.starts_with("/provider/options/") {
+                if !pointer.starts_with("/provider/options/") && !pointer.starts_with("/state/") {
                     problems.push(Problem {
                         message: format!(
-                            "env.{name} is used outside provider settings; env. references are only read there."
+                            "env.{name} is used outside provider settings and the state block; env. references are only read there."
                         ),
                         hint: Some(
                             "values from the environment are secrets and are kept out of state and plans; put credentials in the provider block".into(),

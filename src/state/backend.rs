@@ -1,0 +1,130 @@
+//! Where state lives: one trait over the local files, PostgreSQL (and, later, S3), so every
+//! command works the same against each. A backend stores versions of the state document, the
+//! journal of an apply in progress, and the lock.
+//!
+//! Writes are compare-and-swap on the serial: a writer that read serial N may only write N+1,
+//! so two writers can never both succeed from the same starting point. Nothing here prints,
+//! and no message carries credentials (URLs are shown without their password).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::State;
+use super::lock::{LockError, LockInfo};
+use super::store::{Loaded, StoreError};
+use crate::resource::{Address, Existing};
+
+/// One stored version of the state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Version {
+    pub serial: u64,
+    pub lineage: String,
+    /// SHA-256 of the stored document.
+    pub hash: String,
+    /// RFC 3339 UTC, when known.
+    pub written_at: Option<String>,
+    /// `user@host`, when known.
+    pub written_by: Option<String>,
+}
+
+/// The append-only record of an apply's finished steps; each call is durable when it returns.
+#[async_trait]
+pub trait Journal: Send + Sync {
+    /// Records that `resource` exists as given.
+    async fn put(&self, resource: &Existing) -> Result<(), StoreError>;
+    /// Records that `address` no longer exists.
+    async fn delete(&self, address: &Address) -> Result<(), StoreError>;
+}
+
+/// A held lock; dropping it releases it.
+pub trait Held: Send + Sync {
+    fn info(&self) -> &LockInfo;
+    /// Releases the lock without waiting for the drop (for exits that skip destructors).
+    fn release_now(&self);
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Where the state lives, for people (no credentials).
+    fn describe(&self) -> String;
+
+    /// The latest version with the journal of an unfinished apply folded in.
+    async fn load(&self) -> Result<Loaded, StoreError>;
+
+    /// Writes `state` as the next serial if the stored one is still `state.serial`;
+    /// otherwise fails with [`StoreError::Conflict`]. Drops the journal it supersedes.
+    async fn write(&self, state: &mut State) -> Result<(), StoreError>;
+
+    /// Starts the journal of an apply continuing `state` (already written).
+    async fn begin_journal(&self, state: &State) -> Result<Arc<dyn Journal>, StoreError>;
+
+    /// Takes the lock for `operation`, waiting up to `timeout`.
+    async fn lock(&self, operation: &str, timeout: Duration) -> Result<Arc<dyn Held>, LockError>;
+
+    /// Removes a lock left behind, given its id.
+    async fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError>;
+
+    /// The versions kept, oldest first.
+    async fn versions(&self) -> Result<Vec<Version>, StoreError>;
+
+    /// The stored text of version `serial` (the latest with `None`), exactly as written.
+    async fn raw(&self, serial: Option<u64>) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores `bytes` (a state document) as a new version, after the same checks as `write`
+    /// unless `force`: same lineage, newer serial. For `state push` and `state migrate`.
+    async fn push(&self, bytes: &[u8], force: bool) -> Result<State, StoreError>;
+}
+
+/// Parses a stored state document.
+pub fn parse(bytes: &[u8], whence: &str) -> Result<State, StoreError> {
+    let state: State = serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        path: whence.into(),
+        source,
+    })?;
+    if state.format_version != super::FORMAT_VERSION {
+        return Err(StoreError::Version {
+            path: whence.into(),
+            found: state.format_version,
+        });
+    }
+    Ok(state)
+}
+
+/// The bytes a state is stored as (pretty JSON with a final newline), the same everywhere so
+/// that a migrated state is byte-for-byte the one it came from.
+pub fn render(state: &State) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// The checks of `push`: `incoming` may replace `current` only with the same lineage and a
+/// newer serial, unless forced.
+pub fn check_push(
+    current: Option<&State>,
+    incoming: &State,
+    force: bool,
+) -> Result<(), StoreError> {
+    let Some(current) = current else {
+        return Ok(());
+    };
+    if force {
+        return Ok(());
+    }
+    if current.lineage != incoming.lineage {
+        return Err(StoreError::Refused(format!(
+            "the pushed state has lineage {}, the stored one {}",
+            incoming.lineage, current.lineage
+        )));
+    }
+    if incoming.serial <= current.serial {
+        return Err(StoreError::Refused(format!(
+            "the pushed state has serial {}, not newer than the stored serial {}",
+            incoming.serial, current.serial
+        )));
+    }
+    Ok(())
+}
