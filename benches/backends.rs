@@ -37,7 +37,10 @@ fn node(i: usize) -> Existing {
         .collect(),
         observed: [
             ("id".to_string(), json!(format!("i-{i:017x}"))),
-            ("private_ip".to_string(), json!(format!("10.2.{}.{}", i / 250, i % 250 + 4))),
+            (
+                "private_ip".to_string(),
+                json!(format!("10.2.{}.{}", i / 250, i % 250 + 4)),
+            ),
         ]
         .into_iter()
         .collect(),
@@ -85,17 +88,34 @@ async fn measure(label: &str, backend: Arc<dyn Backend>) {
 
 #[tokio::main]
 async fn main() {
-    println!("| backend | steps | append p50 (ms) | append p99 (ms) | mean per step (ms) | final write (ms) | journal bytes/step | final state (B) | bytes written ÷ final |");
+    println!(
+        "| backend | steps | append p50 (ms) | append p99 (ms) | mean per step (ms) | final write (ms) | journal bytes/step | final state (B) | bytes written ÷ final |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let dir = tempfile::tempdir().expect("tempdir");
-    let local = open_backend(&BackendSpec { kind: "local".into(), url: None }, dir.path(), "bench")
-        .await
-        .expect("local");
+    let local = open_backend(
+        &BackendSpec {
+            kind: "local".into(),
+            url: None,
+        },
+        dir.path(),
+        "bench",
+    )
+    .await
+    .expect("local");
     measure("local files (fsync per step)", local).await;
-    let url = std::env::var("OSS_TEST_PG_URL").expect("OSS_TEST_PG_URL: run bash bench/backends.sh");
+    let url =
+        std::env::var("OSS_TEST_PG_URL").expect("OSS_TEST_PG_URL: run bash bench/backends.sh");
     let name = format!("bench-{}", std::process::id());
-    let pg = open_backend(&BackendSpec { kind: "postgres".into(), url: Some(url) }, dir.path(), &name)
-        .await
-        .expect("postgres");
+    let pg = open_backend(
+        &BackendSpec {
+            kind: "postgres".into(),
+            url: Some(url),
+        },
+        dir.path(),
+        &name,
+    )
+    .await
+    .expect("postgres");
     measure("postgres (a row per step)", pg).await;
 }

@@ -1,5 +1,6 @@
 //! Command-line arguments (clap), Terraform-shaped: `plan --out`, `apply PLAN`,
-//! `--auto-approve`, `--parallelism`, `--target`, `--detailed-exitcode`, `--json`.
+//! `--auto-approve`, `--parallelism`, `--target`, `--detailed-exitcode`, `--json`, and the
+//! review formats `--markdown` and `--concise`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -58,8 +59,8 @@ pub enum Command {
     Show {
         /// A plan saved with `oss plan --out`.
         plan: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: PlanFormat,
     },
     /// Print the desired resource graph as Graphviz DOT.
     Graph,
@@ -142,12 +143,45 @@ pub struct PlanArgs {
     /// Save the plan to FILE for `oss apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Print the plan as JSON (see docs/plan-json.md).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: PlanFormat,
     /// Exit 0 with no changes, 2 with changes, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+}
+
+/// How a plan is printed: one of the flags, or the text plan.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct PlanFormat {
+    /// Print as JSON: the plan document (docs/plan-json.md), or `show`'s state.
+    #[arg(long, conflicts_with_all = ["markdown", "concise"])]
+    pub json: bool,
+    /// Print the plan as markdown for a pull-request comment: summary, table, collapsed diffs,
+    /// at most 65,000 characters (diffs are cut first, the summary never).
+    #[arg(long, conflicts_with = "concise")]
+    pub markdown: bool,
+    /// Print one line per changed resource, without attributes.
+    #[arg(long)]
+    pub concise: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+    Concise,
+}
+
+impl PlanFormat {
+    pub fn format(self) -> Format {
+        match (self.json, self.markdown, self.concise) {
+            (true, _, _) => Format::Json,
+            (_, true, _) => Format::Markdown,
+            (_, _, true) => Format::Concise,
+            _ => Format::Text,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -18,7 +18,7 @@ use crate::engine::{EngineError, PlanOptions, Planned, Session};
 use crate::plan::{self, Plan, Scope};
 use crate::state::backend::Held;
 use crate::strategy::{self, Strategy};
-use args::{ApplyArgs, Cli, Command, DestroyArgs, PlanArgs, PlanScope, StateCommand};
+use args::{ApplyArgs, Cli, Command, DestroyArgs, Format, PlanArgs, PlanScope, StateCommand};
 use progress::Progress;
 
 /// A failure to report: one sentence, its causes, and a hint.
@@ -56,7 +56,15 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    // clap exits 2 on a usage error, which `--detailed-exitcode` reserves for "changes": a
+    // CI job must never read a typo as a plan with changes. Errors exit 1, help and version 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -209,13 +217,23 @@ async fn run(cli: Cli, secrets: &mut Vec<String>) -> Result<u8, Failure> {
         Command::Destroy(args) => destroy_command(&cli, args, secrets).await,
         Command::Show {
             plan: Some(path),
-            json,
+            format,
         } => {
             let plan = read_plan(path)?;
-            print_plan(&plan, *json);
+            print_plan(&plan, format.format());
             Ok(0)
         }
-        Command::Show { plan: None, json } => {
+        Command::Show { plan: None, format } => {
+            let json = match format.format() {
+                Format::Text => false,
+                Format::Json => true,
+                Format::Markdown | Format::Concise => {
+                    return Err(fail(
+                        "--markdown and --concise render a saved plan, not the state",
+                        "save a plan with `oss plan --out plan.bin`, then `oss show plan.bin --markdown`",
+                    ));
+                }
+            };
             let session = open(&cli, secrets).await?;
             let state = session.backend.load().await.map_err(Failure::from)?.state;
             match (state, json) {
@@ -457,15 +475,19 @@ async fn plan_command(
         .plan(&plan_options(&args.scope, false), reporter.as_ref())
         .await
         .map_err(engine_failure)?;
-    print_plan(&planned.plan, args.json);
+    let format = args.format.format();
+    print_plan(&planned.plan, format);
     if let Some(out) = &args.out {
         save_plan(&planned.plan, out)?;
-        if !args.json {
-            println!(
-                "\nSaved the plan to {}. Apply it with: oss apply {}",
-                out.display(),
-                out.display()
-            );
+        let note = format!(
+            "Saved the plan to {}. Apply it with: oss apply {}",
+            out.display(),
+            out.display()
+        );
+        // Other formats keep stdout to the plan alone, for files, comments and tools.
+        match format {
+            Format::Text => println!("\n{note}"),
+            Format::Json | Format::Markdown | Format::Concise => eprintln!("{note}"),
         }
     }
     Ok(if args.detailed_exitcode && planned.plan.has_changes() {
@@ -475,13 +497,14 @@ async fn plan_command(
     })
 }
 
-fn print_plan(plan: &Plan, json: bool) {
+fn print_plan(plan: &Plan, format: Format) {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let _ = if json {
-        plan::json::write(plan, &mut out)
-    } else {
-        out.write_all(plan::text::render(plan, stdout_color()).as_bytes())
+    let _ = match format {
+        Format::Json => plan::json::write(plan, &mut out),
+        Format::Text => out.write_all(plan::text::render(plan, stdout_color()).as_bytes()),
+        Format::Markdown => out.write_all(plan::markdown::render(plan).as_bytes()),
+        Format::Concise => out.write_all(plan::concise::render(plan).as_bytes()),
     };
     let _ = out.flush();
 }
@@ -555,7 +578,7 @@ async fn apply_command(
             let plan = read_plan(path)?;
             let planned = session.check_saved(&plan).await.map_err(engine_failure)?;
             if !args.auto_approve {
-                print_plan(&planned.plan, false);
+                print_plan(&planned.plan, Format::Text);
                 confirm("Do you want to carry out this saved plan?")?;
             }
             planned

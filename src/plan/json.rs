@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, Change, Plan};
+use super::{Change, Effect, Plan};
 
 /// Writes the plan document as one line of JSON, a change at a time, so a plan of 100,000
 /// nodes never exists twice in memory.
@@ -93,15 +93,18 @@ fn change(c: &Change) -> Value {
             Value::Object(map)
         }
     };
-    let actions: Vec<&str> = match c.action {
-        Action::Create => vec!["create"],
-        Action::Update => vec!["update"],
-        Action::Replace if c.gone => vec!["create"],
-        Action::Replace => vec!["delete", "create"],
-        Action::Delete if c.gone => vec!["forget"],
-        Action::Delete => vec!["delete"],
-        Action::NoOp => vec!["no-op"],
+    let actions: &[&str] = match c.effect() {
+        Effect::Create | Effect::Recreate => &["create"],
+        Effect::Update => &["update"],
+        Effect::Replace => &["delete", "create"],
+        Effect::Delete => &["delete"],
+        Effect::Forget => &["forget"],
+        Effect::NoOp => &["no-op"],
     };
+    // Names of fields whose values are secret and therefore left out of `before` and `after`.
+    // Always empty today: `env.` references, the only way a secret enters, are read only in
+    // provider settings, which never reach a plan or state (docs/plan-json.md).
+    let sensitive: [&str; 0] = [];
     json!({
         "address": c.address,
         "action": c.action.to_string(),
@@ -111,6 +114,7 @@ fn change(c: &Change) -> Value {
         "before": fields(|f| &f.before),
         "after": fields(|f| &f.after),
         "changed": c.changed_fields().iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+        "sensitive": sensitive,
         "provider_id": c.before.as_ref().map(|b| b.provider_id.clone()),
         "cost": cost_json(&c.cost(), &currency(c), false),
         "candidates": c.after.as_ref().map(|a| {

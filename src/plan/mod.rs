@@ -2,9 +2,11 @@
 //! diffing the desired graph against the (refreshed) state. A saved plan records the state's
 //! lineage and serial and the strategy's hash, so applying it against anything else is refused.
 //!
-//! Pure: no I/O. Rendering lives in [`text`] and [`json`].
+//! Pure: no I/O. Rendering lives in [`text`], [`json`], [`markdown`] and [`concise`].
 
+pub mod concise;
 pub mod json;
+pub mod markdown;
 pub mod text;
 
 use std::collections::{BTreeMap, HashSet};
@@ -172,6 +174,56 @@ impl Change {
     }
 }
 
+/// What a change does, as a reviewer counts it: a replace of a resource that is already gone
+/// only creates (`Recreate`), a delete of one only drops it from state (`Forget`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    Create,
+    Update,
+    Replace,
+    Recreate,
+    Delete,
+    Forget,
+    NoOp,
+}
+
+impl Change {
+    pub fn effect(&self) -> Effect {
+        match (self.action, self.gone) {
+            (Action::Create, _) => Effect::Create,
+            (Action::Update, _) => Effect::Update,
+            (Action::Replace, true) => Effect::Recreate,
+            (Action::Replace, false) => Effect::Replace,
+            (Action::Delete, true) => Effect::Forget,
+            (Action::Delete, false) => Effect::Delete,
+            (Action::NoOp, _) => Effect::NoOp,
+        }
+    }
+}
+
+/// How many resources each kind of change touches (a replace counts once, as a replace): the
+/// `+3 ~1 -2 ±1` of review headlines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Creates, and replaces of resources already gone.
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    /// Gone resources dropped from state: nothing is destroyed.
+    pub forget: usize,
+    pub unchanged: usize,
+}
+
+/// `$12.34` in US dollars, `EUR 12.34` in any other currency: how renderers write amounts.
+pub fn money(amount: f64, currency: &str) -> String {
+    if currency == "USD" {
+        format!("${amount:.2}")
+    } else {
+        format!("{currency} {amount:.2}")
+    }
+}
+
 /// Counts for the summary line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -217,6 +269,21 @@ impl Plan {
             }
         }
         s
+    }
+
+    pub fn tally(&self) -> Tally {
+        let mut t = Tally::default();
+        for change in &self.changes {
+            match change.effect() {
+                Effect::Create | Effect::Recreate => t.create += 1,
+                Effect::Update => t.update += 1,
+                Effect::Replace => t.replace += 1,
+                Effect::Delete => t.delete += 1,
+                Effect::Forget => t.forget += 1,
+                Effect::NoOp => t.unchanged += 1,
+            }
+        }
+        t
     }
 
     /// The fleet's price before and after, over the addresses this plan covers.

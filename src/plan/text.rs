@@ -234,7 +234,7 @@ fn value(v: &Value, indent: usize) -> String {
 }
 
 /// `Cost: $12.34/month -> $56.78/month (+$44.44/month, +360.1%)`.
-fn cost_line(cost: &super::Cost, currency: &str) -> String {
+pub(super) fn cost_line(cost: &super::Cost, currency: &str) -> String {
     let unit = if currency == "USD" {
         "$".to_string()
     } else {

@@ -1,0 +1,178 @@
+//! A secret given to a provider through `env.` appears nowhere: not in any command's output
+//! (every plan format, show, state, graph, catalog, errors) and not in any file oss leaves in
+//! the project (state, its backup, the journal, saved plans, the simulated cloud's records).
+//!
+//! The secrets are canaries: distinctive strings no output would hold by chance. The scanner
+//! is checked on a planted file, so the test cannot pass by scanning nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::Project;
+use serde_json::Value;
+
+const CANARY: &str = "oss-canary-7f3a9c1e";
+/// A second secret, the wrong key of the failing applies.
+const WRONG_CANARY: &str = "oss-canary-wrong-0b4d2e66";
+
+/// Two nodes wherever cheapest on the three simulated clouds of examples/sim, each cloud
+/// requiring the key `env.OSS_CANARY_KEY` and given `env.{api_key_var}`.
+fn strategy(count: usize, api_key_var: &str) -> Value {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut strategy: Value = serde_json::from_slice(
+        &std::fs::read(examples.join("cheapest-across-providers.json")).unwrap(),
+    )
+    .unwrap();
+    for option in strategy["provider"]["options"].as_array_mut().unwrap() {
+        let sim = &mut option["sim"];
+        let catalog = sim["catalog"].as_str().unwrap();
+        sim["catalog"] = examples.join(catalog).to_string_lossy().into_owned().into();
+        sim["latency_ms"] = 0.into();
+        sim["api_key"] = format!("env.{api_key_var}").into();
+        sim["require_api_key"] = "env.OSS_CANARY_KEY".into();
+    }
+    strategy["node"]["count"] = count.into();
+    strategy
+}
+
+/// Runs oss with both secrets in the environment; returns (exit code, stdout + stderr).
+fn run(p: &Project, args: &[&str]) -> (i32, String) {
+    let out = p
+        .oss()
+        .args(args)
+        .env("OSS_CANARY_KEY", CANARY)
+        .env("OSS_CANARY_WRONG_KEY", WRONG_CANARY)
+        .output()
+        .unwrap();
+    let text = format!(
+        "$ oss {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn ok(p: &Project, args: &[&str], outputs: &mut Vec<String>) {
+    let (code, text) = run(p, args);
+    assert_eq!(code, 0, "{text}");
+    outputs.push(text);
+}
+
+/// Every regular file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            found.extend(files_under(&entry.path()));
+        } else if kind.is_file() {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Files under `dir` holding either secret, as relative paths.
+fn leaking_files(dir: &Path) -> Vec<String> {
+    files_under(dir)
+        .into_iter()
+        .filter(|file| {
+            let bytes = std::fs::read(file).unwrap();
+            [CANARY, WRONG_CANARY]
+                .iter()
+                .any(|c| bytes.windows(c.len()).any(|w| w == c.as_bytes()))
+        })
+        .map(|file| file.strip_prefix(dir).unwrap().display().to_string())
+        .collect()
+}
+
+#[test]
+fn a_secret_from_the_environment_appears_in_no_output_and_no_file() {
+    let p = Project::with_strategy(&strategy(2, "OSS_CANARY_KEY"));
+    let mut outputs = Vec::new();
+
+    ok(&p, &["validate"], &mut outputs);
+    for format in [&[][..], &["--json"], &["--markdown"], &["--concise"]] {
+        ok(&p, &[&["plan"], format].concat(), &mut outputs);
+    }
+    ok(&p, &["plan", "--out", "p.bin"], &mut outputs);
+    for format in [&[][..], &["--json"], &["--markdown"], &["--concise"]] {
+        ok(&p, &[&["show", "p.bin"], format].concat(), &mut outputs);
+    }
+    ok(&p, &["apply", "p.bin", "--auto-approve"], &mut outputs);
+
+    // A second change, applied without a saved plan: the state and its backup both exist.
+    p.write_strategy(&strategy(3, "OSS_CANARY_KEY"));
+    ok(
+        &p,
+        &["plan", "--out", "grow.bin", "--markdown"],
+        &mut outputs,
+    );
+    ok(&p, &["apply", "--auto-approve"], &mut outputs);
+    for args in [
+        &["show"][..],
+        &["show", "--json"],
+        &["state", "list"],
+        &["state", "show", "node.app[0]"],
+        &["graph"],
+        &["catalog"],
+        &["catalog", "--json"],
+        &["plan", "--detailed-exitcode"],
+    ] {
+        ok(&p, args, &mut outputs);
+    }
+
+    // The wrong key: refresh is refused, and with --refresh=false every create is.
+    p.write_strategy(&strategy(4, "OSS_CANARY_WRONG_KEY"));
+    for args in [
+        &["apply", "--auto-approve"][..],
+        &["apply", "--auto-approve", "--refresh=false"],
+    ] {
+        let (code, text) = run(&p, args);
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains("AuthFailure"), "{text}");
+        outputs.push(text);
+    }
+
+    p.write_strategy(&strategy(4, "OSS_CANARY_KEY"));
+    ok(&p, &["destroy", "--auto-approve"], &mut outputs);
+
+    for text in &outputs {
+        assert!(
+            !text.contains(CANARY) && !text.contains(WRONG_CANARY),
+            "a secret leaked:\n{text}"
+        );
+    }
+
+    // What was scanned: the plan files, the state and its backup, the simulated cloud.
+    let scanned: Vec<String> = files_under(p.dir.path())
+        .iter()
+        .map(|f| f.strip_prefix(p.dir.path()).unwrap().display().to_string())
+        .collect();
+    for expected in [
+        "p.bin",
+        "grow.bin",
+        "state/cheapest.state.json",
+        "state/cheapest.state.json.backup",
+        "state/sim/cloud-b.json",
+    ] {
+        assert!(scanned.iter().any(|f| f == expected), "{scanned:?}");
+    }
+    assert_eq!(leaking_files(p.dir.path()), Vec::<String>::new());
+
+    // The scanner finds a secret where there is one, however deep.
+    std::fs::create_dir_all(p.path("state/sim/deeper")).unwrap();
+    std::fs::write(
+        p.path("state/sim/deeper/planted.log"),
+        format!("key={CANARY}\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        leaking_files(p.dir.path()),
+        ["state/sim/deeper/planted.log"]
+    );
+}
