@@ -222,6 +222,7 @@ impl Driver for LocalDriver {
         let known_ids: HashSet<&str> = known.iter().map(|e| e.provider_id.as_str()).collect();
         let known_addresses: HashSet<&Address> = known.iter().map(|e| &e.address).collect();
 
+        let mut orphan_probes = JoinSet::new();
         for (id, meta) in &nodes {
             if meta.lineage != lineage || known_ids.contains(id.as_str()) {
                 continue;
@@ -229,9 +230,19 @@ impl Driver for LocalDriver {
             let dir = self.root.join(id);
             match processes.get(&dir) {
                 Some(live) if !known_addresses.contains(&meta.address) => {
+                    // Adopted only when it answers, like a node apply made: one a crash left
+                    // still starting is reported as debris, and apply starts it again.
                     let port = first_port(&meta.address, &meta.attributes);
                     let observed = observed(&dir, meta.addr, port, leader_pid(meta.pid, live));
-                    refreshed.orphans.push(meta.existing(observed));
+                    let found = meta.existing(observed);
+                    let addr = meta.addr;
+                    orphan_probes.spawn(async move {
+                        let ready = match port {
+                            Some(port) => accepts(addr, port).await,
+                            None => true,
+                        };
+                        (found, ready)
+                    });
                 }
                 // A second live node for an address state already knows: not ours to judge.
                 Some(_) => {}
@@ -244,6 +255,17 @@ impl Driver for LocalDriver {
                 None => {}
             }
         }
+        while let Some(probe) = orphan_probes.join_next().await {
+            let (mut found, ready) = probe.map_err(task_failed)?;
+            if ready {
+                refreshed.orphans.push(found);
+            } else {
+                found.observed = Attributes::new();
+                refreshed.debris.push(found);
+            }
+        }
+        refreshed.orphans.sort_by(|a, b| a.address.cmp(&b.address));
+        refreshed.debris.sort_by(|a, b| a.address.cmp(&b.address));
         Ok(refreshed)
     }
 
