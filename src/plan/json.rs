@@ -71,15 +71,6 @@ fn cost_json(cost: &super::Cost, currency: &str, totals: bool) -> Value {
     doc
 }
 
-fn currency(c: &Change) -> String {
-    c.after
-        .iter()
-        .map(|a| &a.placement)
-        .chain(c.before.iter().map(|b| &b.placement))
-        .find_map(|p| p.currency.clone())
-        .unwrap_or_else(|| "USD".into())
-}
-
 fn change(c: &Change) -> Value {
     let fields = |pick: fn(&super::FieldChange) -> &Option<Value>| -> Value {
         let map: Map<String, Value> = c
@@ -116,7 +107,7 @@ fn change(c: &Change) -> Value {
         "changed": c.changed_fields().iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
         "sensitive": sensitive,
         "provider_id": c.before.as_ref().map(|b| b.provider_id.clone()),
-        "cost": cost_json(&c.cost(), &currency(c), false),
+        "cost": cost_json(&c.cost(), &c.currency().unwrap_or_else(|| "USD".into()), false),
         "candidates": c.after.as_ref().map(|a| {
             std::iter::once(&a.placement).chain(&a.fallbacks).map(|p| json!({
                 "provider": p.provider, "location": p.location, "size": p.size, "image": p.image,

@@ -160,6 +160,15 @@ impl Cost {
 }
 
 impl Change {
+    /// The currency of its prices, after the change or else before.
+    pub fn currency(&self) -> Option<String> {
+        self.after
+            .iter()
+            .map(|a| &a.placement)
+            .chain(self.before.iter().map(|b| &b.placement))
+            .find_map(|p| p.currency.clone())
+    }
+
     /// What this resource costs before and after the change (a gone resource costs nothing).
     pub fn cost(&self) -> Cost {
         let price = |p: &Placement| p.hourly_price.unwrap_or(0.0);
@@ -301,13 +310,7 @@ impl Plan {
     pub fn currency(&self) -> String {
         self.changes
             .iter()
-            .flat_map(|c| {
-                c.after
-                    .iter()
-                    .map(|a| &a.placement)
-                    .chain(c.before.iter().map(|b| &b.placement))
-            })
-            .find_map(|p| p.currency.clone())
+            .find_map(Change::currency)
             .unwrap_or_else(|| "USD".into())
     }
 
