@@ -262,12 +262,12 @@ fn kill_9_of_an_apply_frees_the_postgres_lock_and_the_next_apply_adopts() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until it holds the lock (another apply is refused naming it), then kill it mid-apply.
+    // Wait until it holds the lock, then kill it mid-apply. The probe must not compete for the
+    // lock: force-unlock with a wrong id only reports the holder and never removes it.
     let started = Instant::now();
     loop {
-        let (code, _, err) = p.run(&["apply", "--auto-approve"]);
-        if code == 1 && err.contains("State is locked by") {
-            assert!(err.contains(&format!("pid {}", child.id())), "{err}");
+        let (_, _, err) = p.run(&["force-unlock", "not-the-id"]);
+        if err.contains("does not match the lock held by") {
             break;
         }
         assert!(
@@ -280,7 +280,11 @@ fn kill_9_of_an_apply_frees_the_postgres_lock_and_the_next_apply_adopts() {
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
 
-    // PostgreSQL ended the dead session's lock: no force-unlock needed.
+    // PostgreSQL ended the dead session's lock: no force-unlock needed, and nobody is
+    // reported as holding it.
+    let (code, _, err) = p.run(&["force-unlock", "not-the-id"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("State is not locked"), "{err}");
     p.ok(&["apply", "--auto-approve", "--lock-timeout", "10s"]);
     let sim = p.path("state/sim/cloud-b.json");
     let instances = oss::driver::sim::instances(&sim).unwrap();

@@ -107,6 +107,11 @@ async fn connect(url: &str, shown: &str) -> Result<Client, StoreError> {
     Ok(client)
 }
 
+/// How pg_locks shows a bigint advisory key: its high and low 32 bits (classid, objid).
+fn key_parts(key: i64) -> (i64, i64) {
+    (i64::from((key >> 32) as u32), i64::from(key as u32))
+}
+
 /// The advisory lock key of a state: 64 bits of the SHA-256 of its name.
 fn lock_key(name: &str) -> i64 {
     let hex = crate::digest::sha256_hex(format!("oss-state:{name}").as_bytes());
@@ -389,14 +394,13 @@ impl Backend for PgBackend {
                 info: Box::new(info),
             });
         }
-        // End the session holding the advisory lock (a bigint key is split into classid/objid).
-        let key = lock_key(&self.name);
-        let (high, low) = ((key >> 32) as u32, key as u32);
+        // End the session holding the advisory lock.
+        let (high, low) = key_parts(lock_key(&self.name));
         self.client
             .execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_locks
                  WHERE locktype = 'advisory' AND granted AND classid::bigint = $1 AND objid::bigint = $2",
-                &[&i64::from(high), &i64::from(low)],
+                &[&high, &low],
             )
             .await
             .map_err(|e| io(self.fail("cannot end the lock holder's session", e)))?;
@@ -463,10 +467,18 @@ impl Backend for PgBackend {
 }
 
 impl PgBackend {
+    /// Who holds the lock, if a session holds it now (the record of a released lock stays
+    /// behind until the next holder overwrites it, and means nothing then).
     async fn holder(&self) -> Result<Option<LockInfo>, StoreError> {
+        let (high, low) = key_parts(lock_key(&self.name));
         let row = self
             .client
-            .query_opt("SELECT info FROM oss_lock WHERE name = $1", &[&self.name])
+            .query_opt(
+                "SELECT info FROM oss_lock WHERE name = $1 AND EXISTS (
+                     SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                     AND classid::bigint = $2 AND objid::bigint = $3)",
+                &[&self.name, &high, &low],
+            )
             .await
             .map_err(|e| self.fail("cannot read the lock record", e))?;
         Ok(row.and_then(|r| serde_json::from_str(r.get::<_, &str>(0)).ok()))
