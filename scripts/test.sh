@@ -15,4 +15,5 @@ eval "$(bash scripts/postgres.sh)"
 trap 'bash scripts/postgres.sh stop "$OSS_TEST_PG_DIR"' EXIT
 
 cargo build --quiet --all-targets
-cargo test --all-targets -- --test-threads "${OSS_TEST_THREADS:-4}"
+# Tests only (benches are run by bench/*.sh); build every target above so they stay compiling.
+cargo test --lib --bins --tests -- --test-threads "${OSS_TEST_THREADS:-4}"
