@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::credentials::Keys;
 use super::error::Failure;
@@ -22,7 +23,7 @@ const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts of one call for retryable failures (the executor retries whole steps on top).
-pub const ATTEMPTS: u32 = 4;
+pub const ATTEMPTS: u32 = 6;
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(3);
 /// The longest `Retry-After` obeyed (longer waits are the executor's business).
@@ -241,15 +242,35 @@ impl Api {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters is percent-encoded and a space becomes
+/// `+`, as Python's `urlencode` does: AWS hashes the body as sent, but moto checks signatures
+/// over the form re-encoded that way, so any other spelling (`*`, `%20`) would not match.
+const QUERY_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// `Action=...&Version=...&params`, form-encoded.
 pub fn form_body(action: &str, params: &Params) -> String {
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    form.append_pair("Action", action);
-    form.append_pair("Version", API_VERSION);
-    for (name, value) in &params.0 {
-        form.append_pair(name, value);
-    }
-    form.finish()
+    let pairs = [("Action", action), ("Version", API_VERSION)]
+        .into_iter()
+        .chain(params.0.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    pairs
+        .map(|(name, value)| {
+            // A literal `%` is encoded as `%25`, so every `%20` stands for a space.
+            format!(
+                "{}={}",
+                utf8_percent_encode(name, QUERY_SET)
+                    .to_string()
+                    .replace("%20", "+"),
+                utf8_percent_encode(value, QUERY_SET)
+                    .to_string()
+                    .replace("%20", "+")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Sorts a reqwest failure: nothing sent, no answer in time, or a broken exchange.
@@ -289,7 +310,8 @@ mod tests {
             .filter(1, "tag:oss:lineage", &["abc"])
             .filter(2, "instance-state-name", &["pending", "running"])
             .list("InstanceId", &["i-1", "i-2"])
-            .tag_spec("instance", &[("oss:address".into(), "node.web[0]".into())]);
+            .tag_spec("instance", &[("oss:address".into(), "node.web[0]".into())])
+            .set("Filter.3.Value.1", "al2023-ami-2023.* x86_64~");
         assert_eq!(
             form_body("DescribeInstances", &params),
             "Action=DescribeInstances&Version=2016-11-15&MaxResults=1000\
@@ -297,7 +319,8 @@ mod tests {
              &Filter.2.Name=instance-state-name&Filter.2.Value.1=pending&Filter.2.Value.2=running\
              &InstanceId.1=i-1&InstanceId.2=i-2\
              &TagSpecification.1.ResourceType=instance\
-             &TagSpecification.1.Tag.1.Key=oss%3Aaddress&TagSpecification.1.Tag.1.Value=node.web%5B0%5D"
+             &TagSpecification.1.Tag.1.Key=oss%3Aaddress&TagSpecification.1.Tag.1.Value=node.web%5B0%5D\
+             &Filter.3.Value.1=al2023-ami-2023.%2A+x86_64~"
         );
     }
 

@@ -267,6 +267,27 @@ mod tests {
     }
 
     #[test]
+    fn docs_list_every_code_with_its_class() {
+        let docs = include_str!("../../../docs/aws.md");
+        for (code, class, scope) in table() {
+            let row = match (class, scope) {
+                (ErrorClass::Retry, _) => format!("| {code} | retry | |"),
+                (ErrorClass::Fatal, _) => format!("| {code} | fatal | |"),
+                (ErrorClass::FailOver, Scope::Offer) => {
+                    format!("| {code} | fail over | the size in that zone |")
+                }
+                (ErrorClass::FailOver, Scope::Location) => {
+                    format!("| {code} | fail over | the zone |")
+                }
+                (ErrorClass::FailOver, Scope::Provider) => {
+                    format!("| {code} | fail over | the provider |")
+                }
+            };
+            assert!(docs.contains(&row), "docs/aws.md lacks the row {row}");
+        }
+    }
+
+    #[test]
     fn api_errors_keep_the_code_message_and_wait() {
         let e = api(400, Some("AuthFailure"));
         assert_eq!(e.class, ErrorClass::Fatal);

@@ -92,9 +92,21 @@ pub struct AwsDriver {
     /// later process launching the same address again (a replacement) is another.
     nonce: u64,
     caches: Mutex<Caches>,
+    /// Per (region, lineage): the pending or running instances of the lineage by address,
+    /// read once (by refresh, or by the first launch) so that launches look for an instance
+    /// to adopt without one DescribeInstances each. A hit is checked by id before adopting.
+    live: Mutex<HashMap<(String, String), LiveCell>>,
+    /// (region, address) of every launch this process attempted: a retried launch looks for
+    /// its instance afresh (the snapshot above predates it).
+    launched: Mutex<HashSet<(String, Address)>>,
     /// The catalog, once read (the async lock keeps concurrent first readers to one read).
     catalog: tokio::sync::Mutex<Option<Catalog>>,
 }
+
+/// Live instances of one lineage in one region, by the address they were created for.
+type Live = HashMap<Address, Instance>;
+/// [`Live`], read once.
+type LiveCell = Arc<tokio::sync::OnceCell<Live>>;
 
 #[derive(Default)]
 struct Caches {
@@ -204,12 +216,14 @@ impl AwsDriver {
             endpoint_text,
             nonce: rand::random(),
             caches: Mutex::new(Caches::default()),
+            live: Mutex::new(HashMap::new()),
+            launched: Mutex::new(HashSet::new()),
             catalog: tokio::sync::Mutex::new(None),
         })
     }
 
     fn caches(&self) -> std::sync::MutexGuard<'_, Caches> {
-        self.caches.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.caches)
     }
 
     async fn call(
@@ -350,6 +364,47 @@ impl AwsDriver {
         Ok(found.into_iter().next())
     }
 
+    /// The live instances of `lineage` in `region`, read at most once per process.
+    async fn live(&self, region: &str, lineage: &str) -> Result<LiveCell, DriverError> {
+        let cell = lock(&self.live)
+            .entry((region.to_string(), lineage.to_string()))
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let params = Params::new()
+                .filter(1, &format!("tag:{TAG_LINEAGE}"), &[lineage])
+                .filter(2, "instance-state-name", &["pending", "running"])
+                .set("MaxResults", PAGE);
+            let pages = pages(&self.api, region, "DescribeInstances", params).await?;
+            Ok::<Live, DriverError>(self.by_address(pages.iter().flat_map(Instance::all)))
+        })
+        .await?;
+        Ok(cell)
+    }
+
+    /// Live instances of this provider by their `oss:address` (the oldest id of any twins).
+    fn by_address(&self, instances: impl IntoIterator<Item = Instance>) -> Live {
+        let mut live = Live::new();
+        for i in instances {
+            if !i.is_live() || !self.ours(&i.tags) {
+                continue;
+            }
+            let Some(address) = i.tags.get(TAG_ADDRESS) else {
+                continue;
+            };
+            match live.entry(Address(address.clone())) {
+                std::collections::hash_map::Entry::Occupied(mut e) if i.id < e.get().id => {
+                    e.insert(i);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(i);
+                }
+            }
+        }
+        live
+    }
+
     async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let placement = request.placement;
@@ -380,10 +435,27 @@ impl AwsDriver {
             }
         }
 
-        if let Some(found) = self
-            .find_node(&region, request.lineage, &desired.address)
-            .await?
-        {
+        // Adoption: an instance of this lineage and address that a crash left behind.
+        let attempt = (region.clone(), desired.address.clone());
+        let retried = lock(&self.launched).contains(&attempt);
+        let found = if retried {
+            self.find_node(&region, request.lineage, &desired.address)
+                .await?
+        } else {
+            let cell = self.live(&region, request.lineage).await?;
+            let seen = cell
+                .get()
+                .and_then(|live| live.get(&desired.address))
+                .cloned();
+            match seen {
+                Some(seen) => self
+                    .describe_one(&region, &seen.id)
+                    .await?
+                    .filter(Instance::is_live),
+                None => None,
+            }
+        };
+        if let Some(found) = found {
             let running = self.wait_running(&region, &found.id, desired).await?;
             return Ok(self.node_existing(desired, placement, &running));
         }
@@ -438,6 +510,7 @@ impl AwsDriver {
         params = params.tag_spec("instance", &tags);
         // Never repeated here: a lost answer is repaired by the executor's retry, which finds
         // the instance by its tags (and AWS by the client token) instead of launching again.
+        lock(&self.launched).insert(attempt);
         let answer = self
             .api
             .call(&region, "RunInstances", &params, Repeat::Once)
@@ -976,6 +1049,10 @@ impl AwsDriver {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// What one region holds of a lineage.
 struct Scan {
     region: String,
@@ -1259,27 +1336,45 @@ impl Driver for AwsDriver {
             scans.push(joined.map_err(|e| DriverError::fatal(format!("{e}")))??);
         }
         scans.sort_by(|a, b| a.region.cmp(&b.region));
+        // What refresh saw is what launches of this process look in for instances to adopt.
+        for scan in &scans {
+            let live = self.by_address(scan.instances.iter().cloned());
+            lock(&self.live).insert(
+                (scan.region.clone(), lineage.to_string()),
+                Arc::new(tokio::sync::OnceCell::new_with(Some(live))),
+            );
+        }
 
-        let known_ids: HashSet<(Kind, &str)> = known
+        // Key pair names repeat across regions: ids are per region.
+        let known_ids: HashSet<(Kind, String, &str)> = known
             .iter()
-            .map(|e| (e.kind, e.provider_id.as_str()))
+            .map(|e| {
+                (
+                    e.kind,
+                    region_of(&e.placement.location),
+                    e.provider_id.as_str(),
+                )
+            })
             .collect();
         let known_addresses: HashSet<&Address> = known.iter().map(|e| &e.address).collect();
-        let unknown = |kind: Kind, id: &str, tags: &Tags| {
-            !known_ids.contains(&(kind, id))
+        let unknown = |kind: Kind, region: &str, id: &str, tags: &Tags| {
+            !known_ids.contains(&(kind, region.to_string(), id))
                 && tags
                     .get(TAG_ADDRESS)
                     .is_some_and(|a| !known_addresses.contains(&Address(a.clone())))
                 && self.ours(tags)
         };
         let mut refreshed = Refreshed::default();
-        let mut seen: HashMap<(Kind, String), Attributes> = HashMap::new();
+        let mut seen: HashMap<(Kind, String, String), Attributes> = HashMap::new();
         for scan in &scans {
             for i in &scan.instances {
                 if i.is_live() {
-                    seen.insert((Kind::Node, i.id.clone()), i.observed());
+                    seen.insert(
+                        (Kind::Node, scan.region.clone(), i.id.clone()),
+                        i.observed(),
+                    );
                 }
-                if unknown(Kind::Node, &i.id, &i.tags)
+                if unknown(Kind::Node, &scan.region, &i.id, &i.tags)
                     && let Some(existing) = self.node_from_tags(&scan.region, i).await
                 {
                     if i.is_live() {
@@ -1290,8 +1385,11 @@ impl Driver for AwsDriver {
                 }
             }
             for key in &scan.keys {
-                seen.insert((Kind::Key, key.name.clone()), key.observed());
-                if unknown(Kind::Key, &key.name, &key.tags) {
+                seen.insert(
+                    (Kind::Key, scan.region.clone(), key.name.clone()),
+                    key.observed(),
+                );
+                if unknown(Kind::Key, &scan.region, &key.name, &key.tags) {
                     let mut extra = Attributes::new();
                     extra.insert(
                         "public_key".into(),
@@ -1310,8 +1408,11 @@ impl Driver for AwsDriver {
                 }
             }
             for group in &scan.groups {
-                seen.insert((Kind::Firewall, group.id.clone()), group.observed());
-                if unknown(Kind::Firewall, &group.id, &group.tags) {
+                seen.insert(
+                    (Kind::Firewall, scan.region.clone(), group.id.clone()),
+                    group.observed(),
+                );
+                if unknown(Kind::Firewall, &scan.region, &group.id, &group.tags) {
                     let ports: Value = group
                         .tags
                         .get(TAG_PORTS)
@@ -1332,7 +1433,8 @@ impl Driver for AwsDriver {
             }
         }
         for existing in known {
-            let observed = seen.remove(&(existing.kind, existing.provider_id.clone()));
+            let region = region_of(&existing.placement.location);
+            let observed = seen.remove(&(existing.kind, region, existing.provider_id.clone()));
             refreshed.known.insert(existing.address.clone(), observed);
         }
         Ok(refreshed)
