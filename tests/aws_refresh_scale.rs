@@ -59,6 +59,7 @@ fn refreshing_a_thousand_instances_costs_at_most_two_describe_calls() {
     let applied = started.elapsed();
     let launched = proxy.calls("RunInstances");
     assert_eq!(launched, NODES, "{}", proxy.summary());
+    let apply_calls = proxy.summary();
 
     proxy.reset_counts();
     let started = Instant::now();
@@ -71,7 +72,7 @@ fn refreshing_a_thousand_instances_costs_at_most_two_describe_calls() {
     let describes = proxy.calls("DescribeInstances");
     eprintln!(
         "refresh of {NODES} instances: {describes} DescribeInstances call(s) (a per-node driver: \
-         {NODES}); all calls of the plan: {}; plan {:.1}s, apply {:.1}s",
+         {NODES}); all calls of the plan: {}; plan {:.1}s; apply {:.1}s with calls {apply_calls}",
         proxy.summary(),
         refreshed.as_secs_f64(),
         applied.as_secs_f64()
