@@ -696,14 +696,22 @@ impl AwsDriver {
             Err(e) if e.code.as_deref() == Some("InvalidKeyPair.Duplicate") => {}
             Err(e) => return Err(e),
         }
-        // Read it back (also when it existed: adopt it if it is ours).
+        // Read it back (also when it existed: adopt it if it is ours). Just imported, it may
+        // not be visible yet (EC2 is eventually consistent): that is worth another attempt.
         let answer = self
             .call(
                 &region,
                 "DescribeKeyPairs",
                 Params::new().set("KeyName.1", &name),
             )
-            .await?;
+            .await
+            .map_err(|e| match e.code.as_deref() {
+                Some("InvalidKeyPair.NotFound") => DriverError {
+                    class: ErrorClass::Retry,
+                    ..e
+                },
+                _ => e,
+            })?;
         let key = KeyPair::all(&answer)
             .into_iter()
             .find(|k| k.name == name)
