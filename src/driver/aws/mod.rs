@@ -30,28 +30,27 @@ mod credentials;
 mod ec2;
 mod error;
 mod images;
+mod node;
 mod offerings;
+mod refresh;
+mod regional;
 mod xml;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
 use super::{CreateRequest, Driver, DriverConfig, DriverError, ErrorClass, Refreshed, Scope};
 use crate::catalog::Catalog;
-use crate::resource::{Address, Attributes, Desired, Existing, Kind, Placement};
+use crate::resource::{Address, Desired, Existing, Kind};
 use client::{Api, Params, Repeat};
-use ec2::{
-    Group, Instance, KeyPair, TAG_ADDRESS, TAG_COMMAND, TAG_DEPENDENCIES, TAG_IMAGE, TAG_LINEAGE,
-    TAG_NAME, TAG_PORTS, TAG_PROVIDER, Tags, region_of,
-};
+use ec2::{TAG_ADDRESS, TAG_LINEAGE, TAG_NAME, TAG_PORTS, TAG_PROVIDER, Tags, region_of};
 use images::{ImageSpec, Source};
+use node::LiveCell;
 
 pub use error::table as error_table;
 
@@ -76,7 +75,6 @@ const POLL_MAX: Duration = Duration::from_secs(5);
 const PAGE: &str = "1000";
 /// A guard against an endpoint that hands out tokens forever.
 const MAX_PAGES: usize = 10_000;
-const SSH_PORT: u16 = 22;
 
 /// The `aws` driver. See the module documentation.
 pub struct AwsDriver {
@@ -102,11 +100,6 @@ pub struct AwsDriver {
     /// The catalog, once read (the async lock keeps concurrent first readers to one read).
     catalog: tokio::sync::Mutex<Option<Catalog>>,
 }
-
-/// Live instances of one lineage in one region, by the address they were created for.
-type Live = HashMap<Address, Instance>;
-/// [`Live`], read once.
-type LiveCell = Arc<tokio::sync::OnceCell<Live>>;
 
 #[derive(Default)]
 struct Caches {
@@ -343,546 +336,8 @@ impl AwsDriver {
     // -----------------------------------------------------------------------------------------
     // Nodes
 
-    /// Instances of this lineage and address in `region` that are pending or running.
-    async fn find_node(
-        &self,
-        region: &str,
-        lineage: &str,
-        address: &Address,
-    ) -> Result<Option<Instance>, DriverError> {
-        let params = Params::new()
-            .filter(1, &format!("tag:{TAG_LINEAGE}"), &[lineage])
-            .filter(2, &format!("tag:{TAG_ADDRESS}"), &[address.as_str()])
-            .filter(3, "instance-state-name", &["pending", "running"]);
-        let answer = self.call(region, "DescribeInstances", params).await?;
-        let mut found: Vec<Instance> = Instance::all(&answer)
-            .into_iter()
-            .filter(|i| i.is_live() && self.ours(&i.tags))
-            .collect();
-        // Should two exist (only a foreign tool could do that), adopt the oldest id.
-        found.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(found.into_iter().next())
-    }
-
-    /// The live instances of `lineage` in `region`, read at most once per process.
-    async fn live(&self, region: &str, lineage: &str) -> Result<LiveCell, DriverError> {
-        let cell = lock(&self.live)
-            .entry((region.to_string(), lineage.to_string()))
-            .or_default()
-            .clone();
-        cell.get_or_try_init(|| async {
-            let params = Params::new()
-                .filter(1, &format!("tag:{TAG_LINEAGE}"), &[lineage])
-                .filter(2, "instance-state-name", &["pending", "running"])
-                .set("MaxResults", PAGE);
-            let pages = pages(&self.api, region, "DescribeInstances", params).await?;
-            Ok::<Live, DriverError>(self.by_address(pages.iter().flat_map(Instance::all)))
-        })
-        .await?;
-        Ok(cell)
-    }
-
-    /// Live instances of this provider by their `oss:address` (the oldest id of any twins).
-    fn by_address(&self, instances: impl IntoIterator<Item = Instance>) -> Live {
-        let mut live = Live::new();
-        for i in instances {
-            if !i.is_live() || !self.ours(&i.tags) {
-                continue;
-            }
-            let Some(address) = i.tags.get(TAG_ADDRESS) else {
-                continue;
-            };
-            match live.entry(Address(address.clone())) {
-                std::collections::hash_map::Entry::Occupied(mut e) if i.id < e.get().id => {
-                    e.insert(i);
-                }
-                std::collections::hash_map::Entry::Occupied(_) => {}
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(i);
-                }
-            }
-        }
-        live
-    }
-
-    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        let desired = request.desired;
-        let placement = request.placement;
-        let zone = placement.location.as_str();
-        let region = region_of(zone);
-        // The region's key pair and security group must exist: compile makes the node
-        // depend on them; if their creation was refused, this zone cannot be used.
-        let dependency = |kind: Kind| {
-            request
-                .dependencies
-                .iter()
-                .find(|d| d.kind == kind && d.placement.location == region)
-        };
-        let wanted = |kind: Kind| {
-            let address = Address::regional(kind, &self.name, &region);
-            desired.depends_on.contains(&address).then_some(address)
-        };
-        for kind in [Kind::Firewall, Kind::Key] {
-            if let Some(address) = wanted(kind)
-                && dependency(kind).is_none()
-            {
-                return Err(DriverError::fail_over(format!(
-                    "{} cannot launch in {zone}: {address} does not exist (its creation failed).",
-                    desired.address
-                ))
-                .with_code("DependencyMissing")
-                .with_scope(Scope::Location));
-            }
-        }
-
-        // Adoption: an instance of this lineage and address that a crash left behind.
-        let attempt = (region.clone(), desired.address.clone());
-        let retried = lock(&self.launched).contains(&attempt);
-        let found = if retried {
-            self.find_node(&region, request.lineage, &desired.address)
-                .await?
-        } else {
-            let cell = self.live(&region, request.lineage).await?;
-            let seen = cell
-                .get()
-                .and_then(|live| live.get(&desired.address))
-                .cloned();
-            match seen {
-                Some(seen) => self
-                    .describe_one(&region, &seen.id)
-                    .await?
-                    .filter(Instance::is_live),
-                None => None,
-            }
-        };
-        if let Some(found) = found {
-            let running = self.wait_running(&region, &found.id, desired).await?;
-            return Ok(self.node_existing(desired, placement, &running));
-        }
-
-        let arch = self.arch(&region, &placement.size).await?;
-        let ami = self.ami(&region, &placement.image, &arch).await?;
-        let attributes = &desired.attributes;
-        let name = attributes
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let command = attributes
-            .get("command")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let mut tags = self.oss_tags(request.lineage, &desired.address, name);
-        tags.insert(TAG_IMAGE.into(), placement.image.clone());
-        tags.insert(
-            TAG_PORTS.into(),
-            serde_json::to_string(&ec2::attribute_ports(attributes)).unwrap_or_default(),
-        );
-        let depends: Vec<&str> = desired.depends_on.iter().map(Address::as_str).collect();
-        let depends = depends.join(",");
-        if depends.len() <= 256 {
-            tags.insert(TAG_DEPENDENCIES.into(), depends);
-        }
-        if !command.is_empty() {
-            tags.insert(TAG_COMMAND.into(), "user-data".into());
-        }
-        tags.extend(ec2::visible_tags(&ec2::attribute_tags(attributes), name));
-        let tags: Vec<(String, String)> = tags.into_iter().collect();
-
-        let mut params = Params::new()
-            .set("ImageId", &ami)
-            .set("InstanceType", &placement.size)
-            .set("MinCount", "1")
-            .set("MaxCount", "1")
-            .set("Placement.AvailabilityZone", zone)
-            .set(
-                "ClientToken",
-                self.client_token(request.lineage, &desired.address, placement),
-            );
-        if let Some(key) = dependency(Kind::Key) {
-            params = params.set("KeyName", &key.provider_id);
-        }
-        if let Some(group) = dependency(Kind::Firewall) {
-            params = params.set("SecurityGroupId.1", &group.provider_id);
-        }
-        if !command.is_empty() {
-            params = params.set("UserData", user_data(command));
-        }
-        params = params.tag_spec("instance", &tags);
-        // Never repeated here: a lost answer is repaired by the executor's retry, which finds
-        // the instance by its tags (and AWS by the client token) instead of launching again.
-        lock(&self.launched).insert(attempt);
-        let answer = self
-            .api
-            .call(&region, "RunInstances", &params, Repeat::Once)
-            .await?;
-        let launched = Instance::all(&answer).into_iter().next().ok_or_else(|| {
-            DriverError::retry(format!(
-                "AWS RunInstances in {region} answered without an instance (provider `{}`).",
-                self.name
-            ))
-            .with_code("MalformedResponse")
-        })?;
-        let running = self.wait_running(&region, &launched.id, desired).await?;
-        Ok(self.node_existing(desired, placement, &running))
-    }
-
-    fn node_existing(&self, desired: &Desired, placement: &Placement, i: &Instance) -> Existing {
-        Existing {
-            address: desired.address.clone(),
-            kind: Kind::Node,
-            placement: placement.clone(),
-            provider_id: i.id.clone(),
-            attributes: desired.attributes.clone(),
-            observed: i.observed(),
-            dependencies: desired.depends_on.clone(),
-        }
-    }
-
-    /// Polls until the instance runs with an address (and answers on port 22 if asked).
-    async fn wait_running(
-        &self,
-        region: &str,
-        id: &str,
-        desired: &Desired,
-    ) -> Result<Instance, DriverError> {
-        let started = Instant::now();
-        let mut pause = POLL_FIRST;
-        loop {
-            match self.describe_one(region, id).await? {
-                Some(i)
-                    if i.state == "running"
-                        && (i.private_ip.is_some() || i.public_ip.is_some()) =>
-                {
-                    if self.ssh_check {
-                        let left = self.ready_timeout.saturating_sub(started.elapsed());
-                        self.wait_ssh(&i, left, &desired.address).await?;
-                    }
-                    return Ok(i);
-                }
-                Some(i) if !i.is_live() => {
-                    let why = i
-                        .state_reason
-                        .clone()
-                        .unwrap_or_else(|| "no reason given".into());
-                    return Err(DriverError::fail_over(format!(
-                        "Instance {id} for {} became {} instead of running ({why}).",
-                        desired.address, i.state
-                    ))
-                    .with_code("InstanceNotRunning"));
-                }
-                // Pending, or not yet visible (EC2 is eventually consistent).
-                _ => {}
-            }
-            if started.elapsed() >= self.ready_timeout {
-                return Err(DriverError::retry(format!(
-                    "Instance {id} for {} was not running after {}s; it is left as it is and \
-                     adopted by the next attempt.",
-                    desired.address,
-                    self.ready_timeout.as_secs()
-                ))
-                .with_code("WaitTimeout"));
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(POLL_MAX);
-        }
-    }
-
-    /// One instance by id; `None` when AWS does not (yet, or any more) know it.
-    async fn describe_one(&self, region: &str, id: &str) -> Result<Option<Instance>, DriverError> {
-        match self
-            .call(
-                region,
-                "DescribeInstances",
-                Params::new().set("InstanceId.1", id),
-            )
-            .await
-        {
-            Ok(answer) => Ok(Instance::all(&answer).into_iter().find(|i| i.id == id)),
-            Err(e) if e.code.as_deref() == Some("InvalidInstanceID.NotFound") => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn wait_ssh(
-        &self,
-        instance: &Instance,
-        left: Duration,
-        address: &Address,
-    ) -> Result<(), DriverError> {
-        let ip = instance
-            .public_ip
-            .as_deref()
-            .or(instance.private_ip.as_deref())
-            .unwrap_or_default();
-        if tcp_ping(ip, SSH_PORT, left).await {
-            return Ok(());
-        }
-        Err(DriverError::retry(format!(
-            "Instance {} for {address} runs but nothing answered on {ip}:{SSH_PORT} within the \
-             ready timeout.",
-            instance.id
-        ))
-        .with_code("SshNotReady"))
-    }
-
-    async fn delete_node(&self, existing: &Existing) -> Result<(), DriverError> {
-        let region = region_of(&existing.placement.location);
-        let id = existing.provider_id.as_str();
-        match self
-            .call(
-                &region,
-                "TerminateInstances",
-                Params::new().set("InstanceId.1", id),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.code.as_deref() == Some("InvalidInstanceID.NotFound") => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        // Wait until it is gone, so the security group it uses can be deleted next.
-        let started = Instant::now();
-        let mut pause = POLL_FIRST;
-        loop {
-            match self.describe_one(&region, id).await? {
-                None => return Ok(()),
-                Some(i) if i.state == "terminated" => return Ok(()),
-                Some(_) => {}
-            }
-            if started.elapsed() >= self.ready_timeout {
-                return Err(DriverError::retry(format!(
-                    "Instance {id} ({}) was still shutting down after {}s.",
-                    existing.address,
-                    self.ready_timeout.as_secs()
-                ))
-                .with_code("IncorrectInstanceState"));
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(POLL_MAX);
-        }
-    }
-
     // -----------------------------------------------------------------------------------------
     // Key pairs and security groups
-
-    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        let desired = request.desired;
-        let region = region_of(&request.placement.location);
-        let name = object_name(desired, request.lineage);
-        let public_key = desired
-            .attributes
-            .get("public_key")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                DriverError::fatal(format!(
-                    "{} has no public key (set node.ssh_public_key).",
-                    desired.address
-                ))
-                .with_code("MissingParameter")
-            })?;
-        let tags: Vec<(String, String)> = self
-            .oss_tags(request.lineage, &desired.address, &attribute_name(desired))
-            .into_iter()
-            .collect();
-        let params = Params::new()
-            .set("KeyName", &name)
-            .set(
-                "PublicKeyMaterial",
-                base64::engine::general_purpose::STANDARD.encode(public_key.trim()),
-            )
-            .tag_spec("key-pair", &tags);
-        match self.call(&region, "ImportKeyPair", params).await {
-            Ok(_) => {}
-            Err(e) if e.code.as_deref() == Some("InvalidKeyPair.Duplicate") => {}
-            Err(e) => return Err(e),
-        }
-        // Read it back (also when it existed: adopt it if it is ours). Just imported, it may
-        // not be visible yet (EC2 is eventually consistent): that is worth another attempt.
-        let answer = self
-            .call(
-                &region,
-                "DescribeKeyPairs",
-                Params::new().set("KeyName.1", &name),
-            )
-            .await
-            .map_err(|e| match e.code.as_deref() {
-                Some("InvalidKeyPair.NotFound") => DriverError {
-                    class: ErrorClass::Retry,
-                    ..e
-                },
-                _ => e,
-            })?;
-        let key = KeyPair::all(&answer)
-            .into_iter()
-            .find(|k| k.name == name)
-            .ok_or_else(|| {
-                DriverError::retry(format!(
-                    "Key pair {name} in {region} is not visible yet after ImportKeyPair."
-                ))
-                .with_code("InvalidKeyPair.NotFound")
-            })?;
-        if key.tags.get(TAG_LINEAGE).map(String::as_str) != Some(request.lineage) {
-            return Err(DriverError::fatal(format!(
-                "A key pair named {name} already exists in {region} and was not made by this \
-                 state; delete or rename it."
-            ))
-            .with_code("InvalidKeyPair.Duplicate"));
-        }
-        Ok(Existing {
-            address: desired.address.clone(),
-            kind: Kind::Key,
-            placement: request.placement.clone(),
-            provider_id: name,
-            attributes: desired.attributes.clone(),
-            observed: key.observed(),
-            dependencies: desired.depends_on.clone(),
-        })
-    }
-
-    async fn default_vpc(&self, region: &str) -> Result<String, DriverError> {
-        if let Some(vpc) = self.caches().vpcs.get(region) {
-            return Ok(vpc.clone());
-        }
-        let answer = self
-            .call(
-                region,
-                "DescribeVpcs",
-                Params::new().filter(1, "is-default", &["true"]),
-            )
-            .await?;
-        let vpc = answer
-            .items("vpcSet")
-            .find_map(|v| v.text_at(&["vpcId"]).map(String::from))
-            .ok_or_else(|| {
-                DriverError::fail_over(format!(
-                    "Region {region} has no default VPC, where oss puts its security groups \
-                     (provider `{}`).",
-                    self.name
-                ))
-                .with_code("VPCIdNotSpecified")
-                .with_scope(Scope::Location)
-            })?;
-        self.caches().vpcs.insert(region.to_string(), vpc.clone());
-        Ok(vpc)
-    }
-
-    async fn groups(&self, region: &str, params: Params) -> Result<Vec<Group>, DriverError> {
-        let mut all = Vec::new();
-        for page in pages(&self.api, region, "DescribeSecurityGroups", params).await? {
-            all.extend(Group::all(&page));
-        }
-        Ok(all)
-    }
-
-    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        let desired = request.desired;
-        let region = region_of(&request.placement.location);
-        let name = object_name(desired, request.lineage);
-        let vpc = self.default_vpc(&region).await?;
-        let user = ec2::attribute_tags(&desired.attributes);
-        let mut tags = self.oss_tags(request.lineage, &desired.address, &attribute_name(desired));
-        tags.insert(
-            TAG_PORTS.into(),
-            serde_json::to_string(&ec2::attribute_ports(&desired.attributes)).unwrap_or_default(),
-        );
-        tags.extend(ec2::visible_tags(&user, &attribute_name(desired)));
-        let tags: Vec<(String, String)> = tags.into_iter().collect();
-        let params = Params::new()
-            .set("GroupName", &name)
-            .set(
-                "GroupDescription",
-                format!("oss {} (state {})", desired.address, request.lineage),
-            )
-            .set("VpcId", &vpc)
-            .tag_spec("security-group", &tags);
-        match self.call(&region, "CreateSecurityGroup", params).await {
-            Ok(_) => {}
-            Err(e) if e.code.as_deref() == Some("InvalidGroup.Duplicate") => {}
-            Err(e) => return Err(e),
-        }
-        let found = self
-            .groups(
-                &region,
-                Params::new()
-                    .filter(1, "group-name", &[name.as_str()])
-                    .filter(2, "vpc-id", &[vpc.as_str()]),
-            )
-            .await?;
-        let mut group = found.into_iter().find(|g| g.name == name).ok_or_else(|| {
-            DriverError::retry(format!(
-                "Security group {name} in {region} is not visible yet after \
-                 CreateSecurityGroup."
-            ))
-            .with_code("InvalidGroup.NotFound")
-        })?;
-        if group.tags.get(TAG_LINEAGE).map(String::as_str) != Some(request.lineage) {
-            return Err(DriverError::fatal(format!(
-                "A security group named {name} already exists in {region} ({}) and was not \
-                 made by this state; delete or rename it.",
-                group.id
-            ))
-            .with_code("InvalidGroup.Duplicate"));
-        }
-        let want = ec2::attribute_ports(&desired.attributes);
-        let missing: Vec<u16> = want
-            .iter()
-            .copied()
-            .filter(|p| !group.open_ports.contains(p))
-            .collect();
-        self.change_rules(
-            &region,
-            &group.id,
-            "AuthorizeSecurityGroupIngress",
-            &missing,
-        )
-        .await?;
-        group.open_ports.extend(missing);
-        group.open_ports.sort_unstable();
-        Ok(Existing {
-            address: desired.address.clone(),
-            kind: Kind::Firewall,
-            placement: request.placement.clone(),
-            provider_id: group.id.clone(),
-            attributes: desired.attributes.clone(),
-            observed: group.observed(),
-            dependencies: desired.depends_on.clone(),
-        })
-    }
-
-    /// Opens (`AuthorizeSecurityGroupIngress`) or closes (`Revoke…`) TCP `ports` to anyone.
-    async fn change_rules(
-        &self,
-        region: &str,
-        group: &str,
-        action: &str,
-        ports: &[u16],
-    ) -> Result<(), DriverError> {
-        if ports.is_empty() {
-            return Ok(());
-        }
-        let mut params = Params::new().set("GroupId", group);
-        for (i, port) in ports.iter().enumerate() {
-            let n = i + 1;
-            params = params
-                .set(format!("IpPermissions.{n}.IpProtocol"), "tcp")
-                .set(format!("IpPermissions.{n}.FromPort"), port.to_string())
-                .set(format!("IpPermissions.{n}.ToPort"), port.to_string())
-                .set(format!("IpPermissions.{n}.IpRanges.1.CidrIp"), "0.0.0.0/0");
-        }
-        match self.call(region, action, params).await {
-            Ok(_) => Ok(()),
-            // A repeated call whose first answer was lost.
-            Err(e)
-                if matches!(
-                    e.code.as_deref(),
-                    Some("InvalidPermission.Duplicate" | "InvalidPermission.NotFound")
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
-    }
 
     /// Sets the user's tags (and the console name) of `id` to `want`, given `had`.
     async fn retag(
@@ -937,136 +392,12 @@ impl AwsDriver {
         tags.get(TAG_PROVIDER).is_none_or(|p| *p == self.name)
     }
 
-    /// An idempotency token for RunInstances (at most 64 ASCII characters).
-    fn client_token(&self, lineage: &str, address: &Address, placement: &Placement) -> String {
-        let mut hash = Sha256::new();
-        hash.update(self.nonce.to_be_bytes());
-        for part in [lineage, address.as_str(), &placement.to_string()] {
-            hash.update(part.as_bytes());
-            hash.update([0]);
-        }
-        let digest = hash.finalize();
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("oss-{}", &hex[..40])
-    }
-
     // -----------------------------------------------------------------------------------------
     // Refresh
-
-    /// Rebuilds the resource a lineage-tagged instance was created for, from its tags.
-    async fn node_from_tags(&self, region: &str, i: &Instance) -> Option<Existing> {
-        let address = Address(i.tags.get(TAG_ADDRESS)?.clone());
-        let index = address
-            .as_str()
-            .rsplit_once('[')
-            .and_then(|(_, rest)| rest.trim_end_matches(']').parse::<u64>().ok())
-            .unwrap_or_default();
-        let name = i.tags.get(TAG_NAME).cloned().unwrap_or_default();
-        let ports: Value = i
-            .tags
-            .get(TAG_PORTS)
-            .and_then(|p| serde_json::from_str(p).ok())
-            .unwrap_or_else(|| Value::Array(Vec::new()));
-        let command = if i.tags.contains_key(TAG_COMMAND) {
-            self.command_of(region, &i.id).await.unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let mut attributes = Attributes::new();
-        attributes.insert("name".into(), Value::from(name));
-        attributes.insert("index".into(), Value::from(index));
-        attributes.insert("command".into(), Value::from(command));
-        attributes.insert("ports".into(), ports);
-        attributes.insert("tags".into(), tags_value(&ec2::user_tags(&i.tags)));
-        let price = offerings::price(region, &i.instance_type);
-        Some(Existing {
-            address,
-            kind: Kind::Node,
-            placement: Placement {
-                provider: self.name.clone(),
-                location: i.zone.clone(),
-                size: i.instance_type.clone(),
-                image: i
-                    .tags
-                    .get(TAG_IMAGE)
-                    .cloned()
-                    .unwrap_or_else(|| i.image_id.clone()),
-                hourly_price: price,
-                currency: price.map(|_| "USD".to_string()),
-            },
-            provider_id: i.id.clone(),
-            attributes,
-            observed: i.observed(),
-            dependencies: dependencies_of(&i.tags),
-        })
-    }
-
-    /// The node command carried as an instance's user data.
-    async fn command_of(&self, region: &str, id: &str) -> Option<String> {
-        let answer = self
-            .call(
-                region,
-                "DescribeInstanceAttribute",
-                Params::new()
-                    .set("InstanceId", id)
-                    .set("Attribute", "userData"),
-            )
-            .await
-            .ok()?;
-        let encoded = answer.text_at(&["userData", "value"])?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .ok()?;
-        let text = String::from_utf8(bytes).ok()?;
-        let body = text.strip_prefix(USER_DATA_HEAD).unwrap_or(&text);
-        Some(body.strip_suffix('\n').unwrap_or(body).to_string())
-    }
-
-    fn regional_from_tags(
-        &self,
-        kind: Kind,
-        region: &str,
-        id: &str,
-        tags: &Tags,
-        observed: Attributes,
-        extra: Attributes,
-    ) -> Option<Existing> {
-        let mut attributes = Attributes::new();
-        attributes.insert(
-            "name".into(),
-            Value::from(tags.get(TAG_NAME).cloned().unwrap_or_default()),
-        );
-        attributes.insert("region".into(), Value::from(region.to_string()));
-        attributes.extend(extra);
-        Some(Existing {
-            address: Address(tags.get(TAG_ADDRESS)?.clone()),
-            kind,
-            placement: Placement {
-                provider: self.name.clone(),
-                location: region.to_string(),
-                size: String::new(),
-                image: String::new(),
-                hourly_price: None,
-                currency: None,
-            },
-            provider_id: id.to_string(),
-            attributes,
-            observed,
-            dependencies: dependencies_of(tags),
-        })
-    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// What one region holds of a lineage.
-struct Scan {
-    region: String,
-    instances: Vec<Instance>,
-    keys: Vec<KeyPair>,
-    groups: Vec<Group>,
 }
 
 /// Every page of a paginated Describe call (`NextToken`), with a guard against endless
@@ -1093,42 +424,6 @@ async fn pages(
             _ => return Ok(all),
         }
     }
-}
-
-/// One region's instances (by lineage tag, one call per page of 1,000), key pairs and
-/// security groups of `lineage`.
-async fn scan(api: Arc<Api>, region: String, lineage: String) -> Result<Scan, DriverError> {
-    let lineage_filter = format!("tag:{TAG_LINEAGE}");
-    let instances = pages(
-        &api,
-        &region,
-        "DescribeInstances",
-        Params::new()
-            .filter(1, &lineage_filter, &[lineage.as_str()])
-            .filter(
-                2,
-                "instance-state-name",
-                &["pending", "running", "stopping", "stopped"],
-            )
-            .set("MaxResults", PAGE),
-    );
-    let key_params = Params::new()
-        .filter(1, &lineage_filter, &[lineage.as_str()])
-        .set("IncludePublicKey", "true");
-    let keys = api.call(&region, "DescribeKeyPairs", &key_params, Repeat::Safe);
-    let groups = pages(
-        &api,
-        &region,
-        "DescribeSecurityGroups",
-        Params::new().filter(1, &lineage_filter, &[lineage.as_str()]),
-    );
-    let (instances, keys, groups) = tokio::try_join!(instances, keys, groups)?;
-    Ok(Scan {
-        instances: instances.iter().flat_map(Instance::all).collect(),
-        keys: KeyPair::all(&keys),
-        groups: groups.iter().flat_map(Group::all).collect(),
-        region,
-    })
 }
 
 /// Zones, instance types, offerings and images of one region.
@@ -1210,19 +505,6 @@ async fn resolve_image(
     }
 }
 
-const USER_DATA_HEAD: &str = "#!/bin/sh\n";
-
-/// The node command as user data: a shell script cloud-init runs at first boot.
-fn user_data(command: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{USER_DATA_HEAD}{command}\n"))
-}
-
-/// `oss-STRATEGY-LINEAGE8`: the attribute `name` (`oss-STRATEGY`) and the lineage's start.
-fn object_name(desired: &Desired, lineage: &str) -> String {
-    let short: String = lineage.chars().take(8).collect();
-    format!("{}-{short}", attribute_name(desired))
-}
-
 fn attribute_name(desired: &Desired) -> String {
     desired
         .attributes
@@ -1232,25 +514,6 @@ fn attribute_name(desired: &Desired) -> String {
         .to_string()
 }
 
-fn tags_value(tags: &Tags) -> Value {
-    Value::Object(
-        tags.iter()
-            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
-            .collect(),
-    )
-}
-
-fn dependencies_of(tags: &Tags) -> Vec<Address> {
-    tags.get(TAG_DEPENDENCIES)
-        .map(|d| {
-            d.split(',')
-                .filter(|a| !a.is_empty())
-                .map(|a| Address(a.to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Region ids are lower-case words and numbers joined by dashes (`ap-southeast-2`).
 fn plain_region(region: &str) -> bool {
     !region.is_empty()
@@ -1258,28 +521,6 @@ fn plain_region(region: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && region.chars().any(|c| c.is_ascii_digit())
-}
-
-/// Whether something accepts TCP connections on `ip:port` within `within`.
-async fn tcp_ping(ip: &str, port: u16, within: Duration) -> bool {
-    let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
-        return false;
-    };
-    let started = Instant::now();
-    loop {
-        let attempt = tokio::time::timeout(
-            Duration::from_secs(3),
-            tokio::net::TcpStream::connect((ip, port)),
-        )
-        .await;
-        if matches!(attempt, Ok(Ok(_))) {
-            return true;
-        }
-        if started.elapsed() >= within {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_secs(1).min(within)).await;
-    }
 }
 
 #[async_trait]
@@ -1319,133 +560,7 @@ impl Driver for AwsDriver {
     }
 
     async fn refresh(&self, lineage: &str, known: &[Existing]) -> Result<Refreshed, DriverError> {
-        if !self.api.has_credentials() {
-            // Like an unreachable provider: planning goes on if it holds nothing of ours.
-            return Err(DriverError::fail_over(format!(
-                "Provider `{}` found no AWS credentials (provider block, profile, \
-                 AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials).",
-                self.name
-            ))
-            .with_code("NoCredentials")
-            .with_scope(Scope::Provider));
-        }
-        let regions: BTreeSet<String> = self
-            .regions
-            .iter()
-            .cloned()
-            .chain(known.iter().map(|e| region_of(&e.placement.location)))
-            .collect();
-        let mut tasks = JoinSet::new();
-        for region in regions {
-            tasks.spawn(scan(self.api.clone(), region, lineage.to_string()));
-        }
-        let mut scans = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            scans.push(joined.map_err(|e| DriverError::fatal(format!("{e}")))??);
-        }
-        scans.sort_by(|a, b| a.region.cmp(&b.region));
-        // What refresh saw is what launches of this process look in for instances to adopt.
-        for scan in &scans {
-            let live = self.by_address(scan.instances.iter().cloned());
-            lock(&self.live).insert(
-                (scan.region.clone(), lineage.to_string()),
-                Arc::new(tokio::sync::OnceCell::new_with(Some(live))),
-            );
-        }
-
-        // Key pair names repeat across regions: ids are per region.
-        let known_ids: HashSet<(Kind, String, &str)> = known
-            .iter()
-            .map(|e| {
-                (
-                    e.kind,
-                    region_of(&e.placement.location),
-                    e.provider_id.as_str(),
-                )
-            })
-            .collect();
-        let known_addresses: HashSet<&Address> = known.iter().map(|e| &e.address).collect();
-        let unknown = |kind: Kind, region: &str, id: &str, tags: &Tags| {
-            !known_ids.contains(&(kind, region.to_string(), id))
-                && tags
-                    .get(TAG_ADDRESS)
-                    .is_some_and(|a| !known_addresses.contains(&Address(a.clone())))
-                && self.ours(tags)
-        };
-        let mut refreshed = Refreshed::default();
-        let mut seen: HashMap<(Kind, String, String), Attributes> = HashMap::new();
-        for scan in &scans {
-            for i in &scan.instances {
-                if i.is_live() {
-                    seen.insert(
-                        (Kind::Node, scan.region.clone(), i.id.clone()),
-                        i.observed(),
-                    );
-                }
-                if unknown(Kind::Node, &scan.region, &i.id, &i.tags)
-                    && let Some(existing) = self.node_from_tags(&scan.region, i).await
-                {
-                    if i.is_live() {
-                        refreshed.orphans.push(existing);
-                    } else {
-                        refreshed.debris.push(existing);
-                    }
-                }
-            }
-            for key in &scan.keys {
-                seen.insert(
-                    (Kind::Key, scan.region.clone(), key.name.clone()),
-                    key.observed(),
-                );
-                if unknown(Kind::Key, &scan.region, &key.name, &key.tags) {
-                    let mut extra = Attributes::new();
-                    extra.insert(
-                        "public_key".into(),
-                        key.public_key
-                            .as_deref()
-                            .map_or(Value::Null, |k| Value::from(k.trim())),
-                    );
-                    refreshed.orphans.extend(self.regional_from_tags(
-                        Kind::Key,
-                        &scan.region,
-                        &key.name,
-                        &key.tags,
-                        key.observed(),
-                        extra,
-                    ));
-                }
-            }
-            for group in &scan.groups {
-                seen.insert(
-                    (Kind::Firewall, scan.region.clone(), group.id.clone()),
-                    group.observed(),
-                );
-                if unknown(Kind::Firewall, &scan.region, &group.id, &group.tags) {
-                    let ports: Value = group
-                        .tags
-                        .get(TAG_PORTS)
-                        .and_then(|p| serde_json::from_str(p).ok())
-                        .unwrap_or_else(|| Value::from(group.open_ports.clone()));
-                    let mut extra = Attributes::new();
-                    extra.insert("ports".into(), ports);
-                    extra.insert("tags".into(), tags_value(&ec2::user_tags(&group.tags)));
-                    refreshed.orphans.extend(self.regional_from_tags(
-                        Kind::Firewall,
-                        &scan.region,
-                        &group.id,
-                        &group.tags,
-                        group.observed(),
-                        extra,
-                    ));
-                }
-            }
-        }
-        for existing in known {
-            let region = region_of(&existing.placement.location);
-            let observed = seen.remove(&(existing.kind, region, existing.provider_id.clone()));
-            refreshed.known.insert(existing.address.clone(), observed);
-        }
-        Ok(refreshed)
+        self.refresh_lineage(lineage, known).await
     }
 
     async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {
@@ -1650,52 +765,5 @@ mod tests {
         let e = driver.refresh("L", &[]).await.unwrap_err();
         assert!(is_unreachable(&e), "{e}");
         assert_eq!(e.scope, Scope::Provider);
-    }
-
-    #[test]
-    fn client_tokens_are_stable_per_process_and_short() {
-        let driver = AwsDriver::with_env(config(json!({})), &no_env).unwrap();
-        let placement = Placement {
-            provider: "aws".into(),
-            location: "ap-southeast-2a".into(),
-            size: "t3.micro".into(),
-            image: "amazon-linux-2023".into(),
-            hourly_price: None,
-            currency: None,
-        };
-        let a = driver.client_token("L", &Address::node("web", 0), &placement);
-        assert_eq!(
-            a,
-            driver.client_token("L", &Address::node("web", 0), &placement)
-        );
-        assert_ne!(
-            a,
-            driver.client_token("L", &Address::node("web", 1), &placement)
-        );
-        assert!(a.len() <= 64 && a.is_ascii());
-        let other = AwsDriver::with_env(config(json!({})), &no_env).unwrap();
-        assert_ne!(
-            a,
-            other.client_token("L", &Address::node("web", 0), &placement)
-        );
-    }
-
-    #[tokio::test]
-    async fn tcp_ping_sees_a_loopback_listener() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        assert!(tcp_ping("127.0.0.1", port, Duration::from_secs(1)).await);
-        drop(listener);
-        assert!(!tcp_ping("127.0.0.1", port, Duration::ZERO).await);
-        assert!(!tcp_ping("not-an-ip", port, Duration::ZERO).await);
-    }
-
-    #[test]
-    fn user_data_carries_the_command() {
-        let encoded = user_data("echo hi");
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .unwrap();
-        assert_eq!(decoded, b"#!/bin/sh\necho hi\n");
     }
 }
