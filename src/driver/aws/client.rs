@@ -210,8 +210,7 @@ impl Api {
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(retry_after);
         let text = response.text().await.map_err(transport)?;
         if (200..300).contains(&status) {
             return Element::parse(&text).map_err(Failure::Malformed);
@@ -273,6 +272,17 @@ pub fn form_body(action: &str, params: &Params) -> String {
         .join("&")
 }
 
+/// A `Retry-After` header in seconds (AWS sends seconds; an HTTP date is ignored and the
+/// backoff decides).
+fn retry_after(value: &str) -> Option<Duration> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
 /// Sorts a reqwest failure: nothing sent, no answer in time, or a broken exchange.
 fn transport(error: reqwest::Error) -> Failure {
     let text = chain(&error);
@@ -322,6 +332,14 @@ mod tests {
              &TagSpecification.1.Tag.1.Key=oss%3Aaddress&TagSpecification.1.Tag.1.Value=node.web%5B0%5D\
              &Filter.3.Value.1=al2023-ami-2023.%2A+x86_64~"
         );
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        assert_eq!(retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(retry_after("-1"), None);
     }
 
     #[test]
