@@ -157,17 +157,56 @@ pub async fn execute(
                 panic!("an apply step panicked: {panic}");
             }
         };
-        if result.status == Status::Done {
-            for &d in &dependents[i] {
-                waiting_on[d] -= 1;
-                if waiting_on[d] == 0 {
-                    ready.push_back(d);
-                }
+        // A step every candidate of which was refused by fail-over (a key pair or firewall at
+        // an unreachable provider) does not hold back dependents that have candidates of their
+        // own: they run, and skip what the refusal blocked.
+        let refused = matches!(result.status, Status::Failed(_)) && !result.failed_over.is_empty();
+        let (release, skip): (Vec<usize>, Vec<usize>) = match (&result.status, refused) {
+            (Status::Done, _) => (dependents[i].clone(), Vec::new()),
+            (_, true) => dependents[i].iter().partition(|&&d| {
+                steps[d]
+                    .after
+                    .as_ref()
+                    .is_some_and(|a| !a.fallbacks.is_empty())
+            }),
+            _ => (Vec::new(), dependents[i].clone()),
+        };
+        for d in release {
+            waiting_on[d] -= 1;
+            if waiting_on[d] == 0 && results[d].is_none() {
+                ready.push_back(d);
             }
-        } else {
-            skip_dependents(i, &steps, &dependents, &mut results, reporter.as_ref());
         }
+        skip_dependents(
+            i,
+            &skip,
+            &steps,
+            &dependents,
+            &mut results,
+            reporter.as_ref(),
+        );
         results[i] = Some(result);
+    }
+    // A refused step whose dependents all ran and landed at other providers was not needed
+    // after all: it counts as done, its refusals stay listed (nothing was created).
+    for i in 0..steps.len() {
+        let Some(result) = &results[i] else { continue };
+        let provider = steps[i]
+            .after
+            .as_ref()
+            .map(|a| a.placement.provider.as_str());
+        let unneeded = matches!(result.status, Status::Failed(_))
+            && !result.failed_over.is_empty()
+            && !dependents[i].is_empty()
+            && dependents[i].iter().all(|&d| {
+                results[d].as_ref().is_some_and(|r| {
+                    r.status == Status::Done
+                        && r.placement.as_ref().map(|p| p.provider.as_str()) != provider
+                })
+            });
+        if unneeded && let Some(result) = results[i].as_mut() {
+            result.status = Status::Done;
+        }
     }
     let steps_out = results
         .into_iter()
@@ -227,32 +266,32 @@ fn dependencies(steps: &[Change]) -> (Vec<usize>, Vec<Vec<usize>>) {
     (waiting_on, dependents)
 }
 
+/// Marks `skip` (dependents of the failed step `failed`) and everything after them skipped.
 fn skip_dependents(
     failed: usize,
+    skip: &[usize],
     steps: &[Change],
     dependents: &[Vec<usize>],
     results: &mut [Option<StepResult>],
     reporter: &dyn Reporter,
 ) {
-    let mut stack = vec![failed];
-    while let Some(i) = stack.pop() {
-        for &d in &dependents[i] {
-            if results[d].is_some() {
-                continue;
-            }
-            reporter.report(Event::StepSkipped {
-                address: &steps[d].address,
-                because: &steps[failed].address,
-            });
-            results[d] = Some(StepResult {
-                address: steps[d].address.clone(),
-                action: steps[d].action,
-                status: Status::Skipped(steps[failed].address.clone()),
-                failed_over: Vec::new(),
-                placement: None,
-            });
-            stack.push(d);
+    let mut stack: Vec<usize> = skip.iter().rev().copied().collect();
+    while let Some(d) = stack.pop() {
+        if results[d].is_some() {
+            continue;
         }
+        reporter.report(Event::StepSkipped {
+            address: &steps[d].address,
+            because: &steps[failed].address,
+        });
+        results[d] = Some(StepResult {
+            address: steps[d].address.clone(),
+            action: steps[d].action,
+            status: Status::Skipped(steps[failed].address.clone()),
+            failed_over: Vec::new(),
+            placement: None,
+        });
+        stack.extend(dependents[d].iter().rev());
     }
 }
 
@@ -698,6 +737,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_refused_dependency_lets_dependents_fail_over_elsewhere() {
+        // `fw` (think: a firewall at an unreachable provider) is refused everywhere it may go;
+        // `n0` has a fall-back at another location, so it runs there; `n1` has none, so it is
+        // skipped; `fw` was needed by `n1`, so it stays failed.
+        let script = Arc::new(Script {
+            full: ["a".to_string()].into(),
+            ..Script::default()
+        });
+        let changes = vec![
+            create(desired("fw", &[], &[])),
+            create(desired("n0", &["fw"], &["b"])),
+            create(desired("n1", &["fw"], &[])),
+        ];
+        let (outcome, _) = run(script.clone(), changes, 2, CancellationToken::new()).await;
+        let status: HashMap<String, Status> = outcome
+            .steps
+            .iter()
+            .map(|s| (s.address.to_string(), s.status.clone()))
+            .collect();
+        assert_eq!(status["n0"], Status::Done);
+        assert_eq!(outcome.steps[1].placement.as_ref().unwrap().location, "b");
+        assert_eq!(status["n1"], Status::Skipped(Address("fw".into())));
+        assert!(matches!(status["fw"], Status::Failed(_)), "{status:?}");
+
+        // Without the dependent that needed it, the refused step was not needed at all. (Here
+        // the fall-back is at the same provider, so it still counts as failed.)
+        let changes = vec![
+            create(desired("fw", &[], &[])),
+            create(desired("n0", &["fw"], &["b"])),
+        ];
+        let (outcome, _) = run(script, changes, 2, CancellationToken::new()).await;
+        assert!(matches!(outcome.steps[0].status, Status::Failed(_)));
+        assert_eq!(outcome.steps[1].status, Status::Done);
+    }
+
+    #[tokio::test]
     async fn a_provider_wide_refusal_blocks_the_whole_provider() {
         struct Down(AtomicUsize);
         #[async_trait]
@@ -774,6 +849,75 @@ mod tests {
                 .values()
                 .all(|r| r.placement.provider == "script")
         );
+    }
+
+    #[tokio::test]
+    async fn a_regional_resource_refused_at_a_provider_nobody_ended_up_on_is_not_needed() {
+        struct Down;
+        #[async_trait]
+        impl Driver for Down {
+            fn name(&self) -> &str {
+                "down"
+            }
+            async fn catalog(&self) -> Result<Catalog, DriverError> {
+                Ok(Catalog::default())
+            }
+            async fn refresh(&self, _: &str, _: &[Existing]) -> Result<Refreshed, DriverError> {
+                Ok(Refreshed::default())
+            }
+            async fn create(&self, _: CreateRequest<'_>) -> Result<Existing, DriverError> {
+                Err(DriverError::fail_over("connection refused").with_scope(Scope::Provider))
+            }
+            async fn update(&self, e: &Existing, _: &Desired) -> Result<Existing, DriverError> {
+                Ok(e.clone())
+            }
+            async fn delete(&self, _: &Existing) -> Result<(), DriverError> {
+                Ok(())
+            }
+        }
+        let on = |provider: &str, location: &str| Placement {
+            provider: provider.into(),
+            ..place(location)
+        };
+        let mut firewall = desired("firewall.down.r", &[], &[]);
+        firewall.placement = on("down", "r");
+        let mut node = desired("n0", &["firewall.down.r"], &[]);
+        node.placement = on("down", "x");
+        node.fallbacks = vec![on("script", "b")];
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), "t");
+        let mut state = State::new("t");
+        store.write(&mut state).unwrap();
+        let run = Run {
+            drivers: [
+                ("down".to_string(), Arc::new(Down) as Arc<dyn Driver>),
+                (
+                    "script".to_string(),
+                    Arc::new(Script::default()) as Arc<dyn Driver>,
+                ),
+            ]
+            .into(),
+            lineage: state.lineage.clone(),
+            journal: Arc::new(store.begin_journal(&state).unwrap()),
+            reporter: Arc::new(crate::report::Silent),
+            existing: HashMap::new(),
+        };
+        let outcome = execute(
+            vec![create(firewall), create(node)],
+            run,
+            Options::default(),
+            CancellationToken::new(),
+        )
+        .await;
+        assert!(outcome.succeeded(), "{outcome:?}");
+        assert_eq!(outcome.steps[0].failed_over.len(), 1, "the refusal is kept");
+        assert_eq!(
+            outcome.steps[1].placement.as_ref().unwrap().provider,
+            "script"
+        );
+        let state = store.load().unwrap().state.unwrap();
+        let kept: Vec<&str> = state.resources.keys().map(Address::as_str).collect();
+        assert_eq!(kept, ["n0"], "nothing was created for the refused firewall");
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! and the state lineage, so a crash between "created" and "saved" ends in adoption, not a
 //! duplicate.
 
+pub mod aws;
 pub mod local;
 pub mod sim;
 
@@ -172,13 +173,14 @@ impl fmt::Display for DriverConfig {
 }
 
 /// Providers this build knows, for schema checks and hints.
-pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim"];
+pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim", "aws"];
 
 /// Builds the driver of provider kind `kind`.
 pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, DriverError> {
     match kind {
         "local" => Ok(Arc::new(local::LocalDriver::new(config)?)),
         "sim" => Ok(Arc::new(sim::SimDriver::new(config)?)),
+        "aws" => Ok(Arc::new(aws::AwsDriver::new(config)?)),
         other => Err(DriverError::fatal(format!(
             "Unknown provider `{other}`; known providers: {}",
             KNOWN_PROVIDERS.join(", ")

@@ -2,6 +2,9 @@
 //! real `local` nodes, and clean up every process they started even when a test fails.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+pub mod moto;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

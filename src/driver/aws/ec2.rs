@@ -1,0 +1,319 @@
+//! EC2 objects as the driver reads them from Describe* answers: instances, key pairs and
+//! security groups, with their oss tags, plus the tags oss puts on what it creates.
+//!
+//! Parsing and tag bookkeeping only; the calls are made in `mod.rs`.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::xml::Element;
+
+/// The address of the resource an object was created for (`node.web[0]`).
+pub const TAG_ADDRESS: &str = "oss:address";
+/// The lineage of the oss state that created it.
+pub const TAG_LINEAGE: &str = "oss:lineage";
+/// The provider's name in that state (several AWS providers may share an account).
+pub const TAG_PROVIDER: &str = "oss:provider";
+/// The resource's `name` attribute.
+pub const TAG_NAME: &str = "oss:name";
+/// A node's symbolic image (`ubuntu-24.04`), which the AMI id does not tell.
+pub const TAG_IMAGE: &str = "oss:image";
+/// The `ports` attribute as JSON (`[22,443]`).
+pub const TAG_PORTS: &str = "oss:ports";
+/// Present when the node's command is its user data.
+pub const TAG_COMMAND: &str = "oss:command";
+/// What the resource depends on, comma-separated addresses.
+pub const TAG_DEPENDENCIES: &str = "oss:dependencies";
+/// The tag the console shows as the name.
+pub const TAG_NAME_CONSOLE: &str = "Name";
+
+/// Tags as a map.
+pub type Tags = BTreeMap<String, String>;
+
+/// The user's tags of an object: everything but oss's own and a `Name` oss derived.
+pub fn user_tags(tags: &Tags) -> Tags {
+    let derived_name = tags.get(TAG_NAME);
+    tags.iter()
+        .filter(|(k, _)| !k.starts_with("oss:"))
+        .filter(|(k, v)| !(k.as_str() == TAG_NAME_CONSOLE && Some(*v) == derived_name))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The user's tags from an attribute map's `tags` (strings only).
+pub fn attribute_tags(attributes: &crate::resource::Attributes) -> Tags {
+    match attributes.get("tags") {
+        Some(Value::Object(map)) => map
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect(),
+        _ => Tags::new(),
+    }
+}
+
+/// The user's tags plus a console `Name` (`name`) unless they give one.
+pub fn visible_tags(user: &Tags, name: &str) -> Tags {
+    let mut tags = user.clone();
+    if !name.is_empty() {
+        tags.entry(TAG_NAME_CONSOLE.to_string())
+            .or_insert_with(|| name.to_string());
+    }
+    tags
+}
+
+fn tag_map(element: &Element) -> Tags {
+    element.tags().into_iter().collect()
+}
+
+/// One EC2 instance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instance {
+    pub id: String,
+    /// `pending`, `running`, `shutting-down`, `terminated`, `stopping`, `stopped`.
+    pub state: String,
+    pub zone: String,
+    pub instance_type: String,
+    pub image_id: String,
+    pub private_ip: Option<String>,
+    pub public_ip: Option<String>,
+    pub tags: Tags,
+    /// Why it stopped or ended (`Server.InsufficientInstanceCapacity: ...`).
+    pub state_reason: Option<String>,
+}
+
+impl Instance {
+    pub fn from_item(item: &Element) -> Option<Instance> {
+        let text = |path: &[&str]| item.text_at(path).map(String::from);
+        Some(Instance {
+            id: text(&["instanceId"])?,
+            state: text(&["instanceState", "name"]).unwrap_or_default(),
+            zone: text(&["placement", "availabilityZone"]).unwrap_or_default(),
+            instance_type: text(&["instanceType"]).unwrap_or_default(),
+            image_id: text(&["imageId"]).unwrap_or_default(),
+            private_ip: text(&["privateIpAddress"]),
+            public_ip: text(&["ipAddress"]),
+            tags: tag_map(item),
+            state_reason: match (
+                item.text_at(&["stateReason", "code"]),
+                item.text_at(&["stateReason", "message"]),
+            ) {
+                (Some(code), Some(message)) => Some(format!("{code}: {message}")),
+                (code, message) => code.or(message).map(String::from),
+            },
+        })
+    }
+
+    /// Every instance of a DescribeInstances or RunInstances answer.
+    pub fn all(answer: &Element) -> Vec<Instance> {
+        let reserved = answer
+            .items("reservationSet")
+            .flat_map(|r| r.items("instancesSet"));
+        // RunInstances answers hold `instancesSet` at the top.
+        reserved
+            .chain(answer.items("instancesSet"))
+            .filter_map(Instance::from_item)
+            .collect()
+    }
+
+    /// Whether it is (or is about to be) running.
+    pub fn is_live(&self) -> bool {
+        matches!(self.state.as_str(), "pending" | "running")
+    }
+
+    /// What refresh and create report about it.
+    pub fn observed(&self) -> crate::resource::Attributes {
+        let mut observed = crate::resource::Attributes::new();
+        observed.insert("id".into(), Value::from(self.id.clone()));
+        observed.insert("state".into(), Value::from(self.state.clone()));
+        observed.insert("zone".into(), Value::from(self.zone.clone()));
+        observed.insert(
+            "instance_type".into(),
+            Value::from(self.instance_type.clone()),
+        );
+        observed.insert("image_id".into(), Value::from(self.image_id.clone()));
+        if let Some(ip) = &self.private_ip {
+            observed.insert("private_ip".into(), Value::from(ip.clone()));
+        }
+        if let Some(ip) = &self.public_ip {
+            observed.insert("public_ip".into(), Value::from(ip.clone()));
+        }
+        observed
+    }
+}
+
+/// One key pair.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyPair {
+    pub name: String,
+    pub id: String,
+    pub fingerprint: String,
+    pub public_key: Option<String>,
+    pub tags: Tags,
+}
+
+impl KeyPair {
+    pub fn all(answer: &Element) -> Vec<KeyPair> {
+        answer
+            .items("keySet")
+            .filter_map(|item| {
+                Some(KeyPair {
+                    name: item.text_at(&["keyName"])?.to_string(),
+                    id: item.text_at(&["keyPairId"]).unwrap_or_default().to_string(),
+                    fingerprint: item
+                        .text_at(&["keyFingerprint"])
+                        .unwrap_or_default()
+                        .to_string(),
+                    public_key: item.text_at(&["publicKey"]).map(String::from),
+                    tags: tag_map(item),
+                })
+            })
+            .collect()
+    }
+
+    pub fn observed(&self) -> crate::resource::Attributes {
+        let mut observed = crate::resource::Attributes::new();
+        observed.insert("key_name".into(), Value::from(self.name.clone()));
+        observed.insert("key_pair_id".into(), Value::from(self.id.clone()));
+        observed.insert("fingerprint".into(), Value::from(self.fingerprint.clone()));
+        observed
+    }
+}
+
+/// One security group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub vpc_id: String,
+    /// TCP ports open to 0.0.0.0/0, one port per rule (as oss opens them), sorted.
+    pub open_ports: Vec<u16>,
+    pub tags: Tags,
+}
+
+impl Group {
+    pub fn all(answer: &Element) -> Vec<Group> {
+        answer
+            .items("securityGroupInfo")
+            .filter_map(|item| {
+                let mut open_ports: Vec<u16> = item
+                    .items("ipPermissions")
+                    .filter(|p| p.text_at(&["ipProtocol"]) == Some("tcp"))
+                    .filter(|p| {
+                        p.items("ipRanges")
+                            .any(|r| r.text_at(&["cidrIp"]) == Some("0.0.0.0/0"))
+                    })
+                    .filter_map(|p| {
+                        let from: u16 = p.text_at(&["fromPort"])?.parse().ok()?;
+                        let to: u16 = p.text_at(&["toPort"])?.parse().ok()?;
+                        (from == to).then_some(from)
+                    })
+                    .collect();
+                open_ports.sort_unstable();
+                open_ports.dedup();
+                Some(Group {
+                    id: item.text_at(&["groupId"])?.to_string(),
+                    name: item.text_at(&["groupName"]).unwrap_or_default().to_string(),
+                    vpc_id: item.text_at(&["vpcId"]).unwrap_or_default().to_string(),
+                    open_ports,
+                    tags: tag_map(item),
+                })
+            })
+            .collect()
+    }
+
+    pub fn observed(&self) -> crate::resource::Attributes {
+        let mut observed = crate::resource::Attributes::new();
+        observed.insert("group_id".into(), Value::from(self.id.clone()));
+        observed.insert("group_name".into(), Value::from(self.name.clone()));
+        observed.insert("vpc_id".into(), Value::from(self.vpc_id.clone()));
+        observed.insert("open_ports".into(), Value::from(self.open_ports.clone()));
+        observed
+    }
+}
+
+/// The region of a zone or region id: `ap-southeast-2a` → `ap-southeast-2`,
+/// `us-west-2-lax-1a` → `us-west-2`, `us-gov-west-1` → `us-gov-west-1`.
+pub fn region_of(location: &str) -> String {
+    let parts: Vec<&str> = location.split('-').collect();
+    match parts
+        .iter()
+        .position(|p| p.starts_with(|c: char| c.is_ascii_digit()))
+    {
+        Some(i) => {
+            let number = parts[i].trim_end_matches(|c: char| c.is_ascii_lowercase());
+            let mut region: Vec<&str> = parts[..i].to_vec();
+            region.push(number);
+            region.join("-")
+        }
+        None => location.to_string(),
+    }
+}
+
+/// The ports of an attribute map (`ports`: a list of numbers).
+pub fn attribute_ports(attributes: &crate::resource::Attributes) -> Vec<u16> {
+    attributes
+        .get("ports")
+        .and_then(Value::as_array)
+        .map(|ports| {
+            ports
+                .iter()
+                .filter_map(|p| p.as_u64().and_then(|p| u16::try_from(p).ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_of_zones_local_zones_and_govcloud() {
+        assert_eq!(region_of("ap-southeast-2a"), "ap-southeast-2");
+        assert_eq!(region_of("ap-southeast-2"), "ap-southeast-2");
+        assert_eq!(region_of("us-west-2-lax-1a"), "us-west-2");
+        assert_eq!(region_of("us-gov-west-1b"), "us-gov-west-1");
+        assert_eq!(region_of("local"), "local");
+    }
+
+    #[test]
+    fn user_tags_drop_oss_tags_and_the_derived_name() {
+        let tags: Tags = [
+            ("oss:address", "node.web[0]"),
+            ("oss:name", "web-0"),
+            ("Name", "web-0"),
+            ("team", "a"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let user = user_tags(&tags);
+        assert_eq!(user.len(), 1);
+        assert_eq!(user["team"], "a");
+        let own_name = visible_tags(&user, "web-0");
+        assert_eq!(own_name["Name"], "web-0");
+        let mut named = user.clone();
+        named.insert("Name".into(), "front".into());
+        assert_eq!(visible_tags(&named, "web-0")["Name"], "front");
+    }
+
+    #[test]
+    fn groups_report_single_port_tcp_rules_open_to_all() {
+        let answer = Element::parse(
+            "<R><securityGroupInfo><item><groupId>sg-1</groupId><groupName>g</groupName><vpcId>vpc-1</vpcId>\
+             <ipPermissions>\
+             <item><ipProtocol>tcp</ipProtocol><fromPort>443</fromPort><toPort>443</toPort><ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges></item>\
+             <item><ipProtocol>tcp</ipProtocol><fromPort>22</fromPort><toPort>22</toPort><ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges></item>\
+             <item><ipProtocol>tcp</ipProtocol><fromPort>1000</fromPort><toPort>2000</toPort><ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges></item>\
+             <item><ipProtocol>udp</ipProtocol><fromPort>53</fromPort><toPort>53</toPort><ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges></item>\
+             <item><ipProtocol>tcp</ipProtocol><fromPort>5432</fromPort><toPort>5432</toPort><ipRanges><item><cidrIp>10.0.0.0/8</cidrIp></item></ipRanges></item>\
+             </ipPermissions><tagSet><item><key>oss:lineage</key><value>L</value></item></tagSet></item></securityGroupInfo></R>",
+        )
+        .unwrap();
+        let groups = Group::all(&answer);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].open_ports, vec![22, 443]);
+        assert_eq!(groups[0].tags["oss:lineage"], "L");
+    }
+}

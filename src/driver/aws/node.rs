@@ -1,0 +1,477 @@
+//! Nodes: an EC2 instance per node, launched after looking for one to adopt, polled until it
+//! runs with an address (and, with `ssh_check`, answers on port 22), terminated and waited for
+//! on delete.
+//!
+//! Adoption looks in one snapshot per region and lineage of the live instances (seeded by
+//! refresh, else read at the first launch), re-checked by id, so a fleet of N launches does
+//! not make N tag-filtered DescribeInstances calls; a launch this process already attempted
+//! asks afresh.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::client::{Params, Repeat};
+use super::ec2::{
+    self, Instance, TAG_ADDRESS, TAG_COMMAND, TAG_DEPENDENCIES, TAG_IMAGE, TAG_LINEAGE, TAG_PORTS,
+    region_of,
+};
+use super::{AwsDriver, PAGE, POLL_FIRST, POLL_MAX, lock, pages};
+use crate::driver::{CreateRequest, DriverError, Scope};
+use crate::resource::{Address, Desired, Existing, Kind, Placement};
+
+const SSH_PORT: u16 = 22;
+
+/// Live instances of one lineage in one region, by the address they were created for.
+pub(super) type Live = HashMap<Address, Instance>;
+
+/// [`Live`], read once.
+pub(super) type LiveCell = Arc<tokio::sync::OnceCell<Live>>;
+
+impl AwsDriver {
+    /// Instances of this lineage and address in `region` that are pending or running.
+    pub(super) async fn find_node(
+        &self,
+        region: &str,
+        lineage: &str,
+        address: &Address,
+    ) -> Result<Option<Instance>, DriverError> {
+        let params = Params::new()
+            .filter(1, &format!("tag:{TAG_LINEAGE}"), &[lineage])
+            .filter(2, &format!("tag:{TAG_ADDRESS}"), &[address.as_str()])
+            .filter(3, "instance-state-name", &["pending", "running"]);
+        let answer = self.call(region, "DescribeInstances", params).await?;
+        let mut found: Vec<Instance> = Instance::all(&answer)
+            .into_iter()
+            .filter(|i| i.is_live() && self.ours(&i.tags))
+            .collect();
+        // Should two exist (only a foreign tool could do that), adopt the oldest id.
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found.into_iter().next())
+    }
+
+    /// The live instances of `lineage` in `region`, read at most once per process.
+    pub(super) async fn live(&self, region: &str, lineage: &str) -> Result<LiveCell, DriverError> {
+        let cell = lock(&self.live)
+            .entry((region.to_string(), lineage.to_string()))
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let params = Params::new()
+                .filter(1, &format!("tag:{TAG_LINEAGE}"), &[lineage])
+                .filter(2, "instance-state-name", &["pending", "running"])
+                .set("MaxResults", PAGE);
+            let pages = pages(&self.api, region, "DescribeInstances", params).await?;
+            Ok::<Live, DriverError>(self.by_address(pages.iter().flat_map(Instance::all)))
+        })
+        .await?;
+        Ok(cell)
+    }
+
+    /// Live instances of this provider by their `oss:address` (the oldest id of any twins).
+    pub(super) fn by_address(&self, instances: impl IntoIterator<Item = Instance>) -> Live {
+        let mut live = Live::new();
+        for i in instances {
+            if !i.is_live() || !self.ours(&i.tags) {
+                continue;
+            }
+            let Some(address) = i.tags.get(TAG_ADDRESS) else {
+                continue;
+            };
+            match live.entry(Address(address.clone())) {
+                std::collections::hash_map::Entry::Occupied(mut e) if i.id < e.get().id => {
+                    e.insert(i);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(i);
+                }
+            }
+        }
+        live
+    }
+
+    pub(super) async fn create_node(
+        &self,
+        request: &CreateRequest<'_>,
+    ) -> Result<Existing, DriverError> {
+        let desired = request.desired;
+        let placement = request.placement;
+        let zone = placement.location.as_str();
+        let region = region_of(zone);
+        // The region's key pair and security group must exist: compile makes the node
+        // depend on them; if their creation was refused, this zone cannot be used.
+        let dependency = |kind: Kind| {
+            request
+                .dependencies
+                .iter()
+                .find(|d| d.kind == kind && d.placement.location == region)
+        };
+        let wanted = |kind: Kind| {
+            let address = Address::regional(kind, &self.name, &region);
+            desired.depends_on.contains(&address).then_some(address)
+        };
+        for kind in [Kind::Firewall, Kind::Key] {
+            if let Some(address) = wanted(kind)
+                && dependency(kind).is_none()
+            {
+                return Err(DriverError::fail_over(format!(
+                    "{} cannot launch in {zone}: {address} does not exist (its creation failed).",
+                    desired.address
+                ))
+                .with_code("DependencyMissing")
+                .with_scope(Scope::Location));
+            }
+        }
+
+        // Adoption: an instance of this lineage and address that a crash left behind.
+        let attempt = (region.clone(), desired.address.clone());
+        let retried = lock(&self.launched).contains(&attempt);
+        let found = if retried {
+            self.find_node(&region, request.lineage, &desired.address)
+                .await?
+        } else {
+            let cell = self.live(&region, request.lineage).await?;
+            let seen = cell
+                .get()
+                .and_then(|live| live.get(&desired.address))
+                .cloned();
+            match seen {
+                Some(seen) => self
+                    .describe_one(&region, &seen.id)
+                    .await?
+                    .filter(Instance::is_live),
+                None => None,
+            }
+        };
+        if let Some(found) = found {
+            let running = self.wait_running(&region, &found.id, desired).await?;
+            return Ok(self.node_existing(desired, placement, &running));
+        }
+
+        let arch = self.arch(&region, &placement.size).await?;
+        let ami = self.ami(&region, &placement.image, &arch).await?;
+        let attributes = &desired.attributes;
+        let name = attributes
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let command = attributes
+            .get("command")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut tags = self.oss_tags(request.lineage, &desired.address, name);
+        tags.insert(TAG_IMAGE.into(), placement.image.clone());
+        tags.insert(
+            TAG_PORTS.into(),
+            serde_json::to_string(&ec2::attribute_ports(attributes)).unwrap_or_default(),
+        );
+        let depends: Vec<&str> = desired.depends_on.iter().map(Address::as_str).collect();
+        let depends = depends.join(",");
+        if depends.len() <= 256 {
+            tags.insert(TAG_DEPENDENCIES.into(), depends);
+        }
+        if !command.is_empty() {
+            tags.insert(TAG_COMMAND.into(), "user-data".into());
+        }
+        tags.extend(ec2::visible_tags(&ec2::attribute_tags(attributes), name));
+        let tags: Vec<(String, String)> = tags.into_iter().collect();
+
+        let mut params = Params::new()
+            .set("ImageId", &ami)
+            .set("InstanceType", &placement.size)
+            .set("MinCount", "1")
+            .set("MaxCount", "1")
+            .set("Placement.AvailabilityZone", zone)
+            .set(
+                "ClientToken",
+                self.client_token(request.lineage, &desired.address, placement),
+            );
+        if let Some(key) = dependency(Kind::Key) {
+            params = params.set("KeyName", &key.provider_id);
+        }
+        if let Some(group) = dependency(Kind::Firewall) {
+            params = params.set("SecurityGroupId.1", &group.provider_id);
+        }
+        if !command.is_empty() {
+            params = params.set("UserData", user_data(command));
+        }
+        params = params.tag_spec("instance", &tags);
+        // Never repeated here: a lost answer is repaired by the executor's retry, which finds
+        // the instance by its tags (and AWS by the client token) instead of launching again.
+        lock(&self.launched).insert(attempt);
+        let answer = self
+            .api
+            .call(&region, "RunInstances", &params, Repeat::Once)
+            .await?;
+        let launched = Instance::all(&answer).into_iter().next().ok_or_else(|| {
+            DriverError::retry(format!(
+                "AWS RunInstances in {region} answered without an instance (provider `{}`).",
+                self.name
+            ))
+            .with_code("MalformedResponse")
+        })?;
+        let running = self.wait_running(&region, &launched.id, desired).await?;
+        Ok(self.node_existing(desired, placement, &running))
+    }
+
+    pub(super) fn node_existing(
+        &self,
+        desired: &Desired,
+        placement: &Placement,
+        i: &Instance,
+    ) -> Existing {
+        Existing {
+            address: desired.address.clone(),
+            kind: Kind::Node,
+            placement: placement.clone(),
+            provider_id: i.id.clone(),
+            attributes: desired.attributes.clone(),
+            observed: i.observed(),
+            dependencies: desired.depends_on.clone(),
+        }
+    }
+
+    /// Polls until the instance runs with an address (and answers on port 22 if asked).
+    pub(super) async fn wait_running(
+        &self,
+        region: &str,
+        id: &str,
+        desired: &Desired,
+    ) -> Result<Instance, DriverError> {
+        let started = Instant::now();
+        let mut pause = POLL_FIRST;
+        loop {
+            match self.describe_one(region, id).await? {
+                Some(i)
+                    if i.state == "running"
+                        && (i.private_ip.is_some() || i.public_ip.is_some()) =>
+                {
+                    if self.ssh_check {
+                        let left = self.ready_timeout.saturating_sub(started.elapsed());
+                        self.wait_ssh(&i, left, &desired.address).await?;
+                    }
+                    return Ok(i);
+                }
+                Some(i) if !i.is_live() => {
+                    let why = i
+                        .state_reason
+                        .clone()
+                        .unwrap_or_else(|| "no reason given".into());
+                    return Err(DriverError::fail_over(format!(
+                        "Instance {id} for {} became {} instead of running ({why}).",
+                        desired.address, i.state
+                    ))
+                    .with_code("InstanceNotRunning"));
+                }
+                // Pending, or not yet visible (EC2 is eventually consistent).
+                _ => {}
+            }
+            if started.elapsed() >= self.ready_timeout {
+                return Err(DriverError::retry(format!(
+                    "Instance {id} for {} was not running after {}s; it is left as it is and \
+                     adopted by the next attempt.",
+                    desired.address,
+                    self.ready_timeout.as_secs()
+                ))
+                .with_code("WaitTimeout"));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
+        }
+    }
+
+    /// One instance by id; `None` when AWS does not (yet, or any more) know it.
+    pub(super) async fn describe_one(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<Instance>, DriverError> {
+        match self
+            .call(
+                region,
+                "DescribeInstances",
+                Params::new().set("InstanceId.1", id),
+            )
+            .await
+        {
+            Ok(answer) => Ok(Instance::all(&answer).into_iter().find(|i| i.id == id)),
+            Err(e) if e.code.as_deref() == Some("InvalidInstanceID.NotFound") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) async fn wait_ssh(
+        &self,
+        instance: &Instance,
+        left: Duration,
+        address: &Address,
+    ) -> Result<(), DriverError> {
+        let ip = instance
+            .public_ip
+            .as_deref()
+            .or(instance.private_ip.as_deref())
+            .unwrap_or_default();
+        if tcp_ping(ip, SSH_PORT, left).await {
+            return Ok(());
+        }
+        Err(DriverError::retry(format!(
+            "Instance {} for {address} runs but nothing answered on {ip}:{SSH_PORT} within the \
+             ready timeout.",
+            instance.id
+        ))
+        .with_code("SshNotReady"))
+    }
+
+    pub(super) async fn delete_node(&self, existing: &Existing) -> Result<(), DriverError> {
+        let region = region_of(&existing.placement.location);
+        let id = existing.provider_id.as_str();
+        match self
+            .call(
+                &region,
+                "TerminateInstances",
+                Params::new().set("InstanceId.1", id),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code.as_deref() == Some("InvalidInstanceID.NotFound") => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        // Wait until it is gone, so the security group it uses can be deleted next.
+        let started = Instant::now();
+        let mut pause = POLL_FIRST;
+        loop {
+            match self.describe_one(&region, id).await? {
+                None => return Ok(()),
+                Some(i) if i.state == "terminated" => return Ok(()),
+                Some(_) => {}
+            }
+            if started.elapsed() >= self.ready_timeout {
+                return Err(DriverError::retry(format!(
+                    "Instance {id} ({}) was still shutting down after {}s.",
+                    existing.address,
+                    self.ready_timeout.as_secs()
+                ))
+                .with_code("IncorrectInstanceState"));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
+        }
+    }
+
+    /// An idempotency token for RunInstances (at most 64 ASCII characters).
+    pub(super) fn client_token(
+        &self,
+        lineage: &str,
+        address: &Address,
+        placement: &Placement,
+    ) -> String {
+        let mut hash = Sha256::new();
+        hash.update(self.nonce.to_be_bytes());
+        for part in [lineage, address.as_str(), &placement.to_string()] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        let digest = hash.finalize();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("oss-{}", &hex[..40])
+    }
+}
+
+pub(super) const USER_DATA_HEAD: &str = "#!/bin/sh\n";
+
+/// The node command as user data: a shell script cloud-init runs at first boot.
+pub(super) fn user_data(command: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{USER_DATA_HEAD}{command}\n"))
+}
+
+/// Whether something accepts TCP connections on `ip:port` within `within`.
+pub(super) async fn tcp_ping(ip: &str, port: u16, within: Duration) -> bool {
+    let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let started = Instant::now();
+    loop {
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(3),
+            tokio::net::TcpStream::connect((ip, port)),
+        )
+        .await;
+        if matches!(attempt, Ok(Ok(_))) {
+            return true;
+        }
+        if started.elapsed() >= within {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_secs(1).min(within)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::DriverConfig;
+    use serde_json::json;
+
+    fn new_driver() -> AwsDriver {
+        let config = DriverConfig {
+            name: "aws".into(),
+            settings: json!({}).as_object().unwrap().clone(),
+            state_dir: std::env::temp_dir(),
+            base_dir: std::env::temp_dir(),
+        };
+        AwsDriver::with_env(config, &|_| None).unwrap()
+    }
+
+    #[test]
+    fn client_tokens_are_stable_per_process_and_short() {
+        let driver = new_driver();
+        let placement = Placement {
+            provider: "aws".into(),
+            location: "ap-southeast-2a".into(),
+            size: "t3.micro".into(),
+            image: "amazon-linux-2023".into(),
+            hourly_price: None,
+            currency: None,
+        };
+        let a = driver.client_token("L", &Address::node("web", 0), &placement);
+        assert_eq!(
+            a,
+            driver.client_token("L", &Address::node("web", 0), &placement)
+        );
+        assert_ne!(
+            a,
+            driver.client_token("L", &Address::node("web", 1), &placement)
+        );
+        assert!(a.len() <= 64 && a.is_ascii());
+        let other = new_driver();
+        assert_ne!(
+            a,
+            other.client_token("L", &Address::node("web", 0), &placement)
+        );
+    }
+
+    #[tokio::test]
+    async fn tcp_ping_sees_a_loopback_listener() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(tcp_ping("127.0.0.1", port, Duration::from_secs(1)).await);
+        drop(listener);
+        assert!(!tcp_ping("127.0.0.1", port, Duration::ZERO).await);
+        assert!(!tcp_ping("not-an-ip", port, Duration::ZERO).await);
+    }
+
+    #[test]
+    fn user_data_carries_the_command() {
+        let encoded = user_data("echo hi");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        assert_eq!(decoded, b"#!/bin/sh\necho hi\n");
+    }
+}

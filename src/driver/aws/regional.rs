@@ -1,0 +1,251 @@
+//! Key pairs and security groups: one of each per region and state, named
+//! `oss-STRATEGY-LINEAGE8` and tagged like every object oss creates. A duplicate name that
+//! carries this state's lineage (a crash, or a lost answer) is adopted; one that does not is
+//! refused. Security groups live in the region's default VPC and open one TCP port per rule to
+//! anyone.
+
+use base64::Engine;
+use serde_json::Value;
+
+use super::client::Params;
+use super::ec2::{self, Group, KeyPair, TAG_LINEAGE, TAG_PORTS, region_of};
+use super::{AwsDriver, attribute_name, pages};
+use crate::driver::{CreateRequest, DriverError, ErrorClass, Scope};
+use crate::resource::{Desired, Existing, Kind};
+
+impl AwsDriver {
+    pub(super) async fn create_key(
+        &self,
+        request: &CreateRequest<'_>,
+    ) -> Result<Existing, DriverError> {
+        let desired = request.desired;
+        let region = region_of(&request.placement.location);
+        let name = object_name(desired, request.lineage);
+        let public_key = desired
+            .attributes
+            .get("public_key")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                DriverError::fatal(format!(
+                    "{} has no public key (set node.ssh_public_key).",
+                    desired.address
+                ))
+                .with_code("MissingParameter")
+            })?;
+        let tags: Vec<(String, String)> = self
+            .oss_tags(request.lineage, &desired.address, &attribute_name(desired))
+            .into_iter()
+            .collect();
+        let params = Params::new()
+            .set("KeyName", &name)
+            .set(
+                "PublicKeyMaterial",
+                base64::engine::general_purpose::STANDARD.encode(public_key.trim()),
+            )
+            .tag_spec("key-pair", &tags);
+        match self.call(&region, "ImportKeyPair", params).await {
+            Ok(_) => {}
+            Err(e) if e.code.as_deref() == Some("InvalidKeyPair.Duplicate") => {}
+            Err(e) => return Err(e),
+        }
+        // Read it back (also when it existed: adopt it if it is ours). Just imported, it may
+        // not be visible yet (EC2 is eventually consistent): that is worth another attempt.
+        let answer = self
+            .call(
+                &region,
+                "DescribeKeyPairs",
+                Params::new().set("KeyName.1", &name),
+            )
+            .await
+            .map_err(|e| match e.code.as_deref() {
+                Some("InvalidKeyPair.NotFound") => DriverError {
+                    class: ErrorClass::Retry,
+                    ..e
+                },
+                _ => e,
+            })?;
+        let key = KeyPair::all(&answer)
+            .into_iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| {
+                DriverError::retry(format!(
+                    "Key pair {name} in {region} is not visible yet after ImportKeyPair."
+                ))
+                .with_code("InvalidKeyPair.NotFound")
+            })?;
+        if key.tags.get(TAG_LINEAGE).map(String::as_str) != Some(request.lineage) {
+            return Err(DriverError::fatal(format!(
+                "A key pair named {name} already exists in {region} and was not made by this \
+                 state; delete or rename it."
+            ))
+            .with_code("InvalidKeyPair.Duplicate"));
+        }
+        Ok(Existing {
+            address: desired.address.clone(),
+            kind: Kind::Key,
+            placement: request.placement.clone(),
+            provider_id: name,
+            attributes: desired.attributes.clone(),
+            observed: key.observed(),
+            dependencies: desired.depends_on.clone(),
+        })
+    }
+
+    pub(super) async fn default_vpc(&self, region: &str) -> Result<String, DriverError> {
+        if let Some(vpc) = self.caches().vpcs.get(region) {
+            return Ok(vpc.clone());
+        }
+        let answer = self
+            .call(
+                region,
+                "DescribeVpcs",
+                Params::new().filter(1, "is-default", &["true"]),
+            )
+            .await?;
+        let vpc = answer
+            .items("vpcSet")
+            .find_map(|v| v.text_at(&["vpcId"]).map(String::from))
+            .ok_or_else(|| {
+                DriverError::fail_over(format!(
+                    "Region {region} has no default VPC, where oss puts its security groups \
+                     (provider `{}`).",
+                    self.name
+                ))
+                .with_code("VPCIdNotSpecified")
+                .with_scope(Scope::Location)
+            })?;
+        self.caches().vpcs.insert(region.to_string(), vpc.clone());
+        Ok(vpc)
+    }
+
+    pub(super) async fn groups(
+        &self,
+        region: &str,
+        params: Params,
+    ) -> Result<Vec<Group>, DriverError> {
+        let mut all = Vec::new();
+        for page in pages(&self.api, region, "DescribeSecurityGroups", params).await? {
+            all.extend(Group::all(&page));
+        }
+        Ok(all)
+    }
+
+    pub(super) async fn create_firewall(
+        &self,
+        request: &CreateRequest<'_>,
+    ) -> Result<Existing, DriverError> {
+        let desired = request.desired;
+        let region = region_of(&request.placement.location);
+        let name = object_name(desired, request.lineage);
+        let vpc = self.default_vpc(&region).await?;
+        let user = ec2::attribute_tags(&desired.attributes);
+        let mut tags = self.oss_tags(request.lineage, &desired.address, &attribute_name(desired));
+        tags.insert(
+            TAG_PORTS.into(),
+            serde_json::to_string(&ec2::attribute_ports(&desired.attributes)).unwrap_or_default(),
+        );
+        tags.extend(ec2::visible_tags(&user, &attribute_name(desired)));
+        let tags: Vec<(String, String)> = tags.into_iter().collect();
+        let params = Params::new()
+            .set("GroupName", &name)
+            .set(
+                "GroupDescription",
+                format!("oss {} (state {})", desired.address, request.lineage),
+            )
+            .set("VpcId", &vpc)
+            .tag_spec("security-group", &tags);
+        match self.call(&region, "CreateSecurityGroup", params).await {
+            Ok(_) => {}
+            Err(e) if e.code.as_deref() == Some("InvalidGroup.Duplicate") => {}
+            Err(e) => return Err(e),
+        }
+        let found = self
+            .groups(
+                &region,
+                Params::new()
+                    .filter(1, "group-name", &[name.as_str()])
+                    .filter(2, "vpc-id", &[vpc.as_str()]),
+            )
+            .await?;
+        let mut group = found.into_iter().find(|g| g.name == name).ok_or_else(|| {
+            DriverError::retry(format!(
+                "Security group {name} in {region} is not visible yet after \
+                 CreateSecurityGroup."
+            ))
+            .with_code("InvalidGroup.NotFound")
+        })?;
+        if group.tags.get(TAG_LINEAGE).map(String::as_str) != Some(request.lineage) {
+            return Err(DriverError::fatal(format!(
+                "A security group named {name} already exists in {region} ({}) and was not \
+                 made by this state; delete or rename it.",
+                group.id
+            ))
+            .with_code("InvalidGroup.Duplicate"));
+        }
+        let want = ec2::attribute_ports(&desired.attributes);
+        let missing: Vec<u16> = want
+            .iter()
+            .copied()
+            .filter(|p| !group.open_ports.contains(p))
+            .collect();
+        self.change_rules(
+            &region,
+            &group.id,
+            "AuthorizeSecurityGroupIngress",
+            &missing,
+        )
+        .await?;
+        group.open_ports.extend(missing);
+        group.open_ports.sort_unstable();
+        Ok(Existing {
+            address: desired.address.clone(),
+            kind: Kind::Firewall,
+            placement: request.placement.clone(),
+            provider_id: group.id.clone(),
+            attributes: desired.attributes.clone(),
+            observed: group.observed(),
+            dependencies: desired.depends_on.clone(),
+        })
+    }
+
+    /// Opens (`AuthorizeSecurityGroupIngress`) or closes (`Revoke…`) TCP `ports` to anyone.
+    pub(super) async fn change_rules(
+        &self,
+        region: &str,
+        group: &str,
+        action: &str,
+        ports: &[u16],
+    ) -> Result<(), DriverError> {
+        if ports.is_empty() {
+            return Ok(());
+        }
+        let mut params = Params::new().set("GroupId", group);
+        for (i, port) in ports.iter().enumerate() {
+            let n = i + 1;
+            params = params
+                .set(format!("IpPermissions.{n}.IpProtocol"), "tcp")
+                .set(format!("IpPermissions.{n}.FromPort"), port.to_string())
+                .set(format!("IpPermissions.{n}.ToPort"), port.to_string())
+                .set(format!("IpPermissions.{n}.IpRanges.1.CidrIp"), "0.0.0.0/0");
+        }
+        match self.call(region, action, params).await {
+            Ok(_) => Ok(()),
+            // A repeated call whose first answer was lost.
+            Err(e)
+                if matches!(
+                    e.code.as_deref(),
+                    Some("InvalidPermission.Duplicate" | "InvalidPermission.NotFound")
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `oss-STRATEGY-LINEAGE8`: the attribute `name` (`oss-STRATEGY`) and the lineage's start.
+pub(super) fn object_name(desired: &Desired, lineage: &str) -> String {
+    let short: String = lineage.chars().take(8).collect();
+    format!("{}-{short}", attribute_name(desired))
+}
