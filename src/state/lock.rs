@@ -38,6 +38,18 @@ impl LockInfo {
         }
     }
 
+    /// A holder that cannot be told (its record is being written, or unreadable).
+    pub fn unknown() -> Self {
+        LockInfo {
+            id: "unknown".into(),
+            operation: "unknown".into(),
+            who: "unknown".into(),
+            host: "unknown".into(),
+            pid: 0,
+            created: "unknown".into(),
+        }
+    }
+
     /// Whether the holder is a process on this host that no longer runs.
     pub fn is_stale(&self) -> bool {
         self.host == this_host() && !process_alive(self.pid)
@@ -169,14 +181,9 @@ pub fn release(path: &Path, id: &str) {
 /// partial) reads as held by an unknown holder.
 pub fn read(path: &Path) -> io::Result<Option<LockInfo>> {
     match fs::read(path) {
-        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).unwrap_or(LockInfo {
-            id: "unknown".into(),
-            operation: "unknown".into(),
-            who: "unknown".into(),
-            host: "unknown".into(),
-            pid: 0,
-            created: "unknown".into(),
-        }))),
+        Ok(bytes) => Ok(Some(
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| LockInfo::unknown()),
+        )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }

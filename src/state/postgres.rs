@@ -358,14 +358,7 @@ impl Backend for PgBackend {
                     .holder()
                     .await
                     .map_err(io)?
-                    .unwrap_or_else(|| LockInfo {
-                        id: "unknown".into(),
-                        operation: "unknown".into(),
-                        who: "unknown".into(),
-                        host: "unknown".into(),
-                        pid: 0,
-                        created: "unknown".into(),
-                    });
+                    .unwrap_or_else(LockInfo::unknown);
                 return Err(LockError::Held {
                     info: Box::new(holder),
                     path: self.shown.clone().into(),
