@@ -115,25 +115,42 @@ impl Lock {
             fs::create_dir_all(dir).map_err(io_err)?;
         }
         let info = LockInfo::new(operation);
-        let started = Instant::now();
-        let mut wait = Duration::from_millis(50);
-        loop {
-            match OpenOptions::new()
+        // The record is written whole to a temporary file first and then hard-linked into
+        // place: the link fails if the lock exists, so the lock appears atomically with its
+        // record and nobody ever reads a half-written one.
+        let tmp = path.with_extension(format!("lock.tmp-{}-{}", std::process::id(), info.id));
+        {
+            let mut file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(path)
-            {
-                Ok(mut file) => {
-                    let body = serde_json::to_vec_pretty(&info).expect("lock info serializes");
-                    file.write_all(&body)
-                        .and_then(|()| file.sync_all())
-                        .map_err(io_err)?;
-                    return Ok(Lock {
-                        path: path.to_path_buf(),
-                        info,
-                    });
-                }
+                .open(&tmp)
+                .map_err(io_err)?;
+            let body = serde_json::to_vec_pretty(&info).expect("lock info serializes");
+            file.write_all(&body)
+                .and_then(|()| file.sync_all())
+                .map_err(io_err)?;
+        }
+        let taken = Self::take(path, &tmp, timeout);
+        let _ = fs::remove_file(&tmp);
+        taken?;
+        Ok(Lock {
+            path: path.to_path_buf(),
+            info,
+        })
+    }
+
+    /// Links `tmp` (the record) to `path`, waiting with backoff while another holds it.
+    fn take(path: &Path, tmp: &Path, timeout: Duration) -> Result<(), LockError> {
+        let io_err = |source| LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(50);
+        loop {
+            match fs::hard_link(tmp, path) {
+                Ok(()) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     let Some(holder) = read(path).map_err(io_err)? else {
                         continue; // released between our attempt and the read

@@ -332,6 +332,7 @@ impl Backend for PgBackend {
         let info = LockInfo::new(operation);
         let started = Instant::now();
         let mut wait = Duration::from_millis(50);
+        let mut released_retries = 3;
         loop {
             let got: bool = client
                 .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
@@ -354,15 +355,25 @@ impl Backend for PgBackend {
                 }));
             }
             if started.elapsed() >= timeout {
-                let holder = self
-                    .holder()
-                    .await
-                    .map_err(io)?
-                    .unwrap_or_else(LockInfo::unknown);
-                return Err(LockError::Held {
-                    info: Box::new(holder),
-                    path: self.shown.clone().into(),
-                });
+                match self.holder().await.map_err(io)? {
+                    Some(holder) => {
+                        return Err(LockError::Held {
+                            info: Box::new(holder),
+                            path: self.shown.clone().into(),
+                        });
+                    }
+                    // Released between our try and the look: try again, a few times at most.
+                    None if released_retries > 0 => {
+                        released_retries -= 1;
+                        continue;
+                    }
+                    None => {
+                        return Err(LockError::Held {
+                            info: Box::new(LockInfo::unknown()),
+                            path: self.shown.clone().into(),
+                        });
+                    }
+                }
             }
             let jitter = Duration::from_millis(rand::random::<u64>() % 50);
             tokio::time::sleep((wait + jitter).min(timeout.saturating_sub(started.elapsed())))
