@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::resource::{Address, Desired};
@@ -69,22 +68,6 @@ impl DesiredGraph {
     /// All resources, in insertion order.
     pub fn resources(&self) -> impl Iterator<Item = &Desired> {
         self.graph.node_weights()
-    }
-
-    /// Takes the resources out of the graph.
-    pub fn into_resources(self) -> Vec<Desired> {
-        let (nodes, _) = self.graph.into_nodes_edges();
-        nodes.into_iter().map(|n| n.weight).collect()
-    }
-
-    /// Addresses that need `address` first.
-    pub fn dependents(&self, address: &Address) -> Vec<&Address> {
-        self.by_address.get(address).map_or_else(Vec::new, |&i| {
-            self.graph
-                .neighbors_directed(i, Direction::Outgoing)
-                .map(|n| &self.graph[n].address)
-                .collect()
-        })
     }
 
     /// Graphviz DOT text, one node per resource labelled with its placement.

@@ -132,16 +132,6 @@ impl fmt::Display for Placement {
     }
 }
 
-impl Placement {
-    /// Same provider, location, size and image (prices may differ between catalog dates).
-    pub fn same_place(&self, other: &Placement) -> bool {
-        self.provider == other.provider
-            && self.location == other.location
-            && self.size == other.size
-            && self.image == other.image
-    }
-}
-
 /// Attribute map, sorted so that output and hashes are stable.
 pub type Attributes = BTreeMap<String, Value>;
 

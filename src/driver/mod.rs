@@ -152,7 +152,7 @@ pub trait Driver: Send + Sync {
 
 /// What a driver is built from: its block in the strategy (with `env.` references already
 /// resolved) and where the engine keeps its files.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DriverConfig {
     /// The provider's name in placements and state: the option's `name` setting, else its
     /// kind (`local`, `sim`). Several providers of one kind differ by name.
@@ -165,10 +165,15 @@ pub struct DriverConfig {
     pub base_dir: PathBuf,
 }
 
-impl fmt::Display for DriverConfig {
-    // Never print settings: they may hold credentials.
+impl fmt::Debug for DriverConfig {
+    // Setting names only, never their values: they may hold credentials.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DriverConfig({} settings)", self.settings.len())
+        f.debug_struct("DriverConfig")
+            .field("name", &self.name)
+            .field("settings", &self.settings.keys().collect::<Vec<_>>())
+            .field("state_dir", &self.state_dir)
+            .field("base_dir", &self.base_dir)
+            .finish()
     }
 }
 

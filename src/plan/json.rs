@@ -31,13 +31,6 @@ pub fn write(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
     out.write_all(b"]}\n")
 }
 
-/// The plan document as a JSON value (for callers that want to inspect it).
-pub fn render(plan: &Plan) -> Value {
-    let mut doc = head(plan);
-    doc["changes"] = plan.changes.iter().map(change).collect();
-    doc
-}
-
 fn head(plan: &Plan) -> Value {
     let summary = plan.summary();
     json!({

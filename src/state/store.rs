@@ -89,10 +89,6 @@ impl Store {
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn state_path(&self) -> PathBuf {
         self.dir.join(format!("{}.state.json", self.name))
     }
