@@ -1,7 +1,7 @@
 //! State-backend benchmark: the cost of making one finished apply step durable (a journal
 //! append) and of the final state write, for each backend, with 1,000 node records shaped like
-//! a real apply's. Prints a markdown table. PostgreSQL comes from OSS_TEST_PG_URL (bench/backends.sh
-//! starts one). Run: `bash bench/backends.sh`.
+//! a real apply's. Prints a markdown table. PostgreSQL comes from OSS_TEST_PG_URL and S3 (moto)
+//! from OSS_BENCH_S3_URL; bench/backends.sh starts both. Run: `bash bench/backends.sh`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,4 +118,17 @@ async fn main() {
     .await
     .expect("postgres");
     measure("postgres (a row per step)", pg).await;
+    let url =
+        std::env::var("OSS_BENCH_S3_URL").expect("OSS_BENCH_S3_URL: run bash bench/backends.sh");
+    let s3 = open_backend(
+        &BackendSpec {
+            kind: "s3".into(),
+            url: Some(url),
+        },
+        dir.path(),
+        &name,
+    )
+    .await
+    .expect("s3");
+    measure("s3 on moto (an object per step)", s3).await;
 }

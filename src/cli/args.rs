@@ -20,12 +20,12 @@ pub struct Cli {
     /// Where state lives.
     #[arg(long, global = true, value_name = "DIR", default_value = "state")]
     pub state_dir: PathBuf,
-    /// Where state lives: `local` (files under --state-dir), `postgres` [default: the
+    /// Where state lives: `local` (files under --state-dir), `postgres`, `s3` [default: the
     /// strategy's `state` block, else local].
-    #[arg(long, global = true, env = "OSS_BACKEND", value_parser = ["local", "postgres"])]
+    #[arg(long, global = true, env = "OSS_BACKEND", value_parser = ["local", "postgres", "s3"])]
     pub backend: Option<String>,
-    /// The backend's address, e.g. postgres://user@127.0.0.1:5432/db (its password is never
-    /// printed).
+    /// The backend's address: postgres://user@127.0.0.1:5432/db (its password is never
+    /// printed) or s3://BUCKET/PREFIX?region=R[&endpoint=URL][&lock_table=TABLE].
     #[arg(
         long,
         global = true,
@@ -100,9 +100,9 @@ pub enum StateCommand {
     /// Copy the state to another backend, verify the copy, and leave the source as it is.
     Migrate {
         /// The backend to copy to (`local` uses --state-dir).
-        #[arg(long, value_parser = ["local", "postgres"])]
+        #[arg(long, value_parser = ["local", "postgres", "s3"])]
         to: String,
-        /// Its address (for postgres).
+        /// Its address (for postgres and s3).
         #[arg(
             long,
             value_name = "URL",

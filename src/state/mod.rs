@@ -9,6 +9,7 @@ pub mod backend;
 pub mod local;
 pub mod lock;
 pub mod postgres;
+pub mod s3;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -58,9 +59,23 @@ pub async fn open_backend(
                 postgres::PgBackend::connect(url, name).await?,
             ))
         }
+        "s3" => {
+            let url = spec
+                .url
+                .as_deref()
+                .ok_or_else(|| store::StoreError::Backend {
+                    backend: "s3".into(),
+                    message: "needs a URL (s3://BUCKET/PREFIX?region=R): set \"url\" in the \
+                              strategy's state block, or --backend-url"
+                        .into(),
+                })?;
+            Ok(std::sync::Arc::new(
+                s3::S3Backend::connect(url, name).await?,
+            ))
+        }
         other => Err(store::StoreError::Backend {
             backend: other.into(),
-            message: "unknown backend; known: local, postgres".into(),
+            message: "unknown backend; known: local, postgres, s3".into(),
         }),
     }
 }

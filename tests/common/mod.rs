@@ -17,6 +17,8 @@ use serde_json::Value;
 /// A scratch project: a strategy file and a state dir; kills its nodes when dropped.
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// Environment every `oss` run here gets (AWS keys for an S3 backend...).
+    env: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Project {
@@ -34,6 +36,7 @@ impl Project {
                 .prefix("oss-test-")
                 .tempdir()
                 .unwrap(),
+            env: Default::default(),
         };
         project.write_strategy(strategy);
         project
@@ -51,12 +54,20 @@ impl Project {
         self.dir.path().join(rel)
     }
 
+    /// Sets `name=value` in the environment of every later `oss` run here.
+    pub fn set_env(&self, name: &str, value: &str) {
+        let mut env = self.env.lock().unwrap();
+        env.retain(|(n, _)| n != name);
+        env.push((name.to_string(), value.to_string()));
+    }
+
     /// `oss` run in the project directory, without colours.
     pub fn oss(&self) -> Command {
         let mut cmd = Command::cargo_bin("oss").unwrap();
         cmd.current_dir(self.dir.path())
             .env("NO_COLOR", "1")
-            .env_remove("CLICOLOR_FORCE");
+            .env_remove("CLICOLOR_FORCE")
+            .envs(self.env.lock().unwrap().iter().cloned());
         cmd
     }
 

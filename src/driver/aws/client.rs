@@ -296,7 +296,7 @@ fn transport(error: reqwest::Error) -> Failure {
 }
 
 /// An error with its causes, innermost last, repeated parts dropped.
-fn chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = vec![error.to_string()];
     let mut source = error.source();
     while let Some(cause) = source {

@@ -25,8 +25,8 @@
 //! table). The driver never reads or writes the state file, never prints, and never puts a
 //! credential into a message.
 
-mod client;
-mod credentials;
+pub(crate) mod client;
+pub(crate) mod credentials;
 mod ec2;
 mod error;
 mod images;
@@ -34,7 +34,7 @@ mod node;
 mod offerings;
 mod refresh;
 mod regional;
-mod xml;
+pub(crate) mod xml;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};

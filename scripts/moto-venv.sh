@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Makes sure the Python virtualenv with moto's server and boto3 (pinned) exists, creating or
+# refreshing it when the pins change, and prints its path. Used by scripts/test.sh and the
+# benchmarks that start moto.   VENV=$(bash scripts/moto-venv.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PINS=("moto[server]==5.2.5" "boto3==1.44.8")
+VENV="${OSS_TEST_VENV:-$PWD/.venv-test}"
+if [ ! -x "$VENV/bin/moto_server" ] || [ "$(cat "$VENV/.oss-pins" 2>/dev/null)" != "${PINS[*]}" ]; then
+  echo "Setting up the moto virtualenv in $VENV (${PINS[*]})" >&2
+  python3 -m venv --clear "$VENV" >&2 || {
+    echo "error: cannot create a Python virtualenv; apt-get install python3-venv" >&2
+    exit 1
+  }
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}" >&2
+  echo "${PINS[*]}" >"$VENV/.oss-pins"
+fi
+echo "$VENV"
