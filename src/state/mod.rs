@@ -21,13 +21,23 @@ use crate::resource::{Address, Existing};
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Which backend keeps the state, and where (from the strategy's `state` block or flags).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+/// Its `Debug` shows the URL without its password.
+#[derive(Clone, Default, PartialEq, Deserialize)]
 pub struct BackendSpec {
     #[serde(rename = "backend", default = "local_kind")]
     pub kind: String,
     /// The backend's address; may hold credentials, so it is never printed as is.
     #[serde(default)]
     pub url: Option<String>,
+}
+
+impl std::fmt::Debug for BackendSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendSpec")
+            .field("kind", &self.kind)
+            .field("url", &self.url.as_deref().map(postgres::redact))
+            .finish()
+    }
 }
 
 fn local_kind() -> String {

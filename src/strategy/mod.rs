@@ -85,8 +85,8 @@ pub struct Choice {
 }
 
 /// One provider option: its kind, its name and settings (credentials already resolved; never
-/// print).
-#[derive(Clone, Debug)]
+/// print: its `Debug` shows setting names only).
+#[derive(Clone)]
 pub struct ProviderOption {
     /// The driver (`local`, `sim`).
     pub kind: String,
@@ -134,8 +134,18 @@ fn default_count() -> usize {
     1
 }
 
-/// A checked strategy with `env.` references resolved.
-#[derive(Clone, Debug)]
+impl std::fmt::Debug for ProviderOption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderOption")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("settings", &self.settings.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A checked strategy with `env.` references resolved. Its `Debug` leaves out the secrets.
+#[derive(Clone)]
 pub struct Strategy {
     pub name: String,
     pub description: Option<String>,
@@ -155,6 +165,21 @@ pub struct Strategy {
     pub secrets: Vec<String>,
     /// The file's text, to locate problems found after parsing (an option matching nothing).
     pub text: String,
+}
+
+impl std::fmt::Debug for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Strategy")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("provider", &self.provider)
+            .field("node", &self.node)
+            .field("state", &self.state)
+            .field("redundancy", &self.redundancy)
+            .field("spread", &self.spread)
+            .field("secrets", &format_args!("[{} hidden]", self.secrets.len()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Strategy {
@@ -611,5 +636,32 @@ fn resolve_env(
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let text = r#"{
+          "name": "t",
+          "state": {"backend": "postgres", "url": "env.PG_URL"},
+          "provider": {"options": [{"sim": {"catalog": "aws", "token": "env.SIM_TOKEN"}}]},
+          "node": {"image": {"options": [{"os": "ubuntu"}]},
+                   "hardware": {"options": [{"min_vcpus": 1}]},
+                   "location": {"options": [{"country": "AU"}]}}
+        }"#;
+        let env = |name: &str| match name {
+            "PG_URL" => Some("postgres://oss:pg-canary-1@127.0.0.1/db".to_string()),
+            "SIM_TOKEN" => Some("sim-canary-2".to_string()),
+            _ => None,
+        };
+        let strategy = parse(Path::new("strategy.json"), text, &env).unwrap();
+        let shown = format!("{strategy:?}");
+        assert!(!shown.contains("canary"), "{shown}");
+        assert!(shown.contains("token"), "setting names are shown: {shown}");
+        assert!(shown.contains("postgres://oss:***@127.0.0.1/db"), "{shown}");
     }
 }
