@@ -409,8 +409,14 @@ impl Session {
         if !plan.has_changes() {
             return Ok(Outcome::default());
         }
+        let drivers = self.drivers_for(Some(&state))?;
+        if fresh {
+            for driver in drivers.values() {
+                driver.lineage_is_new(&state.lineage);
+            }
+        }
         let run = apply::Run {
-            drivers: self.drivers_for(Some(&state))?,
+            drivers,
             lineage: state.lineage.clone(),
             journal: self.backend.begin_journal(&state).await?,
             reporter,

@@ -138,6 +138,11 @@ pub trait Driver: Send + Sync {
     /// allows it), and find objects of this lineage the caller does not know.
     async fn refresh(&self, lineage: &str, known: &[Existing]) -> Result<Refreshed, DriverError>;
 
+    /// Told before an apply whose state (and so its lineage) this run has just created:
+    /// nothing of `lineage` can exist at the provider yet, so creates need not look for
+    /// objects a crash left behind.
+    fn lineage_is_new(&self, _lineage: &str) {}
+
     /// Create one resource at `request.placement` and wait until it is ready. If an object with
     /// the same address and lineage already exists (a crash left it), adopt it instead.
     async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError>;

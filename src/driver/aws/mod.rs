@@ -5,7 +5,8 @@
 //! - **Offerings** (`catalog`): zones (DescribeAvailabilityZones), instance types with their
 //!   vCPUs, memory and architecture (DescribeInstanceTypes, DescribeInstanceTypeOfferings) and
 //!   images (DescribeImages, see `images`) of the configured regions, priced from the price
-//!   table shipped in oss. Read once per process. When the API cannot be reached (or no
+//!   table shipped in oss. Read once per process, every call at once; zones, types and
+//!   offerings are kept between runs (`cache`). When the API cannot be reached (or no
 //!   credentials are found) the price table's offerings stand in, so planning works and apply
 //!   fails over to the next provider.
 //! - **Key pairs** (ImportKeyPair) and **security groups** (CreateSecurityGroup in the default
@@ -25,6 +26,7 @@
 //! table). The driver never reads or writes the state file, never prints, and never puts a
 //! credential into a message.
 
+mod cache;
 pub(crate) mod client;
 pub(crate) mod credentials;
 mod ec2;
@@ -54,7 +56,7 @@ use node::LiveCell;
 
 pub use error::table as error_table;
 
-const SETTINGS: [&str; 9] = [
+const SETTINGS: [&str; 10] = [
     "access_key_id",
     "secret_access_key",
     "session_token",
@@ -64,8 +66,13 @@ const SETTINGS: [&str; 9] = [
     "ssh_check",
     "images",
     "ready_timeout",
+    "offerings_ttl",
 ];
 
+/// How long a region's zones, instance types and their offerings are kept between runs by
+/// default: an instance type's facts never change and offerings seldom do (a stale one is
+/// refused at launch and failed over like a capacity refusal).
+const OFFERINGS_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How long a node may take to run (and answer on port 22) by default.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Polling of a launching or terminating instance: first pause, growth, cap.
@@ -94,11 +101,16 @@ pub struct AwsDriver {
     /// read once (by refresh, or by the first launch) so that launches look for an instance
     /// to adopt without one DescribeInstances each. A hit is checked by id before adopting.
     live: Mutex<HashMap<(String, String), LiveCell>>,
+    /// Lineages this run created: nothing of them existed before, so there is nothing to
+    /// adopt and no snapshot to read.
+    new_lineages: Mutex<HashSet<String>>,
     /// (region, address) of every launch this process attempted: a retried launch looks for
     /// its instance afresh (the snapshot above predates it).
     launched: Mutex<HashSet<(String, Address)>>,
     /// The catalog, once read (the async lock keeps concurrent first readers to one read).
     catalog: tokio::sync::Mutex<Option<Catalog>>,
+    /// Zones, instance types and offerings kept between runs.
+    facts_cache: cache::FactsCache,
 }
 
 #[derive(Default)]
@@ -177,6 +189,18 @@ impl AwsDriver {
                 _ => return Err(bad("ready_timeout", "a number of seconds from 1 to 3600")),
             },
         };
+        let offerings_ttl = match settings.get("offerings_ttl") {
+            None => OFFERINGS_TTL,
+            Some(v) => match v.as_f64() {
+                Some(s) if (0.0..=2_592_000.0).contains(&s) => Duration::from_secs_f64(s),
+                _ => {
+                    return Err(bad(
+                        "offerings_ttl",
+                        "a number of seconds from 0 (never keep) to 2592000 (30 days)",
+                    ));
+                }
+            },
+        };
         let images = images::with_setting(settings.get("images"))
             .map_err(|e| bad("images", &format!("valid ({e})")))?;
         let keys = credentials::resolve(
@@ -199,7 +223,10 @@ impl AwsDriver {
             .unwrap_or_else(|| "ec2.REGION.amazonaws.com".into());
         let api = Api::new(&name, endpoint, keys)
             .map_err(|e| DriverError::fatal(format!("Provider `{name}`: {e}.")))?;
+        let facts_cache =
+            cache::FactsCache::new(&config.state_dir, &name, &endpoint_text, offerings_ttl);
         Ok(AwsDriver {
+            facts_cache,
             name,
             regions,
             ssh_check,
@@ -210,6 +237,7 @@ impl AwsDriver {
             nonce: rand::random(),
             caches: Mutex::new(Caches::default()),
             live: Mutex::new(HashMap::new()),
+            new_lineages: Mutex::new(HashSet::new()),
             launched: Mutex::new(HashSet::new()),
             catalog: tokio::sync::Mutex::new(None),
         })
@@ -236,7 +264,8 @@ impl AwsDriver {
         let mut tasks = JoinSet::new();
         for (i, region) in self.regions.iter().enumerate() {
             let (api, region, specs) = (self.api.clone(), region.clone(), self.images.clone());
-            tasks.spawn(async move { (i, read_region(&api, region, &specs).await) });
+            let cache = self.facts_cache.clone();
+            tasks.spawn(async move { (i, read_region(api, region, specs, cache).await) });
         }
         let mut answers: Vec<(usize, offerings::RegionAnswers)> = Vec::new();
         while let Some(joined) = tasks.join_next().await {
@@ -426,48 +455,67 @@ async fn pages(
     }
 }
 
-/// Zones, instance types, offerings and images of one region.
+/// Zones, instance types, offerings and images of one region, every call at once: the facts
+/// (zones, types, offerings) from the cache when it has them, the images always.
 async fn read_region(
-    api: &Api,
+    api: Arc<Api>,
     region: String,
-    specs: &[ImageSpec],
+    specs: Vec<ImageSpec>,
+    cache: cache::FactsCache,
 ) -> Result<offerings::RegionAnswers, DriverError> {
-    let zones = api
-        .call(
+    let facts = async {
+        if let Some(kept) = cache.load(&region) {
+            return Ok(kept);
+        }
+        let no_params = Params::new();
+        let zones = api.call(
             &region,
             "DescribeAvailabilityZones",
-            &Params::new(),
+            &no_params,
             Repeat::Safe,
-        )
-        .await?;
-    let offerings = pages(
-        api,
-        &region,
-        "DescribeInstanceTypeOfferings",
-        Params::new()
-            .set("LocationType", "availability-zone")
-            .set("MaxResults", "1000"),
-    )
-    .await?;
-    let types = pages(
-        api,
-        &region,
-        "DescribeInstanceTypes",
-        Params::new().set("MaxResults", "100"),
-    )
-    .await?;
-    let mut images = BTreeMap::new();
-    for spec in specs {
-        let found = resolve_image(api, &region, spec).await?;
-        if !found.is_empty() {
-            images.insert(spec.name.clone(), found);
+        );
+        let offerings = pages(
+            &api,
+            &region,
+            "DescribeInstanceTypeOfferings",
+            Params::new()
+                .set("LocationType", "availability-zone")
+                .set("MaxResults", "1000"),
+        );
+        let types = pages(
+            &api,
+            &region,
+            "DescribeInstanceTypes",
+            Params::new().set("MaxResults", "100"),
+        );
+        let (zones, offerings, types) = tokio::try_join!(zones, offerings, types)?;
+        let facts = offerings::RegionFacts::from_answers(&zones, &offerings, &types);
+        cache.store(&region, &facts);
+        Ok::<_, DriverError>(facts)
+    };
+    let images = async {
+        let mut tasks = JoinSet::new();
+        for spec in specs {
+            let (api, region) = (api.clone(), region.clone());
+            tasks.spawn(async move {
+                let found = resolve_image(&api, &region, &spec).await;
+                (spec.name, found)
+            });
         }
-    }
+        let mut images = BTreeMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            let (name, found) = joined.map_err(|e| DriverError::fatal(format!("{e}")))?;
+            let found = found?;
+            if !found.is_empty() {
+                images.insert(name, found);
+            }
+        }
+        Ok::<_, DriverError>(images)
+    };
+    let (facts, images) = tokio::try_join!(facts, images)?;
     Ok(offerings::RegionAnswers {
         region,
-        zones,
-        offerings,
-        types,
+        facts,
         images,
     })
 }
@@ -561,6 +609,10 @@ impl Driver for AwsDriver {
 
     async fn refresh(&self, lineage: &str, known: &[Existing]) -> Result<Refreshed, DriverError> {
         self.refresh_lineage(lineage, known).await
+    }
+
+    fn lineage_is_new(&self, lineage: &str) {
+        lock(&self.new_lineages).insert(lineage.to_string());
     }
 
     async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {

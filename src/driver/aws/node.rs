@@ -3,9 +3,9 @@
 //! on delete.
 //!
 //! Adoption looks in one snapshot per region and lineage of the live instances (seeded by
-//! refresh, else read at the first launch), re-checked by id, so a fleet of N launches does
-//! not make N tag-filtered DescribeInstances calls; a launch this process already attempted
-//! asks afresh.
+//! refresh, else read at the first launch, empty without asking for a lineage this run made),
+//! re-checked by id, so a fleet of N launches does not make N tag-filtered DescribeInstances
+//! calls; a launch this process already attempted asks afresh.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,13 +54,18 @@ impl AwsDriver {
         Ok(found.into_iter().next())
     }
 
-    /// The live instances of `lineage` in `region`, read at most once per process.
+    /// The live instances of `lineage` in `region`, read at most once per process (none,
+    /// without asking, for a lineage this run created).
     pub(super) async fn live(&self, region: &str, lineage: &str) -> Result<LiveCell, DriverError> {
         let cell = lock(&self.live)
             .entry((region.to_string(), lineage.to_string()))
             .or_default()
             .clone();
+        let new = lock(&self.new_lineages).contains(lineage);
         cell.get_or_try_init(|| async {
+            if new {
+                return Ok(Live::new());
+            }
             let params = Params::new()
                 .filter(1, &format!("tag:{TAG_LINEAGE}"), &[lineage])
                 .filter(2, "instance-state-name", &["pending", "running"])

@@ -11,6 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
+use serde::{Deserialize, Serialize};
+
 use crate::catalog::{Catalog, Image, Location, Price, Size, aws};
 
 use super::images::ImageSpec;
@@ -92,13 +94,60 @@ pub fn table_arch(size: &str) -> Option<&'static str> {
 /// What one region's API answered.
 pub struct RegionAnswers {
     pub region: String,
-    pub zones: Element,
-    /// DescribeInstanceTypeOfferings pages (by availability zone).
-    pub offerings: Vec<Element>,
-    /// DescribeInstanceTypes pages.
-    pub types: Vec<Element>,
+    /// Zones, instance types and where they are offered (slow to read, slow to change).
+    pub facts: RegionFacts,
     /// Per image name: architecture → AMI id, as resolved in this region.
     pub images: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// The slow-changing offerings of one region: its available zones, the instance types it
+/// knows (vCPUs, memory, architecture) and which zone offers which type. Plain data, so it can
+/// be kept between runs (`cache`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegionFacts {
+    /// Available zones of type `availability-zone`, sorted.
+    pub zones: Vec<String>,
+    /// Instance types with their facts (Mac and 32-bit-only types left out).
+    pub sizes: Vec<Size>,
+    /// (zone, instance type) pairs DescribeInstanceTypeOfferings lists.
+    pub offered: Vec<(String, String)>,
+}
+
+impl RegionFacts {
+    /// Reads DescribeAvailabilityZones, DescribeInstanceTypeOfferings (by availability zone)
+    /// and DescribeInstanceTypes answers.
+    pub fn from_answers(zones: &Element, offerings: &[Element], types: &[Element]) -> Self {
+        let mut zones: Vec<String> = zones
+            .items("availabilityZoneInfo")
+            .filter(|z| z.text_at(&["zoneState"]).is_none_or(|s| s == "available"))
+            .filter(|z| {
+                z.text_at(&["zoneType"])
+                    .is_none_or(|t| t == "availability-zone")
+            })
+            .filter_map(|z| z.text_at(&["zoneName"]).map(String::from))
+            .collect();
+        zones.sort();
+        let sizes = types
+            .iter()
+            .flat_map(|page| page.items("instanceTypeSet"))
+            .filter_map(size)
+            .collect();
+        let offered = offerings
+            .iter()
+            .flat_map(|page| page.items("instanceTypeOfferingSet"))
+            .filter_map(|item| {
+                Some((
+                    item.text_at(&["location"])?.to_string(),
+                    item.text_at(&["instanceType"])?.to_string(),
+                ))
+            })
+            .collect();
+        RegionFacts {
+            zones,
+            sizes,
+            offered,
+        }
+    }
 }
 
 /// A location for `zone` of `region`, with the region's geography from the price table.
@@ -155,42 +204,23 @@ pub fn assemble(answers: &[RegionAnswers], specs: &[ImageSpec], source: String) 
     let mut arches: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for answer in answers {
         let region = answer.region.as_str();
-        for item in answer
-            .types
-            .iter()
-            .flat_map(|page| page.items("instanceTypeSet"))
-        {
-            if let Some(size) = size(item) {
-                sizes.entry(size.id.clone()).or_insert(size);
-            }
+        for size in &answer.facts.sizes {
+            sizes.entry(size.id.clone()).or_insert_with(|| size.clone());
         }
-        let mut zones: Vec<Location> = answer
+        let zones: Vec<Location> = answer
+            .facts
             .zones
-            .items("availabilityZoneInfo")
-            .filter(|z| z.text_at(&["zoneState"]).is_none_or(|s| s == "available"))
-            .filter(|z| {
-                z.text_at(&["zoneType"])
-                    .is_none_or(|t| t == "availability-zone")
-            })
-            .filter_map(|z| location(region, z.text_at(&["zoneName"])?))
-            .collect();
-        zones.sort_by(|a, b| a.id.cmp(&b.id));
-        let zone_ids: BTreeSet<String> = zones.iter().map(|z| z.id.clone()).collect();
-        let mut offered: BTreeSet<(String, String)> = BTreeSet::new();
-        for item in answer
-            .offerings
             .iter()
-            .flat_map(|page| page.items("instanceTypeOfferingSet"))
-        {
-            let (Some(zone), Some(size)) =
-                (item.text_at(&["location"]), item.text_at(&["instanceType"]))
-            else {
-                continue;
-            };
-            if zone_ids.contains(zone) && sizes.contains_key(size) {
-                offered.insert((zone.to_string(), size.to_string()));
-            }
-        }
+            .filter_map(|zone| location(region, zone))
+            .collect();
+        let zone_ids: BTreeSet<&str> = zones.iter().map(|z| z.id.as_str()).collect();
+        let offered: BTreeSet<(String, String)> = answer
+            .facts
+            .offered
+            .iter()
+            .filter(|(zone, size)| zone_ids.contains(zone.as_str()) && sizes.contains_key(size))
+            .cloned()
+            .collect();
         for (zone, size) in offered {
             let Some(hourly_price) = price(region, &size) else {
                 continue;
@@ -311,33 +341,34 @@ mod tests {
     }
 
     fn sydney() -> RegionAnswers {
-        RegionAnswers {
-            region: "ap-southeast-2".into(),
-            zones: parse(
-                "<R><availabilityZoneInfo>\
+        let zones = parse(
+            "<R><availabilityZoneInfo>\
                  <item><zoneName>ap-southeast-2b</zoneName><zoneState>available</zoneState><zoneType>availability-zone</zoneType></item>\
                  <item><zoneName>ap-southeast-2a</zoneName><zoneState>available</zoneState></item>\
                  <item><zoneName>ap-southeast-2-akl-1a</zoneName><zoneState>available</zoneState><zoneType>local-zone</zoneType></item>\
                  <item><zoneName>ap-southeast-2c</zoneName><zoneState>impaired</zoneState></item>\
                  </availabilityZoneInfo></R>",
-            ),
-            offerings: vec![parse(
-                "<R><instanceTypeOfferingSet>\
+        );
+        let offerings = vec![parse(
+            "<R><instanceTypeOfferingSet>\
                  <item><instanceType>t3.micro</instanceType><location>ap-southeast-2a</location></item>\
                  <item><instanceType>t3.micro</instanceType><location>ap-southeast-2b</location></item>\
                  <item><instanceType>t4g.micro</instanceType><location>ap-southeast-2b</location></item>\
                  <item><instanceType>zz9.plural</instanceType><location>ap-southeast-2b</location></item>\
                  <item><instanceType>mac1.metal</instanceType><location>ap-southeast-2b</location></item>\
                  </instanceTypeOfferingSet></R>",
-            )],
-            types: vec![parse(
-                "<R><instanceTypeSet>\
+        )];
+        let types = vec![parse(
+            "<R><instanceTypeSet>\
                  <item><instanceType>t3.micro</instanceType><vCpuInfo><defaultVCpus>2</defaultVCpus></vCpuInfo><memoryInfo><sizeInMiB>1024</sizeInMiB></memoryInfo><processorInfo><supportedArchitectures><item>x86_64</item></supportedArchitectures></processorInfo></item>\
                  <item><instanceType>t4g.micro</instanceType><vCpuInfo><defaultVCpus>2</defaultVCpus></vCpuInfo><memoryInfo><sizeInMiB>1024</sizeInMiB></memoryInfo><processorInfo><supportedArchitectures><item>arm64</item></supportedArchitectures></processorInfo></item>\
                  <item><instanceType>zz9.plural</instanceType><vCpuInfo><defaultVCpus>9</defaultVCpus></vCpuInfo><memoryInfo><sizeInMiB>9216</sizeInMiB></memoryInfo><processorInfo><supportedArchitectures><item>x86_64</item></supportedArchitectures></processorInfo></item>\
                  <item><instanceType>mac1.metal</instanceType><vCpuInfo><defaultVCpus>12</defaultVCpus></vCpuInfo><memoryInfo><sizeInMiB>32768</sizeInMiB></memoryInfo><processorInfo><supportedArchitectures><item>x86_64_mac</item></supportedArchitectures></processorInfo></item>\
                  </instanceTypeSet></R>",
-            )],
+        )];
+        RegionAnswers {
+            region: "ap-southeast-2".into(),
+            facts: RegionFacts::from_answers(&zones, &offerings, &types),
             images: BTreeMap::from([(
                 "amazon-linux-2023".to_string(),
                 BTreeMap::from([

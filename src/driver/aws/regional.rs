@@ -43,36 +43,28 @@ impl AwsDriver {
                 base64::engine::general_purpose::STANDARD.encode(public_key.trim()),
             )
             .tag_spec("key-pair", &tags);
-        match self.call(&region, "ImportKeyPair", params).await {
-            Ok(_) => {}
-            Err(e) if e.code.as_deref() == Some("InvalidKeyPair.Duplicate") => {}
+        let imported = match self.call(&region, "ImportKeyPair", params).await {
+            // The answer names the key, its id and fingerprint: nothing to read back.
+            Ok(answer) => answer.text_at(&["keyName"]).map(|name| KeyPair {
+                name: name.to_string(),
+                id: answer
+                    .text_at(&["keyPairId"])
+                    .unwrap_or_default()
+                    .to_string(),
+                fingerprint: answer
+                    .text_at(&["keyFingerprint"])
+                    .unwrap_or_default()
+                    .to_string(),
+                public_key: None,
+                tags: tags.iter().cloned().collect(),
+            }),
+            Err(e) if e.code.as_deref() == Some("InvalidKeyPair.Duplicate") => None,
             Err(e) => return Err(e),
-        }
-        // Read it back (also when it existed: adopt it if it is ours). Just imported, it may
-        // not be visible yet (EC2 is eventually consistent): that is worth another attempt.
-        let answer = self
-            .call(
-                &region,
-                "DescribeKeyPairs",
-                Params::new().set("KeyName.1", &name),
-            )
-            .await
-            .map_err(|e| match e.code.as_deref() {
-                Some("InvalidKeyPair.NotFound") => DriverError {
-                    class: ErrorClass::Retry,
-                    ..e
-                },
-                _ => e,
-            })?;
-        let key = KeyPair::all(&answer)
-            .into_iter()
-            .find(|k| k.name == name)
-            .ok_or_else(|| {
-                DriverError::retry(format!(
-                    "Key pair {name} in {region} is not visible yet after ImportKeyPair."
-                ))
-                .with_code("InvalidKeyPair.NotFound")
-            })?;
+        };
+        let key = match imported {
+            Some(key) => key,
+            None => self.read_key(&region, &name).await?,
+        };
         if key.tags.get(TAG_LINEAGE).map(String::as_str) != Some(request.lineage) {
             return Err(DriverError::fatal(format!(
                 "A key pair named {name} already exists in {region} and was not made by this \
@@ -89,6 +81,35 @@ impl AwsDriver {
             observed: key.observed(),
             dependencies: desired.depends_on.clone(),
         })
+    }
+
+    /// Reads a key pair back by name (it existed already: adopt it if it is ours). Just
+    /// imported, it may not be visible yet (EC2 is eventually consistent): that is worth
+    /// another attempt.
+    async fn read_key(&self, region: &str, name: &str) -> Result<KeyPair, DriverError> {
+        let answer = self
+            .call(
+                region,
+                "DescribeKeyPairs",
+                Params::new().set("KeyName.1", name),
+            )
+            .await
+            .map_err(|e| match e.code.as_deref() {
+                Some("InvalidKeyPair.NotFound") => DriverError {
+                    class: ErrorClass::Retry,
+                    ..e
+                },
+                _ => e,
+            })?;
+        KeyPair::all(&answer)
+            .into_iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| {
+                DriverError::retry(format!(
+                    "Key pair {name} in {region} is not visible yet after ImportKeyPair."
+                ))
+                .with_code("InvalidKeyPair.NotFound")
+            })
     }
 
     pub(super) async fn default_vpc(&self, region: &str) -> Result<String, DriverError> {
@@ -137,7 +158,6 @@ impl AwsDriver {
         let desired = request.desired;
         let region = region_of(&request.placement.location);
         let name = object_name(desired, request.lineage);
-        let vpc = self.default_vpc(&region).await?;
         let user = ec2::attribute_tags(&desired.attributes);
         let mut tags = self.oss_tags(request.lineage, &desired.address, &attribute_name(desired));
         tags.insert(
@@ -145,35 +165,39 @@ impl AwsDriver {
             serde_json::to_string(&ec2::attribute_ports(&desired.attributes)).unwrap_or_default(),
         );
         tags.extend(ec2::visible_tags(&user, &attribute_name(desired)));
-        let tags: Vec<(String, String)> = tags.into_iter().collect();
+        let tag_list: Vec<(String, String)> = tags.clone().into_iter().collect();
+        // Without a VpcId the group goes into the default VPC; the VPC's id is read at the
+        // same time (for what refresh reports, and to find a duplicate), not before.
         let params = Params::new()
             .set("GroupName", &name)
             .set(
                 "GroupDescription",
                 format!("oss {} (state {})", desired.address, request.lineage),
             )
-            .set("VpcId", &vpc)
-            .tag_spec("security-group", &tags);
-        match self.call(&region, "CreateSecurityGroup", params).await {
-            Ok(_) => {}
-            Err(e) if e.code.as_deref() == Some("InvalidGroup.Duplicate") => {}
+            .tag_spec("security-group", &tag_list);
+        let (created, vpc) = tokio::join!(
+            self.call(&region, "CreateSecurityGroup", params),
+            self.default_vpc(&region)
+        );
+        let mut group = match created {
+            // A new group: its id is in the answer, it has no rules yet.
+            Ok(answer) if answer.text_at(&["groupId"]).is_some() => Group {
+                id: answer.text_at(&["groupId"]).unwrap_or_default().to_string(),
+                name: name.clone(),
+                vpc_id: vpc.unwrap_or_default(),
+                open_ports: Vec::new(),
+                tags,
+            },
+            Ok(_) => self.read_group(&region, &name, &vpc?).await?,
+            Err(e) if e.code.as_deref() == Some("InvalidGroup.Duplicate") => {
+                self.read_group(&region, &name, &vpc?).await?
+            }
+            // No default VPC: DescribeVpcs says so in the words of `default_vpc`.
+            Err(e) if e.code.as_deref() == Some("VPCIdNotSpecified") => {
+                return Err(vpc.err().unwrap_or(e));
+            }
             Err(e) => return Err(e),
-        }
-        let found = self
-            .groups(
-                &region,
-                Params::new()
-                    .filter(1, "group-name", &[name.as_str()])
-                    .filter(2, "vpc-id", &[vpc.as_str()]),
-            )
-            .await?;
-        let mut group = found.into_iter().find(|g| g.name == name).ok_or_else(|| {
-            DriverError::retry(format!(
-                "Security group {name} in {region} is not visible yet after \
-                 CreateSecurityGroup."
-            ))
-            .with_code("InvalidGroup.NotFound")
-        })?;
+        };
         if group.tags.get(TAG_LINEAGE).map(String::as_str) != Some(request.lineage) {
             return Err(DriverError::fatal(format!(
                 "A security group named {name} already exists in {region} ({}) and was not \
@@ -205,6 +229,25 @@ impl AwsDriver {
             attributes: desired.attributes.clone(),
             observed: group.observed(),
             dependencies: desired.depends_on.clone(),
+        })
+    }
+
+    /// Reads an existing group back by name in `vpc` (a duplicate: adopt it if it is ours).
+    async fn read_group(&self, region: &str, name: &str, vpc: &str) -> Result<Group, DriverError> {
+        let found = self
+            .groups(
+                region,
+                Params::new()
+                    .filter(1, "group-name", &[name])
+                    .filter(2, "vpc-id", &[vpc]),
+            )
+            .await?;
+        found.into_iter().find(|g| g.name == name).ok_or_else(|| {
+            DriverError::retry(format!(
+                "Security group {name} in {region} is not visible yet after \
+                 CreateSecurityGroup."
+            ))
+            .with_code("InvalidGroup.NotFound")
         })
     }
 

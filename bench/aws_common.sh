@@ -1,0 +1,100 @@
+# Shared by bench/refresh.sh and bench/libcloud.sh (sourced, not run): the bench virtualenv,
+# a moto server and the proxy in front of it (bench/ec2_proxy.py), all on loopback, stopped by
+# pid when the bench exits, plus small helpers. Progress goes to stderr.
+
+BENCH_PINS=("moto[server]==5.2.5" "boto3==1.44.8" "apache-libcloud==3.9.1")
+BENCH_VENV="${OSS_BENCH_VENV:-$PWD/.venv-bench}"
+MOTO_PID="" PROXY_PID=""
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+# Creates (or refreshes, when the pins change) the bench virtualenv.
+bench_venv() {
+  command -v python3 >/dev/null || { echo "error: the AWS benches need python3" >&2; exit 1; }
+  if [ ! -x "$BENCH_VENV/bin/moto_server" ] || [ "$(cat "$BENCH_VENV/.oss-pins" 2>/dev/null)" != "${BENCH_PINS[*]}" ]; then
+    log "setting up the bench virtualenv in $BENCH_VENV (${BENCH_PINS[*]})"
+    python3 -m venv --clear "$BENCH_VENV" || {
+      echo "error: cannot create a Python virtualenv; apt-get install python3-venv" >&2
+      exit 1
+    }
+    "$BENCH_VENV/bin/pip" install --quiet --disable-pip-version-check "${BENCH_PINS[@]}" >&2
+    echo "${BENCH_PINS[*]}" >"$BENCH_VENV/.oss-pins"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits (at most 30 s) until 127.0.0.1:$1 accepts connections.
+wait_port() {
+  for _ in $(seq 300); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 1).close()" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "error: nothing listens on 127.0.0.1:$1 after 30 s" >&2
+  return 1
+}
+
+# Starts moto_server on a free loopback port: sets MOTO_PID and MOTO_PORT.
+start_moto() {
+  MOTO_PORT=$(free_port)
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+    "$BENCH_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$work/moto.log" 2>&1 &
+  MOTO_PID=$!
+  wait_port "$MOTO_PORT"
+}
+
+# Starts the proxy in front of moto with $1 ms of delay per call, logging calls to $2: sets
+# PROXY_PID and PROXY_PORT.
+start_proxy() {
+  rm -f "$work/proxy.port"
+  "$BENCH_VENV/bin/python" bench/ec2_proxy.py --upstream "$MOTO_PORT" --delay-ms "$1" \
+    --log "$2" --port-file "$work/proxy.port" 2>"$work/proxy.err" &
+  PROXY_PID=$!
+  for _ in $(seq 100); do [ -s "$work/proxy.port" ] && break; sleep 0.1; done
+  PROXY_PORT=$(cat "$work/proxy.port")
+  wait_port "$PROXY_PORT"
+}
+
+# Stops what this bench started, by pid.
+stop_servers() {
+  for pid in $PROXY_PID $MOTO_PID; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  PROXY_PID="" MOTO_PID=""
+}
+
+# Forgets everything moto holds, then has it build region $1's backend (its first call in a
+# region costs about a second), so no timed run pays for that.
+moto_fresh() {
+  "$BENCH_VENV/bin/python" - "$MOTO_PORT" "$1" <<'PY'
+import sys, urllib.request
+import boto3
+port, region = sys.argv[1], sys.argv[2]
+urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST")).read()
+boto3.client("ec2", endpoint_url=f"http://127.0.0.1:{port}", region_name=region,
+             aws_access_key_id="testing", aws_secret_access_key="testing").describe_availability_zones()
+PY
+}
+
+# CPU seconds (user + system) moto has used so far.
+moto_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f\n", ($14 + $15) / hz}' "/proc/$MOTO_PID/stat"
+}
+
+# "median min max" of the numbers on stdin.
+stats() {
+  sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%s %s %s\n", m, a[1], a[NR]}'
+}
+
+# Calls per action in proxy log $1, as "Action=N Action=N" sorted by action.
+calls_by_action() {
+  awk '{n[$3]++} END {for (a in n) printf "%s=%d\n", a, n[a]}' "$1" | sort | paste -sd' '
+}
+
+machine() {
+  echo "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))," \
+    "$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
+}
