@@ -6,9 +6,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::recorder::Recorder;
 use crate::driver::{CreateRequest, Driver, DriverError, ErrorClass, Scope};
 use crate::plan::{Action, Change};
 use crate::report::{Event, Reporter};
@@ -18,6 +20,8 @@ use crate::state::backend::Journal;
 /// How the executor runs.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// At most this many steps call their providers at once. A step gives its slot back
+    /// before its journal entry is made durable, and counts as done once it is.
     pub parallelism: usize,
     /// Attempts per driver call for retryable errors.
     pub max_attempts: u32,
@@ -61,6 +65,9 @@ pub struct StepResult {
 pub struct Outcome {
     pub steps: Vec<StepResult>,
     pub interrupted: bool,
+    /// From the first step handed out to the last one finished (no refresh, no plan, no
+    /// final state write).
+    pub elapsed: Duration,
 }
 
 impl Outcome {
@@ -119,30 +126,47 @@ pub async fn execute(
     let shared = Arc::new(Shared {
         drivers,
         lineage,
-        journal,
+        // Steps never wait on the journal's durability work on a runtime worker.
+        journal: Arc::new(Recorder::start(journal)),
         reporter: reporter.clone(),
         options,
         blocked: Mutex::new(HashSet::new()),
         existing: Mutex::new(existing),
     });
     reporter.report(Event::ApplyStarted { steps: steps.len() });
+    let started = Instant::now();
 
     let mut results: Vec<Option<StepResult>> = vec![None; steps.len()];
     let mut ready: VecDeque<usize> = (0..steps.len()).filter(|&i| waiting_on[i] == 0).collect();
     let mut running = JoinSet::new();
     let mut interrupted = false;
     let steps = Arc::new(steps);
+    // A slot is held while a step calls its provider; it is given back before the step's
+    // journal entry is made durable, so slow journals never idle the provider calls.
+    let slots = Arc::new(Semaphore::new(parallelism));
+    let start = |i: usize, slot: OwnedSemaphorePermit, running: &mut JoinSet<_>| {
+        let (shared, steps) = (shared.clone(), steps.clone());
+        running.spawn(async move { (i, run_step(&steps[i], &shared, slot).await) });
+    };
     loop {
-        while !interrupted && running.len() < parallelism {
-            let Some(i) = ready.pop_front() else { break };
-            let (shared, steps) = (shared.clone(), steps.clone());
-            running.spawn(async move { (i, run_step(&steps[i], &shared).await) });
+        while !interrupted && !ready.is_empty() {
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let i = ready.pop_front().expect("ready is not empty");
+            start(i, slot, &mut running);
         }
         if running.is_empty() {
             break;
         }
         let joined = tokio::select! {
             joined = running.join_next() => joined,
+            slot = slots.clone().acquire_owned(), if !interrupted && !ready.is_empty() => {
+                let slot = slot.expect("the slots are never closed");
+                let i = ready.pop_front().expect("ready is not empty");
+                start(i, slot, &mut running);
+                continue;
+            }
             () = cancel.cancelled(), if !interrupted => {
                 interrupted = true;
                 reporter.report(Event::Interrupted { in_flight: running.len() });
@@ -224,6 +248,7 @@ pub async fn execute(
     Outcome {
         steps: steps_out,
         interrupted,
+        elapsed: started.elapsed(),
     }
 }
 
@@ -295,7 +320,7 @@ fn skip_dependents(
     }
 }
 
-async fn run_step(change: &Change, shared: &Shared) -> StepResult {
+async fn run_step(change: &Change, shared: &Shared, slot: OwnedSemaphorePermit) -> StepResult {
     let started = Instant::now();
     let reporter = shared.reporter.as_ref();
     reporter.report(Event::StepStarted {
@@ -309,7 +334,14 @@ async fn run_step(change: &Change, shared: &Shared) -> StepResult {
         failed_over: Vec::new(),
         placement: None,
     };
-    match perform(change, shared, &mut result).await {
+    let performed = match perform(change, shared, &mut result).await {
+        Ok(Some(resource)) => {
+            drop(slot);
+            record(shared, resource).await
+        }
+        other => other.map(|_| ()),
+    };
+    match performed {
         Ok(()) => reporter.report(Event::StepFinished {
             address: &change.address,
             action: change.action,
@@ -328,7 +360,12 @@ async fn run_step(change: &Change, shared: &Shared) -> StepResult {
     result
 }
 
-async fn perform(change: &Change, shared: &Shared, result: &mut StepResult) -> Result<(), String> {
+/// The step's provider calls. Returns what it created or updated, still to be recorded.
+async fn perform(
+    change: &Change,
+    shared: &Shared,
+    result: &mut StepResult,
+) -> Result<Option<Existing>, String> {
     if matches!(change.action, Action::Delete | Action::Replace)
         && let Some(before) = &change.before
     {
@@ -357,14 +394,19 @@ async fn perform(change: &Change, shared: &Shared, result: &mut StepResult) -> R
                 .await
                 .map_err(|e| e.to_string())?
         }
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
+    Ok(Some(created))
+}
+
+/// Makes a created or updated resource durable in the journal, then known to later steps.
+async fn record(shared: &Shared, resource: Existing) -> Result<(), String> {
     shared
         .journal
-        .put(&created)
+        .put(&resource)
         .await
         .map_err(|e| format!("{e}: {}", source_text(&e)))?;
-    lock(&shared.existing).insert(created.address.clone(), created);
+    lock(&shared.existing).insert(resource.address.clone(), resource);
     Ok(())
 }
 
@@ -523,6 +565,8 @@ mod tests {
         throttled_once: Mutex<HashSet<String>>,
         delay: Duration,
         log: Mutex<Vec<String>>,
+        /// When each create call answered.
+        answered: Mutex<Vec<Instant>>,
         in_flight: AtomicUsize,
         max_in_flight: AtomicUsize,
     }
@@ -543,6 +587,7 @@ mod tests {
             self.max_in_flight.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.answered.lock().unwrap().push(Instant::now());
             let address = r.desired.address.to_string();
             self.log
                 .lock()
@@ -665,6 +710,56 @@ mod tests {
         let log = script.log.lock().unwrap();
         assert_eq!(log[0], "create base at a");
         assert_eq!(script.max_in_flight.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_slow_journal_never_idles_the_provider_calls() {
+        /// Makes each entry durable the way the local journal does: on the calling thread.
+        #[derive(Default)]
+        struct Blocking(Mutex<Vec<String>>);
+        #[async_trait]
+        impl Journal for Blocking {
+            async fn put(&self, r: &Existing) -> Result<(), crate::state::store::StoreError> {
+                std::thread::sleep(Duration::from_millis(60));
+                self.0.lock().unwrap().push(r.address.to_string());
+                Ok(())
+            }
+            async fn delete(&self, _: &Address) -> Result<(), crate::state::store::StoreError> {
+                Ok(())
+            }
+        }
+        let script = Arc::new(Script {
+            delay: Duration::from_millis(20),
+            ..Script::default()
+        });
+        let journal = Arc::new(Blocking::default());
+        let run = Run {
+            drivers: [("script".to_string(), script.clone() as Arc<dyn Driver>)].into(),
+            lineage: "l".into(),
+            journal: journal.clone(),
+            reporter: Arc::new(crate::report::Silent),
+            existing: HashMap::new(),
+        };
+        let changes = (0..6)
+            .map(|i| create(desired(&format!("n{i}"), &[], &[])))
+            .collect();
+        let options = Options {
+            parallelism: 2,
+            ..Options::default()
+        };
+        let started = Instant::now();
+        let outcome = execute(changes, run, options, CancellationToken::new()).await;
+        assert!(outcome.succeeded());
+        assert_eq!(journal.0.lock().unwrap().len(), 6, "every step is recorded");
+        // Three rounds of two 20 ms calls: about 60 ms. Had the steps waited on the journal
+        // (60 ms an entry, one at a time) the last call would answer after 200 ms or more.
+        let last = *script.answered.lock().unwrap().iter().max().unwrap();
+        assert!(
+            last - started < Duration::from_millis(150),
+            "the last create answered after {:?}",
+            last - started
+        );
+        assert!(outcome.elapsed >= Duration::from_millis(360), "{outcome:?}");
     }
 
     #[tokio::test]
