@@ -25,8 +25,13 @@ pub struct Options {
     pub parallelism: usize,
     /// Attempts per driver call for retryable errors.
     pub max_attempts: u32,
+    /// Throttled calls per driver call (the provider's rate limit), counted apart: a
+    /// throttled call had no effect, and a rate-limited provider throttles many calls of a
+    /// large apply that are fine. They wait at most `throttle_backoff_max` each.
+    pub max_throttled: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    pub throttle_backoff_max: Duration,
 }
 
 impl Default for Options {
@@ -34,8 +39,10 @@ impl Default for Options {
         Options {
             parallelism: 10,
             max_attempts: 5,
+            max_throttled: 60,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(10),
+            throttle_backoff_max: Duration::from_secs(1),
         }
     }
 }
@@ -503,7 +510,9 @@ fn driver_for<'a>(shared: &'a Shared, provider: &str) -> Result<&'a Arc<dyn Driv
 }
 
 /// Calls `call` until it succeeds, fails for good, or runs out of attempts; retryable errors
-/// wait with exponential, jittered backoff (or the provider's `Retry-After`).
+/// wait with exponential, jittered backoff (or the provider's `Retry-After`). Throttled calls
+/// have a budget of their own and a shorter longest wait, so a rate limit slows a step down
+/// without failing it.
 async fn retrying<T, F, Fut>(
     shared: &Shared,
     address: &Address,
@@ -514,28 +523,44 @@ where
     Fut: Future<Output = Result<T, DriverError>>,
 {
     let options = &shared.options;
-    let mut attempt = 1;
+    let (mut failed, mut throttled) = (0u32, 0u32);
     loop {
-        match call().await {
-            Err(e) if e.class == ErrorClass::Retry && attempt < options.max_attempts => {
-                let exp = options
-                    .backoff_base
-                    .saturating_mul(1 << (attempt - 1).min(16));
-                let capped = exp.min(options.backoff_max);
-                // Full jitter in the upper half: spreads retries of many steps apart.
-                let jitter = capped.mul_f64(0.5 + rand::random::<f64>() * 0.5);
-                let wait = e.retry_after.map_or(jitter, |after| after.max(jitter));
-                shared.reporter.report(Event::StepRetrying {
-                    address,
-                    attempt,
-                    wait,
-                    error: &e,
-                });
-                tokio::time::sleep(wait).await;
-                attempt += 1;
-            }
+        let e = match call().await {
+            Err(e) if e.class == ErrorClass::Retry => e,
             other => return other,
+        };
+        let (count, budget, longest) = if e.is_throttle() {
+            throttled += 1;
+            (
+                throttled,
+                options.max_throttled,
+                options.throttle_backoff_max,
+            )
+        } else {
+            failed += 1;
+            (
+                failed,
+                options.max_attempts.saturating_sub(1),
+                options.backoff_max,
+            )
+        };
+        if count > budget {
+            return Err(e);
         }
+        let exp = options
+            .backoff_base
+            .saturating_mul(1 << (count - 1).min(16));
+        let capped = exp.min(longest);
+        // Full jitter in the upper half: spreads retries of many steps apart.
+        let jitter = capped.mul_f64(0.5 + rand::random::<f64>() * 0.5);
+        let wait = e.retry_after.map_or(jitter, |after| after.max(jitter));
+        shared.reporter.report(Event::StepRetrying {
+            address,
+            attempt: failed + throttled,
+            wait,
+            error: &e,
+        });
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -760,6 +785,70 @@ mod tests {
             last - started
         );
         assert!(outcome.elapsed >= Duration::from_millis(360), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn throttling_slows_a_step_down_without_failing_it() {
+        /// Refuses the first `refusals` calls with `code`.
+        struct Refusing {
+            code: &'static str,
+            refusals: usize,
+            calls: AtomicUsize,
+        }
+        #[async_trait]
+        impl Driver for Refusing {
+            fn name(&self) -> &str {
+                "script"
+            }
+            async fn catalog(&self) -> Result<Catalog, DriverError> {
+                Ok(Catalog::default())
+            }
+            async fn refresh(&self, _: &str, _: &[Existing]) -> Result<Refreshed, DriverError> {
+                Ok(Refreshed::default())
+            }
+            async fn create(&self, r: CreateRequest<'_>) -> Result<Existing, DriverError> {
+                if self.calls.fetch_add(1, Ordering::SeqCst) < self.refusals {
+                    return Err(DriverError::retry("not now").with_code(self.code));
+                }
+                Script::default().create(r).await
+            }
+            async fn update(&self, e: &Existing, _: &Desired) -> Result<Existing, DriverError> {
+                Ok(e.clone())
+            }
+            async fn delete(&self, _: &Existing) -> Result<(), DriverError> {
+                Ok(())
+            }
+        }
+        let attempts = |code| async move {
+            let driver = Arc::new(Refusing {
+                code,
+                refusals: 12,
+                calls: AtomicUsize::new(0),
+            });
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::new(dir.path(), "t");
+            let mut state = State::new("t");
+            store.write(&mut state).unwrap();
+            let run = Run {
+                drivers: [("script".to_string(), driver.clone() as Arc<dyn Driver>)].into(),
+                lineage: state.lineage.clone(),
+                journal: Arc::new(store.begin_journal(&state).unwrap()),
+                reporter: Arc::new(crate::report::Silent),
+                existing: HashMap::new(),
+            };
+            let options = Options {
+                backoff_base: Duration::from_millis(1),
+                throttle_backoff_max: Duration::from_millis(2),
+                ..Options::default()
+            };
+            let changes = vec![create(desired("n0", &[], &[]))];
+            let outcome = execute(changes, run, options, CancellationToken::new()).await;
+            (outcome.succeeded(), driver.calls.load(Ordering::SeqCst))
+        };
+        // Twelve throttles in a row are a busy API: the thirteenth call goes through.
+        assert_eq!(attempts("RequestLimitExceeded").await, (true, 13));
+        // Twelve 503s in a row are a broken one: the step fails after five attempts.
+        assert_eq!(attempts("ServiceUnavailable").await, (false, 5));
     }
 
     #[tokio::test]
