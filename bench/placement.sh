@@ -55,7 +55,7 @@ run_case() { # label dir nodes
     [ "$m" -gt "$mem" ] && mem=$m
   done
   read -r med min max < <(printf '%s\n' "${times[@]}" | stats)
-  echo "| $1 | $3 | $offers | $med | $min | $max | $(awk "BEGIN{printf \"%.1f\", $mem/1024}") | ≤ 1 s |"
+  echo "| $1 | $3 | $offers | $med | $min | $max | $(awk "BEGIN{printf \"%.1f\", $mem/1024}") | ≤ 1 s $(awk "BEGIN{print ($med <= 1) ? \"✓\" : \"✗\"}") |"
 }
 
 strategy any 10000 "1:1" '{"min_vcpus": 1}'

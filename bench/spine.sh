@@ -55,7 +55,10 @@ for n in 1000 10000; do
   read -r tm tmin tmax < <(printf '%s\n' "${times[@]}" | stats)
   read -r mm mmin mmax < <(printf '%s\n' "${mems[@]}" | stats)
   goal_t=""; goal_m=""
-  [ "$n" = 10000 ] && goal_t="≤ 0.5 s" && goal_m="≤ 200 MB"
+  if [ "$n" = 10000 ]; then
+    goal_t="≤ 0.5 s $(awk "BEGIN{print ($tm <= 0.5) ? \"✓\" : \"✗\"}")"
+    goal_m="≤ 200 MB $(awk "BEGIN{print ($mm / 1024 <= 200) ? \"✓\" : \"✗\"}")"
+  fi
   echo "| plan time (s), --refresh=false | $n | $tm | $tmin | $tmax | $goal_t |"
   echo "| plan peak RSS (MB) | $n | $(awk "BEGIN{printf \"%.1f\", $mm/1024}") | $(awk "BEGIN{printf \"%.1f\", $mmin/1024}") | $(awk "BEGIN{printf \"%.1f\", $mmax/1024}") | $goal_m |"
 done
@@ -89,5 +92,5 @@ PY
 )
 "$oss" destroy --auto-approve >/dev/null 2>&1
 ratio=$(awk "BEGIN{printf \"%.2f\", $state_bytes/$final}")
-echo "| state bytes written ÷ final state size, apply | $apply_nodes | $ratio ($state_bytes B ÷ $final B) | | | ≤ 3 |"
+echo "| state bytes written ÷ final state size, apply | $apply_nodes | $ratio ($state_bytes B ÷ $final B) | | | ≤ 3 $(awk "BEGIN{print ($ratio <= 3) ? \"✓\" : \"✗\"}") |"
 echo "| local node metadata written (node.json, B/node) | $apply_nodes | $((node_meta / apply_nodes)) | | | |"
