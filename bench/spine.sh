@@ -27,6 +27,20 @@ stats() { # prints "median min max" of numbers on stdin
   sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%s %s %s\n", m, a[1], a[NR]}'
 }
 
+cat <<EOF
+Command: \`bash bench/spine.sh\` (5 runs each; \`RUNS\`, \`NODES_APPLY\` to change). Date: $(date -u +%F).
+
+- *Plan time*: wall time of \`oss plan --refresh=false\` for a strategy of N local nodes with no
+  state (N creates), text plan written to /dev/null; includes process start, strategy parsing
+  and schema check, compile to the petgraph DAG, diff and rendering.
+- *Peak RSS*: maximum resident set of that process (\`/usr/bin/time %M\`).
+- *Write ratio*: every byte \`oss apply\` writes to the state files (state, its temp file and
+  backup, the journal), counted from \`strace -f -y\` write calls, divided by the final state
+  file's size, for a real apply of 300 nodes (300 Python HTTP processes) at \`--parallelism 50\`.
+  The journal (one fsync'd line per finished step) plus one final atomic write keeps this
+  near 2 whatever N is; rewriting the state after each step would make it about N/2 (150 here).
+
+EOF
 echo "| figure | nodes | median | min | max | goal |"
 echo "|---|---:|---:|---:|---:|---|"
 for n in 1000 10000; do
@@ -41,7 +55,10 @@ for n in 1000 10000; do
   read -r tm tmin tmax < <(printf '%s\n' "${times[@]}" | stats)
   read -r mm mmin mmax < <(printf '%s\n' "${mems[@]}" | stats)
   goal_t=""; goal_m=""
-  [ "$n" = 10000 ] && goal_t="≤ 0.5 s" && goal_m="≤ 200 MB"
+  if [ "$n" = 10000 ]; then
+    goal_t="≤ 0.5 s $(awk "BEGIN{print ($tm <= 0.5) ? \"✓\" : \"✗\"}")"
+    goal_m="≤ 200 MB $(awk "BEGIN{print ($mm / 1024 <= 200) ? \"✓\" : \"✗\"}")"
+  fi
   echo "| plan time (s), --refresh=false | $n | $tm | $tmin | $tmax | $goal_t |"
   echo "| plan peak RSS (MB) | $n | $(awk "BEGIN{printf \"%.1f\", $mm/1024}") | $(awk "BEGIN{printf \"%.1f\", $mmin/1024}") | $(awk "BEGIN{printf \"%.1f\", $mmax/1024}") | $goal_m |"
 done
@@ -75,5 +92,5 @@ PY
 )
 "$oss" destroy --auto-approve >/dev/null 2>&1
 ratio=$(awk "BEGIN{printf \"%.2f\", $state_bytes/$final}")
-echo "| state bytes written ÷ final state size, apply | $apply_nodes | $ratio ($state_bytes B ÷ $final B) | | | ≤ 3 |"
+echo "| state bytes written ÷ final state size, apply | $apply_nodes | $ratio ($state_bytes B ÷ $final B) | | | ≤ 3 $(awk "BEGIN{print ($ratio <= 3) ? \"✓\" : \"✗\"}") |"
 echo "| local node metadata written (node.json, B/node) | $apply_nodes | $((node_meta / apply_nodes)) | | | |"

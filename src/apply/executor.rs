@@ -6,9 +6,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::recorder::Recorder;
 use crate::driver::{CreateRequest, Driver, DriverError, ErrorClass, Scope};
 use crate::plan::{Action, Change};
 use crate::report::{Event, Reporter};
@@ -18,11 +20,18 @@ use crate::state::backend::Journal;
 /// How the executor runs.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// At most this many steps call their providers at once. A step gives its slot back
+    /// before its journal entry is made durable, and counts as done once it is.
     pub parallelism: usize,
     /// Attempts per driver call for retryable errors.
     pub max_attempts: u32,
+    /// Throttled calls per driver call (the provider's rate limit), counted apart: a
+    /// throttled call had no effect, and a rate-limited provider throttles many calls of a
+    /// large apply that are fine. They wait at most `throttle_backoff_max` each.
+    pub max_throttled: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    pub throttle_backoff_max: Duration,
 }
 
 impl Default for Options {
@@ -30,8 +39,10 @@ impl Default for Options {
         Options {
             parallelism: 10,
             max_attempts: 5,
+            max_throttled: 60,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(10),
+            throttle_backoff_max: Duration::from_secs(1),
         }
     }
 }
@@ -61,6 +72,9 @@ pub struct StepResult {
 pub struct Outcome {
     pub steps: Vec<StepResult>,
     pub interrupted: bool,
+    /// From the first step handed out to the last one finished (no refresh, no plan, no
+    /// final state write).
+    pub elapsed: Duration,
 }
 
 impl Outcome {
@@ -119,30 +133,47 @@ pub async fn execute(
     let shared = Arc::new(Shared {
         drivers,
         lineage,
-        journal,
+        // Steps never wait on the journal's durability work on a runtime worker.
+        journal: Arc::new(Recorder::start(journal)),
         reporter: reporter.clone(),
         options,
         blocked: Mutex::new(HashSet::new()),
         existing: Mutex::new(existing),
     });
     reporter.report(Event::ApplyStarted { steps: steps.len() });
+    let started = Instant::now();
 
     let mut results: Vec<Option<StepResult>> = vec![None; steps.len()];
     let mut ready: VecDeque<usize> = (0..steps.len()).filter(|&i| waiting_on[i] == 0).collect();
     let mut running = JoinSet::new();
     let mut interrupted = false;
     let steps = Arc::new(steps);
+    // A slot is held while a step calls its provider; it is given back before the step's
+    // journal entry is made durable, so slow journals never idle the provider calls.
+    let slots = Arc::new(Semaphore::new(parallelism));
+    let start = |i: usize, slot: OwnedSemaphorePermit, running: &mut JoinSet<_>| {
+        let (shared, steps) = (shared.clone(), steps.clone());
+        running.spawn(async move { (i, run_step(&steps[i], &shared, slot).await) });
+    };
     loop {
-        while !interrupted && running.len() < parallelism {
-            let Some(i) = ready.pop_front() else { break };
-            let (shared, steps) = (shared.clone(), steps.clone());
-            running.spawn(async move { (i, run_step(&steps[i], &shared).await) });
+        while !interrupted && !ready.is_empty() {
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let i = ready.pop_front().expect("ready is not empty");
+            start(i, slot, &mut running);
         }
         if running.is_empty() {
             break;
         }
         let joined = tokio::select! {
             joined = running.join_next() => joined,
+            slot = slots.clone().acquire_owned(), if !interrupted && !ready.is_empty() => {
+                let slot = slot.expect("the slots are never closed");
+                let i = ready.pop_front().expect("ready is not empty");
+                start(i, slot, &mut running);
+                continue;
+            }
             () = cancel.cancelled(), if !interrupted => {
                 interrupted = true;
                 reporter.report(Event::Interrupted { in_flight: running.len() });
@@ -224,6 +255,7 @@ pub async fn execute(
     Outcome {
         steps: steps_out,
         interrupted,
+        elapsed: started.elapsed(),
     }
 }
 
@@ -295,7 +327,7 @@ fn skip_dependents(
     }
 }
 
-async fn run_step(change: &Change, shared: &Shared) -> StepResult {
+async fn run_step(change: &Change, shared: &Shared, slot: OwnedSemaphorePermit) -> StepResult {
     let started = Instant::now();
     let reporter = shared.reporter.as_ref();
     reporter.report(Event::StepStarted {
@@ -309,7 +341,14 @@ async fn run_step(change: &Change, shared: &Shared) -> StepResult {
         failed_over: Vec::new(),
         placement: None,
     };
-    match perform(change, shared, &mut result).await {
+    let performed = match perform(change, shared, &mut result).await {
+        Ok(Some(resource)) => {
+            drop(slot);
+            record(shared, resource).await
+        }
+        other => other.map(|_| ()),
+    };
+    match performed {
         Ok(()) => reporter.report(Event::StepFinished {
             address: &change.address,
             action: change.action,
@@ -328,7 +367,12 @@ async fn run_step(change: &Change, shared: &Shared) -> StepResult {
     result
 }
 
-async fn perform(change: &Change, shared: &Shared, result: &mut StepResult) -> Result<(), String> {
+/// The step's provider calls. Returns what it created or updated, still to be recorded.
+async fn perform(
+    change: &Change,
+    shared: &Shared,
+    result: &mut StepResult,
+) -> Result<Option<Existing>, String> {
     if matches!(change.action, Action::Delete | Action::Replace)
         && let Some(before) = &change.before
     {
@@ -357,14 +401,19 @@ async fn perform(change: &Change, shared: &Shared, result: &mut StepResult) -> R
                 .await
                 .map_err(|e| e.to_string())?
         }
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
+    Ok(Some(created))
+}
+
+/// Makes a created or updated resource durable in the journal, then known to later steps.
+async fn record(shared: &Shared, resource: Existing) -> Result<(), String> {
     shared
         .journal
-        .put(&created)
+        .put(&resource)
         .await
         .map_err(|e| format!("{e}: {}", source_text(&e)))?;
-    lock(&shared.existing).insert(created.address.clone(), created);
+    lock(&shared.existing).insert(resource.address.clone(), resource);
     Ok(())
 }
 
@@ -461,7 +510,9 @@ fn driver_for<'a>(shared: &'a Shared, provider: &str) -> Result<&'a Arc<dyn Driv
 }
 
 /// Calls `call` until it succeeds, fails for good, or runs out of attempts; retryable errors
-/// wait with exponential, jittered backoff (or the provider's `Retry-After`).
+/// wait with exponential, jittered backoff (or the provider's `Retry-After`). Throttled calls
+/// have a budget of their own and a shorter longest wait, so a rate limit slows a step down
+/// without failing it.
 async fn retrying<T, F, Fut>(
     shared: &Shared,
     address: &Address,
@@ -472,28 +523,44 @@ where
     Fut: Future<Output = Result<T, DriverError>>,
 {
     let options = &shared.options;
-    let mut attempt = 1;
+    let (mut failed, mut throttled) = (0u32, 0u32);
     loop {
-        match call().await {
-            Err(e) if e.class == ErrorClass::Retry && attempt < options.max_attempts => {
-                let exp = options
-                    .backoff_base
-                    .saturating_mul(1 << (attempt - 1).min(16));
-                let capped = exp.min(options.backoff_max);
-                // Full jitter in the upper half: spreads retries of many steps apart.
-                let jitter = capped.mul_f64(0.5 + rand::random::<f64>() * 0.5);
-                let wait = e.retry_after.map_or(jitter, |after| after.max(jitter));
-                shared.reporter.report(Event::StepRetrying {
-                    address,
-                    attempt,
-                    wait,
-                    error: &e,
-                });
-                tokio::time::sleep(wait).await;
-                attempt += 1;
-            }
+        let e = match call().await {
+            Err(e) if e.class == ErrorClass::Retry => e,
             other => return other,
+        };
+        let (count, budget, longest) = if e.is_throttle() {
+            throttled += 1;
+            (
+                throttled,
+                options.max_throttled,
+                options.throttle_backoff_max,
+            )
+        } else {
+            failed += 1;
+            (
+                failed,
+                options.max_attempts.saturating_sub(1),
+                options.backoff_max,
+            )
+        };
+        if count > budget {
+            return Err(e);
         }
+        let exp = options
+            .backoff_base
+            .saturating_mul(1 << (count - 1).min(16));
+        let capped = exp.min(longest);
+        // Full jitter in the upper half: spreads retries of many steps apart.
+        let jitter = capped.mul_f64(0.5 + rand::random::<f64>() * 0.5);
+        let wait = e.retry_after.map_or(jitter, |after| after.max(jitter));
+        shared.reporter.report(Event::StepRetrying {
+            address,
+            attempt: failed + throttled,
+            wait,
+            error: &e,
+        });
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -523,6 +590,8 @@ mod tests {
         throttled_once: Mutex<HashSet<String>>,
         delay: Duration,
         log: Mutex<Vec<String>>,
+        /// When each create call answered.
+        answered: Mutex<Vec<Instant>>,
         in_flight: AtomicUsize,
         max_in_flight: AtomicUsize,
     }
@@ -543,6 +612,7 @@ mod tests {
             self.max_in_flight.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.answered.lock().unwrap().push(Instant::now());
             let address = r.desired.address.to_string();
             self.log
                 .lock()
@@ -665,6 +735,120 @@ mod tests {
         let log = script.log.lock().unwrap();
         assert_eq!(log[0], "create base at a");
         assert_eq!(script.max_in_flight.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_slow_journal_never_idles_the_provider_calls() {
+        /// Makes each entry durable the way the local journal does: on the calling thread.
+        #[derive(Default)]
+        struct Blocking(Mutex<Vec<String>>);
+        #[async_trait]
+        impl Journal for Blocking {
+            async fn put(&self, r: &Existing) -> Result<(), crate::state::store::StoreError> {
+                std::thread::sleep(Duration::from_millis(60));
+                self.0.lock().unwrap().push(r.address.to_string());
+                Ok(())
+            }
+            async fn delete(&self, _: &Address) -> Result<(), crate::state::store::StoreError> {
+                Ok(())
+            }
+        }
+        let script = Arc::new(Script {
+            delay: Duration::from_millis(20),
+            ..Script::default()
+        });
+        let journal = Arc::new(Blocking::default());
+        let run = Run {
+            drivers: [("script".to_string(), script.clone() as Arc<dyn Driver>)].into(),
+            lineage: "l".into(),
+            journal: journal.clone(),
+            reporter: Arc::new(crate::report::Silent),
+            existing: HashMap::new(),
+        };
+        let changes = (0..6)
+            .map(|i| create(desired(&format!("n{i}"), &[], &[])))
+            .collect();
+        let options = Options {
+            parallelism: 2,
+            ..Options::default()
+        };
+        let started = Instant::now();
+        let outcome = execute(changes, run, options, CancellationToken::new()).await;
+        assert!(outcome.succeeded());
+        assert_eq!(journal.0.lock().unwrap().len(), 6, "every step is recorded");
+        // Three rounds of two 20 ms calls: about 60 ms. Had the steps waited on the journal
+        // (60 ms an entry, one at a time) the last call would answer after 200 ms or more.
+        let last = *script.answered.lock().unwrap().iter().max().unwrap();
+        assert!(
+            last - started < Duration::from_millis(150),
+            "the last create answered after {:?}",
+            last - started
+        );
+        assert!(outcome.elapsed >= Duration::from_millis(360), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn throttling_slows_a_step_down_without_failing_it() {
+        /// Refuses the first `refusals` calls with `code`.
+        struct Refusing {
+            code: &'static str,
+            refusals: usize,
+            calls: AtomicUsize,
+        }
+        #[async_trait]
+        impl Driver for Refusing {
+            fn name(&self) -> &str {
+                "script"
+            }
+            async fn catalog(&self) -> Result<Catalog, DriverError> {
+                Ok(Catalog::default())
+            }
+            async fn refresh(&self, _: &str, _: &[Existing]) -> Result<Refreshed, DriverError> {
+                Ok(Refreshed::default())
+            }
+            async fn create(&self, r: CreateRequest<'_>) -> Result<Existing, DriverError> {
+                if self.calls.fetch_add(1, Ordering::SeqCst) < self.refusals {
+                    return Err(DriverError::retry("not now").with_code(self.code));
+                }
+                Script::default().create(r).await
+            }
+            async fn update(&self, e: &Existing, _: &Desired) -> Result<Existing, DriverError> {
+                Ok(e.clone())
+            }
+            async fn delete(&self, _: &Existing) -> Result<(), DriverError> {
+                Ok(())
+            }
+        }
+        let attempts = |code| async move {
+            let driver = Arc::new(Refusing {
+                code,
+                refusals: 12,
+                calls: AtomicUsize::new(0),
+            });
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::new(dir.path(), "t");
+            let mut state = State::new("t");
+            store.write(&mut state).unwrap();
+            let run = Run {
+                drivers: [("script".to_string(), driver.clone() as Arc<dyn Driver>)].into(),
+                lineage: state.lineage.clone(),
+                journal: Arc::new(store.begin_journal(&state).unwrap()),
+                reporter: Arc::new(crate::report::Silent),
+                existing: HashMap::new(),
+            };
+            let options = Options {
+                backoff_base: Duration::from_millis(1),
+                throttle_backoff_max: Duration::from_millis(2),
+                ..Options::default()
+            };
+            let changes = vec![create(desired("n0", &[], &[]))];
+            let outcome = execute(changes, run, options, CancellationToken::new()).await;
+            (outcome.succeeded(), driver.calls.load(Ordering::SeqCst))
+        };
+        // Twelve throttles in a row are a busy API: the thirteenth call goes through.
+        assert_eq!(attempts("RequestLimitExceeded").await, (true, 13));
+        // Twelve 503s in a row are a broken one: the step fails after five attempts.
+        assert_eq!(attempts("ServiceUnavailable").await, (false, 5));
     }
 
     #[tokio::test]

@@ -6,5 +6,6 @@
 //! It never parses a strategy and never writes the state file itself (only the journal).
 
 mod executor;
+mod recorder;
 
 pub use executor::{Options, Outcome, Run, Status, StepResult, execute};

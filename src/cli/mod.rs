@@ -715,12 +715,17 @@ fn print_summary(outcome: &Outcome, what: &str) {
         let green = console::Style::new().green().bold().force_styling(color);
         println!(
             "\n{}",
-            green.apply_to(format!("{what} complete: {done} step(s) done."))
+            green.apply_to(format!(
+                "{what} complete: {done} step(s) done in {:.2}s.",
+                outcome.elapsed.as_secs_f64()
+            ))
         );
     } else {
         let red = console::Style::new().red().bold().force_styling(color);
-        let mut line =
-            format!("{what} incomplete: {done} succeeded, {failed} failed, {skipped} skipped");
+        let mut line = format!(
+            "{what} incomplete after {:.2}s: {done} succeeded, {failed} failed, {skipped} skipped",
+            outcome.elapsed.as_secs_f64()
+        );
         if outcome.interrupted {
             line.push_str(&format!(", {not_started} not started (interrupted)"));
         }

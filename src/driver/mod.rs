@@ -92,7 +92,30 @@ impl DriverError {
         self.code = Some(code.into());
         self
     }
+
+    /// Whether the provider refused the call for its rate limit: it did nothing and asked
+    /// the caller to slow down, which is no sign that the call itself is failing.
+    pub fn is_throttle(&self) -> bool {
+        self.class == ErrorClass::Retry
+            && self
+                .code
+                .as_deref()
+                .is_some_and(|code| THROTTLE_CODES.contains(&code))
+    }
 }
+
+/// Error codes providers use for "too many requests" (EC2's and the common HTTP APIs').
+const THROTTLE_CODES: &[&str] = &[
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequests",
+    "TooManyRequestsException",
+    "SlowDown",
+    "RateLimitExceeded",
+];
 
 /// What a create call needs: the resource, the placement to try (the chosen one or a
 /// fall-back) and the state lineage to mark the object with.
