@@ -415,6 +415,7 @@ impl Session {
                 driver.lineage_is_new(&state.lineage);
             }
         }
+        let mut warmups = prepare(&drivers, &state.lineage, &plan.changes);
         let run = apply::Run {
             drivers,
             lineage: state.lineage.clone(),
@@ -423,8 +424,39 @@ impl Session {
             existing: state.resources.clone().into_iter().collect(),
         };
         let outcome = apply::execute(plan.changes, run, options, cancel).await;
+        warmups.abort_all();
         let mut folded = self.backend.load().await?.state.unwrap_or(state);
         self.backend.write(&mut folded).await?;
         Ok(outcome)
     }
+}
+
+/// Tells each driver, in the background, where the apply's new nodes go (their placements
+/// and fall-backs), so lookups the creates need overlap the first steps.
+fn prepare(
+    drivers: &HashMap<String, Arc<dyn Driver>>,
+    lineage: &str,
+    changes: &[plan::Change],
+) -> tokio::task::JoinSet<()> {
+    let mut by_provider: HashMap<&str, Vec<crate::resource::Placement>> = HashMap::new();
+    for desired in changes.iter().filter_map(|c| c.after.as_ref()) {
+        if desired.kind != crate::resource::Kind::Node {
+            continue;
+        }
+        for placement in std::iter::once(&desired.placement).chain(&desired.fallbacks) {
+            let list = by_provider.entry(placement.provider.as_str()).or_default();
+            if !list.contains(placement) {
+                list.push(placement.clone());
+            }
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (provider, placements) in by_provider {
+        if let Some(driver) = drivers.get(provider) {
+            let driver = Arc::clone(driver);
+            let lineage = lineage.to_string();
+            tasks.spawn(async move { driver.prepare(&lineage, placements).await });
+        }
+    }
+    tasks
 }

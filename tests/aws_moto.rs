@@ -416,3 +416,28 @@ fn an_unreachable_aws_endpoint_fails_over_to_local_as_the_original_sample_did() 
     ok(&p, &["destroy", "--auto-approve"]);
     assert!(p.node_processes().is_empty());
 }
+
+#[test]
+fn a_reviewed_plan_looks_up_its_ami_once_for_all_launches() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(moto.port);
+    let s = strategy(
+        "reviewed",
+        &proxy.url(),
+        6,
+        json!({"options": [{"id": "ap-southeast-2a"}]}),
+    );
+    let p = project(&s);
+    ok(&p, &["plan", "--out", "plan.bin"]);
+    proxy.reset_counts();
+    ok(
+        &p,
+        &["apply", "plan.bin", "--auto-approve", "--parallelism", "6"],
+    );
+    // Six launches at once share one DescribeImages (looked up while the security group and
+    // key pair were made), instead of one each.
+    assert_eq!(proxy.calls("RunInstances"), 6, "{}", proxy.summary());
+    assert_eq!(proxy.calls("DescribeImages"), 1, "{}", proxy.summary());
+    assert_eq!(moto.instances(REGION).len(), 6);
+    ok(&p, &["destroy", "--auto-approve"]);
+}

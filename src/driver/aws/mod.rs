@@ -48,7 +48,7 @@ use tokio::task::JoinSet;
 
 use super::{CreateRequest, Driver, DriverConfig, DriverError, ErrorClass, Refreshed, Scope};
 use crate::catalog::Catalog;
-use crate::resource::{Address, Desired, Existing, Kind};
+use crate::resource::{Address, Desired, Existing, Kind, Placement};
 use client::{Api, Params, Repeat};
 use ec2::{TAG_ADDRESS, TAG_LINEAGE, TAG_NAME, TAG_PORTS, TAG_PROVIDER, Tags, region_of};
 use images::{ImageSpec, Source};
@@ -97,6 +97,9 @@ pub struct AwsDriver {
     /// later process launching the same address again (a replacement) is another.
     nonce: u64,
     caches: Mutex<Caches>,
+    /// Per (region, image name): the one DescribeImages in flight, so launches starting
+    /// together (and `prepare`) share it.
+    ami_flights: Mutex<HashMap<(String, String), AmiCell>>,
     /// Per (region, lineage): the pending or running instances of the lineage by address,
     /// read once (by refresh, or by the first launch) so that launches look for an instance
     /// to adopt without one DescribeInstances each. A hit is checked by id before adopting.
@@ -112,6 +115,8 @@ pub struct AwsDriver {
     /// Zones, instance types and offerings kept between runs.
     facts_cache: cache::FactsCache,
 }
+
+type AmiCell = Arc<tokio::sync::OnceCell<BTreeMap<String, String>>>;
 
 #[derive(Default)]
 struct Caches {
@@ -238,6 +243,7 @@ impl AwsDriver {
             caches: Mutex::new(Caches::default()),
             live: Mutex::new(HashMap::new()),
             new_lineages: Mutex::new(HashSet::new()),
+            ami_flights: Mutex::new(HashMap::new()),
             launched: Mutex::new(HashSet::new()),
             catalog: tokio::sync::Mutex::new(None),
         })
@@ -298,31 +304,7 @@ impl AwsDriver {
 
     /// The AMI of `image` for `arch` in `region`, asking the API if the catalog has not.
     async fn ami(&self, region: &str, image: &str, arch: &str) -> Result<String, DriverError> {
-        let key = (region.to_string(), image.to_string());
-        let cached = self.caches().amis.get(&key).cloned();
-        let by_arch = match cached {
-            Some(found) => found,
-            None => {
-                let spec = self
-                    .images
-                    .iter()
-                    .find(|s| s.name == image)
-                    .ok_or_else(|| {
-                        let known: Vec<&str> =
-                            self.images.iter().map(|s| s.name.as_str()).collect();
-                        DriverError::fatal(format!(
-                            "Provider `{}` has no image `{image}`; its images: {} (add others with \
-                         the `images` setting).",
-                            self.name,
-                            known.join(", ")
-                        ))
-                        .with_code("InvalidAMIID.NotFound")
-                    })?;
-                let found = resolve_image(&self.api, region, spec).await?;
-                self.caches().amis.insert(key, found.clone());
-                found
-            }
-        };
+        let by_arch = self.amis(region, image).await?;
         by_arch.get(arch).cloned().ok_or_else(|| {
             DriverError::fail_over(format!(
                 "No {arch} AMI of image `{image}` is available in {region} (provider `{}`).",
@@ -331,6 +313,40 @@ impl AwsDriver {
             .with_code("InvalidAMIID.NotFound")
             .with_scope(Scope::Location)
         })
+    }
+
+    /// The AMIs of `image` in `region` by architecture: from the catalog, else from one
+    /// DescribeImages shared by everyone asking at once.
+    async fn amis(
+        &self,
+        region: &str,
+        image: &str,
+    ) -> Result<BTreeMap<String, String>, DriverError> {
+        let key = (region.to_string(), image.to_string());
+        if let Some(found) = self.caches().amis.get(&key).cloned() {
+            return Ok(found);
+        }
+        let spec = self
+            .images
+            .iter()
+            .find(|s| s.name == image)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.images.iter().map(|s| s.name.as_str()).collect();
+                DriverError::fatal(format!(
+                    "Provider `{}` has no image `{image}`; its images: {} (add others with \
+                     the `images` setting).",
+                    self.name,
+                    known.join(", ")
+                ))
+                .with_code("InvalidAMIID.NotFound")
+            })?;
+        let flight = Arc::clone(lock(&self.ami_flights).entry(key.clone()).or_default());
+        let found = flight
+            .get_or_try_init(|| resolve_image(&self.api, region, spec))
+            .await?
+            .clone();
+        self.caches().amis.insert(key, found.clone());
+        Ok(found)
     }
 
     /// The architecture of an instance type: the API's, else the price table's.
@@ -613,6 +629,31 @@ impl Driver for AwsDriver {
 
     fn lineage_is_new(&self, lineage: &str) {
         lock(&self.new_lineages).insert(lineage.to_string());
+    }
+
+    async fn prepare(&self, lineage: &str, placements: Vec<Placement>) {
+        // Everything a launch looks up before RunInstances, once per region and image, all
+        // at once: the adoption snapshot, instance architectures, AMIs.
+        let mut lookups = Vec::new();
+        let mut regions = HashSet::new();
+        for placement in placements.iter().filter(|p| p.provider == self.name) {
+            let region = region_of(&placement.location);
+            if regions.insert(region.clone()) {
+                lookups.push(Box::pin(async move {
+                    let _ = self.live(&region, lineage).await;
+                })
+                    as std::pin::Pin<
+                        Box<dyn std::future::Future<Output = ()> + Send + '_>,
+                    >);
+            }
+            let region = region_of(&placement.location);
+            lookups.push(Box::pin(async move {
+                if let Ok(arch) = self.arch(&region, &placement.size).await {
+                    let _ = self.ami(&region, &placement.image, &arch).await;
+                }
+            }));
+        }
+        futures_util::future::join_all(lookups).await;
     }
 
     async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {
