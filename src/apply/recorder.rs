@@ -2,23 +2,22 @@
 //! a runtime worker while its journal entry is made durable. A backend's journal may do that
 //! work on the calling thread (the local one writes and fsyncs there): called from the steps'
 //! own tasks, a few of them at once stalled every other step, timer and driver reply of the
-//! apply. It forwards entries in the order they arrive and decides nothing about them.
+//! apply. Entries that queue up while one append is under way go out together in the next
+//! (group commit: one sync, row batch or object for many finished steps), in the order they
+//! arrived. It decides nothing about them.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::resource::{Address, Existing};
 use crate::state::backend::Journal;
 use crate::state::store::StoreError;
 
-enum Entry {
-    Put(Box<Existing>),
-    Delete(Address),
-}
+/// The most records one append carries.
+const BATCH_MAX: usize = 1000;
 
-type Request = (Entry, oneshot::Sender<Result<(), StoreError>>);
+type Request = (String, oneshot::Sender<Result<(), StoreError>>);
 
 /// A [`Journal`] that hands each entry to a thread of its own and waits for it to be durable.
 /// The thread ends when the recorder is dropped.
@@ -33,38 +32,50 @@ impl Recorder {
         let runtime = tokio::runtime::Handle::current();
         // Not awaited: it ends by itself once every sender is gone.
         drop(tokio::task::spawn_blocking(move || {
-            while let Some((entry, done)) = incoming.blocking_recv() {
-                let result = runtime.block_on(async {
-                    match &entry {
-                        Entry::Put(resource) => journal.put(resource).await,
-                        Entry::Delete(address) => journal.delete(address).await,
+            while let Some(first) = incoming.blocking_recv() {
+                let mut batch = vec![first];
+                while batch.len() < BATCH_MAX {
+                    match incoming.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
                     }
-                });
-                let _ = done.send(result);
+                }
+                let (entries, waiting): (Vec<String>, Vec<_>) = batch.into_iter().unzip();
+                let result = runtime.block_on(journal.append(&entries));
+                for done in waiting {
+                    let _ = done.send(match &result {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(StoreError::Backend {
+                            backend: "the apply journal".into(),
+                            message: e.to_string(),
+                        }),
+                    });
+                }
             }
         }));
         Recorder { requests }
-    }
-
-    async fn record(&self, entry: Entry) -> Result<(), StoreError> {
-        let (done, answer) = oneshot::channel();
-        let lost = || StoreError::Io {
-            action: "record in",
-            path: "the apply journal".into(),
-            source: std::io::Error::other("the journal thread ended before the entry was durable"),
-        };
-        self.requests.send((entry, done)).map_err(|_| lost())?;
-        answer.await.map_err(|_| lost())?
     }
 }
 
 #[async_trait]
 impl Journal for Recorder {
-    async fn put(&self, resource: &Existing) -> Result<(), StoreError> {
-        self.record(Entry::Put(Box::new(resource.clone()))).await
-    }
-
-    async fn delete(&self, address: &Address) -> Result<(), StoreError> {
-        self.record(Entry::Delete(address.clone())).await
+    async fn append(&self, entries: &[String]) -> Result<(), StoreError> {
+        let lost = || StoreError::Io {
+            action: "record in",
+            path: "the apply journal".into(),
+            source: std::io::Error::other("the journal thread ended before the entry was durable"),
+        };
+        let mut answers = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let (done, answer) = oneshot::channel();
+            self.requests
+                .send((entry.clone(), done))
+                .map_err(|_| lost())?;
+            answers.push(answer);
+        }
+        for answer in answers {
+            answer.await.map_err(|_| lost())??;
+        }
+        Ok(())
     }
 }

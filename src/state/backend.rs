@@ -33,10 +33,19 @@ pub struct Version {
 /// The append-only record of an apply's finished steps; each call is durable when it returns.
 #[async_trait]
 pub trait Journal: Send + Sync {
+    /// Appends records (each made by `store::entry_put` / `store::entry_delete`), in order,
+    /// durable together when it returns: several finished steps cost one sync (group commit).
+    async fn append(&self, entries: &[String]) -> Result<(), StoreError>;
+
     /// Records that `resource` exists as given.
-    async fn put(&self, resource: &Existing) -> Result<(), StoreError>;
+    async fn put(&self, resource: &Existing) -> Result<(), StoreError> {
+        self.append(&[super::store::entry_put(resource)]).await
+    }
+
     /// Records that `address` no longer exists.
-    async fn delete(&self, address: &Address) -> Result<(), StoreError>;
+    async fn delete(&self, address: &Address) -> Result<(), StoreError> {
+        self.append(&[super::store::entry_delete(address)]).await
+    }
 }
 
 /// A held lock; dropping it releases it.

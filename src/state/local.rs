@@ -11,7 +11,6 @@ use super::State;
 use super::backend::{self, Backend, Held, Journal, Version};
 use super::lock::{self, Lock, LockError, LockInfo};
 use super::store::{self, Loaded, Store, StoreError};
-use crate::resource::{Address, Existing};
 
 pub struct LocalBackend {
     store: Store,
@@ -39,12 +38,8 @@ impl LocalBackend {
 
 #[async_trait]
 impl Journal for store::Journal {
-    async fn put(&self, resource: &Existing) -> Result<(), StoreError> {
-        store::Journal::put(self, resource)
-    }
-
-    async fn delete(&self, address: &Address) -> Result<(), StoreError> {
-        store::Journal::delete(self, address)
+    async fn append(&self, entries: &[String]) -> Result<(), StoreError> {
+        store::Journal::append(self, entries)
     }
 }
 

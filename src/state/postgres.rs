@@ -17,7 +17,6 @@ use super::State;
 use super::backend::{self, Backend, Held, Journal, Version};
 use super::lock::{LockError, LockInfo, who};
 use super::store::{self, Loaded, StoreError};
-use crate::resource::{Address, Existing};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS oss_state (
@@ -221,27 +220,19 @@ struct PgJournal {
     shown: String,
 }
 
-impl PgJournal {
-    async fn append(&self, entry: String) -> Result<(), StoreError> {
+#[async_trait]
+impl Journal for PgJournal {
+    /// One INSERT of all the rows, in order (one commit however many steps finished).
+    async fn append(&self, entries: &[String]) -> Result<(), StoreError> {
         self.client
             .execute(
-                "INSERT INTO oss_journal (name, lineage, base_serial, entry) VALUES ($1, $2, $3, $4)",
-                &[&self.name, &self.lineage, &self.base_serial, &entry],
+                "INSERT INTO oss_journal (name, lineage, base_serial, entry)
+                 SELECT $1, $2, $3, e FROM unnest($4::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n",
+                &[&self.name, &self.lineage, &self.base_serial, &entries],
             )
             .await
             .map_err(|e| failure(&self.shown, "cannot append to the journal", e))?;
         Ok(())
-    }
-}
-
-#[async_trait]
-impl Journal for PgJournal {
-    async fn put(&self, resource: &Existing) -> Result<(), StoreError> {
-        self.append(store::entry_put(resource)).await
-    }
-
-    async fn delete(&self, address: &Address) -> Result<(), StoreError> {
-        self.append(store::entry_delete(address)).await
     }
 }
 

@@ -240,19 +240,23 @@ pub struct Journal {
 impl Journal {
     /// Records that `resource` exists as given.
     pub fn put(&self, resource: &Existing) -> Result<(), StoreError> {
-        self.append(entry_put(resource))
+        self.append(&[entry_put(resource)])
     }
 
     /// Records that `address` no longer exists.
     pub fn delete(&self, address: &Address) -> Result<(), StoreError> {
-        self.append(entry_delete(address))
+        self.append(&[entry_delete(address)])
     }
 
-    fn append(&self, entry: String) -> Result<(), StoreError> {
-        let mut line = entry.into_bytes();
-        line.push(b'\n');
+    /// Appends records as lines, made durable by one sync.
+    pub fn append(&self, entries: &[String]) -> Result<(), StoreError> {
+        let mut lines = Vec::with_capacity(entries.iter().map(|e| e.len() + 1).sum());
+        for entry in entries {
+            lines.extend_from_slice(entry.as_bytes());
+            lines.push(b'\n');
+        }
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        file.write_all(&line)
+        file.write_all(&lines)
             .map_err(io_err("append to", &self.path))?;
         file.sync_data().map_err(io_err("sync", &self.path))
     }

@@ -37,7 +37,6 @@ use super::lock::{LockError, LockInfo, who};
 use super::store::{self, Loaded, StoreError};
 use crate::driver::aws::credentials;
 use crate::driver::aws::xml::Element;
-use crate::resource::{Address, Existing};
 
 /// Reads whose MD5 does not match are retried this often before giving up (S3-compatible
 /// stores may still serve an older copy for a moment after a write).
@@ -518,7 +517,8 @@ impl S3Backend {
         Ok(())
     }
 
-    /// The journal entries continuing `state`, in the order they were written.
+    /// The journal objects continuing `state` (each holds one or more records as lines), in
+    /// the order they were written.
     async fn journal_entries(&self, state: &State) -> Result<Vec<String>, StoreError> {
         let prefix = self.journal_prefix(&state.lineage, state.serial);
         let mut keys: Vec<String> = self
@@ -788,15 +788,17 @@ struct S3Journal {
     shown: String,
 }
 
-impl S3Journal {
-    async fn append(&self, entry: String) -> Result<(), StoreError> {
+#[async_trait]
+impl Journal for S3Journal {
+    /// One object holding the records as lines (one PUT however many steps finished).
+    async fn append(&self, entries: &[String]) -> Result<(), StoreError> {
         let seq = self.next.fetch_add(1, Ordering::SeqCst);
         let key = format!("{}{seq:010}", self.prefix);
         let fail = |e: String| StoreError::Backend {
             backend: self.shown.clone(),
             message: format!("cannot append to the journal: {e}"),
         };
-        let bytes = entry.into_bytes();
+        let bytes = entries.join("\n").into_bytes();
         let reply = self
             .client
             .s3(
@@ -811,17 +813,6 @@ impl S3Journal {
             return Err(fail(reply.s3_error()));
         }
         Ok(())
-    }
-}
-
-#[async_trait]
-impl Journal for S3Journal {
-    async fn put(&self, resource: &Existing) -> Result<(), StoreError> {
-        self.append(store::entry_put(resource)).await
-    }
-
-    async fn delete(&self, address: &Address) -> Result<(), StoreError> {
-        self.append(store::entry_delete(address)).await
     }
 }
 
@@ -855,11 +846,13 @@ impl Backend for S3Backend {
         };
         let mut state = backend::parse(&bytes, &self.describe())?;
         let mut recovered_steps = 0;
-        for entry in self.journal_entries(&state).await? {
-            if !store::apply_entry(&mut state, &entry) {
-                break;
+        'objects: for object in self.journal_entries(&state).await? {
+            for entry in object.lines().filter(|l| !l.is_empty()) {
+                if !store::apply_entry(&mut state, entry) {
+                    break 'objects;
+                }
+                recovered_steps += 1;
             }
-            recovered_steps += 1;
         }
         Ok(Loaded {
             state: Some(state),
