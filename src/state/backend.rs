@@ -7,7 +7,7 @@
 //! and no message carries credentials (URLs are shown without their password).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -110,6 +110,41 @@ pub fn render(state: &State) -> Vec<u8> {
     bytes
 }
 
+/// `state` with journal records folded in, in order, up to the first that does not parse (a
+/// torn write); the loaded state and how many records it took.
+pub fn fold<'a>(mut state: State, entries: impl IntoIterator<Item = &'a str>) -> Loaded {
+    let mut recovered_steps = 0;
+    for entry in entries {
+        if !super::store::apply_entry(&mut state, entry) {
+            break;
+        }
+        recovered_steps += 1;
+    }
+    Loaded {
+        state: Some(state),
+        recovered_steps,
+    }
+}
+
+/// What `push` stores, after the checks of [`check_push`]: the incoming state, its bytes and
+/// the serial the store must still hold. Versions are history, so a forced older or equal
+/// serial becomes the next one (and is rendered anew).
+pub fn pushed(
+    bytes: &[u8],
+    current: Option<&State>,
+    force: bool,
+) -> Result<(State, Vec<u8>, u64), StoreError> {
+    let mut incoming = parse(bytes, "the pushed state")?;
+    check_push(current, &incoming, force)?;
+    let latest = current.map_or(0, |c| c.serial);
+    if current.is_some() && incoming.serial <= latest {
+        incoming.serial = latest + 1;
+        let rendered = render(&incoming);
+        return Ok((incoming, rendered, latest));
+    }
+    Ok((incoming, bytes.to_vec(), latest))
+}
+
 /// The checks of `push`: `incoming` may replace `current` only with the same lineage and a
 /// newer serial, unless forced.
 pub fn check_push(
@@ -136,4 +171,44 @@ pub fn check_push(
         )));
     }
     Ok(())
+}
+
+/// The waiting every backend's `lock` does: `attempt` until it takes the lock, with jittered
+/// backoff from 50 ms to 2 s, for up to `timeout`; then the holder `holder` finds is the error
+/// (looked at again a few times if the lock was released between the try and the look).
+pub async fn wait_for_lock<T, Taken, Found>(
+    timeout: Duration,
+    shown: &str,
+    attempt: impl Fn() -> Taken,
+    holder: impl Fn() -> Found,
+) -> Result<T, LockError>
+where
+    Taken: Future<Output = Result<Option<T>, LockError>>,
+    Found: Future<Output = Result<Option<LockInfo>, LockError>>,
+{
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(50);
+    let mut released_retries = 3;
+    loop {
+        if let Some(taken) = attempt().await? {
+            return Ok(taken);
+        }
+        if started.elapsed() >= timeout {
+            let info = match holder().await? {
+                Some(info) => info,
+                None if released_retries > 0 => {
+                    released_retries -= 1;
+                    continue;
+                }
+                None => LockInfo::unknown(),
+            };
+            return Err(LockError::Held {
+                info: Box::new(info),
+                path: shown.into(),
+            });
+        }
+        let jitter = Duration::from_millis(rand::random::<u64>() % 50);
+        tokio::time::sleep((wait + jitter).min(timeout.saturating_sub(started.elapsed()))).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
 }

@@ -8,7 +8,7 @@
 //! The schema is created on first use. Messages never carry the URL's password.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio_postgres::{Client, NoTls};
@@ -16,7 +16,7 @@ use tokio_postgres::{Client, NoTls};
 use super::State;
 use super::backend::{self, Backend, Held, Journal, Version};
 use super::lock::{LockError, LockInfo, who};
-use super::store::{self, Loaded, StoreError};
+use super::store::{Loaded, StoreError};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS oss_state (
@@ -266,7 +266,7 @@ impl Backend for PgBackend {
                 recovered_steps: 0,
             });
         };
-        let mut state = backend::parse(&bytes, &self.describe())?;
+        let state = backend::parse(&bytes, &self.describe())?;
         let rows = self
             .client
             .query(
@@ -275,17 +275,7 @@ impl Backend for PgBackend {
             )
             .await
             .map_err(|e| self.fail("cannot read the journal", e))?;
-        let mut recovered_steps = 0;
-        for row in rows {
-            if !store::apply_entry(&mut state, row.get(0)) {
-                break;
-            }
-            recovered_steps += 1;
-        }
-        Ok(Loaded {
-            state: Some(state),
-            recovered_steps,
-        })
+        Ok(backend::fold(state, rows.iter().map(|row| row.get(0))))
     }
 
     async fn write(&self, state: &mut State) -> Result<(), StoreError> {
@@ -321,56 +311,36 @@ impl Backend for PgBackend {
         let client = connect(&self.url, &self.shown).await.map_err(io)?;
         let key = lock_key(&self.name);
         let info = LockInfo::new(operation);
-        let started = Instant::now();
-        let mut wait = Duration::from_millis(50);
-        let mut released_retries = 3;
-        loop {
-            let got: bool = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-                .await
-                .map_err(|e| io(self.fail("cannot take the lock", e)))?
-                .get(0);
-            if got {
-                let text = serde_json::to_string(&info).expect("lock info serializes");
-                client
-                    .execute(
-                        "INSERT INTO oss_lock (name, info) VALUES ($1, $2)
-                         ON CONFLICT (name) DO UPDATE SET info = EXCLUDED.info",
-                        &[&self.name, &text],
-                    )
+        let text = serde_json::to_string(&info).expect("lock info serializes");
+        let (conn, key, text, io) = (&client, &key, &text, &io);
+        backend::wait_for_lock(
+            timeout,
+            &self.shown,
+            move || async move {
+                let got: bool = conn
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[key])
                     .await
-                    .map_err(|e| io(self.fail("cannot record the lock holder", e)))?;
-                return Ok(Arc::new(PgLock {
-                    _client: client,
-                    info,
-                }));
-            }
-            if started.elapsed() >= timeout {
-                match self.holder().await.map_err(io)? {
-                    Some(holder) => {
-                        return Err(LockError::Held {
-                            info: Box::new(holder),
-                            path: self.shown.clone().into(),
-                        });
-                    }
-                    // Released between our try and the look: try again, a few times at most.
-                    None if released_retries > 0 => {
-                        released_retries -= 1;
-                        continue;
-                    }
-                    None => {
-                        return Err(LockError::Held {
-                            info: Box::new(LockInfo::unknown()),
-                            path: self.shown.clone().into(),
-                        });
-                    }
+                    .map_err(|e| io(self.fail("cannot take the lock", e)))?
+                    .get(0);
+                if !got {
+                    return Ok(None);
                 }
-            }
-            let jitter = Duration::from_millis(rand::random::<u64>() % 50);
-            tokio::time::sleep((wait + jitter).min(timeout.saturating_sub(started.elapsed())))
-                .await;
-            wait = (wait * 2).min(Duration::from_secs(2));
-        }
+                conn.execute(
+                    "INSERT INTO oss_lock (name, info) VALUES ($1, $2)
+                     ON CONFLICT (name) DO UPDATE SET info = EXCLUDED.info",
+                    &[&self.name, text],
+                )
+                .await
+                .map_err(|e| io(self.fail("cannot record the lock holder", e)))?;
+                Ok(Some(()))
+            },
+            move || async move { self.holder().await.map_err(io) },
+        )
+        .await?;
+        Ok(Arc::new(PgLock {
+            _client: client,
+            info,
+        }))
     }
 
     async fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
@@ -444,19 +414,9 @@ impl Backend for PgBackend {
     }
 
     async fn push(&self, bytes: &[u8], force: bool) -> Result<State, StoreError> {
-        let mut incoming = backend::parse(bytes, "the pushed state")?;
         let current = self.load().await?.state;
-        backend::check_push(current.as_ref(), &incoming, force)?;
-        let latest = current.as_ref().map(|c| c.serial);
-        match latest {
-            // Versions are history: a forced older or equal serial becomes the next one.
-            Some(latest) if incoming.serial <= latest => {
-                incoming.serial = latest + 1;
-                let rendered = backend::render(&incoming);
-                self.insert(&incoming, &rendered, Some(latest)).await?;
-            }
-            _ => self.insert(&incoming, bytes, latest.or(Some(0))).await?,
-        }
+        let (incoming, bytes, expected) = backend::pushed(bytes, current.as_ref(), force)?;
+        self.insert(&incoming, &bytes, Some(expected)).await?;
         Ok(incoming)
     }
 }

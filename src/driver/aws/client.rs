@@ -96,15 +96,7 @@ impl Api {
         endpoint: Option<String>,
         keys: Option<Keys>,
     ) -> Result<Self, String> {
-        // reqwest is built without a default crypto provider; rustls's ring provider is the
-        // one this build links. Installing twice is harmless (the first one stays).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("oss/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {}", chain(&e)))?;
+        let http = http_client()?;
         Ok(Api {
             http,
             endpoint,
@@ -239,6 +231,20 @@ impl Api {
             retry_after,
         })
     }
+}
+
+/// The HTTP client for AWS APIs (EC2 here, S3 and DynamoDB for state): connect and request
+/// time-outs, oss's user agent, TLS through rustls with ring.
+pub(crate) fn http_client() -> Result<reqwest::Client, String> {
+    // reqwest is built without a default crypto provider; rustls's ring provider is the one
+    // this build links. Installing twice is harmless (the first one stays).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("oss/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {}", chain(&e)))
 }
 
 /// Everything but RFC 3986's unreserved characters is percent-encoded and a space becomes

@@ -13,12 +13,10 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::driver::aws::client::chain;
+use crate::driver::aws::client::{chain, http_client};
 use crate::driver::aws::credentials::Keys;
 use crate::driver::aws::xml::Element;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const ATTEMPTS: u32 = 4;
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 
@@ -139,15 +137,10 @@ impl<'a> Request<'a> {
 
 impl Client {
     pub fn new(endpoint: Endpoint) -> Result<Self, String> {
-        // reqwest is built without a default crypto provider; ring is the one this build links.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("oss/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {}", chain(&e)))?;
-        Ok(Client { http, endpoint })
+        Ok(Client {
+            http: http_client()?,
+            endpoint,
+        })
     }
 
     pub fn endpoint(&self) -> &Endpoint {

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -34,7 +34,7 @@ use self::http::{Client, Endpoint, Reply, Request};
 use super::State;
 use super::backend::{self, Backend, Held, Journal, Version};
 use super::lock::{LockError, LockInfo, who};
-use super::store::{self, Loaded, StoreError};
+use super::store::{Loaded, StoreError};
 use crate::driver::aws::credentials;
 use crate::driver::aws::xml::Element;
 
@@ -351,21 +351,32 @@ impl S3Backend {
     }
 
     async fn stored_digest(&self, table: &str) -> Result<Option<String>, StoreError> {
+        let id = self.table_ids().1;
+        self.item(table, &id, "Digest", "the state digest").await
+    }
+
+    /// The string attribute `attribute` of the item `id` in the lock table (read consistently).
+    async fn item(
+        &self,
+        table: &str,
+        id: &str,
+        attribute: &str,
+        what: &str,
+    ) -> Result<Option<String>, StoreError> {
         let reply = self
             .client
             .dynamo(
                 "GetItem",
-                &json!({"TableName": table, "Key": {"LockID": {"S": self.table_ids().1}},
-                        "ConsistentRead": true}),
+                &json!({"TableName": table, "Key": {"LockID": {"S": id}}, "ConsistentRead": true}),
             )
             .await
             .map_err(|e| self.fail("cannot reach DynamoDB", e))?;
         if !reply.ok() {
             let (kind, message) = reply.dynamo_error();
-            return Err(self.fail("cannot read the state digest", format!("{kind}: {message}")));
+            return Err(self.fail(&format!("cannot read {what}"), format!("{kind}: {message}")));
         }
         let value: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-        Ok(value["Item"]["Digest"]["S"].as_str().map(str::to_string))
+        Ok(value["Item"][attribute]["S"].as_str().map(str::to_string))
     }
 
     /// Stores `bytes` (the rendering of `state`) as the next version if the latest is still
@@ -561,23 +572,11 @@ impl S3Backend {
     /// (DynamoDB), if anyone does.
     async fn holder(&self) -> Result<Option<(LockInfo, String)>, StoreError> {
         if let Some(table) = &self.location.lock_table {
-            let reply = self
-                .client
-                .dynamo(
-                    "GetItem",
-                    &json!({"TableName": table, "Key": {"LockID": {"S": self.table_ids().0}},
-                            "ConsistentRead": true}),
-                )
-                .await
-                .map_err(|e| self.fail("cannot reach DynamoDB", e))?;
-            if !reply.ok() {
-                let (kind, message) = reply.dynamo_error();
-                return Err(self.fail("cannot read the lock", format!("{kind}: {message}")));
-            }
-            let value: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-            return Ok(value["Item"]["Info"]["S"].as_str().map(|text| {
-                let info = serde_json::from_str(text).unwrap_or_else(|_| LockInfo::unknown());
-                (info, text.to_string())
+            let id = self.table_ids().0;
+            let text = self.item(table, &id, "Info", "the lock").await?;
+            return Ok(text.map(|text| {
+                let info = serde_json::from_str(&text).unwrap_or_else(|_| LockInfo::unknown());
+                (info, text)
             }));
         }
         let key = self.lock_key();
@@ -844,20 +843,13 @@ impl Backend for S3Backend {
                 recovered_steps: 0,
             });
         };
-        let mut state = backend::parse(&bytes, &self.describe())?;
-        let mut recovered_steps = 0;
-        'objects: for object in self.journal_entries(&state).await? {
-            for entry in object.lines().filter(|l| !l.is_empty()) {
-                if !store::apply_entry(&mut state, entry) {
-                    break 'objects;
-                }
-                recovered_steps += 1;
-            }
-        }
-        Ok(Loaded {
-            state: Some(state),
-            recovered_steps,
-        })
+        let state = backend::parse(&bytes, &self.describe())?;
+        let objects = self.journal_entries(&state).await?;
+        let entries = objects
+            .iter()
+            .flat_map(|o| o.lines())
+            .filter(|l| !l.is_empty());
+        Ok(backend::fold(state, entries))
     }
 
     async fn write(&self, state: &mut State) -> Result<(), StoreError> {
@@ -884,44 +876,23 @@ impl Backend for S3Backend {
 
     async fn lock(&self, operation: &str, timeout: Duration) -> Result<Arc<dyn Held>, LockError> {
         let info = LockInfo::new(operation);
-        let started = Instant::now();
-        let mut wait = Duration::from_millis(50);
-        let mut released_retries = 3;
-        loop {
-            if let Some(release) = self.try_lock(&info).await.map_err(|e| self.lock_io(e))? {
-                return Ok(Arc::new(S3Lock {
-                    info,
-                    endpoint: self.client.endpoint().clone(),
-                    release,
-                    released: AtomicBool::new(false),
-                }));
-            }
-            if started.elapsed() >= timeout {
-                match self.holder().await.map_err(|e| self.lock_io(e))? {
-                    Some((holder, _)) => {
-                        return Err(LockError::Held {
-                            info: Box::new(holder),
-                            path: self.shown.clone().into(),
-                        });
-                    }
-                    // Released between our try and the look: try again, a few times at most.
-                    None if released_retries > 0 => {
-                        released_retries -= 1;
-                        continue;
-                    }
-                    None => {
-                        return Err(LockError::Held {
-                            info: Box::new(LockInfo::unknown()),
-                            path: self.shown.clone().into(),
-                        });
-                    }
-                }
-            }
-            let jitter = Duration::from_millis(rand::random::<u64>() % 50);
-            tokio::time::sleep((wait + jitter).min(timeout.saturating_sub(started.elapsed())))
-                .await;
-            wait = (wait * 2).min(Duration::from_secs(2));
-        }
+        let mine = &info;
+        let release = backend::wait_for_lock(
+            timeout,
+            &self.shown,
+            move || async move { self.try_lock(mine).await.map_err(|e| self.lock_io(e)) },
+            move || async move {
+                let holder = self.holder().await.map_err(|e| self.lock_io(e))?;
+                Ok(holder.map(|(info, _)| info))
+            },
+        )
+        .await?;
+        Ok(Arc::new(S3Lock {
+            info,
+            endpoint: self.client.endpoint().clone(),
+            release,
+            released: AtomicBool::new(false),
+        }))
     }
 
     async fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
@@ -1039,19 +1010,9 @@ impl Backend for S3Backend {
     }
 
     async fn push(&self, bytes: &[u8], force: bool) -> Result<State, StoreError> {
-        let mut incoming = backend::parse(bytes, "the pushed state")?;
         let current = self.load().await?.state;
-        backend::check_push(current.as_ref(), &incoming, force)?;
-        let latest = current.as_ref().map(|c| c.serial);
-        match latest {
-            // Versions are history: a forced older or equal serial becomes the next one.
-            Some(latest) if incoming.serial <= latest => {
-                incoming.serial = latest + 1;
-                let rendered = backend::render(&incoming);
-                self.put(&incoming, &rendered, Some(latest)).await?;
-            }
-            _ => self.put(&incoming, bytes, latest.or(Some(0))).await?,
-        }
+        let (incoming, bytes, expected) = backend::pushed(bytes, current.as_ref(), force)?;
+        self.put(&incoming, &bytes, Some(expected)).await?;
         Ok(incoming)
     }
 }
