@@ -431,8 +431,9 @@ impl Session {
     }
 }
 
-/// Tells each driver, in the background, where the apply's new nodes go (their placements
-/// and fall-backs), so lookups the creates need overlap the first steps.
+/// Tells each driver, in the background, where the apply's new nodes go, so lookups the
+/// creates need overlap the first steps. Only the chosen placements: a fall-back is looked up
+/// if a create ever turns to it, not for every region fall-backs could reach.
 fn prepare(
     drivers: &HashMap<String, Arc<dyn Driver>>,
     lineage: &str,
@@ -443,11 +444,10 @@ fn prepare(
         if desired.kind != crate::resource::Kind::Node {
             continue;
         }
-        for placement in std::iter::once(&desired.placement).chain(&desired.fallbacks) {
-            let list = by_provider.entry(placement.provider.as_str()).or_default();
-            if !list.contains(placement) {
-                list.push(placement.clone());
-            }
+        let placement = &desired.placement;
+        let list = by_provider.entry(placement.provider.as_str()).or_default();
+        if !list.contains(placement) {
+            list.push(placement.clone());
         }
     }
     let mut tasks = tokio::task::JoinSet::new();

@@ -166,9 +166,9 @@ pub trait Driver: Send + Sync {
     /// objects a crash left behind.
     fn lineage_is_new(&self, _lineage: &str) {}
 
-    /// Told, as an apply starts, the placements of the nodes it is about to create, so the
-    /// driver can look up in advance what those creates will need (an image id) while the
-    /// first steps run. Runs alongside the apply; failures are left for the creates to meet.
+    /// Told, as an apply starts, the chosen placements of the nodes it is about to create, so
+    /// the driver can look up in advance what those creates will need (an image id) while
+    /// the first steps run. Runs alongside the apply; failures are left for the creates.
     async fn prepare(&self, _lineage: &str, _placements: Vec<crate::resource::Placement>) {}
 
     /// Create one resource at `request.placement` and wait until it is ready. If an object with

@@ -632,28 +632,21 @@ impl Driver for AwsDriver {
     }
 
     async fn prepare(&self, lineage: &str, placements: Vec<Placement>) {
-        // Everything a launch looks up before RunInstances, once per region and image, all
-        // at once: the adoption snapshot, instance architectures, AMIs.
-        let mut lookups = Vec::new();
-        let mut regions = HashSet::new();
-        for placement in placements.iter().filter(|p| p.provider == self.name) {
+        // Everything a launch looks up before RunInstances, all at once: the adoption
+        // snapshot of each region, instance architectures and AMIs (each asked once however
+        // many launches share them).
+        let ours = || placements.iter().filter(|p| p.provider == self.name);
+        let regions: HashSet<String> = ours().map(|p| region_of(&p.location)).collect();
+        let snapshots = futures_util::future::join_all(regions.iter().map(|region| async move {
+            let _ = self.live(region, lineage).await;
+        }));
+        let images = futures_util::future::join_all(ours().map(|placement| async move {
             let region = region_of(&placement.location);
-            if regions.insert(region.clone()) {
-                lookups.push(Box::pin(async move {
-                    let _ = self.live(&region, lineage).await;
-                })
-                    as std::pin::Pin<
-                        Box<dyn std::future::Future<Output = ()> + Send + '_>,
-                    >);
+            if let Ok(arch) = self.arch(&region, &placement.size).await {
+                let _ = self.ami(&region, &placement.image, &arch).await;
             }
-            let region = region_of(&placement.location);
-            lookups.push(Box::pin(async move {
-                if let Ok(arch) = self.arch(&region, &placement.size).await {
-                    let _ = self.ami(&region, &placement.image, &arch).await;
-                }
-            }));
-        }
-        futures_util::future::join_all(lookups).await;
+        }));
+        futures_util::future::join(snapshots, images).await;
     }
 
     async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {
