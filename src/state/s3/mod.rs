@@ -19,7 +19,6 @@
 
 mod http;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -543,29 +542,79 @@ impl S3Backend {
             .collect();
         keys.sort();
         keys.dedup();
-        let mut entries = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(FETCH_WIDTH) {
-            let mut tasks = tokio::task::JoinSet::new();
-            for (i, key) in chunk.iter().enumerate() {
-                let client = Arc::clone(&self.client);
-                let bucket = self.location.bucket.clone();
-                let key = key.clone();
-                tasks.spawn(async move {
-                    let reply = client.s3(&bucket, Request::new("GET", Some(&key))).await;
-                    (i, reply)
-                });
+        let requests = keys.iter().map(|key| Request::new("GET", Some(key)));
+        let replies = self.fetch_all("cannot read the journal", requests).await?;
+        Ok(replies
+            .into_iter()
+            .filter(Reply::ok)
+            .map(|reply| String::from_utf8_lossy(&reply.body).into_owned())
+            .collect())
+    }
+
+    /// Sends `requests`, up to [`FETCH_WIDTH`] at a time; the replies in the same order.
+    async fn fetch_all<'a>(
+        &self,
+        what: &str,
+        requests: impl Iterator<Item = Request<'a>>,
+    ) -> Result<Vec<Reply>, StoreError> {
+        let requests: Vec<Request<'a>> = requests.collect();
+        let mut replies = Vec::with_capacity(requests.len());
+        let mut requests = requests.into_iter().peekable();
+        while requests.peek().is_some() {
+            let wave = requests
+                .by_ref()
+                .take(FETCH_WIDTH)
+                .map(|request| self.s3(what, request));
+            for reply in futures_util::future::join_all(wave).await {
+                replies.push(reply?);
             }
-            let mut got = BTreeMap::new();
-            while let Some(joined) = tasks.join_next().await {
-                let (i, reply) = joined.map_err(|e| self.fail("cannot read the journal", e))?;
-                let reply = reply.map_err(|e| self.fail("cannot read the journal", e))?;
-                if reply.ok() {
-                    got.insert(i, String::from_utf8_lossy(&reply.body).into_owned());
-                }
-            }
-            entries.extend(got.into_values());
         }
-        Ok(entries)
+        Ok(replies)
+    }
+
+    /// Every stored version of the state with its version id, oldest first (a listing, then
+    /// a HEAD of each for the metadata the listing lacks).
+    async fn stored_versions(&self) -> Result<Vec<(String, Version)>, StoreError> {
+        let listed: Vec<(String, String)> = self
+            .list_versions(&self.key)
+            .await?
+            .into_iter()
+            .filter(|(element, kind)| {
+                *kind == "Version" && element.text_at(&["Key"]) == Some(self.key.as_str())
+            })
+            .filter_map(|(element, _)| {
+                Some((
+                    element.text_at(&["VersionId"])?.to_string(),
+                    whole_seconds(element.text_at(&["LastModified"]).unwrap_or_default()),
+                ))
+            })
+            .collect();
+        let heads = listed
+            .iter()
+            .map(|(id, _)| Request::new("HEAD", Some(&self.key)).query("versionId", id.clone()));
+        let replies = self.fetch_all("cannot list versions", heads).await?;
+        let mut versions = Vec::with_capacity(listed.len());
+        for ((version_id, written_at), reply) in listed.into_iter().zip(replies) {
+            if !reply.ok() {
+                return Err(self.fail("cannot list versions", reply.s3_error()));
+            }
+            let meta = Meta::from(&reply);
+            let version = Version {
+                serial: meta.serial,
+                lineage: reply
+                    .header("x-amz-meta-oss-lineage")
+                    .unwrap_or_default()
+                    .to_string(),
+                hash: meta.hash,
+                written_at: Some(written_at).filter(|w| !w.is_empty()),
+                written_by: reply
+                    .header("x-amz-meta-oss-written-by")
+                    .map(str::to_string),
+            };
+            versions.push((version_id, version));
+        }
+        versions.sort_by_key(|(_, v)| v.serial);
+        Ok(versions)
     }
 
     /// Who holds the lock now, with the version id of its record (S3) or the record's text
@@ -927,86 +976,19 @@ impl Backend for S3Backend {
     }
 
     async fn versions(&self) -> Result<Vec<Version>, StoreError> {
-        let listed: Vec<(String, String)> = self
-            .list_versions(&self.key)
-            .await?
-            .into_iter()
-            .filter(|(element, kind)| {
-                *kind == "Version" && element.text_at(&["Key"]) == Some(self.key.as_str())
-            })
-            .filter_map(|(element, _)| {
-                Some((
-                    element.text_at(&["VersionId"])?.to_string(),
-                    whole_seconds(element.text_at(&["LastModified"]).unwrap_or_default()),
-                ))
-            })
-            .collect();
-        let mut versions = Vec::with_capacity(listed.len());
-        for chunk in listed.chunks(FETCH_WIDTH) {
-            let mut tasks = tokio::task::JoinSet::new();
-            for (version_id, written_at) in chunk.iter().cloned() {
-                let client = Arc::clone(&self.client);
-                let bucket = self.location.bucket.clone();
-                let key = self.key.clone();
-                tasks.spawn(async move {
-                    let reply = client
-                        .s3(
-                            &bucket,
-                            Request::new("HEAD", Some(&key)).query("versionId", version_id),
-                        )
-                        .await;
-                    (written_at, reply)
-                });
-            }
-            while let Some(joined) = tasks.join_next().await {
-                let (written_at, reply) =
-                    joined.map_err(|e| self.fail("cannot list versions", e))?;
-                let reply = reply.map_err(|e| self.fail("cannot list versions", e))?;
-                if !reply.ok() {
-                    return Err(self.fail("cannot list versions", reply.s3_error()));
-                }
-                let meta = Meta::from(&reply);
-                versions.push(Version {
-                    serial: meta.serial,
-                    lineage: reply
-                        .header("x-amz-meta-oss-lineage")
-                        .unwrap_or_default()
-                        .to_string(),
-                    hash: meta.hash,
-                    written_at: Some(written_at).filter(|w| !w.is_empty()),
-                    written_by: reply
-                        .header("x-amz-meta-oss-written-by")
-                        .map(str::to_string),
-                });
-            }
-        }
-        versions.sort_by_key(|v| v.serial);
-        Ok(versions)
+        let stored = self.stored_versions().await?;
+        Ok(stored.into_iter().map(|(_, version)| version).collect())
     }
 
     async fn raw(&self, serial: Option<u64>) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(serial) = serial else {
             return self.get(None).await;
         };
-        let listed = self.list_versions(&self.key).await?;
-        for (element, kind) in listed {
-            if kind != "Version" || element.text_at(&["Key"]) != Some(self.key.as_str()) {
-                continue;
-            }
-            let Some(version_id) = element.text_at(&["VersionId"]) else {
-                continue;
-            };
-            let reply = self
-                .s3(
-                    "cannot read the state",
-                    Request::new("HEAD", Some(&self.key)).query("versionId", version_id),
-                )
-                .await?;
-            if reply.ok() && Meta::from(&reply).serial == serial {
-                return self.get(Some(version_id)).await;
-            }
+        let stored = self.stored_versions().await?;
+        match stored.iter().find(|(_, v)| v.serial == serial) {
+            Some((version_id, _)) => self.get(Some(version_id)).await,
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     async fn push(&self, bytes: &[u8], force: bool) -> Result<State, StoreError> {
