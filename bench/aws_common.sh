@@ -8,6 +8,28 @@ MOTO_PID="" PROXY_PID=""
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
+# Writes DIR/strategy.json: COUNT nodes `web` of SIZE in ZONE, Amazon Linux 2023, on the aws
+# provider behind the proxy (keys from env.BENCH_AWS_KEY/SECRET); EXTRA adds node settings
+# (`"ports": [443]`).
+aws_strategy() { # dir name count size zone [extra]
+  mkdir -p "$1"
+  cat >"$1/strategy.json" <<JSON
+{
+  "name": "$2",
+  "provider": {"options": [{"aws": {
+    "endpoint": "http://127.0.0.1:$PROXY_PORT", "regions": ["${5%[a-z]}"],
+    "access_key_id": "env.BENCH_AWS_KEY", "secret_access_key": "env.BENCH_AWS_SECRET"}}]},
+  "node": {
+    "name": "web", "count": $3,
+    "image": {"options": [{"name": "amazon-linux-2023"}]},
+    "hardware": {"options": [{"name": "$4"}]},
+    "location": {"options": [{"id": "$5"}]}${6:+,
+    $6}
+  }
+}
+JSON
+}
+
 # Creates (or refreshes, when the pins change) the bench virtualenv.
 bench_venv() {
   command -v python3 >/dev/null || { echo "error: the AWS benches need python3" >&2; exit 1; }

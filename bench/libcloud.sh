@@ -28,21 +28,7 @@ log "moto on 127.0.0.1:$MOTO_PORT, proxy (+${delay} ms per call) on 127.0.0.1:$P
 # The same nodes for oss: image amazon-linux-2023 (the newest al2023-ami-2023.*-x86_64 of
 # owner amazon, as Libcloud is told below), t3.micro, one zone.
 project() { # dir
-  mkdir -p "$1"
-  cat >"$1/strategy.json" <<JSON
-{
-  "name": "bench",
-  "provider": {"options": [{"aws": {
-    "endpoint": "http://127.0.0.1:$PROXY_PORT", "regions": ["$region"],
-    "access_key_id": "env.BENCH_AWS_KEY", "secret_access_key": "env.BENCH_AWS_SECRET"}}]},
-  "node": {
-    "name": "web", "count": $nodes,
-    "image": {"options": [{"name": "amazon-linux-2023"}]},
-    "hardware": {"options": [{"name": "$size"}]},
-    "location": {"options": [{"id": "$zone"}]}
-  }
-}
-JSON
+  aws_strategy "$1" bench "$nodes" "$size" "$zone"
 }
 run_oss() { # dir args...
   local dir=$1

@@ -25,22 +25,7 @@ start_proxy 0 "$calls"
 log "moto on 127.0.0.1:$MOTO_PORT, counting proxy on 127.0.0.1:$PROXY_PORT"
 moto_fresh "$region"
 
-mkdir -p "$work/p"
-cat >"$work/p/strategy.json" <<JSON
-{
-  "name": "refresh",
-  "provider": {"options": [{"aws": {
-    "endpoint": "http://127.0.0.1:$PROXY_PORT", "regions": ["$region"],
-    "access_key_id": "env.BENCH_AWS_KEY", "secret_access_key": "env.BENCH_AWS_SECRET"}}]},
-  "node": {
-    "name": "web", "count": $nodes,
-    "image": {"options": [{"name": "amazon-linux-2023"}]},
-    "hardware": {"options": [{"name": "t3.nano"}]},
-    "location": {"options": [{"id": "${region}a"}]},
-    "ports": [443]
-  }
-}
-JSON
+aws_strategy "$work/p" refresh "$nodes" t3.nano "${region}a" '"ports": [443]'
 run_oss() {
   (cd "$work/p" && BENCH_AWS_KEY=testing BENCH_AWS_SECRET=testing "$oss" "$@" >"$work/oss.out" 2>"$work/oss.err") || {
     [ "$?" = 2 ] || { cat "$work/oss.err" >&2; exit 1; }
