@@ -4,6 +4,7 @@
 //! state → plan → apply (executor over drivers) → state. `cli` is the only module that prints.
 
 pub mod apply;
+pub mod backoff;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
@@ -11,6 +12,7 @@ pub mod compile;
 pub mod digest;
 pub mod driver;
 pub mod engine;
+pub mod fsutil;
 pub mod graph;
 pub mod placement;
 pub mod plan;
