@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oss::resource::{Address, Existing, Kind, Placement};
-use oss::state::backend::{Backend, render};
+use oss::state::backend::Backend;
+use oss::state::document::render;
 use oss::state::{BackendSpec, State, open_backend};
 use serde_json::json;
 

@@ -20,9 +20,9 @@ use crate::plan::{self, Current, Plan, Scope};
 use crate::report::{Event, Reporter};
 use crate::resource::{Address, Existing};
 use crate::state::State;
+use crate::state::StateError;
 use crate::state::backend::{Backend, Held};
 use crate::state::lock::LockError;
-use crate::state::store::StoreError;
 use crate::strategy::Strategy;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,7 @@ pub enum EngineError {
     #[error(transparent)]
     Compile(#[from] CompileError),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] StateError),
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("Provider {provider}: {source}")]

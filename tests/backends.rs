@@ -58,6 +58,13 @@ fn postgres(mut s: Value) -> Value {
     s
 }
 
+/// Local files keep two versions (the state and its backup); a forced push of the older one
+/// becomes the next serial there too, not a step back.
+#[test]
+fn local_full_cycle_versions_and_push_checks() {
+    full_cycle(&Project::with_strategy(&strategy("cycle-local", 0, 3)));
+}
+
 #[test]
 fn postgres_full_cycle_versions_and_push_checks() {
     let _ = pg_url();
@@ -106,9 +113,10 @@ fn full_cycle(p: &Project) {
         serde_json::from_str(&std::fs::read_to_string(p.path("strategy.json")).unwrap()).unwrap();
     let name = s["name"].as_str().unwrap().to_string();
     p.ok(&["apply", "--auto-approve"]);
-    assert!(
-        !p.path(&format!("state/{name}.state.json")).exists(),
-        "state went to the backend, not files"
+    assert_eq!(
+        p.path(&format!("state/{name}.state.json")).exists(),
+        s.get("state").is_none(),
+        "state went to the backend the strategy names"
     );
     let (code, out, _) = p.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(code, 0, "{out}");
@@ -334,7 +342,7 @@ fn eight_concurrent_applies_for_twenty_rounds_on_s3_with_a_dynamodb_lock_table()
 fn kill_9_of_an_apply_frees_the_postgres_lock_and_the_next_apply_adopts() {
     let _ = pg_url();
     let p = Project::with_strategy(&postgres(strategy("kill", 300, 4)));
-    kill_9_while_applying(&p);
+    kill_9_while_applying(&p, 4);
 
     // PostgreSQL ended the dead session's lock: no force-unlock needed, and nobody is
     // reported as holding it.
@@ -348,7 +356,7 @@ fn kill_9_of_an_apply_frees_the_postgres_lock_and_the_next_apply_adopts() {
 fn kill_9_of_an_apply_leaves_the_s3_lock_reported_stale_until_force_unlock() {
     let store = S3Store::start(false);
     let p = store.project(strategy("kill-s3", 300, 4));
-    kill_9_while_applying(&p);
+    kill_9_while_applying(&p, 4);
     stale_lock_then_force_unlock(&p);
     next_apply_adopts(&p, 4);
 }
@@ -357,7 +365,7 @@ fn kill_9_of_an_apply_leaves_the_s3_lock_reported_stale_until_force_unlock() {
 fn kill_9_with_a_dynamodb_lock_table_is_reported_stale_until_force_unlock() {
     let store = S3Store::start(true);
     let p = store.project(strategy("kill-ddb", 300, 3));
-    kill_9_while_applying(&p);
+    kill_9_while_applying(&p, 3);
     stale_lock_then_force_unlock(&p);
     next_apply_adopts(&p, 3);
 }
@@ -387,9 +395,18 @@ fn stale_lock_then_force_unlock(p: &Project) {
     assert!(err.contains("State is not locked"), "{err}");
 }
 
-/// Starts a slow apply, waits until it holds the lock and has created something, and kills
-/// it with SIGKILL.
-fn kill_9_while_applying(p: &Project) {
+/// The nodes the backend's state records (the journal of an unfinished apply folded in).
+fn recorded_nodes(p: &Project) -> usize {
+    p.ok(&["state", "list"])
+        .lines()
+        .filter(|l| l.starts_with("node."))
+        .count()
+}
+
+/// Starts a slow apply of `count` nodes, waits until it holds the lock and has recorded at
+/// least one created node, and kills it with SIGKILL; then checks that the kill landed mid-apply
+/// (some nodes recorded, not all), so that what follows really tests recovery.
+fn kill_9_while_applying(p: &Project, count: usize) {
     let mut child = p
         .oss()
         .args(["apply", "--auto-approve", "--parallelism", "1"])
@@ -411,9 +428,20 @@ fn kill_9_while_applying(p: &Project) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(700));
+    while recorded_nodes(p) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the apply never recorded a created node"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
+    let recorded = recorded_nodes(p);
+    assert!(
+        (1..count).contains(&recorded),
+        "the kill must land mid-apply: {recorded} of {count} nodes recorded"
+    );
 }
 
 /// The next apply finishes the fleet: every node exists once, in the state and at the
@@ -547,6 +575,92 @@ fn a_stale_s3_read_is_refused_by_the_lock_tables_digest() {
     set_digest("hashlib.md5(body).hexdigest()");
     let (code, out, err) = p.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(code, 0, "{out}{err}");
+}
+
+/// A journal object S3 will not serve (here: moved to Glacier, so GET answers 403
+/// InvalidObjectState, however often it is retried) between two readable ones: the load fails
+/// naming it, and nothing is folded around the hole or written.
+#[test]
+fn an_unreadable_s3_journal_object_fails_the_load_instead_of_being_skipped() {
+    let store = S3Store::start(false);
+    let s = strategy("hole", 0, 3);
+    let name = s["name"].as_str().unwrap().to_string();
+    let p = store.project(s);
+    p.ok(&["apply", "--auto-approve"]);
+    assert_eq!(recorded_nodes(&p), 3);
+    // Three journal objects continuing the stored state, as an apply that died would leave
+    // them: each deletes one node; the middle one cannot be read.
+    let out = store.boto(&format!(
+        "key = 'fleets/{name}.state.json'\n\
+         state = json.loads(s3.get_object(Bucket={bucket:?}, Key=key)['Body'].read())\n\
+         prefix = '%s.journal/%s-%d/' % (key, state['lineage'], state['serial'])\n\
+         for seq, (index, storage) in enumerate([(0, 'STANDARD'), (1, 'GLACIER'), (2, 'STANDARD')]):\n\
+         \x20   body = json.dumps({{'delete': 'node.app[%d]' % index}}) + '\\n'\n\
+         \x20   s3.put_object(Bucket={bucket:?}, Key='%s%010d' % (prefix, seq), Body=body.encode(), StorageClass=storage)\n\
+         try:\n\
+         \x20   s3.get_object(Bucket={bucket:?}, Key='%s%010d' % (prefix, 1))\n\
+         \x20   served = True\n\
+         except Exception:\n\
+         \x20   served = False\n\
+         versions = len(s3.list_object_versions(Bucket={bucket:?}, Prefix=key)['Versions'])\n\
+         print(json.dumps({{'served': served, 'hole': '%s%010d' % (prefix, 1), 'versions': versions}}))\n",
+        bucket = store.bucket,
+    ));
+    assert_eq!(
+        out["served"], false,
+        "the middle object must be unreadable: {out}"
+    );
+    let hole = out["hole"].as_str().unwrap();
+    for args in [&["state", "list"][..], &["apply", "--auto-approve"]] {
+        let (code, stdout, err) = p.run(args);
+        assert_eq!(code, 1, "{args:?}: {stdout}{err}");
+        assert!(
+            err.contains(&format!(
+                "the apply journal object s3://{}/{hole} cannot be read",
+                store.bucket
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("nothing was changed"), "{err}");
+    }
+    let versions = store.boto(&format!(
+        "print(json.dumps(len(s3.list_object_versions(Bucket={bucket:?}, Prefix='fleets/{name}.state.json')['Versions'])))\n",
+        bucket = store.bucket,
+    ));
+    assert_eq!(versions, out["versions"], "no state was written");
+}
+
+/// A state file naming a resource twice is refused where the second copy starts, before
+/// anything runs.
+#[test]
+fn a_resource_listed_twice_in_a_state_file_is_refused_with_its_location() {
+    let s = strategy("twice", 0, 2);
+    let name = s["name"].as_str().unwrap().to_string();
+    let p = Project::with_strategy(&s);
+    p.ok(&["apply", "--auto-approve"]);
+    let file = format!("state/{name}.state.json");
+    let mut state: Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path(&file)).unwrap()).unwrap();
+    let copy = state["resources"][0].clone();
+    state["resources"].as_array_mut().unwrap().push(copy);
+    let text = serde_json::to_string_pretty(&state).unwrap();
+    std::fs::write(p.path(&file), &text).unwrap();
+    // The third element of "resources" starts on the last line holding only "{".
+    let lines: Vec<&str> = text.lines().collect();
+    let line = lines.iter().rposition(|l| l.trim() == "{").unwrap() + 1;
+    let (code, out, err) = p.run(&["plan"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "State file state/{name}.state.json:{line}:5 lists node.app[0] a second time (at /resources/2)"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.path(&file)).unwrap(),
+        text,
+        "nothing was changed"
+    );
 }
 
 /// A moto server holding a versioned bucket for S3 state, and a DynamoDB lock table if asked.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use common::moto::Moto;
 use oss::resource::{Address, Existing, Kind, Placement};
 use oss::state::backend::Backend;
+use oss::state::journal::Entry;
 use oss::state::{BackendSpec, State, open_backend};
 
 fn node(i: usize) -> Existing {
@@ -40,9 +41,8 @@ async fn batches_fold_back(label: &str, backend: Arc<dyn Backend>) {
     backend.write(&mut state).await.unwrap();
     let journal = backend.begin_journal(&state).await.unwrap();
     // Three steps in one append, then a delete and a put alone, then two more together.
-    let put = |i| serde_json::to_string(&serde_json::json!({"put": node(i)})).unwrap();
-    let delete =
-        |i| serde_json::to_string(&serde_json::json!({"delete": Address::node("app", i)})).unwrap();
+    let put = |i| Entry::Put(Box::new(node(i)));
+    let delete = |i| Entry::Delete(Address::node("app", i));
     journal.append(&[put(0), put(1), put(2)]).await.unwrap();
     journal.delete(&Address::node("app", 9)).await.unwrap();
     journal.put(&node(3)).await.unwrap();

@@ -11,6 +11,9 @@ use common::Project;
 #[test]
 fn concurrent_apply_fails_naming_the_holder_and_waiting_sees_no_changes() {
     let p = Project::sample(4);
+    // The holder is named as `$USER@host`: with the user set, the exact holder can be checked.
+    p.set_env("USER", "oss-lock-tester");
+    let host = hostname::get().unwrap().into_string().unwrap();
     let first = p
         .oss()
         .args(["apply", "--auto-approve"])
@@ -35,11 +38,13 @@ fn concurrent_apply_fails_naming_the_holder_and_waiting_sees_no_changes() {
         .unwrap();
     let (code, _, err) = p.run(&["apply", "--auto-approve"]);
     assert_eq!(code, 1, "{err}");
-    let user = std::env::var("USER").unwrap_or_default();
-    assert!(err.contains("State is locked by"), "{err}");
-    assert!(err.contains(&format!("{user}@")), "{err}");
-    assert!(err.contains(&format!("pid {}", first.id())), "{err}");
-    assert!(err.contains("for `apply`"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "State is locked by oss-lock-tester@{host} (pid {}) for `apply` since ",
+            first.id()
+        )),
+        "{err}"
+    );
     assert!(err.contains("--lock-timeout"), "{err}");
 
     let first = first.wait_with_output().unwrap();

@@ -15,7 +15,7 @@ use crate::driver::{CreateRequest, Driver, DriverError, ErrorClass, Scope};
 use crate::plan::{Action, Change};
 use crate::report::{Event, Reporter};
 use crate::resource::{Address, Existing, Placement};
-use crate::state::backend::Journal;
+use crate::state::journal::Journal;
 
 /// How the executor runs.
 #[derive(Clone, Debug)]
@@ -741,13 +741,13 @@ mod tests {
     async fn a_slow_journal_never_idles_the_provider_calls() {
         /// Makes each entry durable the way the local journal does: on the calling thread.
         #[derive(Default)]
-        struct Blocking(Mutex<Vec<String>>, AtomicUsize);
+        struct Blocking(Mutex<Vec<crate::state::journal::Entry>>, AtomicUsize);
         #[async_trait]
         impl Journal for Blocking {
             async fn append(
                 &self,
-                entries: &[String],
-            ) -> Result<(), crate::state::store::StoreError> {
+                entries: &[crate::state::journal::Entry],
+            ) -> Result<(), crate::state::StateError> {
                 std::thread::sleep(Duration::from_millis(60));
                 self.0.lock().unwrap().extend(entries.iter().cloned());
                 self.1.fetch_add(1, Ordering::SeqCst);

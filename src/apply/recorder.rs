@@ -11,13 +11,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::state::backend::Journal;
-use crate::state::store::StoreError;
+use crate::state::StateError;
+use crate::state::journal::{Entry, Journal};
 
 /// The most records one append carries.
 const BATCH_MAX: usize = 1000;
 
-type Request = (String, oneshot::Sender<Result<(), StoreError>>);
+type Request = (Entry, oneshot::Sender<Result<(), StateError>>);
 
 /// A [`Journal`] that hands each entry to a thread of its own and waits for it to be durable.
 /// The thread ends when the recorder is dropped.
@@ -40,12 +40,12 @@ impl Recorder {
                         Err(_) => break,
                     }
                 }
-                let (entries, waiting): (Vec<String>, Vec<_>) = batch.into_iter().unzip();
+                let (entries, waiting): (Vec<Entry>, Vec<_>) = batch.into_iter().unzip();
                 let result = runtime.block_on(journal.append(&entries));
                 for done in waiting {
                     let _ = done.send(match &result {
                         Ok(()) => Ok(()),
-                        Err(e) => Err(StoreError::Backend {
+                        Err(e) => Err(StateError::Backend {
                             backend: "the apply journal".into(),
                             message: e.to_string(),
                         }),
@@ -59,8 +59,8 @@ impl Recorder {
 
 #[async_trait]
 impl Journal for Recorder {
-    async fn append(&self, entries: &[String]) -> Result<(), StoreError> {
-        let lost = || StoreError::Io {
+    async fn append(&self, entries: &[Entry]) -> Result<(), StateError> {
+        let lost = || StateError::Io {
             action: "record in",
             path: "the apply journal".into(),
             source: std::io::Error::other("the journal thread ended before the entry was durable"),

@@ -1,10 +1,13 @@
-//! Where state lives: one trait over the local files, PostgreSQL (and, later, S3), so every
-//! command works the same against each. A backend stores versions of the state document, the
-//! journal of an apply in progress, and the lock.
+//! Where state lives: one trait over the local files, PostgreSQL and S3, so every command
+//! works the same against each. A backend stores versions of the state document, the journal
+//! of an apply in progress (see [`super::journal`]), and the lock.
 //!
 //! Writes are compare-and-swap on the serial: a writer that read serial N may only write N+1,
-//! so two writers can never both succeed from the same starting point. Nothing here prints,
-//! and no message carries credentials (URLs are shown without their password).
+//! so two writers can never both succeed from the same starting point. The serial bump, the
+//! rendering and the push checks are written once here ([`Backend::write`],
+//! [`Backend::push`]); a backend supplies only its compare-and-swap put ([`Backend::put_if`]).
+//! Nothing here prints, and no message carries credentials (URLs are shown without their
+//! password).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,10 +15,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Serialize;
 
-use super::State;
+use super::document::{self, State};
+use super::error::StateError;
+use super::journal::{Journal, Loaded};
 use super::lock::{LockError, LockInfo};
-use super::store::{Loaded, StoreError};
-use crate::resource::{Address, Existing};
 
 /// One stored version of the state.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -28,24 +31,6 @@ pub struct Version {
     pub written_at: Option<String>,
     /// `user@host`, when known.
     pub written_by: Option<String>,
-}
-
-/// The append-only record of an apply's finished steps; each call is durable when it returns.
-#[async_trait]
-pub trait Journal: Send + Sync {
-    /// Appends records (each made by `store::entry_put` / `store::entry_delete`), in order,
-    /// durable together when it returns: several finished steps cost one sync (group commit).
-    async fn append(&self, entries: &[String]) -> Result<(), StoreError>;
-
-    /// Records that `resource` exists as given.
-    async fn put(&self, resource: &Existing) -> Result<(), StoreError> {
-        self.append(&[super::store::entry_put(resource)]).await
-    }
-
-    /// Records that `address` no longer exists.
-    async fn delete(&self, address: &Address) -> Result<(), StoreError> {
-        self.append(&[super::store::entry_delete(address)]).await
-    }
 }
 
 /// A held lock; dropping it releases it.
@@ -61,14 +46,28 @@ pub trait Backend: Send + Sync {
     fn describe(&self) -> String;
 
     /// The latest version with the journal of an unfinished apply folded in.
-    async fn load(&self) -> Result<Loaded, StoreError>;
+    async fn load(&self) -> Result<Loaded, StateError>;
+
+    /// Stores `bytes` (the rendering of `state`) as the latest version if the latest stored
+    /// serial is still `expected` (0: nothing stored); otherwise fails with
+    /// [`StateError::Conflict`] and changes nothing. Drops the journal it supersedes.
+    async fn put_if(&self, expected: u64, state: &State, bytes: &[u8]) -> Result<(), StateError>;
 
     /// Writes `state` as the next serial if the stored one is still `state.serial`;
-    /// otherwise fails with [`StoreError::Conflict`]. Drops the journal it supersedes.
-    async fn write(&self, state: &mut State) -> Result<(), StoreError>;
+    /// otherwise fails with [`StateError::Conflict`]. The serial moves on only when the write
+    /// succeeded: on any error `state` is as it was.
+    async fn write(&self, state: &mut State) -> Result<(), StateError> {
+        let expected = state.serial;
+        state.serial += 1;
+        let result = self.put_if(expected, state, &document::render(state)).await;
+        if result.is_err() {
+            state.serial = expected;
+        }
+        result
+    }
 
     /// Starts the journal of an apply continuing `state` (already written).
-    async fn begin_journal(&self, state: &State) -> Result<Arc<dyn Journal>, StoreError>;
+    async fn begin_journal(&self, state: &State) -> Result<Arc<dyn Journal>, StateError>;
 
     /// Takes the lock for `operation`, waiting up to `timeout`.
     async fn lock(&self, operation: &str, timeout: Duration) -> Result<Arc<dyn Held>, LockError>;
@@ -77,69 +76,36 @@ pub trait Backend: Send + Sync {
     async fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError>;
 
     /// The versions kept, oldest first.
-    async fn versions(&self) -> Result<Vec<Version>, StoreError>;
+    async fn versions(&self) -> Result<Vec<Version>, StateError>;
 
     /// The stored text of version `serial` (the latest with `None`), exactly as written.
-    async fn raw(&self, serial: Option<u64>) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn raw(&self, serial: Option<u64>) -> Result<Option<Vec<u8>>, StateError>;
 
     /// Stores `bytes` (a state document) as a new version, after the same checks as `write`
     /// unless `force`: same lineage, newer serial. For `state push` and `state migrate`.
-    async fn push(&self, bytes: &[u8], force: bool) -> Result<State, StoreError>;
-}
-
-/// Parses a stored state document.
-pub fn parse(bytes: &[u8], whence: &str) -> Result<State, StoreError> {
-    let state: State = serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
-        path: whence.into(),
-        source,
-    })?;
-    if state.format_version != super::FORMAT_VERSION {
-        return Err(StoreError::Version {
-            path: whence.into(),
-            found: state.format_version,
-        });
-    }
-    Ok(state)
-}
-
-/// The bytes a state is stored as (pretty JSON with a final newline), the same everywhere so
-/// that a migrated state is byte-for-byte the one it came from.
-pub fn render(state: &State) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes");
-    bytes.push(b'\n');
-    bytes
-}
-
-/// `state` with journal records folded in, in order, up to the first that does not parse (a
-/// torn write); the loaded state and how many records it took.
-pub fn fold<'a>(mut state: State, entries: impl IntoIterator<Item = &'a str>) -> Loaded {
-    let mut recovered_steps = 0;
-    for entry in entries {
-        if !super::store::apply_entry(&mut state, entry) {
-            break;
-        }
-        recovered_steps += 1;
-    }
-    Loaded {
-        state: Some(state),
-        recovered_steps,
+    /// Versions are history, so a forced older or equal serial becomes the next one.
+    async fn push(&self, bytes: &[u8], force: bool) -> Result<State, StateError> {
+        let current = self.load().await?.state;
+        let (incoming, bytes, expected) = pushed(bytes, current.as_ref(), force)?;
+        self.put_if(expected, &incoming, &bytes).await?;
+        Ok(incoming)
     }
 }
 
 /// What `push` stores, after the checks of [`check_push`]: the incoming state, its bytes and
 /// the serial the store must still hold. Versions are history, so a forced older or equal
 /// serial becomes the next one (and is rendered anew).
-pub fn pushed(
+fn pushed(
     bytes: &[u8],
     current: Option<&State>,
     force: bool,
-) -> Result<(State, Vec<u8>, u64), StoreError> {
-    let mut incoming = parse(bytes, "the pushed state")?;
+) -> Result<(State, Vec<u8>, u64), StateError> {
+    let mut incoming = document::parse(bytes, "the pushed state")?;
     check_push(current, &incoming, force)?;
     let latest = current.map_or(0, |c| c.serial);
     if current.is_some() && incoming.serial <= latest {
         incoming.serial = latest + 1;
-        let rendered = render(&incoming);
+        let rendered = document::render(&incoming);
         return Ok((incoming, rendered, latest));
     }
     Ok((incoming, bytes.to_vec(), latest))
@@ -147,11 +113,7 @@ pub fn pushed(
 
 /// The checks of `push`: `incoming` may replace `current` only with the same lineage and a
 /// newer serial, unless forced.
-pub fn check_push(
-    current: Option<&State>,
-    incoming: &State,
-    force: bool,
-) -> Result<(), StoreError> {
+fn check_push(current: Option<&State>, incoming: &State, force: bool) -> Result<(), StateError> {
     let Some(current) = current else {
         return Ok(());
     };
@@ -159,13 +121,13 @@ pub fn check_push(
         return Ok(());
     }
     if current.lineage != incoming.lineage {
-        return Err(StoreError::Refused(format!(
+        return Err(StateError::Refused(format!(
             "the pushed state has lineage {}, the stored one {}",
             incoming.lineage, current.lineage
         )));
     }
     if incoming.serial <= current.serial {
-        return Err(StoreError::Refused(format!(
+        return Err(StateError::Refused(format!(
             "the pushed state has serial {}, not newer than the stored serial {}",
             incoming.serial, current.serial
         )));

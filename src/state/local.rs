@@ -1,16 +1,20 @@
-//! The local backend: state files in a directory (see [`super::store`]) and a lock file.
-//! Keeps two versions: the state and its backup.
+//! The local backend: state files in a directory (kept by [`super::store`]) and a lock file.
+//! Keeps two versions: the state and its backup. Its compare-and-swap is against the file on
+//! disk, under the lock every writer takes.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::FutureExt as _;
 
-use super::State;
-use super::backend::{self, Backend, Held, Journal, Version};
+use super::backend::{Backend, Held, Version};
+use super::document::{self, State};
+use super::error::StateError;
+use super::journal::{Journal, Loaded};
 use super::lock::{self, Lock, LockError, LockInfo};
-use super::store::{self, Loaded, Store, StoreError};
+use super::store::Store;
 
 pub struct LocalBackend {
     store: Store,
@@ -22,24 +26,19 @@ impl LocalBackend {
             store: Store::new(dir, name),
         }
     }
-
-    fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
-        match std::fs::read(path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(StoreError::Io {
-                action: "read",
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
-    }
 }
 
-#[async_trait]
-impl Journal for store::Journal {
-    async fn append(&self, entries: &[String]) -> Result<(), StoreError> {
-        store::Journal::append(self, entries)
+impl Store {
+    /// Writes `state` as the next serial: [`Backend::write`] of the local backend, for callers
+    /// without a runtime (nothing in it waits).
+    pub fn write(&self, state: &mut State) -> Result<(), StateError> {
+        let backend = LocalBackend {
+            store: self.clone(),
+        };
+        backend
+            .write(state)
+            .now_or_never()
+            .expect("a local write never waits")
     }
 }
 
@@ -59,26 +58,15 @@ impl Backend for LocalBackend {
         self.store.state_path().display().to_string()
     }
 
-    async fn load(&self) -> Result<Loaded, StoreError> {
+    async fn load(&self) -> Result<Loaded, StateError> {
         self.store.load()
     }
 
-    async fn write(&self, state: &mut State) -> Result<(), StoreError> {
-        // Compare-and-swap: the file on disk must still be at the serial we read.
-        let found = match self.read(&self.store.state_path())? {
-            Some(bytes) => backend::parse(&bytes, &self.describe())?.serial,
-            None => 0,
-        };
-        if found != state.serial {
-            return Err(StoreError::Conflict {
-                expected: state.serial,
-                found,
-            });
-        }
-        self.store.write(state)
+    async fn put_if(&self, expected: u64, _: &State, bytes: &[u8]) -> Result<(), StateError> {
+        self.store.put_if(expected, bytes)
     }
 
-    async fn begin_journal(&self, state: &State) -> Result<Arc<dyn Journal>, StoreError> {
+    async fn begin_journal(&self, state: &State) -> Result<Arc<dyn Journal>, StateError> {
         Ok(Arc::new(self.store.begin_journal(state)?))
     }
 
@@ -99,11 +87,11 @@ impl Backend for LocalBackend {
         lock::force_unlock(&self.store.lock_path(), id)
     }
 
-    async fn versions(&self) -> Result<Vec<Version>, StoreError> {
+    async fn versions(&self) -> Result<Vec<Version>, StateError> {
         let mut versions = Vec::new();
         for path in [self.store.backup_path(), self.store.state_path()] {
-            if let Some(bytes) = self.read(&path)? {
-                let state = backend::parse(&bytes, &path.display().to_string())?;
+            if let Some(bytes) = self.store.read(&path)? {
+                let state = document::parse(&bytes, &path.display().to_string())?;
                 let written_at = std::fs::metadata(&path)
                     .and_then(|m| m.modified())
                     .ok()
@@ -121,23 +109,15 @@ impl Backend for LocalBackend {
         Ok(versions)
     }
 
-    async fn raw(&self, serial: Option<u64>) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn raw(&self, serial: Option<u64>) -> Result<Option<Vec<u8>>, StateError> {
         for path in [self.store.state_path(), self.store.backup_path()] {
-            if let Some(bytes) = self.read(&path)? {
-                let state = backend::parse(&bytes, &path.display().to_string())?;
+            if let Some(bytes) = self.store.read(&path)? {
+                let state = document::parse(&bytes, &path.display().to_string())?;
                 if serial.is_none_or(|s| s == state.serial) {
                     return Ok(Some(bytes));
                 }
             }
         }
         Ok(None)
-    }
-
-    async fn push(&self, bytes: &[u8], force: bool) -> Result<State, StoreError> {
-        let incoming = backend::parse(bytes, "the pushed state")?;
-        let current = self.store.load()?.state;
-        backend::check_push(current.as_ref(), &incoming, force)?;
-        self.store.write_raw(bytes)?;
-        Ok(incoming)
     }
 }

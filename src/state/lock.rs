@@ -4,9 +4,8 @@
 //! whose process died on this host is reported as stale with the command that removes it; it is
 //! never taken over silently, because the dead apply may have left work to look at.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -48,6 +47,18 @@ impl LockInfo {
             pid: 0,
             created: "unknown".into(),
         }
+    }
+
+    /// This holder if its lock id is `id` (what `force-unlock ID` may remove), else the error
+    /// naming the real holder.
+    pub fn matching(self, id: &str) -> Result<LockInfo, LockError> {
+        if self.id != id {
+            return Err(LockError::WrongId {
+                given: id.to_string(),
+                info: Box::new(self),
+            });
+        }
+        Ok(self)
     }
 
     /// Whether the holder is a process on this host that no longer runs.
@@ -112,7 +123,7 @@ impl Lock {
             source,
         };
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io_err)?;
+            crate::fsutil::create_private_dir_all(dir).map_err(io_err)?;
         }
         let info = LockInfo::new(operation);
         // The record is written whole to a temporary file first and then hard-linked into
@@ -120,12 +131,7 @@ impl Lock {
         // record and nobody ever reads a half-written one.
         let tmp = path.with_extension(format!("lock.tmp-{}-{}", std::process::id(), info.id));
         {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(io_err)?;
+            let mut file = crate::fsutil::create_private_new(&tmp).map_err(io_err)?;
             let body = serde_json::to_vec_pretty(&info).expect("lock info serializes");
             file.write_all(&body)
                 .and_then(|()| file.sync_all())
@@ -208,18 +214,11 @@ pub fn read(path: &Path) -> io::Result<Option<LockInfo>> {
 
 /// Removes the lock at `path` if its id is `id`.
 pub fn force_unlock(path: &Path, id: &str) -> Result<LockInfo, LockError> {
-    let info = read(path)
-        .map_err(|source| LockError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .ok_or(LockError::NotLocked)?;
-    if info.id != id {
-        return Err(LockError::WrongId {
-            given: id.to_string(),
-            info: Box::new(info),
-        });
-    }
+    let found = read(path).map_err(|source| LockError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let info = found.ok_or(LockError::NotLocked)?.matching(id)?;
     fs::remove_file(path).map_err(|source| LockError::Io {
         path: path.to_path_buf(),
         source,

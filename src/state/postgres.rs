@@ -13,10 +13,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_postgres::{Client, NoTls};
 
-use super::State;
-use super::backend::{self, Backend, Held, Journal, Version};
+use super::backend::{self, Backend, Held, Version};
+use super::document::{self, State};
+use super::error::StateError;
+use super::journal::{self, Entry, Journal, Loaded};
 use super::lock::{LockError, LockInfo, who};
-use super::store::{Loaded, StoreError};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS oss_state (
@@ -53,8 +54,8 @@ pub struct PgBackend {
     name: String,
 }
 
-fn failure(shown: &str, what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend {
+fn failure(shown: &str, what: &str, e: impl std::fmt::Display) -> StateError {
+    StateError::Backend {
         backend: shown.to_string(),
         message: format!("{what}: {e}"),
     }
@@ -94,7 +95,7 @@ pub fn redact(url: &str) -> String {
         .join(" ")
 }
 
-async fn connect(url: &str, shown: &str) -> Result<Client, StoreError> {
+async fn connect(url: &str, shown: &str) -> Result<Client, StateError> {
     let (client, connection) =
         tokio::time::timeout(Duration::from_secs(10), tokio_postgres::connect(url, NoTls))
             .await
@@ -120,7 +121,7 @@ fn lock_key(name: &str) -> i64 {
 impl PgBackend {
     /// Connects and creates the schema if needed. Fails (changing nothing) when the database
     /// cannot be reached.
-    pub async fn connect(url: &str, name: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, name: &str) -> Result<Self, StateError> {
         let shown = redact(url);
         let client = connect(url, &shown).await?;
         client
@@ -137,11 +138,11 @@ impl PgBackend {
         })
     }
 
-    fn fail(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
+    fn fail(&self, what: &str, e: impl std::fmt::Display) -> StateError {
         failure(&self.shown, what, e)
     }
 
-    async fn latest(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    async fn latest(&self) -> Result<Option<(u64, Vec<u8>)>, StateError> {
         let row = self
             .client
             .query_opt(
@@ -153,13 +154,8 @@ impl PgBackend {
         Ok(row.map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
     }
 
-    /// Inserts `bytes` as version `serial` if the latest is still `expected`.
-    async fn insert(
-        &self,
-        state: &State,
-        bytes: &[u8],
-        expected: Option<u64>,
-    ) -> Result<(), StoreError> {
+    /// Inserts `bytes` as version `state.serial` if the latest is still `expected` (0: none).
+    async fn insert(&self, state: &State, bytes: &[u8], expected: u64) -> Result<(), StateError> {
         let who = who();
         let hash = crate::digest::sha256_hex(bytes);
         // One round trip: lock the name for this transaction, check the serial, insert, drop
@@ -171,7 +167,7 @@ impl PgBackend {
                       latest AS (SELECT COALESCE(MAX(serial), 0) AS serial FROM oss_state, guard WHERE name = $1),
                       ins AS (
                         INSERT INTO oss_state (name, serial, lineage, hash, written_by, body)
-                        SELECT $1, $2, $3, $4, $5, $6 FROM latest WHERE $8::bigint IS NULL OR latest.serial = $8
+                        SELECT $1, $2, $3, $4, $5, $6 FROM latest WHERE latest.serial = $8
                         RETURNING serial)
                  SELECT (SELECT serial FROM latest), (SELECT count(*) FROM ins)",
                 &[
@@ -182,15 +178,15 @@ impl PgBackend {
                     &who,
                     &bytes,
                     &lock_key(&format!("write:{}", self.name)),
-                    &expected.map(|e| e as i64),
+                    &(expected as i64),
                 ],
             )
             .await
             .map_err(|e| {
                 // A writer racing us inserted this serial first: the same as a stale serial.
                 if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                    StoreError::Conflict {
-                        expected: expected.unwrap_or(0),
+                    StateError::Conflict {
+                        expected,
                         found: state.serial,
                     }
                 } else {
@@ -199,8 +195,8 @@ impl PgBackend {
             })?;
         let (found, inserted): (i64, i64) = rows.first().map_or((0, 0), |r| (r.get(0), r.get(1)));
         if inserted == 0 {
-            return Err(StoreError::Conflict {
-                expected: expected.unwrap_or(0),
+            return Err(StateError::Conflict {
+                expected,
                 found: found as u64,
             });
         }
@@ -223,7 +219,8 @@ struct PgJournal {
 #[async_trait]
 impl Journal for PgJournal {
     /// One INSERT of all the rows, in order (one commit however many steps finished).
-    async fn append(&self, entries: &[String]) -> Result<(), StoreError> {
+    async fn append(&self, entries: &[Entry]) -> Result<(), StateError> {
+        let entries: Vec<String> = entries.iter().map(Entry::encode).collect();
         self.client
             .execute(
                 "INSERT INTO oss_journal (name, lineage, base_serial, entry)
@@ -259,14 +256,11 @@ impl Backend for PgBackend {
         format!("{} (state `{}`)", self.shown, self.name)
     }
 
-    async fn load(&self) -> Result<Loaded, StoreError> {
+    async fn load(&self) -> Result<Loaded, StateError> {
         let Some((_, bytes)) = self.latest().await? else {
-            return Ok(Loaded {
-                state: None,
-                recovered_steps: 0,
-            });
+            return Ok(Loaded::nothing());
         };
-        let state = backend::parse(&bytes, &self.describe())?;
+        let state = document::parse(&bytes, &self.describe())?;
         let rows = self
             .client
             .query(
@@ -275,21 +269,14 @@ impl Backend for PgBackend {
             )
             .await
             .map_err(|e| self.fail("cannot read the journal", e))?;
-        Ok(backend::fold(state, rows.iter().map(|row| row.get(0))))
+        Ok(journal::fold(state, rows.iter().map(|row| row.get(0))))
     }
 
-    async fn write(&self, state: &mut State) -> Result<(), StoreError> {
-        let expected = state.serial;
-        state.serial += 1;
-        let bytes = backend::render(state);
-        if let Err(e) = self.insert(state, &bytes, Some(expected)).await {
-            state.serial = expected;
-            return Err(e);
-        }
-        Ok(())
+    async fn put_if(&self, expected: u64, state: &State, bytes: &[u8]) -> Result<(), StateError> {
+        self.insert(state, bytes, expected).await
     }
 
-    async fn begin_journal(&self, state: &State) -> Result<Arc<dyn Journal>, StoreError> {
+    async fn begin_journal(&self, state: &State) -> Result<Arc<dyn Journal>, StateError> {
         self.client
             .execute("DELETE FROM oss_journal WHERE name = $1", &[&self.name])
             .await
@@ -304,7 +291,7 @@ impl Backend for PgBackend {
     }
 
     async fn lock(&self, operation: &str, timeout: Duration) -> Result<Arc<dyn Held>, LockError> {
-        let io = |e: StoreError| LockError::Io {
+        let io = |e: StateError| LockError::Io {
             path: self.shown.clone().into(),
             source: std::io::Error::other(e.to_string()),
         };
@@ -344,7 +331,7 @@ impl Backend for PgBackend {
     }
 
     async fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
-        let io = |e: StoreError| LockError::Io {
+        let io = |e: StateError| LockError::Io {
             path: self.shown.clone().into(),
             source: std::io::Error::other(e.to_string()),
         };
@@ -352,13 +339,8 @@ impl Backend for PgBackend {
             .holder()
             .await
             .map_err(io)?
-            .ok_or(LockError::NotLocked)?;
-        if info.id != id {
-            return Err(LockError::WrongId {
-                given: id.to_string(),
-                info: Box::new(info),
-            });
-        }
+            .ok_or(LockError::NotLocked)?
+            .matching(id)?;
         // End the session holding the advisory lock.
         let (high, low) = key_parts(lock_key(&self.name));
         self.client
@@ -376,7 +358,7 @@ impl Backend for PgBackend {
         Ok(info)
     }
 
-    async fn versions(&self) -> Result<Vec<Version>, StoreError> {
+    async fn versions(&self) -> Result<Vec<Version>, StateError> {
         let rows = self
             .client
             .query(
@@ -398,7 +380,7 @@ impl Backend for PgBackend {
             .collect())
     }
 
-    async fn raw(&self, serial: Option<u64>) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn raw(&self, serial: Option<u64>) -> Result<Option<Vec<u8>>, StateError> {
         let Some(serial) = serial else {
             return Ok(self.latest().await?.map(|(_, bytes)| bytes));
         };
@@ -412,19 +394,12 @@ impl Backend for PgBackend {
             .map_err(|e| self.fail("cannot read the state", e))?;
         Ok(row.map(|r| r.get(0)))
     }
-
-    async fn push(&self, bytes: &[u8], force: bool) -> Result<State, StoreError> {
-        let current = self.load().await?.state;
-        let (incoming, bytes, expected) = backend::pushed(bytes, current.as_ref(), force)?;
-        self.insert(&incoming, &bytes, Some(expected)).await?;
-        Ok(incoming)
-    }
 }
 
 impl PgBackend {
     /// Who holds the lock, if a session holds it now (the record of a released lock stays
     /// behind until the next holder overwrites it, and means nothing then).
-    async fn holder(&self) -> Result<Option<LockInfo>, StoreError> {
+    async fn holder(&self) -> Result<Option<LockInfo>, StateError> {
         let (high, low) = key_parts(lock_key(&self.name));
         let row = self
             .client

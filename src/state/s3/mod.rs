@@ -30,10 +30,11 @@ use md5::{Digest as _, Md5};
 use serde_json::json;
 
 use self::http::{Client, Endpoint, Reply, Request};
-use super::State;
-use super::backend::{self, Backend, Held, Journal, Version};
+use super::backend::{self, Backend, Held, Version};
+use super::document::{self, State};
+use super::error::StateError;
+use super::journal::{self, Entry, Journal, Loaded};
 use super::lock::{LockError, LockInfo, who};
-use super::store::{Loaded, StoreError};
 use crate::driver::aws::credentials;
 use crate::driver::aws::xml::Element;
 
@@ -166,9 +167,9 @@ fn ascii(text: &str) -> String {
 impl S3Backend {
     /// Checks that the bucket can be reached, exists and keeps versions (and that the lock
     /// table exists, when named): a clear error here, before anything changes.
-    pub async fn connect(url: &str, name: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, name: &str) -> Result<Self, StateError> {
         let shown = super::postgres::redact(url);
-        let fail = |message: String| StoreError::Backend {
+        let fail = |message: String| StateError::Backend {
             backend: shown.clone(),
             message,
         };
@@ -221,21 +222,21 @@ impl S3Backend {
         Ok(backend)
     }
 
-    fn fail(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Backend {
+    fn fail(&self, what: &str, e: impl std::fmt::Display) -> StateError {
+        StateError::Backend {
             backend: self.shown.clone(),
             message: format!("{what}: {e}"),
         }
     }
 
-    async fn s3(&self, what: &str, request: Request<'_>) -> Result<Reply, StoreError> {
+    async fn s3(&self, what: &str, request: Request<'_>) -> Result<Reply, StateError> {
         self.client
             .s3(&self.location.bucket, request)
             .await
             .map_err(|e| self.fail(what, e))
     }
 
-    async fn check_bucket(&self) -> Result<(), StoreError> {
+    async fn check_bucket(&self) -> Result<(), StateError> {
         let bucket = &self.location.bucket;
         let reply = self
             .s3(
@@ -285,7 +286,7 @@ impl S3Backend {
         (id, digest)
     }
 
-    async fn head(&self) -> Result<Option<Meta>, StoreError> {
+    async fn head(&self) -> Result<Option<Meta>, StateError> {
         let reply = self
             .s3(
                 "cannot read the state",
@@ -300,7 +301,7 @@ impl S3Backend {
     }
 
     /// The latest state (or the version `version_id`), checked against its MD5.
-    async fn get(&self, version_id: Option<&str>) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn get(&self, version_id: Option<&str>) -> Result<Option<Vec<u8>>, StateError> {
         let expected_digest = match (&self.location.lock_table, version_id) {
             (Some(table), None) => self.stored_digest(table).await?,
             _ => None,
@@ -349,7 +350,7 @@ impl S3Backend {
         }
     }
 
-    async fn stored_digest(&self, table: &str) -> Result<Option<String>, StoreError> {
+    async fn stored_digest(&self, table: &str) -> Result<Option<String>, StateError> {
         let id = self.table_ids().1;
         self.item(table, &id, "Digest", "the state digest").await
     }
@@ -361,7 +362,7 @@ impl S3Backend {
         id: &str,
         attribute: &str,
         what: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<String>, StateError> {
         let reply = self
             .client
             .dynamo(
@@ -379,19 +380,12 @@ impl S3Backend {
     }
 
     /// Stores `bytes` (the rendering of `state`) as the next version if the latest is still
-    /// serial `expected` (`None`: whatever it is).
-    async fn put(
-        &self,
-        state: &State,
-        bytes: &[u8],
-        expected: Option<u64>,
-    ) -> Result<(), StoreError> {
+    /// serial `expected` (0: none).
+    async fn put(&self, state: &State, bytes: &[u8], expected: u64) -> Result<(), StateError> {
         let current = self.head().await?;
         let found = current.as_ref().map_or(0, |m| m.serial);
-        if let Some(expected) = expected
-            && found != expected
-        {
-            return Err(StoreError::Conflict { expected, found });
+        if found != expected {
+            return Err(StateError::Conflict { expected, found });
         }
         let hash = crate::digest::sha256_hex(bytes);
         let mut request = Request::new("PUT", Some(&self.key))
@@ -414,8 +408,8 @@ impl S3Backend {
             let now = self.head().await?;
             return match now {
                 Some(meta) if meta.hash == hash && meta.serial == state.serial => Ok(()),
-                now => Err(StoreError::Conflict {
-                    expected: expected.unwrap_or(found),
+                now => Err(StateError::Conflict {
+                    expected,
                     found: now.map_or(0, |m| m.serial),
                 }),
             };
@@ -455,7 +449,7 @@ impl S3Backend {
     async fn list_versions(
         &self,
         prefix: &str,
-    ) -> Result<Vec<(Element, &'static str)>, StoreError> {
+    ) -> Result<Vec<(Element, &'static str)>, StateError> {
         let mut found = Vec::new();
         let mut markers: Option<(String, String)> = None;
         loop {
@@ -495,7 +489,7 @@ impl S3Backend {
 
     /// Removes every version of the journal objects (they are superseded once the state is
     /// written), up to 1,000 per request.
-    async fn clear_journal(&self) -> Result<(), StoreError> {
+    async fn clear_journal(&self) -> Result<(), StateError> {
         let versions = self.list_versions(&self.journal_root()).await?;
         for batch in versions.chunks(1000) {
             let mut body = String::from("<Delete><Quiet>true</Quiet>");
@@ -529,7 +523,7 @@ impl S3Backend {
 
     /// The journal objects continuing `state` (each holds one or more records as lines), in
     /// the order they were written.
-    async fn journal_entries(&self, state: &State) -> Result<Vec<String>, StoreError> {
+    async fn journal_entries(&self, state: &State) -> Result<Vec<String>, StateError> {
         let prefix = self.journal_prefix(&state.lineage, state.serial);
         let mut keys: Vec<String> = self
             .list_versions(&prefix)
@@ -544,11 +538,19 @@ impl S3Backend {
         keys.dedup();
         let requests = keys.iter().map(|key| Request::new("GET", Some(key)));
         let replies = self.fetch_all("cannot read the journal", requests).await?;
-        Ok(replies
-            .into_iter()
-            .filter(Reply::ok)
-            .map(|reply| String::from_utf8_lossy(&reply.body).into_owned())
-            .collect())
+        let mut objects = Vec::with_capacity(replies.len());
+        for (key, reply) in keys.iter().zip(replies) {
+            // A record missing from the middle would make a state that never existed.
+            if !reply.ok() {
+                return Err(StateError::JournalHole {
+                    backend: self.shown.clone(),
+                    object: format!("s3://{}/{key}", self.location.bucket),
+                    problem: reply.s3_error(),
+                });
+            }
+            objects.push(String::from_utf8_lossy(&reply.body).into_owned());
+        }
+        Ok(objects)
     }
 
     /// Sends `requests`, up to [`FETCH_WIDTH`] at a time; the replies in the same order.
@@ -556,7 +558,7 @@ impl S3Backend {
         &self,
         what: &str,
         requests: impl Iterator<Item = Request<'a>>,
-    ) -> Result<Vec<Reply>, StoreError> {
+    ) -> Result<Vec<Reply>, StateError> {
         let requests: Vec<Request<'a>> = requests.collect();
         let mut replies = Vec::with_capacity(requests.len());
         let mut requests = requests.into_iter().peekable();
@@ -574,7 +576,7 @@ impl S3Backend {
 
     /// Every stored version of the state with its version id, oldest first (a listing, then
     /// a HEAD of each for the metadata the listing lacks).
-    async fn stored_versions(&self) -> Result<Vec<(String, Version)>, StoreError> {
+    async fn stored_versions(&self) -> Result<Vec<(String, Version)>, StateError> {
         let listed: Vec<(String, String)> = self
             .list_versions(&self.key)
             .await?
@@ -619,7 +621,7 @@ impl S3Backend {
 
     /// Who holds the lock now, with the version id of its record (S3) or the record's text
     /// (DynamoDB), if anyone does.
-    async fn holder(&self) -> Result<Option<(LockInfo, String)>, StoreError> {
+    async fn holder(&self) -> Result<Option<(LockInfo, String)>, StateError> {
         if let Some(table) = &self.location.lock_table {
             let id = self.table_ids().0;
             let text = self.item(table, &id, "Info", "the lock").await?;
@@ -648,7 +650,7 @@ impl S3Backend {
     }
 
     /// One try at taking the lock: `Some(release)` when taken, `None` when someone holds it.
-    async fn try_lock(&self, info: &LockInfo) -> Result<Option<Release>, StoreError> {
+    async fn try_lock(&self, info: &LockInfo) -> Result<Option<Release>, StateError> {
         let text = serde_json::to_string(info).expect("lock info serializes");
         if let Some(table) = &self.location.lock_table {
             let reply = self
@@ -710,7 +712,7 @@ impl S3Backend {
         Err(self.fail("cannot take the lock", reply.s3_error()))
     }
 
-    fn lock_io(&self, e: StoreError) -> LockError {
+    fn lock_io(&self, e: StateError) -> LockError {
         LockError::Io {
             path: self.shown.clone().into(),
             source: std::io::Error::other(e.to_string()),
@@ -839,14 +841,14 @@ struct S3Journal {
 #[async_trait]
 impl Journal for S3Journal {
     /// One object holding the records as lines (one PUT however many steps finished).
-    async fn append(&self, entries: &[String]) -> Result<(), StoreError> {
+    async fn append(&self, entries: &[Entry]) -> Result<(), StateError> {
         let seq = self.next.fetch_add(1, Ordering::SeqCst);
         let key = format!("{}{seq:010}", self.prefix);
-        let fail = |e: String| StoreError::Backend {
+        let fail = |e: String| StateError::Backend {
             backend: self.shown.clone(),
             message: format!("cannot append to the journal: {e}"),
         };
-        let bytes = entries.join("\n").into_bytes();
+        let bytes = journal::encode_lines(entries);
         let reply = self
             .client
             .s3(
@@ -885,34 +887,20 @@ impl Backend for S3Backend {
         text
     }
 
-    async fn load(&self) -> Result<Loaded, StoreError> {
+    async fn load(&self) -> Result<Loaded, StateError> {
         let Some(bytes) = self.get(None).await? else {
-            return Ok(Loaded {
-                state: None,
-                recovered_steps: 0,
-            });
+            return Ok(Loaded::nothing());
         };
-        let state = backend::parse(&bytes, &self.describe())?;
+        let state = document::parse(&bytes, &self.describe())?;
         let objects = self.journal_entries(&state).await?;
-        let entries = objects
-            .iter()
-            .flat_map(|o| o.lines())
-            .filter(|l| !l.is_empty());
-        Ok(backend::fold(state, entries))
+        Ok(journal::fold(state, objects.iter().flat_map(|o| o.lines())))
     }
 
-    async fn write(&self, state: &mut State) -> Result<(), StoreError> {
-        let expected = state.serial;
-        state.serial += 1;
-        let bytes = backend::render(state);
-        if let Err(e) = self.put(state, &bytes, Some(expected)).await {
-            state.serial = expected;
-            return Err(e);
-        }
-        Ok(())
+    async fn put_if(&self, expected: u64, state: &State, bytes: &[u8]) -> Result<(), StateError> {
+        self.put(state, bytes, expected).await
     }
 
-    async fn begin_journal(&self, state: &State) -> Result<Arc<dyn Journal>, StoreError> {
+    async fn begin_journal(&self, state: &State) -> Result<Arc<dyn Journal>, StateError> {
         self.clear_journal().await?;
         Ok(Arc::new(S3Journal {
             client: Arc::clone(&self.client),
@@ -950,12 +938,7 @@ impl Backend for S3Backend {
             .await
             .map_err(|e| self.lock_io(e))?
             .ok_or(LockError::NotLocked)?;
-        if info.id != id {
-            return Err(LockError::WrongId {
-                given: id.to_string(),
-                info: Box::new(info),
-            });
-        }
+        let info = info.matching(id)?;
         let release = match &self.location.lock_table {
             Some(table) => Release::Item {
                 table: table.clone(),
@@ -975,12 +958,12 @@ impl Backend for S3Backend {
         Ok(info)
     }
 
-    async fn versions(&self) -> Result<Vec<Version>, StoreError> {
+    async fn versions(&self) -> Result<Vec<Version>, StateError> {
         let stored = self.stored_versions().await?;
         Ok(stored.into_iter().map(|(_, version)| version).collect())
     }
 
-    async fn raw(&self, serial: Option<u64>) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn raw(&self, serial: Option<u64>) -> Result<Option<Vec<u8>>, StateError> {
         let Some(serial) = serial else {
             return self.get(None).await;
         };
@@ -989,13 +972,6 @@ impl Backend for S3Backend {
             Some((version_id, _)) => self.get(Some(version_id)).await,
             None => Ok(None),
         }
-    }
-
-    async fn push(&self, bytes: &[u8], force: bool) -> Result<State, StoreError> {
-        let current = self.load().await?.state;
-        let (incoming, bytes, expected) = backend::pushed(bytes, current.as_ref(), force)?;
-        self.put(&incoming, &bytes, Some(expected)).await?;
-        Ok(incoming)
     }
 }
 
