@@ -169,6 +169,8 @@ fn expected_text(expected: &str) -> String {
         "u64" | "u32" | "u16" | "u8" | "usize" => "a non-negative whole number".to_string(),
         "i64" | "i32" => "a whole number".to_string(),
         "a boolean" => "true or false".to_string(),
+        "a sequence" => "a list".to_string(),
+        "a map" => "an object".to_string(),
         other => other.to_string(),
     }
 }
