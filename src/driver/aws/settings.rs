@@ -23,31 +23,22 @@ const OFFERINGS_TTL_MAX: f64 = 2_592_000.0;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Settings {
-    #[serde(default)]
     pub access_key_id: Option<String>,
-    #[serde(default)]
     pub secret_access_key: Option<String>,
-    #[serde(default)]
     pub session_token: Option<String>,
-    #[serde(default)]
     pub profile: Option<String>,
     /// An http:// or https:// URL (an emulator); default: AWS's regional endpoints.
-    #[serde(default)]
     pub endpoint: Option<String>,
     /// Region ids; default: `AWS_REGION`, `AWS_DEFAULT_REGION`, else us-east-1.
-    #[serde(default)]
     pub regions: Option<Vec<String>>,
     /// Wait until port 22 answers.
     #[serde(default)]
     pub ssh_check: bool,
     /// Image names to an AMI id or `{"owner", "name", "os", "version"}` (see `images`).
-    #[serde(default)]
     pub images: Option<Value>,
     /// Seconds, 1 to 3600.
-    #[serde(default)]
     pub ready_timeout: Option<f64>,
     /// Seconds, 0 (never keep) to 30 days.
-    #[serde(default)]
     pub offerings_ttl: Option<f64>,
 }
 

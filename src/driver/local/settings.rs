@@ -14,14 +14,11 @@ use crate::driver::settings::{Checked, SettingsError, parse};
 #[serde(deny_unknown_fields)]
 pub(super) struct Settings {
     /// Seconds a node may take to accept connections (default 30).
-    #[serde(default)]
     pub ready_timeout: Option<f64>,
     /// Seconds between SIGTERM and SIGKILL (default 5).
-    #[serde(default)]
     pub stop_grace: Option<f64>,
     /// The address-claim directory, meant for tests and isolated setups (default
     /// `$OSS_LOCAL_RUNTIME_DIR`, else `$TMPDIR/oss-local-UID`).
-    #[serde(default)]
     pub runtime_dir: Option<String>,
 }
 

@@ -366,37 +366,38 @@ async fn create_replaces_dead_node_of_same_lineage_and_address() {
     assert_eq!(env.claims().len(), 1);
 }
 
-#[tokio::test]
-async fn command_that_exits_fails_with_its_output() {
-    let env = Env::new();
-    let command = "echo out-line; echo err-line >&2; exit 3";
+/// Creating a node that runs `command` fails fatally, its message holding each of `expected`,
+/// and leaves no node directory or address claim behind.
+async fn assert_create_fails(env: &Env, command: &str, expected: &[&str]) {
     let error = env
         .create(&node(0, command, &[test_port()]))
         .await
         .unwrap_err();
-
     assert_eq!(error.class, ErrorClass::Fatal);
-    assert!(error.message.contains("node.web[0]"), "{}", error.message);
-    assert!(error.message.contains("exited"), "{}", error.message);
-    assert!(error.message.contains("err-line"), "{}", error.message);
-    assert!(error.message.contains("out-line"), "{}", error.message);
+    for part in expected {
+        assert!(error.message.contains(part), "{part}: {}", error.message);
+    }
     assert!(env.node_dirs().is_empty());
     assert!(env.claims().is_empty());
+}
+
+#[tokio::test]
+async fn command_that_exits_fails_with_its_output() {
+    let env = Env::new();
+    let command = "echo out-line; echo err-line >&2; exit 3";
+    assert_create_fails(
+        &env,
+        command,
+        &["node.web[0]", "exited", "err-line", "out-line"],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn node_that_never_listens_times_out() {
     let env = Env::with(serde_json::from_value(json!({"ready_timeout": 0.5})).expect("map"));
     let command = "echo waiting; exec sleep 300";
-    let error = env
-        .create(&node(0, command, &[test_port()]))
-        .await
-        .unwrap_err();
-
-    assert_eq!(error.class, ErrorClass::Fatal);
-    assert!(error.message.contains("within 500ms"), "{}", error.message);
-    assert!(error.message.contains("waiting"), "{}", error.message);
-    assert!(env.node_dirs().is_empty());
+    assert_create_fails(&env, command, &["within 500ms", "waiting"]).await;
     assert!(
         scan_nodes()
             .expect("scan")

@@ -22,28 +22,20 @@ pub(super) struct Settings {
     /// An inline catalog object, the path of a JSON catalog file, or `"aws"`.
     pub catalog: Value,
     /// How long every API call takes, in milliseconds.
-    #[serde(default)]
     pub latency_ms: Option<f64>,
     /// Probabilities of injected errors per call.
-    #[serde(default)]
     pub errors: Option<Faults>,
     /// Seed of the error draws (default: random).
-    #[serde(default)]
     pub seed: Option<u64>,
     /// `{"LOCATION": n, "LOCATION/SIZE": n}`.
-    #[serde(default)]
     pub capacity: Option<BTreeMap<String, u64>>,
     /// Show remaining capacity in the catalog (real clouds do not).
     #[serde(default)]
     pub advertise_capacity: bool,
     /// Calls per second this process may make.
-    #[serde(default)]
     pub rate_limit: Option<f64>,
-    #[serde(default)]
     pub state_file: Option<String>,
-    #[serde(default)]
     pub api_key: Option<String>,
-    #[serde(default)]
     pub require_api_key: Option<String>,
     /// Simulate key pairs and firewalls per region.
     #[serde(default)]
