@@ -55,6 +55,12 @@ pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
+/// Creates the directory `dir` 0700; fails with `AlreadyExists` if it is there (its parent
+/// must exist).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    DirBuilder::new().mode(0o700).create(dir)
+}
+
 /// Opens `path` for writing, created 0600 if missing and emptied if `truncate`.
 pub fn create_private(path: &Path, truncate: bool) -> io::Result<File> {
     OpenOptions::new()

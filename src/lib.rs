@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod backoff;
+pub mod batch;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

@@ -61,7 +61,7 @@ fn missing_env_var() {
         "missing_env_var",
         &sample_with(
             "{\"ready_timeout\": 30}",
-            "{\"ready_timeout\": 30, \"token\": \"env.OSS_TEST_SURELY_UNSET\"}",
+            "{\"ready_timeout\": 30, \"runtime_dir\": \"env.OSS_TEST_SURELY_UNSET\"}",
         ),
     );
 }

@@ -1,59 +1,49 @@
-//! Makes finished steps durable in the journal from one blocking thread, so that no step holds
-//! a runtime worker while its journal entry is made durable. A backend's journal may do that
-//! work on the calling thread (the local one writes and fsyncs there): called from the steps'
-//! own tasks, a few of them at once stalled every other step, timer and driver reply of the
-//! apply. Entries that queue up while one append is under way go out together in the next
-//! (group commit: one sync, row batch or object for many finished steps), in the order they
-//! arrived. It decides nothing about them.
+//! Makes finished steps durable in the journal from one thread of its own, so that no step
+//! holds a runtime worker while its journal entry is made durable. A backend's journal may do
+//! that work on the calling thread (the local one writes and fsyncs there): called from the
+//! steps' own tasks, a few of them at once stalled every other step, timer and driver reply of
+//! the apply. Entries that queue up while one append is under way go out together in the next
+//! (group commit through [`crate::batch`]: one sync, row batch or object for many finished
+//! steps), in the order they arrived. It decides nothing about them.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot};
 
+use crate::batch::GroupCommit;
 use crate::state::StateError;
 use crate::state::journal::{Entry, Journal};
 
 /// The most records one append carries.
 const BATCH_MAX: usize = 1000;
 
-type Request = (Entry, oneshot::Sender<Result<(), StateError>>);
-
-/// A [`Journal`] that hands each entry to a thread of its own and waits for it to be durable.
+/// A [`Journal`] that hands each entry to the recording thread and waits for it to be durable.
 /// The thread ends when the recorder is dropped.
 pub struct Recorder {
-    requests: mpsc::UnboundedSender<Request>,
+    queue: GroupCommit<Entry, Result<(), StateError>>,
 }
 
 impl Recorder {
-    /// Starts the recording thread over `journal`. Call within a tokio runtime.
+    /// Starts the recording thread over `journal`. Call within a tokio runtime: the thread
+    /// drives the journal's appends on it.
     pub fn start(journal: Arc<dyn Journal>) -> Self {
-        let (requests, mut incoming) = mpsc::unbounded_channel::<Request>();
         let runtime = tokio::runtime::Handle::current();
-        // Not awaited: it ends by itself once every sender is gone.
-        drop(tokio::task::spawn_blocking(move || {
-            while let Some(first) = incoming.blocking_recv() {
-                let mut batch = vec![first];
-                while batch.len() < BATCH_MAX {
-                    match incoming.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
-                }
-                let (entries, waiting): (Vec<Entry>, Vec<_>) = batch.into_iter().unzip();
-                let result = runtime.block_on(journal.append(&entries));
-                for done in waiting {
-                    let _ = done.send(match &result {
-                        Ok(()) => Ok(()),
-                        Err(e) => Err(StateError::Backend {
+        let queue = GroupCommit::start("oss-recorder", BATCH_MAX, move |entries: Vec<Entry>| {
+            let result = runtime.block_on(journal.append(&entries));
+            entries
+                .iter()
+                .map(|_| {
+                    result
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| StateError::Backend {
                             backend: "the apply journal".into(),
                             message: e.to_string(),
-                        }),
-                    });
-                }
-            }
-        }));
-        Recorder { requests }
+                        })
+                })
+                .collect()
+        });
+        Recorder { queue }
     }
 }
 
@@ -65,14 +55,11 @@ impl Journal for Recorder {
             path: "the apply journal".into(),
             source: std::io::Error::other("the journal thread ended before the entry was durable"),
         };
-        let mut answers = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let (done, answer) = oneshot::channel();
-            self.requests
-                .send((entry.clone(), done))
-                .map_err(|_| lost())?;
-            answers.push(answer);
-        }
+        // Queued one by one (in order) before waiting, so they can share one append.
+        let answers = entries
+            .iter()
+            .map(|entry| self.queue.queue(entry.clone()).map_err(|_| lost()))
+            .collect::<Result<Vec<_>, _>>()?;
         for answer in answers {
             answer.await.map_err(|_| lost())??;
         }

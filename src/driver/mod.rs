@@ -8,11 +8,12 @@
 
 pub mod aws;
 pub mod local;
+pub mod settings;
 pub mod sim;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -212,6 +213,23 @@ impl fmt::Debug for DriverConfig {
 
 /// Providers this build knows, for schema checks and hints.
 pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim", "aws"];
+
+/// Checks the settings of a provider of kind `kind` as written in the strategy (`env.`
+/// references unresolved, `name` removed), so `oss validate` and `plan` refuse bad settings
+/// before anything changes, each problem pointing at its setting. Relative paths resolve
+/// against `base_dir`, the strategy's directory. Unknown kinds are the schema's to refuse.
+pub fn check_settings(
+    kind: &str,
+    settings: &Map<String, Value>,
+    base_dir: &Path,
+) -> Result<(), settings::SettingsError> {
+    match kind {
+        "local" => local::check_settings(settings),
+        "sim" => sim::check_settings(settings, base_dir),
+        "aws" => aws::check_settings(settings),
+        _ => Ok(()),
+    }
+}
 
 /// Builds the driver of provider kind `kind`.
 pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, DriverError> {

@@ -284,7 +284,10 @@ pub fn parse(
         }])
     })?;
 
-    let problems = check_schema(text, &value);
+    let mut problems = check_schema(text, &value);
+    if problems.is_empty() {
+        problems = check_provider_settings(path, text, &value);
+    }
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
@@ -407,6 +410,50 @@ pub fn parse(
         secrets,
         text: text.to_string(),
     })
+}
+
+/// Each provider's settings as written (`env.` references unresolved), checked by its driver
+/// before anything is resolved or changed; problems are located at the setting.
+fn check_provider_settings(path: &Path, text: &str, value: &Value) -> Vec<Problem> {
+    let base_dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let options = value
+        .pointer("/provider/options")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let mut problems = Vec::new();
+    for (i, option) in options.iter().enumerate() {
+        let Some((kind, Value::Object(settings))) =
+            option.as_object().and_then(|o| o.iter().next())
+        else {
+            continue;
+        };
+        let mut settings = settings.clone();
+        settings.remove("name");
+        if let Err(e) = crate::driver::check_settings(kind, &settings, base_dir) {
+            let pointer = format!("/provider/options/{i}/{kind}{}", e.pointer);
+            let position = match e.pointer.rsplit_once('/') {
+                Some((parent, key)) if e.at_key => {
+                    let key = key.replace("~1", "/").replace("~0", "~");
+                    locate(
+                        text,
+                        &format!("/provider/options/{i}/{kind}{parent}"),
+                        Some(&key),
+                    )
+                }
+                _ => locate(text, &pointer, None),
+            };
+            problems.push(Problem {
+                pointer,
+                position,
+                message: e.message,
+                hint: e.hint,
+            });
+        }
+    }
+    problems
 }
 
 /// serde_json's message without its own " at line X column Y" suffix (we print ours).

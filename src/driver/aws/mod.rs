@@ -36,6 +36,7 @@ mod node;
 mod offerings;
 mod refresh;
 mod regional;
+mod settings;
 pub(crate) mod xml;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -56,25 +57,13 @@ use node::LiveCell;
 
 pub use error::table as error_table;
 
-const SETTINGS: [&str; 10] = [
-    "access_key_id",
-    "secret_access_key",
-    "session_token",
-    "profile",
-    "endpoint",
-    "regions",
-    "ssh_check",
-    "images",
-    "ready_timeout",
-    "offerings_ttl",
-];
+/// Checks aws settings as written in the strategy (see [`crate::driver::check_settings`]).
+pub fn check_settings(
+    settings: &serde_json::Map<String, Value>,
+) -> Result<(), super::settings::SettingsError> {
+    settings::check(settings)
+}
 
-/// How long a region's zones, instance types and their offerings are kept between runs by
-/// default: an instance type's facts never change and offerings seldom do (a stale one is
-/// refused at launch and failed over like a capacity refusal).
-const OFFERINGS_TTL: Duration = Duration::from_secs(24 * 3600);
-/// How long a node may take to run (and answer on port 22) by default.
-const READY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Polling of a launching or terminating instance: first pause, growth, cap.
 const POLL_FIRST: Duration = Duration::from_millis(200);
 const POLL_MAX: Duration = Duration::from_secs(5);
@@ -140,80 +129,29 @@ impl AwsDriver {
         var: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, DriverError> {
         let name = config.name.clone();
-        let settings = &config.settings;
-        if let Some(key) = settings.keys().find(|k| !SETTINGS.contains(&k.as_str())) {
-            return Err(DriverError::fatal(format!(
-                "Unknown aws setting `{key}` (provider `{name}`); known settings: {}.",
-                SETTINGS.join(", ")
-            )));
-        }
-        let bad = |key: &str, what: &str| {
-            DriverError::fatal(format!(
-                "The aws setting `{key}` (provider `{name}`) must be {what}."
-            ))
-        };
-        let string = |key: &str| match settings.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
-            Some(_) => Err(bad(key, "a non-empty string")),
-        };
-        let endpoint = string("endpoint")?;
-        if let Some(endpoint) = &endpoint
-            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-        {
-            return Err(bad("endpoint", "an http:// or https:// URL"));
-        }
-        let regions = match settings.get("regions") {
+        let settings =
+            settings::resolve(&config.settings).map_err(|e| e.into_driver_error("aws", &name))?;
+        let endpoint = settings.endpoint.clone();
+        let regions = match &settings.regions {
+            Some(regions) => regions.clone(),
             None => vec![
                 var("AWS_REGION")
                     .or_else(|| var("AWS_DEFAULT_REGION"))
                     .filter(|r| !r.is_empty())
                     .unwrap_or_else(|| "us-east-1".into()),
             ],
-            Some(Value::Array(list)) if !list.is_empty() => list
-                .iter()
-                .map(|r| r.as_str().filter(|r| plain_region(r)).map(String::from))
-                .collect::<Option<Vec<String>>>()
-                .ok_or_else(|| bad("regions", "a list of region ids such as \"ap-southeast-2\""))?,
-            Some(_) => {
-                return Err(bad(
-                    "regions",
-                    "a list of region ids such as \"ap-southeast-2\"",
-                ));
-            }
         };
-        let ssh_check = match settings.get("ssh_check") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(bad("ssh_check", "true or false")),
-        };
-        let ready_timeout = match settings.get("ready_timeout") {
-            None => READY_TIMEOUT,
-            Some(v) => match v.as_f64() {
-                Some(s) if s > 0.0 && s <= 3600.0 => Duration::from_secs_f64(s),
-                _ => return Err(bad("ready_timeout", "a number of seconds from 1 to 3600")),
-            },
-        };
-        let offerings_ttl = match settings.get("offerings_ttl") {
-            None => OFFERINGS_TTL,
-            Some(v) => match v.as_f64() {
-                Some(s) if (0.0..=2_592_000.0).contains(&s) => Duration::from_secs_f64(s),
-                _ => {
-                    return Err(bad(
-                        "offerings_ttl",
-                        "a number of seconds from 0 (never keep) to 2592000 (30 days)",
-                    ));
-                }
-            },
-        };
-        let images = images::with_setting(settings.get("images"))
-            .map_err(|e| bad("images", &format!("valid ({e})")))?;
+        let images = settings
+            .image_specs()
+            .map_err(|e| e.into_driver_error("aws", &name))?;
+        let (ssh_check, ready_timeout) = (settings.ssh_check, settings.ready_timeout());
+        let offerings_ttl = settings.offerings_ttl();
         let keys = credentials::resolve(
             credentials::Given {
-                access_key_id: string("access_key_id")?,
-                secret_access_key: string("secret_access_key")?,
-                session_token: string("session_token")?,
-                profile: string("profile")?,
+                access_key_id: settings.access_key_id,
+                secret_access_key: settings.secret_access_key,
+                session_token: settings.session_token,
+                profile: settings.profile,
             },
             &credentials::Environment {
                 var,
@@ -579,13 +517,6 @@ fn attribute_name(desired: &Desired) -> String {
 }
 
 /// Region ids are lower-case words and numbers joined by dashes (`ap-southeast-2`).
-fn plain_region(region: &str) -> bool {
-    !region.is_empty()
-        && region
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && region.chars().any(|c| c.is_ascii_digit())
-}
 
 #[async_trait]
 impl Driver for AwsDriver {
@@ -780,7 +711,8 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(e.class, ErrorClass::Fatal);
-        assert!(e.message.contains("Unknown aws setting `region`"), "{e}");
+        assert!(e.message.contains("aws setting `region`"), "{e}");
+        assert!(e.message.contains("Unknown setting \"region\""), "{e}");
         assert!(e.message.contains("regions"), "{e}");
         for bad in [
             json!({"regions": "ap-southeast-2"}),

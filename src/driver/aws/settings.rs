@@ -1,0 +1,144 @@
+//! The aws provider's settings (docs/aws.md): the strategy block as a typed struct, checked
+//! for ranges and formats, errors pointing at the setting. Credentials are only carried here;
+//! finding and checking them is `credentials`'. No message echoes a setting's value.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::images::{self, ImageSpec};
+use crate::driver::settings::{Checked, SettingsError, is_env_reference, parse};
+
+/// How long a region's zones, instance types and their offerings are kept between runs by
+/// default: an instance type's facts never change and offerings seldom do (a stale one is
+/// refused at launch and failed over like a capacity refusal).
+const OFFERINGS_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long a node may take to run (and answer on port 22) by default.
+const READY_TIMEOUT: Duration = Duration::from_secs(300);
+/// The longest `offerings_ttl`: 30 days.
+const OFFERINGS_TTL_MAX: f64 = 2_592_000.0;
+
+/// The `aws` block of a provider option, `name` removed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Settings {
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    pub profile: Option<String>,
+    /// An http:// or https:// URL (an emulator); default: AWS's regional endpoints.
+    pub endpoint: Option<String>,
+    /// Region ids; default: `AWS_REGION`, `AWS_DEFAULT_REGION`, else us-east-1.
+    pub regions: Option<Vec<String>>,
+    /// Wait until port 22 answers.
+    #[serde(default)]
+    pub ssh_check: bool,
+    /// Image names to an AMI id or `{"owner", "name", "os", "version"}` (see `images`).
+    pub images: Option<Value>,
+    /// Seconds, 1 to 3600.
+    pub ready_timeout: Option<f64>,
+    /// Seconds, 0 (never keep) to 30 days.
+    pub offerings_ttl: Option<f64>,
+}
+
+impl Checked for Settings {
+    fn check(&self) -> Result<(), SettingsError> {
+        for (key, value) in [
+            ("access_key_id", &self.access_key_id),
+            ("secret_access_key", &self.secret_access_key),
+            ("session_token", &self.session_token),
+            ("profile", &self.profile),
+            ("endpoint", &self.endpoint),
+        ] {
+            if value.as_deref() == Some("") {
+                return Err(SettingsError::at(
+                    format!("/{key}"),
+                    "Expected a non-empty string, found \"\".",
+                ));
+            }
+        }
+        if let Some(endpoint) = &self.endpoint
+            && !is_env_reference(endpoint)
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(SettingsError::at(
+                "/endpoint",
+                "Expected an http:// or https:// URL.",
+            ));
+        }
+        if let Some(regions) = &self.regions {
+            if regions.is_empty() {
+                return Err(
+                    SettingsError::at("/regions", "Expected at least one region id.")
+                        .with_hint("e.g. [\"ap-southeast-2\"]"),
+                );
+            }
+            if let Some(i) = regions
+                .iter()
+                .position(|r| !is_env_reference(r) && !plain_region(r))
+            {
+                return Err(SettingsError::at(
+                    format!("/regions/{i}"),
+                    "Expected a region id such as \"ap-southeast-2\".",
+                ));
+            }
+        }
+        if let Some(seconds) = self.ready_timeout
+            && !(seconds > 0.0 && seconds <= 3600.0)
+        {
+            return Err(SettingsError::at(
+                "/ready_timeout",
+                format!("Expected a number of seconds from 1 to 3600, found {seconds}."),
+            ));
+        }
+        if let Some(seconds) = self.offerings_ttl
+            && !(0.0..=OFFERINGS_TTL_MAX).contains(&seconds)
+        {
+            return Err(SettingsError::at(
+                "/offerings_ttl",
+                format!(
+                    "Expected a number of seconds from 0 (never keep) to 2592000 (30 days), \
+                     found {seconds}."
+                ),
+            ));
+        }
+        self.image_specs().map(|_| ())
+    }
+}
+
+impl Settings {
+    /// The images the driver knows: the shipped defaults with the `images` setting over them.
+    pub fn image_specs(&self) -> Result<Vec<ImageSpec>, SettingsError> {
+        images::with_setting(self.images.as_ref())
+            .map_err(|e| SettingsError::at("/images", format!("Invalid images setting: {e}.")))
+    }
+
+    pub fn ready_timeout(&self) -> Duration {
+        self.ready_timeout
+            .map_or(READY_TIMEOUT, Duration::from_secs_f64)
+    }
+
+    pub fn offerings_ttl(&self) -> Duration {
+        self.offerings_ttl
+            .map_or(OFFERINGS_TTL, Duration::from_secs_f64)
+    }
+}
+
+/// The check `oss validate` and `plan` make on the settings as written.
+pub fn check(settings: &Map<String, Value>) -> Result<(), SettingsError> {
+    parse::<Settings>(settings).map(|_| ())
+}
+
+/// The checked settings a driver is built from.
+pub(super) fn resolve(settings: &Map<String, Value>) -> Result<Settings, SettingsError> {
+    parse(settings)
+}
+
+fn plain_region(region: &str) -> bool {
+    !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && region.chars().any(|c| c.is_ascii_digit())
+}

@@ -1,0 +1,765 @@
+//! Tests of the sim driver through its public calls and its state file.
+
+use super::*;
+use crate::driver::ErrorClass;
+use crate::driver::Scope;
+use crate::resource::Placement;
+use serde_json::{Map, json};
+use std::collections::HashSet;
+use std::fs;
+use std::net::Ipv4Addr;
+use tempfile::TempDir;
+
+const LINEAGE: &str = "lineage-test";
+
+fn location(id: &str) -> Value {
+    json!({
+        "id": id, "name": id.to_uppercase(), "region": "sim-1", "zone": id,
+        "country": "AU", "continent": "oceania", "latitude": -33.9, "longitude": 151.2
+    })
+}
+
+/// Two locations and two sizes; `large` is only offered in `sim-a`.
+fn catalog() -> Value {
+    json!({
+        "locations": [location("sim-a"), location("sim-b")],
+        "sizes": [
+            {"id": "small", "name": "Small", "vcpus": 1, "memory_gib": 1.0, "disk_gib": 10, "arch": "x86_64"},
+            {"id": "large", "name": "Large", "vcpus": 8, "memory_gib": 32.0, "disk_gib": 100, "arch": "x86_64"}
+        ],
+        "images": [
+            {"id": "ubuntu-24.04", "name": "Ubuntu 24.04", "os": "ubuntu", "version": "24.04", "arch": "any"}
+        ],
+        "prices": [
+            {"location": "sim-a", "size": "small", "hourly_price": 0.01, "currency": "USD"},
+            {"location": "sim-a", "size": "large", "hourly_price": 0.4, "currency": "USD"},
+            {"location": "sim-b", "size": "small", "hourly_price": 0.02, "currency": "USD"}
+        ]
+    })
+}
+
+struct Env {
+    tmp: TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            tmp: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// A driver named `sim` on this environment's state directory; `extra` is merged into
+    /// settings that hold the test catalog.
+    fn driver(&self, extra: Value) -> SimDriver {
+        self.try_driver(extra).expect("driver")
+    }
+
+    fn try_driver(&self, extra: Value) -> Result<SimDriver, DriverError> {
+        let mut settings = Map::new();
+        settings.insert("catalog".into(), catalog());
+        if let Value::Object(extra) = extra {
+            settings.extend(extra);
+        }
+        SimDriver::new(DriverConfig {
+            base_dir: PathBuf::from("."),
+            name: "sim".into(),
+            settings,
+            state_dir: self.tmp.path().join("state"),
+        })
+    }
+
+    fn state_file(&self) -> PathBuf {
+        self.tmp.path().join("state/sim/sim.json")
+    }
+
+    fn instances(&self) -> Vec<SimInstance> {
+        instances(&self.state_file()).expect("instances")
+    }
+}
+
+fn placement(location: &str, size: &str) -> Placement {
+    Placement {
+        provider: "sim".into(),
+        location: location.into(),
+        size: size.into(),
+        image: "ubuntu-24.04".into(),
+        hourly_price: Some(0.01),
+        currency: Some("USD".into()),
+    }
+}
+
+fn node(index: usize) -> Desired {
+    let attributes = json!({
+        "name": format!("web-{index}"),
+        "index": index,
+        "command": "true",
+        "tags": {"team": "a"},
+    });
+    Desired {
+        address: Address::node("web", index),
+        kind: Kind::Node,
+        placement: placement("sim-a", "small"),
+        fallbacks: Vec::new(),
+        attributes: serde_json::from_value(attributes).expect("attributes"),
+        depends_on: Vec::new(),
+    }
+}
+
+async fn create_at(
+    driver: &SimDriver,
+    index: usize,
+    location: &str,
+    size: &str,
+) -> Result<Existing, DriverError> {
+    let desired = node(index);
+    let placement = placement(location, size);
+    let request = CreateRequest {
+        desired: &desired,
+        placement: &placement,
+        lineage: LINEAGE,
+        dependencies: &[],
+    };
+    driver.create(request).await
+}
+
+async fn create(driver: &SimDriver, index: usize) -> Result<Existing, DriverError> {
+    create_at(driver, index, "sim-a", "small").await
+}
+
+#[tokio::test]
+async fn catalog_comes_from_an_inline_object_or_a_file() {
+    let env = Env::new();
+    let inline = env.driver(json!({})).catalog().await.expect("catalog");
+    assert_eq!(inline.locations.len(), 2);
+    assert_eq!(inline.sizes[1].id, "large");
+    assert_eq!(inline.prices.len(), 3);
+    assert!(inline.prices.iter().all(|p| p.capacity.is_none()));
+    assert_eq!(
+        inline.source.as_deref(),
+        Some("simulated provider sim (rehearsal, not a cloud)")
+    );
+
+    let path = env.tmp.path().join("catalog.json");
+    fs::write(&path, catalog().to_string()).expect("write catalog");
+    let from_file = env
+        .driver(json!({"catalog": path.to_str().expect("utf-8")}))
+        .catalog()
+        .await
+        .expect("catalog");
+    assert_eq!(from_file, inline);
+}
+
+#[test]
+fn bad_catalogs_are_refused() {
+    let env = Env::new();
+    let refused = |settings: Value| {
+        let error = env.try_driver(settings).err().expect("refused");
+        assert_eq!(error.class, ErrorClass::Fatal);
+        error.message
+    };
+
+    let mut config = DriverConfig {
+        base_dir: PathBuf::from("."),
+        name: "sim".into(),
+        settings: Map::new(),
+        state_dir: env.tmp.path().to_path_buf(),
+    };
+    let missing = SimDriver::new(config.clone()).err().expect("refused");
+    assert!(
+        missing
+            .message
+            .contains("Missing required setting \"catalog\""),
+        "{}",
+        missing.message
+    );
+    config.settings.insert("catalog".into(), json!(3));
+    assert!(SimDriver::new(config).is_err());
+
+    let mut bad_location = catalog();
+    bad_location["prices"][0]["location"] = json!("sim-z");
+    let message = refused(json!({"catalog": bad_location}));
+    assert!(message.contains("unknown location `sim-z`"), "{message}");
+    assert!(message.contains("sim-a, sim-b"), "{message}");
+
+    let mut bad_size = catalog();
+    bad_size["prices"][2]["size"] = json!("huge");
+    let message = refused(json!({"catalog": bad_size}));
+    assert!(message.contains("unknown size `huge`"), "{message}");
+
+    let mut incomplete = catalog();
+    incomplete["locations"][0]
+        .as_object_mut()
+        .expect("object")
+        .remove("zone");
+    let message = refused(json!({"catalog": incomplete}));
+    assert!(message.contains("not a catalog"), "{message}");
+    assert!(message.contains("zone"), "{message}");
+
+    let mut with_capacity = catalog();
+    with_capacity["prices"][0]["capacity"] = json!(3);
+    let message = refused(json!({"catalog": with_capacity}));
+    assert!(message.contains("sim setting `capacity`"), "{message}");
+
+    let absent = env.tmp.path().join("absent.json");
+    let message = refused(json!({"catalog": absent.to_str().expect("utf-8")}));
+    assert!(message.contains("could not be read"), "{message}");
+
+    let broken = env.tmp.path().join("broken.json");
+    fs::write(&broken, "{\"locations\": [").expect("write");
+    let message = refused(json!({"catalog": broken.to_str().expect("utf-8")}));
+    assert!(message.contains("broken.json"), "{message}");
+    assert!(message.contains("not a catalog"), "{message}");
+}
+
+#[test]
+fn unknown_and_malformed_settings_are_refused() {
+    let env = Env::new();
+    let message = |settings: Value| env.try_driver(settings).err().expect("refused").message;
+
+    let unknown = message(json!({"latency": 5}));
+    assert!(unknown.contains("`latency`"), "{unknown}");
+    assert!(
+        unknown.contains("catalog, latency_ms, errors, seed, capacity, advertise_capacity, rate_limit, state_file"),
+        "{unknown}"
+    );
+    let unknown = message(json!({"errors": {"throttling": 0.1}}));
+    assert!(unknown.contains("\"throttling\""), "{unknown}");
+    assert!(
+        unknown.contains("throttle, unavailable, timeout"),
+        "{unknown}"
+    );
+
+    assert!(message(json!({"errors": {"throttle": 0.7, "timeout": 0.7}})).contains("more than 1"));
+    assert!(message(json!({"errors": {"timeout": 2}})).contains("probability"));
+    assert!(message(json!({"latency_ms": -1})).contains("latency_ms"));
+    assert!(message(json!({"seed": "x"})).contains("seed"));
+    assert!(message(json!({"rate_limit": 0})).contains("rate_limit"));
+    assert!(message(json!({"capacity": {"sim-z": 1}})).contains("`sim-z`"));
+    assert!(message(json!({"capacity": {"sim-a/huge": 1}})).contains("`sim-a/huge`"));
+    assert!(message(json!({"capacity": {"sim-a": -1}})).contains("non-negative"));
+}
+
+#[tokio::test]
+async fn create_refresh_delete_round_trip() {
+    let env = Env::new();
+    let driver = env.driver(json!({}));
+    assert_eq!(driver.name(), "sim");
+    assert_eq!(driver.state_file(), env.state_file());
+
+    let existing = create(&driver, 0).await.expect("create");
+    let id = &existing.provider_id;
+    assert!(id.starts_with("i-") && id.len() == 19, "{id}");
+    assert!(id[2..].chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+    assert_eq!(existing.placement, placement("sim-a", "small"));
+    assert_eq!(existing.attributes, node(0).attributes);
+    assert_eq!(existing.observed["id"], json!(id));
+    assert_eq!(existing.observed["private_ip"], json!("10.1.0.4"));
+    assert!(
+        existing.observed["launched_at"]
+            .as_str()
+            .expect("time")
+            .ends_with('Z')
+    );
+
+    let recorded = env.instances();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].lineage, LINEAGE);
+    assert_eq!(recorded[0].address, Address::node("web", 0));
+    assert_eq!(recorded[0].tags["team"], "a");
+
+    let second = create_at(&driver, 1, "sim-b", "small")
+        .await
+        .expect("create");
+    assert_eq!(second.observed["private_ip"], json!("10.2.0.4"));
+
+    let known = [existing.clone(), second.clone()];
+    let refreshed = driver.refresh(LINEAGE, &known).await.expect("refresh");
+    assert_eq!(refreshed.known.len(), 2);
+    assert_eq!(
+        refreshed.known[&existing.address].as_ref(),
+        Some(&existing.observed)
+    );
+    assert!(refreshed.orphans.is_empty() && refreshed.debris.is_empty());
+
+    driver.delete(&existing).await.expect("delete");
+    let refreshed = driver.refresh(LINEAGE, &known).await.expect("refresh");
+    assert_eq!(refreshed.known[&existing.address], None);
+    assert!(refreshed.known[&second.address].is_some());
+    assert_eq!(env.instances().len(), 1);
+    driver
+        .delete(&existing)
+        .await
+        .expect("deleting an unknown id succeeds");
+}
+
+#[tokio::test]
+async fn create_twice_adopts_the_first_instance() {
+    let env = Env::new();
+    let driver = env.driver(json!({}));
+    let first = create(&driver, 0).await.expect("create");
+    let again = create(&driver, 0).await.expect("create again");
+    assert_eq!(again, first);
+    assert_eq!(env.instances().len(), 1);
+}
+
+#[tokio::test]
+async fn invalid_placements_are_fatal_and_name_the_value() {
+    let env = Env::new();
+    let driver = env.driver(json!({}));
+    let cases = [
+        ("sim-z", "small", "location `sim-z`"),
+        ("sim-a", "huge", "size `huge`"),
+        (
+            "sim-b",
+            "large",
+            "does not offer size `large` in location `sim-b`",
+        ),
+    ];
+    for (location, size, expected) in cases {
+        let error = create_at(&driver, 0, location, size).await.unwrap_err();
+        assert_eq!(error.class, ErrorClass::Fatal);
+        assert_eq!(error.code.as_deref(), Some("InvalidParameterValue"));
+        assert!(error.message.contains(expected), "{}", error.message);
+    }
+    let desired = node(0);
+    let mut image = placement("sim-a", "small");
+    image.image = "windows".into();
+    let request = CreateRequest {
+        desired: &desired,
+        placement: &image,
+        lineage: LINEAGE,
+        dependencies: &[],
+    };
+    let error = driver.create(request).await.unwrap_err();
+    assert!(
+        error.message.contains("image `windows`"),
+        "{}",
+        error.message
+    );
+    assert!(env.instances().is_empty());
+}
+
+#[tokio::test]
+async fn zero_capacity_fails_over() {
+    let env = Env::new();
+    let driver = env.driver(json!({"capacity": {"sim-a": 0}}));
+    let error = create(&driver, 0).await.unwrap_err();
+    assert_eq!(error.class, ErrorClass::FailOver);
+    assert_eq!(error.code.as_deref(), Some("InsufficientInstanceCapacity"));
+    assert!(error.message.contains("`sim-a`"), "{}", error.message);
+    assert!(error.message.contains("`small`"), "{}", error.message);
+    assert!(env.instances().is_empty());
+    // Other locations are not limited.
+    create_at(&driver, 0, "sim-b", "small")
+        .await
+        .expect("sim-b has room");
+}
+
+#[tokio::test]
+async fn capacity_is_enforced_and_shown_as_remaining() {
+    let env = Env::new();
+    let driver =
+        env.driver(json!({"capacity": {"sim-a/small": 1, "sim-b": 2}, "advertise_capacity": true}));
+    let capacities = |catalog: &Catalog| -> Vec<Option<u64>> {
+        catalog.prices.iter().map(|p| p.capacity).collect()
+    };
+    let catalog = driver.catalog().await.expect("catalog");
+    assert_eq!(capacities(&catalog), [Some(1), None, Some(2)]);
+
+    let first = create(&driver, 0).await.expect("first fits");
+    let error = create(&driver, 1).await.unwrap_err();
+    assert_eq!(error.class, ErrorClass::FailOver);
+    assert_eq!(error.code.as_deref(), Some("InsufficientInstanceCapacity"));
+    assert!(
+        error.message.contains("size `small` in location `sim-a`"),
+        "{}",
+        error.message
+    );
+    create_at(&driver, 1, "sim-a", "large")
+        .await
+        .expect("another size still fits");
+    create_at(&driver, 2, "sim-b", "small")
+        .await
+        .expect("sim-b fits");
+    let catalog = driver.catalog().await.expect("catalog");
+    assert_eq!(capacities(&catalog), [Some(0), None, Some(1)]);
+
+    driver.delete(&first).await.expect("delete");
+    let catalog = driver.catalog().await.expect("catalog");
+    assert_eq!(capacities(&catalog), [Some(1), None, Some(1)]);
+    create(&driver, 3).await.expect("room again");
+}
+
+/// The outcome of `count` sequential refreshes: `ok` or the error code.
+async fn outcomes(driver: &SimDriver, count: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..count {
+        seen.push(match driver.refresh(LINEAGE, &[]).await {
+            Ok(_) => "ok".to_string(),
+            Err(e) => {
+                assert_eq!(e.class, ErrorClass::Retry);
+                e.code.expect("code")
+            }
+        });
+    }
+    seen
+}
+
+#[tokio::test]
+async fn seeded_errors_are_reproducible() {
+    let env = Env::new();
+    let settings = json!({
+        "errors": {"throttle": 0.2, "unavailable": 0.2, "timeout": 0.2},
+        "seed": 7
+    });
+    let first = outcomes(&env.driver(settings.clone()), 60).await;
+    let second = outcomes(&env.driver(settings), 60).await;
+    assert_eq!(first, second);
+    for code in [
+        "ok",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "RequestTimeout",
+    ] {
+        assert!(
+            first.iter().any(|c| c == code),
+            "{code} never seen: {first:?}"
+        );
+    }
+    let other = outcomes(
+        &env.driver(json!({"errors": {"throttle": 0.5}, "seed": 8})),
+        60,
+    )
+    .await;
+    assert_ne!(other, first);
+}
+
+#[tokio::test]
+async fn retried_create_after_injected_errors_never_duplicates() {
+    let env = Env::new();
+    let driver = env.driver(json!({
+        "errors": {"throttle": 0.3, "unavailable": 0.2, "timeout": 0.2},
+        "seed": 11
+    }));
+    let mut failures = 0;
+    for index in 0..5 {
+        loop {
+            match create(&driver, index).await {
+                Ok(_) => break,
+                Err(error) => {
+                    assert_eq!(error.class, ErrorClass::Retry);
+                    if error.code.as_deref() == Some("RequestLimitExceeded") {
+                        assert_eq!(error.retry_after, Some(THROTTLE_WAIT));
+                    }
+                    // The refused call left nothing behind.
+                    assert_eq!(env.instances().len(), index);
+                    failures += 1;
+                }
+            }
+        }
+    }
+    assert!(failures > 0, "the seed injected no error");
+    // A create repeated after success adopts, however often the call is retried.
+    while create(&driver, 0).await.is_err() {}
+    let recorded = env.instances();
+    assert_eq!(recorded.len(), 5);
+    let addresses: HashSet<&Address> = recorded.iter().map(|i| &i.address).collect();
+    assert_eq!(addresses.len(), 5);
+}
+
+#[tokio::test]
+async fn latency_applies_to_api_calls_not_to_the_catalog() {
+    let env = Env::new();
+    let latency = Duration::from_millis(20);
+    let driver = env.driver(json!({"latency_ms": 20}));
+
+    let started = Instant::now();
+    let existing = create(&driver, 0).await.expect("create");
+    assert!(started.elapsed() >= latency);
+    let started = Instant::now();
+    driver.refresh(LINEAGE, &[]).await.expect("refresh");
+    assert!(started.elapsed() >= latency);
+    let started = Instant::now();
+    driver.update(&existing, &node(0)).await.expect("update");
+    assert!(started.elapsed() >= latency);
+    let started = Instant::now();
+    driver.delete(&existing).await.expect("delete");
+    assert!(started.elapsed() >= latency);
+
+    let slow = env.driver(json!({"latency_ms": 1000}));
+    let started = Instant::now();
+    slow.catalog().await.expect("catalog");
+    assert!(started.elapsed() < Duration::from_millis(1000));
+
+    // An injected timeout takes twice the latency.
+    let timing_out = env.driver(json!({"latency_ms": 10, "errors": {"timeout": 1}}));
+    let started = Instant::now();
+    let error = timing_out.refresh(LINEAGE, &[]).await.unwrap_err();
+    assert_eq!(error.code.as_deref(), Some("RequestTimeout"));
+    assert!(started.elapsed() >= Duration::from_millis(20));
+}
+
+#[tokio::test]
+async fn rate_limit_throttles_calls_beyond_it() {
+    let env = Env::new();
+    let driver = env.driver(json!({"rate_limit": 3}));
+    let mut results = Vec::new();
+    for _ in 0..5 {
+        results.push(driver.refresh(LINEAGE, &[]).await);
+    }
+    assert!(results[..3].iter().all(Result::is_ok));
+    let error = results[3].as_ref().unwrap_err();
+    assert_eq!(error.class, ErrorClass::Retry);
+    assert_eq!(error.code.as_deref(), Some("RequestLimitExceeded"));
+    let wait = error.retry_after.expect("retry_after");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_millis(334),
+        "{wait:?}"
+    );
+    assert!(results[4].is_err());
+
+    tokio::time::sleep(wait).await;
+    driver
+        .refresh(LINEAGE, &[])
+        .await
+        .expect("a token came back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drivers_sharing_a_state_file_see_each_other() {
+    let env = Env::new();
+    // Two drivers, two caches: like two oss processes on one simulated cloud.
+    let one = Arc::new(env.driver(json!({"capacity": {"sim-a": 30}})));
+    let two = Arc::new(env.driver(json!({"capacity": {"sim-a": 30}, "advertise_capacity": true})));
+
+    let first = create(&one, 0).await.expect("create");
+    let refreshed = two.refresh(LINEAGE, &[]).await.expect("refresh");
+    assert_eq!(refreshed.orphans, std::slice::from_ref(&first));
+    assert_eq!(create(&two, 0).await.expect("adopt"), first);
+
+    // Concurrent creates from both: every one recorded once, addresses unique, capacity
+    // counted across both.
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 1..40 {
+        let driver = Arc::clone(if index % 2 == 0 { &one } else { &two });
+        tasks.spawn(async move { create(&driver, index).await });
+    }
+    let mut created = 1;
+    let mut refused = 0;
+    while let Some(result) = tasks.join_next().await {
+        match result.expect("task") {
+            Ok(_) => created += 1,
+            Err(e) => {
+                assert_eq!(e.code.as_deref(), Some("InsufficientInstanceCapacity"));
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((created, refused), (30, 10));
+    let recorded = env.instances();
+    assert_eq!(recorded.len(), 30);
+    let ips: HashSet<Ipv4Addr> = recorded.iter().map(|i| i.private_ip).collect();
+    let ids: HashSet<&str> = recorded.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!((ips.len(), ids.len()), (30, 30));
+
+    let seen_by_one = one.refresh(LINEAGE, &[]).await.expect("refresh");
+    assert_eq!(seen_by_one.orphans.len(), 30);
+    let catalog = two.catalog().await.expect("catalog");
+    assert_eq!(catalog.prices[0].capacity, Some(0));
+}
+
+#[tokio::test]
+async fn update_changes_only_tags() {
+    let env = Env::new();
+    let driver = env.driver(json!({}));
+    let existing = create(&driver, 0).await.expect("create");
+    let mut desired = node(0);
+    desired
+        .attributes
+        .insert("tags".into(), json!({"team": "b", "tier": "web"}));
+    desired.attributes.insert("command".into(), json!("false"));
+
+    let updated = driver.update(&existing, &desired).await.expect("update");
+    assert_eq!(updated.provider_id, existing.provider_id);
+    assert_eq!(
+        updated.attributes["tags"],
+        json!({"team": "b", "tier": "web"})
+    );
+    assert_eq!(updated.attributes["command"], json!("true"));
+    let recorded = &env.instances()[0];
+    assert_eq!(recorded.tags.len(), 2);
+    assert_eq!(recorded.tags["tier"], "web");
+    assert_eq!(
+        recorded.attributes["tags"],
+        json!({"team": "b", "tier": "web"})
+    );
+    assert_eq!(json!(recorded.private_ip), existing.observed["private_ip"]);
+
+    desired.attributes.insert("tags".into(), json!({"team": 3}));
+    let error = driver.update(&existing, &desired).await.unwrap_err();
+    assert_eq!(error.class, ErrorClass::Fatal);
+    assert_eq!(env.instances()[0].tags["team"], "b");
+
+    driver.delete(&existing).await.expect("delete");
+    let error = driver.update(&existing, &node(0)).await.unwrap_err();
+    assert_eq!(error.code.as_deref(), Some("InvalidInstanceID.NotFound"));
+}
+
+#[tokio::test]
+async fn refresh_finds_orphans_of_its_lineage_only() {
+    let env = Env::new();
+    let driver = env.driver(json!({}));
+    let known = create(&driver, 0).await.expect("create");
+    let orphan = create(&driver, 1).await.expect("create");
+    let desired = node(2);
+    let placement = placement("sim-a", "small");
+    let foreign = CreateRequest {
+        desired: &desired,
+        placement: &placement,
+        lineage: "another-lineage",
+        dependencies: &[],
+    };
+    driver.create(foreign).await.expect("create foreign");
+
+    let refreshed = driver
+        .refresh(LINEAGE, std::slice::from_ref(&known))
+        .await
+        .expect("refresh");
+    assert_eq!(refreshed.orphans, [orphan]);
+    assert!(refreshed.debris.is_empty());
+
+    // Another sim provider on the same state file has its own instances.
+    let mut settings = Map::new();
+    settings.insert("catalog".into(), catalog());
+    settings.insert(
+        "state_file".into(),
+        json!(env.state_file().to_str().expect("utf-8")),
+    );
+    let other = SimDriver::new(DriverConfig {
+        base_dir: PathBuf::from("."),
+        name: "sim-2".into(),
+        settings,
+        state_dir: env.tmp.path().join("state"),
+    })
+    .expect("driver");
+    let refreshed = other.refresh(LINEAGE, &[]).await.expect("refresh");
+    assert!(refreshed.orphans.is_empty());
+}
+
+#[tokio::test]
+async fn terminated_instances_are_reported_gone() {
+    let env = Env::new();
+    let driver = env.driver(json!({}));
+    let existing = create(&driver, 0).await.expect("create");
+    // Warm the driver's cache before the instance dies behind its back.
+    driver.refresh(LINEAGE, &[]).await.expect("refresh");
+
+    assert!(terminate(&env.state_file(), &existing.provider_id).expect("terminate"));
+    assert!(!terminate(&env.state_file(), &existing.provider_id).expect("again"));
+    let refreshed = driver
+        .refresh(LINEAGE, std::slice::from_ref(&existing))
+        .await
+        .expect("refresh");
+    assert_eq!(refreshed.known[&existing.address], None);
+    assert!(refreshed.orphans.is_empty());
+
+    // The next create makes a new instance rather than adopting the dead one.
+    let again = create(&driver, 0).await.expect("create");
+    assert_ne!(again.provider_id, existing.provider_id);
+}
+
+#[tokio::test]
+async fn state_file_is_readable_json_and_damage_is_reported() {
+    let env = Env::new();
+    let driver = env.driver(json!({}));
+    create(&driver, 0).await.expect("create");
+    create(&driver, 1).await.expect("create");
+    let text = fs::read_to_string(env.state_file()).expect("read");
+    let parsed: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(parsed["format"], json!(1));
+    assert_eq!(parsed["instances"].as_array().expect("array").len(), 2);
+    assert_eq!(text.lines().count(), 7, "{text}");
+
+    fs::write(env.state_file(), "{\"format\": 1, \"instances\": [").expect("damage");
+    let error = driver.refresh(LINEAGE, &[]).await.unwrap_err();
+    assert_eq!(error.class, ErrorClass::Fatal);
+    assert!(error.message.contains("damaged"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn builtin_aws_catalog_and_paths_relative_to_the_strategy() {
+    let env = Env::new();
+    let aws = env.driver(json!({"catalog": "aws"}));
+    let catalog = aws.catalog().await.expect("catalog");
+    let table = crate::catalog::aws::price_table();
+    assert!(
+        catalog.prices == table.prices && catalog.locations == table.locations,
+        "AWS offerings"
+    );
+    assert!(catalog.source.unwrap().contains("rehearsal, not a cloud"));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
+    let file = dir.path().join("sub/cat.json");
+    let inline = env.driver(json!({})).catalog().await.expect("catalog");
+    fs::write(&file, serde_json::to_vec(&inline).expect("json")).expect("write");
+    let mut config = DriverConfig {
+        base_dir: dir.path().to_path_buf(),
+        name: "rel".into(),
+        settings: json!({"catalog": "sub/cat.json"})
+            .as_object()
+            .expect("object")
+            .clone(),
+        state_dir: dir.path().join("state"),
+    };
+    let driver = SimDriver::new(config.clone()).expect("relative to base_dir");
+    assert_eq!(
+        driver.catalog().await.expect("catalog").prices,
+        inline.prices
+    );
+    config.base_dir = PathBuf::from("/nonexistent");
+    assert!(SimDriver::new(config).is_err());
+}
+
+#[tokio::test]
+async fn a_wrong_api_key_is_an_auth_failure_that_never_names_the_key() {
+    let env = Env::new();
+    let driver = env.driver(json!({"api_key": "wrong-secret-123", "require_api_key": "right-456"}));
+    let error = create_at(&driver, 0, "sim-a", "small")
+        .await
+        .expect_err("refused");
+    assert_eq!(error.class, ErrorClass::Fatal);
+    assert_eq!(error.code.as_deref(), Some("AuthFailure"));
+    assert!(!error.message.contains("wrong-secret-123") && !error.message.contains("right-456"));
+    assert!(env.instances().is_empty());
+    let ok = env.driver(json!({"api_key": "right-456", "require_api_key": "right-456"}));
+    create_at(&ok, 0, "sim-a", "small")
+        .await
+        .expect("the right key works");
+}
+
+#[tokio::test]
+async fn a_full_location_refuses_the_whole_location() {
+    let env = Env::new();
+    let driver = env.driver(json!({"capacity": {"sim-a": 0}}));
+    let error = create_at(&driver, 0, "sim-a", "small")
+        .await
+        .expect_err("full");
+    assert_eq!(error.scope, Scope::Location);
+    let driver = env.driver(json!({"capacity": {"sim-a/small": 0}}));
+    let error = create_at(&driver, 0, "sim-a", "small")
+        .await
+        .expect_err("full");
+    assert_eq!(error.scope, Scope::Offer);
+    // Not advertised by default: placement learns of it only when a create is refused.
+    assert!(
+        driver
+            .catalog()
+            .await
+            .expect("catalog")
+            .prices
+            .iter()
+            .all(|p| p.capacity.is_none())
+    );
+}
