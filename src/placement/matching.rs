@@ -144,16 +144,26 @@ fn no_match(
     near.sort();
     let closest: Vec<String> = near.into_iter().take(5).map(|(_, w)| w).collect();
     let providers: Vec<&str> = input.catalogs.iter().map(|(n, _)| n.as_str()).collect();
+    let kind = match block {
+        "location" => "locations",
+        "hardware" => "sizes",
+        _ => "images",
+    };
+    let hint = if closest.is_empty() {
+        format!(
+            "{} offer no {kind} at all: check the provider settings (regions, catalog); see `oss catalog`",
+            providers.join(", ")
+        )
+    } else {
+        format!("closest: {}; see `oss catalog`", closest.join("; "))
+    };
+    let mut shown = Value::Object(option.clone()).to_string();
+    if shown.len() > 120 {
+        shown = format!("{}…", &shown[..shown.floor_char_boundary(120)]);
+    }
     input.strategy.problem(
         &format!("/node/{block}/options/{o}"),
-        format!(
-            "No offering of {} matches {}.",
-            providers.join(", "),
-            Value::Object(option.clone())
-        ),
-        Some(format!(
-            "closest: {}; see `oss catalog`",
-            closest.join("; ")
-        )),
+        format!("No offering of {} matches {shown}.", providers.join(", ")),
+        Some(hint),
     )
 }

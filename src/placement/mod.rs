@@ -544,4 +544,30 @@ mod tests {
             p.hint
         );
     }
+
+    #[test]
+    fn an_option_matching_nothing_in_an_empty_catalog_says_so() {
+        let s = strategy(json!({}));
+        let mut catalogs = catalogs();
+        for (_, catalog) in &mut catalogs {
+            catalog.locations.clear();
+        }
+        let lookup = |_: usize| None;
+        let err = place(&Input {
+            strategy: &s,
+            catalogs: &catalogs,
+            current: &lookup,
+            seed: 1,
+            rebalance: false,
+        })
+        .unwrap_err();
+        let p = &err.problems()[0];
+        assert_eq!(p.pointer, "/node/location/options/0");
+        assert_eq!(
+            p.hint.as_deref(),
+            Some(
+                "east, west, syd offer no locations at all: check the provider settings (regions, catalog); see `oss catalog`"
+            )
+        );
+    }
 }
