@@ -3,6 +3,10 @@
 
 mod common;
 
+use std::io::Read;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
 use common::Project;
 
 /// The sample strategy's text with `from` replaced by `to` (must occur).
@@ -13,6 +17,10 @@ fn sample_with(from: &str, to: &str) -> String {
 }
 
 fn check(name: &str, text: &str) {
+    check_bytes(name, text.as_bytes());
+}
+
+fn check_bytes(name: &str, text: &[u8]) {
     let p = Project::sample(1);
     std::fs::write(p.path("strategy.json"), text).unwrap();
     let (code, out, err) = p.run(&["apply", "--auto-approve", "-s", "strategy.json"]);
@@ -196,4 +204,163 @@ fn setting_the_provider_refuses() {
             "{\"ready_timeout\": 30, \"colour\": \"blue\"}",
         ),
     );
+}
+
+/// Runs `cmd`, killing it if it has not ended within `limit`, so a hang fails the test instead
+/// of stopping the suite.
+fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("oss did not end within {limit:?}: it blocks");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// `oss plan -s PATH` in `p`: (exit code, stderr); fails if it blocks.
+fn plan_path(p: &Project, path: &str) -> (i32, String) {
+    let mut cmd = p.oss();
+    cmd.args(["plan", "-s", path]);
+    let out = output_within(cmd, Duration::from_secs(30));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_fifo_is_refused_without_blocking() {
+    let p = Project::sample(1);
+    let fifo =
+        std::ffi::CString::new(p.path("pipe.json").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0, "mkfifo");
+    let (code, err) = plan_path(&p, "pipe.json");
+    assert_eq!(code, 1, "{err}");
+    insta::assert_snapshot!("fifo_strategy", err);
+}
+
+#[test]
+fn a_directory_or_device_is_refused() {
+    let p = Project::sample(1);
+    std::fs::create_dir(p.path("dir.json")).unwrap();
+    let (code, err) = plan_path(&p, "dir.json");
+    assert_eq!(code, 1, "{err}");
+    insta::assert_snapshot!("directory_strategy", err);
+    let (code, err) = plan_path(&p, "/dev/zero");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("/dev/zero") && err.contains("it is a character device, not a regular file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_utf8_is_located_at_the_first_bad_byte() {
+    let text = sample_with("\"app\": \"hello\"", "\"app\": \"h\u{e9}llo\"");
+    let mut bytes = text.into_bytes();
+    // Latin-1 é (0xE9) where UTF-8 has two bytes: line 20, after `"app": "h`.
+    let at = bytes.windows(2).position(|w| w == [0xC3, 0xA9]).unwrap();
+    bytes.splice(at..at + 2, [0xE9]);
+    check_bytes("invalid_utf8", &bytes);
+}
+
+#[test]
+fn a_count_in_exponent_form_is_located() {
+    check(
+        "count_exponent",
+        &sample_with("\"count\": 3", "\"count\": 1E+2"),
+    );
+}
+
+#[test]
+fn a_count_with_a_fraction_is_located() {
+    check(
+        "count_fraction",
+        &sample_with("\"count\": 3", "\"count\": 3.0"),
+    );
+}
+
+#[test]
+fn a_negative_zero_count_is_located() {
+    check(
+        "count_negative_zero",
+        &sample_with("\"count\": 3", "\"count\": -0"),
+    );
+}
+
+#[test]
+fn a_port_with_a_fraction_is_located() {
+    check(
+        "port_fraction",
+        &sample_with("\"ports\": [8080]", "\"ports\": [8080.0]"),
+    );
+}
+
+#[test]
+fn cheapest_and_priciest_in_one_node_are_refused() {
+    check(
+        "conflicting_price_picks",
+        &sample_with(
+            "\"hardware\": {\"options\": [{\"name\": \"small\"}]}",
+            "\"hardware\": {\"options\": [{\"name\": \"small\"}], \"pick\": \"cheapest\"}",
+        )
+        .replacen("\"pick\": \"first\"},", "\"pick\": \"priciest\"},", 1),
+    );
+}
+
+#[test]
+fn random_beside_a_price_pick_is_refused() {
+    // default_pick cheapest is in force for provider, hardware and image; location is random.
+    check(
+        "random_beside_price_pick",
+        &sample_with(
+            "\"default_pick\": \"first\"",
+            "\"default_pick\": \"cheapest\"",
+        )
+        .replacen("],\n    \"pick\": \"first\"\n  },", "]\n  },", 1)
+        .replacen("\"pick\": \"first\"},", "\"pick\": \"random\"},", 1),
+    );
+}
+
+#[test]
+fn a_price_pick_beside_first_is_accepted() {
+    let text = sample_with(
+        "\"hardware\": {\"options\": [{\"name\": \"small\"}]}",
+        "\"hardware\": {\"options\": [{\"name\": \"small\"}], \"pick\": \"cheapest\"}",
+    );
+    let p = Project::sample(1);
+    std::fs::write(p.path("strategy.json"), text).unwrap();
+    let out = p.ok(&["validate", "-s", "strategy.json"]);
+    assert!(out.contains("is valid"), "{out}");
 }

@@ -50,9 +50,10 @@ pub struct Shortfall {
     pub placed: usize,
 }
 
-/// What the allocator works with.
-pub struct Problem<'a> {
-    pub offers: &'a [Offer],
+/// What the allocator works with. `O` is anything that shows an [`Offer`] (placement passes
+/// its candidates, which carry one each).
+pub struct Problem<'a, O: AsRef<Offer> = Offer> {
+    pub offers: &'a [O],
     /// Remaining capacity per pool (`None`: unlimited).
     pub capacity: &'a [Option<u64>],
     pub fleet: Fleet,
@@ -61,19 +62,25 @@ pub struct Problem<'a> {
     pub ranking: Ranking<'a>,
 }
 
-struct Tally<'p, 'a> {
-    problem: &'p Problem<'a>,
+impl AsRef<Offer> for Offer {
+    fn as_ref(&self) -> &Offer {
+        self
+    }
+}
+
+struct Tally<'p, 'a, O: AsRef<Offer>> {
+    problem: &'p Problem<'a, O>,
     domain_used: Vec<usize>,
     pool_used: Vec<u64>,
     chosen: Vec<Option<usize>>,
 }
 
-impl<'p, 'a> Tally<'p, 'a> {
-    fn new(problem: &'p Problem<'a>) -> Self {
+impl<'p, 'a, O: AsRef<Offer>> Tally<'p, 'a, O> {
+    fn new(problem: &'p Problem<'a, O>) -> Self {
         let domains = problem
             .offers
             .iter()
-            .map(|o| o.domain + 1)
+            .map(|o| o.as_ref().domain + 1)
             .max()
             .unwrap_or(0);
         Tally {
@@ -85,7 +92,7 @@ impl<'p, 'a> Tally<'p, 'a> {
     }
 
     fn pool_room(&self, offer: usize) -> u64 {
-        let pool = self.problem.offers[offer].pool;
+        let pool = self.offer(offer).pool;
         match self.problem.capacity[pool] {
             Some(cap) => cap.saturating_sub(self.pool_used[pool]),
             None => u64::MAX,
@@ -105,16 +112,20 @@ impl<'p, 'a> Tally<'p, 'a> {
         let first = node / slot * slot;
         (first..(first + slot).min(self.chosen.len()))
             .filter(|&n| n != node)
-            .any(|n| self.chosen[n].is_some_and(|o| self.problem.offers[o].domain == domain))
+            .any(|n| self.chosen[n].is_some_and(|o| self.offer(o).domain == domain))
+    }
+
+    fn offer(&self, offer: usize) -> &'a Offer {
+        self.problem.offers[offer].as_ref()
     }
 
     fn fits(&self, node: usize, offer: usize) -> bool {
-        let domain = self.problem.offers[offer].domain;
+        let domain = self.offer(offer).domain;
         self.pool_room(offer) > 0 && self.domain_room(domain) > 0 && !self.sibling_in(node, domain)
     }
 
     fn take(&mut self, node: usize, offer: usize) {
-        let o = &self.problem.offers[offer];
+        let o = self.offer(offer);
         self.domain_used[o.domain] += 1;
         self.pool_used[o.pool] += 1;
         self.chosen[node] = Some(offer);
@@ -122,7 +133,7 @@ impl<'p, 'a> Tally<'p, 'a> {
 }
 
 /// Gives every node an offer (index into `offers`), or says how many could be placed.
-pub fn allocate(problem: &Problem<'_>) -> Result<Vec<usize>, Shortfall> {
+pub fn allocate<O: AsRef<Offer>>(problem: &Problem<'_, O>) -> Result<Vec<usize>, Shortfall> {
     match solve(problem, true) {
         Ok(chosen) => Ok(chosen),
         // Kept nodes can make an arrangement impossible that a fresh one allows.
@@ -131,7 +142,7 @@ pub fn allocate(problem: &Problem<'_>) -> Result<Vec<usize>, Shortfall> {
     }
 }
 
-fn solve(problem: &Problem<'_>, keep: bool) -> Result<Vec<usize>, Shortfall> {
+fn solve<O: AsRef<Offer>>(problem: &Problem<'_, O>, keep: bool) -> Result<Vec<usize>, Shortfall> {
     let mut tally = Tally::new(problem);
     if keep {
         for (node, offer) in problem.sticky.iter().enumerate() {
@@ -164,17 +175,22 @@ fn solve(problem: &Problem<'_>, keep: bool) -> Result<Vec<usize>, Shortfall> {
         .collect())
 }
 
-fn shortfall(tally: &Tally<'_, '_>) -> Shortfall {
+fn shortfall<O: AsRef<Offer>>(tally: &Tally<'_, '_, O>) -> Shortfall {
     Shortfall {
         placed: tally.chosen.iter().filter(|c| c.is_some()).count(),
     }
 }
 
 /// The cheapest (or priciest) units under the caps, then arranged into slots.
-fn by_price(tally: &mut Tally<'_, '_>, order: &[usize], descending: bool) -> Result<(), Shortfall> {
+fn by_price<O: AsRef<Offer>>(
+    tally: &mut Tally<'_, '_, O>,
+    order: &[usize],
+    descending: bool,
+) -> Result<(), Shortfall> {
     let problem = tally.problem;
+    let offer = |o: usize| problem.offers[o].as_ref();
     let mut sorted: Vec<usize> = order.to_vec();
-    let price = |o: &usize| problem.offers[*o].price;
+    let price = |o: &usize| offer(*o).price;
     if descending {
         sorted.sort_by(|a, b| price(b).total_cmp(&price(a)));
     } else {
@@ -186,19 +202,19 @@ fn by_price(tally: &mut Tally<'_, '_>, order: &[usize], descending: bool) -> Res
     // Units: (offer, how many), in price order; every domain's units form a prefix of its own.
     let mut bag: Vec<(usize, usize)> = Vec::new();
     let mut needed = open.len();
-    for offer in sorted {
+    for o in sorted {
         if needed == 0 {
             break;
         }
-        let domain = problem.offers[offer].domain;
+        let domain = offer(o).domain;
         let room = tally
-            .pool_room(offer)
+            .pool_room(o)
             .min(tally.domain_room(domain) as u64)
             .min(needed as u64) as usize;
         if room > 0 {
             tally.domain_used[domain] += room;
-            tally.pool_used[problem.offers[offer].pool] += room as u64;
-            bag.push((offer, room));
+            tally.pool_used[offer(o).pool] += room as u64;
+            bag.push((o, room));
             needed -= room;
         }
     }
@@ -212,8 +228,8 @@ fn by_price(tally: &mut Tally<'_, '_>, order: &[usize], descending: bool) -> Res
     // there the cheapest unit left.
     let domains = tally.domain_used.len();
     let mut left = vec![0usize; domains];
-    for (offer, count) in &bag {
-        left[problem.offers[*offer].domain] += count;
+    for (o, count) in &bag {
+        left[offer(*o).domain] += count;
     }
     for node in open {
         let domain = (0..domains)
@@ -224,7 +240,7 @@ fn by_price(tally: &mut Tally<'_, '_>, order: &[usize], descending: bool) -> Res
         };
         let unit = bag
             .iter_mut()
-            .find(|(o, count)| *count > 0 && problem.offers[*o].domain == domain)
+            .find(|(o, count)| *count > 0 && offer(*o).domain == domain)
             .expect("a domain with units left has a unit");
         unit.1 -= 1;
         left[domain] -= 1;

@@ -3,27 +3,28 @@
 //! `priciest`), applies redundancy and spread, keeps existing nodes in place (unless
 //! rebalancing), and gives each node its ranked fall-backs for fail-over at apply time.
 //!
+//! One phase per step of [`place`], over one list of candidates: `matching` (options against
+//! catalogs), `offers` (the candidates in preference order), `ranking` (by price or by each
+//! node's preference), keep sticky nodes, `allocate` (the spread and capacity rules), then the
+//! fall-backs.
+//!
 //! Pure: catalogs come in, placements go out. Errors are located strategy problems.
 
 mod allocate;
 pub mod filter;
-
-use std::collections::HashMap;
-
-use rand::SeedableRng;
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::seq::SliceRandom;
-use serde_json::Value;
+mod matching;
+mod offers;
+mod ranking;
 
 use crate::catalog::Catalog;
 use crate::resource::Placement;
-use crate::strategy::{Choice, Pick, Problem, Spread, Strategy, StrategyError};
-use allocate::{Fleet, Offer, Problem as Allocation, Ranking};
-use filter::{Filter, arch_fits, distance_km};
+use crate::strategy::{Spread, Strategy, StrategyError};
+use allocate::{Fleet, Problem as Allocation};
+use offers::Offers;
+use ranking::Ranker;
 
 /// How many fall-backs each node carries beyond its chosen placement.
 pub const MAX_FALLBACKS: usize = 15;
-
 /// What placement reads.
 pub struct Input<'a> {
     pub strategy: &'a Strategy,
@@ -73,94 +74,16 @@ pub fn spread(strategy: &Strategy) -> Spread {
         })
 }
 
-/// One offer with what it is made of (indexes into its provider's catalog).
-struct Source {
-    provider: usize,
-    location: usize,
-    size: usize,
-    image: usize,
-    currency: usize,
-}
-
-/// Matched offerings of one provider, in preference order, per block.
-struct Matched {
-    locations: Vec<usize>,
-    /// Size index and the price bound of the option that matched it.
-    sizes: Vec<(usize, Option<f64>)>,
-    images: Vec<usize>,
-}
-
-/// Places the whole fleet.
+/// Places the whole fleet: build offers, rank, keep sticky nodes, allocate, fall-backs.
 pub fn place(input: &Input<'_>) -> Result<Vec<Placed>, StrategyError> {
     let strategy = input.strategy;
-    let matched = match_options(input)?;
+    let matched = matching::match_options(input)?;
     let fleet = fleet(strategy);
     if fleet.nodes == 0 {
         return Ok(Vec::new());
     }
-
-    // Offers in nested preference order: provider → location → size → image.
-    let spread = spread(strategy);
-    let mut offers = Vec::new();
-    let mut sources = Vec::new();
-    let mut capacity = Vec::new();
-    let mut pools: HashMap<(usize, usize, usize), usize> = HashMap::new();
-    let mut domains: HashMap<(usize, usize), usize> = HashMap::new();
-    let mut currencies: Vec<String> = Vec::new();
-    for (p, (_, catalog)) in input.catalogs.iter().enumerate() {
-        let prices: HashMap<(&str, &str), &crate::catalog::Price> = catalog
-            .prices
-            .iter()
-            .map(|price| ((price.location.as_str(), price.size.as_str()), price))
-            .collect();
-        for &l in &matched[p].locations {
-            for &(s, bound) in &matched[p].sizes {
-                let (location, size) = (&catalog.locations[l], &catalog.sizes[s]);
-                let Some(price) = prices.get(&(location.id.as_str(), size.id.as_str())) else {
-                    continue; // this size is not offered at this location
-                };
-                if bound.is_some_and(|b| price.hourly_price > b) {
-                    continue;
-                }
-                let pool = *pools.entry((p, l, s)).or_insert_with(|| {
-                    capacity.push(price.capacity);
-                    capacity.len() - 1
-                });
-                let domain_key = match spread {
-                    Spread::Location => (p, l),
-                    Spread::Provider => (p, 0),
-                    Spread::None => (0, 0),
-                };
-                let next = domains.len();
-                let domain = *domains.entry(domain_key).or_insert(next);
-                let currency = match currencies.iter().position(|c| *c == price.currency) {
-                    Some(i) => i,
-                    None => {
-                        currencies.push(price.currency.clone());
-                        currencies.len() - 1
-                    }
-                };
-                for &i in &matched[p].images {
-                    if !arch_fits(&catalog.images[i].arch, &size.arch) {
-                        continue;
-                    }
-                    offers.push(Offer {
-                        price: price.hourly_price,
-                        domain,
-                        pool,
-                    });
-                    sources.push(Source {
-                        provider: p,
-                        location: l,
-                        size: s,
-                        image: i,
-                        currency,
-                    });
-                }
-            }
-        }
-    }
-    if offers.is_empty() {
+    let offers = Offers::build(input, &matched, spread(strategy));
+    if offers.list.is_empty() {
         return Err(strategy.invalid(vec![strategy.problem(
             "/node",
             "No provider offers a location, size and image that all match together.".into(),
@@ -170,344 +93,53 @@ pub fn place(input: &Input<'_>) -> Result<Vec<Placed>, StrategyError> {
             ),
         )]));
     }
-
-    // `near` ranks locations across providers: nearest first, before provider order.
-    let locations = &strategy.node.location;
-    if strategy.pick(locations.pick) == Pick::First
-        && locations
-            .options
-            .iter()
-            .any(|o| Filter::new(o).near().is_some())
-    {
-        let rank = |src: &Source| {
-            let place = &input.catalogs[src.provider].1.locations[src.location];
-            locations
-                .options
-                .iter()
-                .enumerate()
-                .find(|(_, o)| Filter::new(o).location_misses(place) == 0)
-                .map_or((usize::MAX, 0.0), |(i, o)| {
-                    (
-                        i,
-                        Filter::new(o)
-                            .near()
-                            .map_or(0.0, |point| distance_km(point, place)),
-                    )
-                })
-        };
-        let mut order: Vec<usize> = (0..offers.len()).collect();
-        let ranks: Vec<(usize, f64)> = sources.iter().map(rank).collect();
-        order.sort_by(|a, b| {
-            let (ra, rb) = (ranks[*a], ranks[*b]);
-            ra.0.cmp(&rb.0).then(ra.1.total_cmp(&rb.1))
-        });
-        let mut taken_offers: Vec<Option<Offer>> = offers.into_iter().map(Some).collect();
-        let mut taken_sources: Vec<Option<Source>> = sources.into_iter().map(Some).collect();
-        offers = order
-            .iter()
-            .map(|&o| taken_offers[o].take().expect("each once"))
-            .collect();
-        sources = order
-            .iter()
-            .map(|&o| taken_sources[o].take().expect("each once"))
-            .collect();
-    }
-    let index: HashMap<(usize, usize, usize, usize), usize> = sources
-        .iter()
-        .enumerate()
-        .map(|(o, src)| ((src.provider, src.location, src.size, src.image), o))
-        .collect();
-
-    let to_placement = |o: usize| {
-        let src = &sources[o];
-        let (name, catalog) = &input.catalogs[src.provider];
-        Placement {
-            provider: name.clone(),
-            location: catalog.locations[src.location].id.clone(),
-            size: catalog.sizes[src.size].id.clone(),
-            image: catalog.images[src.image].id.clone(),
-            hourly_price: Some(offers[o].price),
-            currency: Some(currencies[src.currency].clone()),
-        }
-    };
-
-    // Where nodes run now, when that is still allowed.
+    let ranker = Ranker::new(input, &matched, &offers);
     let sticky: Vec<Option<usize>> = (0..fleet.nodes)
-        .map(|node| {
-            if input.rebalance {
-                return None;
-            }
-            let now = (input.current)(node)?;
-            let p = input
-                .catalogs
-                .iter()
-                .position(|(name, _)| *name == now.provider)?;
-            let catalog = &input.catalogs[p].1;
-            let l = catalog
-                .locations
-                .iter()
-                .position(|l| l.id == now.location)?;
-            let s = catalog.sizes.iter().position(|s| s.id == now.size)?;
-            let i = catalog.images.iter().position(|i| i.id == now.image)?;
-            index.get(&(p, l, s, i)).copied()
-        })
+        .map(|node| offers.sticky(input, node))
         .collect();
-
-    let picks = [
-        strategy.pick(strategy.provider.pick),
-        strategy.pick(strategy.node.location.pick),
-        strategy.pick(strategy.node.hardware.pick),
-        strategy.pick(strategy.node.image.pick),
-    ];
-    let by_price = picks
-        .iter()
-        .find(|p| matches!(p, Pick::Cheapest | Pick::Priciest))
-        .copied();
-    let in_order: Vec<usize> = (0..offers.len()).collect();
-    let random = picks.contains(&Pick::Random);
-    let shuffled = |node: usize| -> Box<dyn Iterator<Item = usize> + '_> {
-        if !random {
-            return Box::new(in_order.iter().copied());
-        }
-        Box::new(random_order(input, &matched, &index, node).into_iter())
-    };
-    let descending = by_price == Some(Pick::Priciest);
-    let mut price_order: Vec<usize> = Vec::new();
-    let ranking = match by_price {
-        Some(_) => Ranking::Price {
-            order: &in_order,
-            descending,
-        },
-        None => Ranking::Preference(&shuffled),
-    };
+    let preference = |node: usize| ranker.ranked(node);
     let problem = Allocation {
-        offers: &offers,
-        capacity: &capacity,
+        offers: &offers.list,
+        capacity: &offers.capacity,
         fleet,
         sticky: &sticky,
-        ranking,
+        ranking: ranker.allocation(&preference),
     };
     let chosen = allocate::allocate(&problem)
-        .map_err(|short| shortfall(strategy, fleet, short.placed, &offers, &sources, input))?;
+        .map_err(|short| shortfall(strategy, fleet, short.placed, &offers, input))?;
+    Ok(fallbacks(input, &offers, &ranker, fleet, &chosen))
+}
 
-    // Fall-backs: the node's own ranking, without its place and its slot siblings' domains.
-    if by_price.is_some() {
-        price_order = in_order.clone();
-        let price = |o: &usize| offers[*o].price;
-        if descending {
-            price_order.sort_by(|a, b| price(b).total_cmp(&price(a)));
-        } else {
-            price_order.sort_by(|a, b| price(a).total_cmp(&price(b)));
-        }
-    }
+/// Each node's place, with its own ranking as fall-backs: without its place and without the
+/// failure domains its slot siblings hold.
+fn fallbacks(
+    input: &Input<'_>,
+    offers: &Offers<'_>,
+    ranker: &Ranker<'_, '_>,
+    fleet: Fleet,
+    chosen: &[usize],
+) -> Vec<Placed> {
+    let domain = |o: usize| offers.list[o].offer.domain;
     let slot = fleet.slot.max(1);
-    let placed = (0..fleet.nodes)
+    (0..fleet.nodes)
         .map(|node| {
             let first = node / slot * slot;
             let taken: Vec<usize> = (first..(first + slot).min(fleet.nodes))
                 .filter(|&n| n != node)
-                .map(|n| offers[chosen[n]].domain)
+                .map(|n| domain(chosen[n]))
                 .collect();
-            let ranked: Box<dyn Iterator<Item = usize>> = match by_price {
-                Some(_) => Box::new(price_order.iter().copied()),
-                None => shuffled(node),
-            };
-            let fallbacks = ranked
-                .filter(|&o| o != chosen[node] && !taken.contains(&offers[o].domain))
+            let fallbacks = ranker
+                .ranked(node)
+                .filter(|&o| o != chosen[node] && !taken.contains(&domain(o)))
                 .take(MAX_FALLBACKS)
-                .map(to_placement)
+                .map(|o| offers.list[o].placement(input))
                 .collect();
             Placed {
-                placement: to_placement(chosen[node]),
+                placement: offers.list[chosen[node]].placement(input),
                 fallbacks,
             }
         })
-        .collect();
-    Ok(placed)
-}
-
-/// Node `node`'s own random order: each `random` block's dimension shuffled with a seed drawn
-/// from the strategy's seed and the node's index, nested provider → location → size → image.
-fn random_order(
-    input: &Input<'_>,
-    matched: &[Matched],
-    index: &HashMap<(usize, usize, usize, usize), usize>,
-    node: usize,
-) -> Vec<usize> {
-    let strategy = input.strategy;
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(
-        input.seed ^ (node as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-    );
-    let random = |pick: Option<Pick>| strategy.pick(pick) == Pick::Random;
-    let mut providers: Vec<usize> = (0..matched.len()).collect();
-    if random(strategy.provider.pick) {
-        providers.shuffle(&mut rng);
-    }
-    let mut order = Vec::new();
-    for p in providers {
-        let mut locations = matched[p].locations.clone();
-        let mut sizes: Vec<usize> = matched[p].sizes.iter().map(|(s, _)| *s).collect();
-        let mut images = matched[p].images.clone();
-        if random(strategy.node.location.pick) {
-            locations.shuffle(&mut rng);
-        }
-        if random(strategy.node.hardware.pick) {
-            sizes.shuffle(&mut rng);
-        }
-        if random(strategy.node.image.pick) {
-            images.shuffle(&mut rng);
-        }
-        for &l in &locations {
-            for &s in &sizes {
-                for &i in &images {
-                    if let Some(&o) = index.get(&(p, l, s, i)) {
-                        order.push(o);
-                    }
-                }
-            }
-        }
-    }
-    order
-}
-
-/// Matches every option of every block against every provider; an option that matches
-/// nothing anywhere is a located error listing the closest offerings.
-fn match_options(input: &Input<'_>) -> Result<Vec<Matched>, StrategyError> {
-    let strategy = input.strategy;
-    let spec = &strategy.node;
-    let mut matched: Vec<Matched> = input
-        .catalogs
-        .iter()
-        .map(|_| Matched {
-            locations: Vec::new(),
-            sizes: Vec::new(),
-            images: Vec::new(),
-        })
-        .collect();
-    let mut problems = Vec::new();
-    let blocks: [(&str, &Choice); 3] = [
-        ("location", &spec.location),
-        ("hardware", &spec.hardware),
-        ("image", &spec.image),
-    ];
-    for (block, choice) in blocks {
-        for (o, option) in choice.options.iter().enumerate() {
-            let filter = Filter::new(option);
-            let mut any = false;
-            for (p, (_, catalog)) in input.catalogs.iter().enumerate() {
-                let found = match block {
-                    "location" => {
-                        let mut found: Vec<usize> = (0..catalog.locations.len())
-                            .filter(|&l| filter.location_misses(&catalog.locations[l]) == 0)
-                            .collect();
-                        if let Some(point) = filter.near() {
-                            let km = |l: &usize| distance_km(point, &catalog.locations[*l]);
-                            found.sort_by(|a, b| km(a).total_cmp(&km(b)));
-                        }
-                        push_new(&mut matched[p].locations, found)
-                    }
-                    "hardware" => {
-                        // Smallest fitting size first.
-                        let mut found: Vec<usize> = (0..catalog.sizes.len())
-                            .filter(|&s| filter.size_misses(&catalog.sizes[s]) == 0)
-                            .collect();
-                        let key = |s: &usize| {
-                            let size = &catalog.sizes[*s];
-                            (size.vcpus, size.memory_gib, size.id.clone())
-                        };
-                        found.sort_by(|a, b| {
-                            key(a)
-                                .partial_cmp(&key(b))
-                                .unwrap_or(std::cmp::Ordering::Equal)
-                        });
-                        let bound = filter.max_hourly_price();
-                        let before = matched[p].sizes.len();
-                        for s in found {
-                            if !matched[p].sizes.iter().any(|(have, _)| *have == s) {
-                                matched[p].sizes.push((s, bound));
-                            }
-                        }
-                        matched[p].sizes.len() > before
-                            || catalog.sizes.iter().any(|s| filter.size_misses(s) == 0)
-                    }
-                    _ => {
-                        let found = (0..catalog.images.len())
-                            .filter(|&i| filter.image_misses(&catalog.images[i]) == 0)
-                            .collect();
-                        push_new(&mut matched[p].images, found)
-                    }
-                };
-                any |= found;
-            }
-            if !any {
-                problems.push(no_match(input, block, o, option));
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok(matched)
-    } else {
-        Err(strategy.invalid(problems))
-    }
-}
-
-/// Appends what is not there yet; true when `found` was not empty.
-fn push_new(list: &mut Vec<usize>, found: Vec<usize>) -> bool {
-    let any = !found.is_empty();
-    for f in found {
-        if !list.contains(&f) {
-            list.push(f);
-        }
-    }
-    any
-}
-
-fn no_match(
-    input: &Input<'_>,
-    block: &str,
-    o: usize,
-    option: &serde_json::Map<String, Value>,
-) -> Problem {
-    let filter = Filter::new(option);
-    // The closest offerings: fewest failed conditions, then by name.
-    let mut near: Vec<(usize, String)> = Vec::new();
-    for (provider, catalog) in input.catalogs {
-        match block {
-            "location" => near.extend(catalog.locations.iter().map(|l| {
-                let what = format!(
-                    "{provider} {} ({}, {}, {})",
-                    l.id, l.region, l.country, l.continent
-                );
-                (filter.location_misses(l), what)
-            })),
-            "hardware" => near.extend(catalog.sizes.iter().map(|s| {
-                let what = format!(
-                    "{provider} {} ({} vCPU, {} GiB, {})",
-                    s.id, s.vcpus, s.memory_gib, s.arch
-                );
-                (filter.size_misses(s), what)
-            })),
-            _ => near.extend(catalog.images.iter().map(|i| {
-                let what = format!("{provider} {} ({} {}, {})", i.id, i.os, i.version, i.arch);
-                (filter.image_misses(i), what)
-            })),
-        }
-    }
-    near.sort();
-    let closest: Vec<String> = near.into_iter().take(5).map(|(_, w)| w).collect();
-    let providers: Vec<&str> = input.catalogs.iter().map(|(n, _)| n.as_str()).collect();
-    input.strategy.problem(
-        &format!("/node/{block}/options/{o}"),
-        format!(
-            "No offering of {} matches {}.",
-            providers.join(", "),
-            Value::Object(option.clone())
-        ),
-        Some(format!(
-            "closest: {}; see `oss catalog`",
-            closest.join("; ")
-        )),
-    )
+        .collect()
 }
 
 /// Explains why the fleet does not fit: too few failure domains for the spread, or too little
@@ -516,11 +148,10 @@ fn shortfall(
     strategy: &Strategy,
     fleet: Fleet,
     placed: usize,
-    offers: &[Offer],
-    sources: &[Source],
+    offers: &Offers<'_>,
     input: &Input<'_>,
 ) -> StrategyError {
-    let mut domains: Vec<usize> = offers.iter().map(|o| o.domain).collect();
+    let mut domains: Vec<usize> = offers.list.iter().map(|c| c.offer.domain).collect();
     domains.sort_unstable();
     domains.dedup();
     let needed_domains = fleet
@@ -535,10 +166,12 @@ fn shortfall(
             "provider"
         };
         let mut names: Vec<String> = Vec::new();
-        for source in sources {
-            let (provider, catalog) = &input.catalogs[source.provider];
+        for candidate in &offers.list {
+            let (provider, catalog) = &input.catalogs[candidate.provider];
             let name = match spread {
-                Spread::Location => format!("{provider}/{}", catalog.locations[source.location].id),
+                Spread::Location => {
+                    format!("{provider}/{}", catalog.locations[candidate.location].id)
+                }
                 _ => provider.clone(),
             };
             if !names.contains(&name) {
@@ -909,6 +542,32 @@ mod tests {
                 .starts_with("closest: east arm (2 vCPU"),
             "{:?}",
             p.hint
+        );
+    }
+
+    #[test]
+    fn an_option_matching_nothing_in_an_empty_catalog_says_so() {
+        let s = strategy(json!({}));
+        let mut catalogs = catalogs();
+        for (_, catalog) in &mut catalogs {
+            catalog.locations.clear();
+        }
+        let lookup = |_: usize| None;
+        let err = place(&Input {
+            strategy: &s,
+            catalogs: &catalogs,
+            current: &lookup,
+            seed: 1,
+            rebalance: false,
+        })
+        .unwrap_err();
+        let p = &err.problems()[0];
+        assert_eq!(p.pointer, "/node/location/options/0");
+        assert_eq!(
+            p.hint.as_deref(),
+            Some(
+                "east, west, syd offer no locations at all: check the provider settings (regions, catalog); see `oss catalog`"
+            )
         );
     }
 }

@@ -40,6 +40,89 @@ pub fn locate(text: &str, pointer: &str, key: Option<&str>) -> Option<Position> 
     Some(Position::of_offset(text, offset))
 }
 
+/// The byte offset of line `line`, column `column` (1-based, columns counting bytes, as
+/// serde_json reports them), clamped to the text.
+pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let line_start = text
+        .match_indices('\n')
+        .nth(line.saturating_sub(2))
+        .map_or(0, |(i, _)| i + 1);
+    let start = if line <= 1 { 0 } else { line_start };
+    (start + column.saturating_sub(1)).min(text.len())
+}
+
+/// The JSON pointer of the innermost value whose text spans byte `offset` (its end
+/// included, since parsers report errors just after a value). Iterative, so deep nesting
+/// cannot overflow the stack; `None` when the text is not JSON up to there.
+pub fn pointer_at(text: &str, offset: usize) -> Option<String> {
+    let mut walker = Walker {
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    let mut pointer = String::new();
+    'value: loop {
+        walker.skip_ws();
+        let object = match walker.peek()? {
+            b'{' => true,
+            b'[' => false,
+            _ => return Some(pointer),
+        };
+        walker.at += 1;
+        let mut index = 0usize;
+        loop {
+            walker.skip_ws();
+            match walker.peek()? {
+                b'}' | b']' => return Some(pointer),
+                b',' => {
+                    walker.at += 1;
+                    index += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let segment = if object {
+                let key = walker.string()?;
+                walker.skip_ws();
+                if walker.peek()? != b':' {
+                    return Some(pointer);
+                }
+                walker.at += 1;
+                key.replace('~', "~0").replace('/', "~1")
+            } else {
+                index.to_string()
+            };
+            walker.skip_ws();
+            let start = walker.at;
+            if start > offset {
+                return Some(pointer);
+            }
+            if walker.skip_value().is_none() || walker.at >= offset {
+                pointer.push('/');
+                pointer.push_str(&segment);
+                walker.at = start;
+                continue 'value;
+            }
+        }
+    }
+}
+
+/// The text of the value at `pointer`, as written (for echoing numbers exactly).
+pub fn value_text<'t>(text: &'t str, pointer: &str) -> Option<&'t str> {
+    let segments: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let mut walker = Walker {
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    let start = walker.find(&segments, 0, None)?;
+    walker.at = start;
+    walker.skip_value()?;
+    text.get(start..walker.at)
+}
+
 struct Walker<'a> {
     bytes: &'a [u8],
     at: usize,
@@ -218,6 +301,26 @@ mod tests {
         assert_eq!(at("/e~1f"), Some((4, 10)));
         assert_eq!(at("/nope"), None);
         assert_eq!(at("/b/c/7"), None);
+    }
+
+    #[test]
+    fn finds_the_pointer_of_an_offset() {
+        let of = |needle: &str| pointer_at(TEXT, TEXT.find(needle).unwrap()).unwrap();
+        assert_eq!(of("1,"), "/a");
+        assert_eq!(of("10"), "/b/c/0");
+        assert_eq!(of("\"x"), "/b/c/1/d");
+        assert_eq!(of("30"), "/b/c/2");
+        assert_eq!(of("true"), "/e~1f");
+        // Just after a value still names it; between values names their container.
+        assert_eq!(
+            pointer_at(TEXT, TEXT.find("30").unwrap() + 2).unwrap(),
+            "/b/c/2"
+        );
+        assert_eq!(pointer_at(TEXT, TEXT.find("\"b\"").unwrap()).unwrap(), "");
+        assert_eq!(pointer_at(&"[".repeat(2000), 1000), Some("/0".repeat(1000)));
+        assert_eq!(value_text(TEXT, "/b/c/2"), Some("30"));
+        assert_eq!(offset_of(TEXT, 3, 15), TEXT.find("10").unwrap());
+        assert_eq!(offset_of(TEXT, 1, 1), 0);
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 mod error;
 pub mod locate;
+mod pick;
+mod source;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,17 +18,7 @@ use serde_json::{Map, Value};
 
 pub use error::{Problem, StrategyError};
 use locate::{Position, locate};
-
-/// How to choose among options.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Pick {
-    #[default]
-    First,
-    Random,
-    Cheapest,
-    Priciest,
-}
+pub use pick::Pick;
 
 /// How much redundancy the fleet has: `r:1` runs r nodes for each one needed (replicas of a
 /// slot in distinct failure domains); `+k` runs k spares beyond the count (no failure domain
@@ -206,6 +198,22 @@ impl Strategy {
         own.unwrap_or(self.default_pick)
     }
 
+    /// The pick in force of every block, in the order placement nests them: provider,
+    /// location, hardware, image. Price picks agree and `random` never joins one (checked at
+    /// parse).
+    pub fn picks(&self) -> [Pick; 4] {
+        self.own_picks().map(|own| self.pick(own))
+    }
+
+    fn own_picks(&self) -> [Option<Pick>; 4] {
+        [
+            self.provider.pick,
+            self.node.location.pick,
+            self.node.hardware.pick,
+            self.node.image.pick,
+        ]
+    }
+
     /// Replaces every secret value in `text` with `(sensitive)`.
     pub fn redact(&self, text: &str) -> String {
         self.secrets
@@ -254,11 +262,9 @@ pub fn schema() -> &'static Value {
 }
 
 /// Reads, checks and resolves the strategy at `path`, taking `env.NAME` values from `env`.
+/// Only a regular file of UTF-8 text is read (see `source`).
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Strategy, StrategyError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StrategyError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = source::read(path)?;
     parse(path, &text, env)
 }
 
@@ -302,14 +308,7 @@ pub fn parse(
         return Err(invalid(problems));
     }
 
-    let raw: Raw = serde_json::from_value(value).map_err(|e| {
-        invalid(vec![Problem {
-            pointer: String::new(),
-            position: None,
-            message: format!("The strategy does not fit its schema: {e}"),
-            hint: None,
-        }])
-    })?;
+    let raw: Raw = serde_json::from_value(value).map_err(|e| invalid(vec![misfit(text, &e)]))?;
     let mut options: Vec<ProviderOption> = Vec::new();
     let mut problems = Vec::new();
     for (i, (kind, settings)) in raw
@@ -344,6 +343,16 @@ pub fn parse(
             settings,
         });
     }
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    let own_picks = [
+        raw.provider.pick,
+        raw.node.location.pick,
+        raw.node.hardware.pick,
+        raw.node.image.pick,
+    ];
+    let problems = pick::conflicts(text, own_picks, raw.default_pick);
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
@@ -456,6 +465,38 @@ fn check_provider_settings(path: &Path, text: &str, value: &Value) -> Vec<Proble
     problems
 }
 
+/// A value the schema admits but the typed strategy does not (`"count": 1E+2`, `3.0` or
+/// `-0`: JSON Schema counts them as integers, a count does not), located at the value. The
+/// typed error has no place, so the text is read again to find it (only on this error path).
+fn misfit(text: &str, error: &serde_json::Error) -> Problem {
+    let pointer = serde_json::from_str::<Raw>(text)
+        .err()
+        .filter(|e| e.line() > 0)
+        .and_then(|e| locate::pointer_at(text, locate::offset_of(text, e.line(), e.column())))
+        .unwrap_or_default();
+    let message = syntax_message(error);
+    let found = locate::value_text(text, &pointer).filter(|_| !pointer.is_empty());
+    let (message, hint) = match found {
+        Some(found) if message.starts_with("invalid type: floating point") => (
+            format!(
+                "Expected an integer written with digits only, found {}.",
+                cap(found)
+            ),
+            "write a plain integer such as 100 (not 1E+2, 100.0 or -0)".to_string(),
+        ),
+        _ => (
+            format!("The strategy does not fit its schema: {message}."),
+            "see `oss validate --print-schema` for what belongs here".to_string(),
+        ),
+    };
+    Problem {
+        position: locate(text, &pointer, None),
+        pointer,
+        message,
+        hint: Some(hint),
+    }
+}
+
 /// serde_json's message without its own " at line X column Y" suffix (we print ours).
 fn syntax_message(e: &serde_json::Error) -> String {
     let text = e.to_string();
@@ -541,12 +582,7 @@ fn check_schema(text: &str, value: &Value) -> Vec<Problem> {
 /// One sentence for a schema error, capitalised, with the offending value.
 fn describe(error: &jsonschema::ValidationError<'_>) -> String {
     use jsonschema::error::ValidationErrorKind as K;
-    let found = error.instance().to_string();
-    let found = if found.len() > 60 {
-        format!("{}…", &found[..found.floor_char_boundary(60)])
-    } else {
-        found
-    };
+    let found = cap(&error.instance().to_string());
     match error.kind() {
         K::Type { kind } => format!("Expected {}, found {found}.", type_name(kind)),
         K::Enum { options } => format!("Expected one of {options}, found {found}."),
@@ -574,6 +610,15 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> String {
                 None => text,
             }
         }
+    }
+}
+
+/// An echoed value, cut to 60 bytes.
+fn cap(found: &str) -> String {
+    if found.len() > 60 {
+        format!("{}…", &found[..found.floor_char_boundary(60)])
+    } else {
+        found.to_string()
     }
 }
 

@@ -1,0 +1,116 @@
+//! Picks: how each block (`provider`, `node.location`, `node.hardware`, `node.image`) chooses
+//! among its options, and the rule that keeps the blocks from contradicting each other.
+//!
+//! A price pick (`cheapest`, `priciest`) ranks whole offerings (provider, location, size and
+//! image at once, since a price belongs to the combination), so one block's price pick decides
+//! for all of them. Blocks may therefore combine a price pick only with `first` (which then
+//! breaks ties); `cheapest` beside `priciest`, or `random` beside a price pick, is refused with
+//! a located error instead of one of them being silently ignored.
+
+use serde::Deserialize;
+
+use super::Problem;
+use super::locate::locate;
+
+/// How to choose among options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pick {
+    #[default]
+    First,
+    Random,
+    Cheapest,
+    Priciest,
+}
+
+impl Pick {
+    fn by_price(self) -> bool {
+        matches!(self, Pick::Cheapest | Pick::Priciest)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Pick::First => "first",
+            Pick::Random => "random",
+            Pick::Cheapest => "cheapest",
+            Pick::Priciest => "priciest",
+        }
+    }
+}
+
+/// The blocks that pick, in the order placement nests them.
+pub(super) const BLOCKS: [&str; 4] = [
+    "/provider",
+    "/node/location",
+    "/node/hardware",
+    "/node/image",
+];
+
+/// One block's pick in force, and where it is written.
+struct InForce {
+    block: &'static str,
+    pick: Pick,
+    /// The block's own `pick`, or `/default_pick` when it has none.
+    pointer: String,
+}
+
+/// The problems of picks that contradict the first price pick in block order: a price pick in
+/// the other direction, or `random`. `own` holds each block's own pick, in [`BLOCKS`] order.
+pub(super) fn conflicts(text: &str, own: [Option<Pick>; 4], default: Pick) -> Vec<Problem> {
+    let picks: Vec<InForce> = BLOCKS
+        .iter()
+        .zip(own)
+        .map(|(block, own)| InForce {
+            block,
+            pick: own.unwrap_or(default),
+            pointer: match own {
+                Some(_) => format!("{block}/pick"),
+                None => "/default_pick".into(),
+            },
+        })
+        .collect();
+    let Some(anchor) = picks.iter().find(|p| p.pick.by_price()) else {
+        return Vec::new();
+    };
+    let mut problems: Vec<Problem> = Vec::new();
+    for clash in picks
+        .iter()
+        .filter(|p| p.pick != anchor.pick && (p.pick.by_price() || p.pick == Pick::Random))
+    {
+        if problems.iter().any(|p| p.pointer == clash.pointer) {
+            continue; // several blocks inherit one default_pick
+        }
+        let what = match clash.pointer.as_str() {
+            "/default_pick" => format!(
+                "default_pick \"{}\" (in force at {}, which has no pick of its own)",
+                clash.pick.name(),
+                clash.block
+            ),
+            _ => format!("Pick \"{}\"", clash.pick.name()),
+        };
+        let (why, hint) = match clash.pick {
+            Pick::Random => (
+                "so \"random\" would have no effect".to_string(),
+                "use \"first\" here (equal prices then keep option order), or drop the price pick to pick at random".to_string(),
+            ),
+            _ => (
+                "so cheapest and priciest cannot both hold".to_string(),
+                format!(
+                    "use \"{}\" here too, or \"first\" (equal prices then keep option order)",
+                    anchor.pick.name()
+                ),
+            ),
+        };
+        problems.push(Problem {
+            position: locate(text, &clash.pointer, None),
+            pointer: clash.pointer.clone(),
+            message: format!(
+                "{what} conflicts with \"{}\" at {}: a price pick ranks whole offerings (provider, location, size and image together), {why}.",
+                anchor.pick.name(),
+                anchor.pointer
+            ),
+            hint: Some(hint),
+        });
+    }
+    problems
+}
