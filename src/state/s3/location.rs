@@ -56,7 +56,10 @@ impl Location {
         let pairs = query.split('&').filter(|p| !p.is_empty()).map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
-            (name.to_string(), serde_json::Value::String(value.into_owned()))
+            (
+                name.to_string(),
+                serde_json::Value::String(value.into_owned()),
+            )
         });
         let mut settings: Settings = serde_json::from_value(pairs.collect())
             .map_err(|e| e.to_string().replacen("field", "URL setting", 1))?;
