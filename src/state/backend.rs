@@ -23,7 +23,9 @@ use super::lock::{LockError, LockInfo};
 /// One stored version of the state.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Version {
+    /// The document's serial: versions are told apart by it.
     pub serial: u64,
+    /// The document's lineage (a forced push may store another).
     pub lineage: String,
     /// SHA-256 of the stored document.
     pub hash: String,

@@ -171,12 +171,17 @@ mod tests {
     use crate::state::document::tests::node;
     use std::os::unix::fs::PermissionsExt;
 
+    /// A store in a fresh directory (`sub` below it) holding `state`, written once (serial 1).
+    fn written(sub: &str, mut state: State) -> (tempfile::TempDir, Store, State) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join(sub), "t");
+        store.write(&mut state).unwrap();
+        (dir, store, state)
+    }
+
     #[test]
     fn write_is_private_keeps_backup_and_bumps_serial() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().join("state"), "t");
-        let mut state = State::new("t");
-        store.write(&mut state).unwrap();
+        let (dir, store, mut state) = written("state", State::new("t"));
         state.resources.insert(node(0).address.clone(), node(0));
         store.write(&mut state).unwrap();
         assert_eq!(state.serial, 2);
@@ -195,10 +200,7 @@ mod tests {
     /// (once the problem is fixed) is not refused as a conflict with itself.
     #[test]
     fn a_failed_write_changes_neither_the_serial_nor_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path(), "t");
-        let mut state = State::new("t");
-        store.write(&mut state).unwrap();
+        let (_dir, store, mut state) = written("", State::new("t"));
         let before = fs::read(store.state_path()).unwrap();
         // The backup cannot be replaced (a non-empty directory sits where it goes): this
         // fails even for root, which a read-only directory would not stop.
@@ -215,10 +217,7 @@ mod tests {
 
     #[test]
     fn a_write_from_a_stale_serial_is_a_conflict() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path(), "t");
-        let mut state = State::new("t");
-        store.write(&mut state).unwrap();
+        let (_dir, store, mut state) = written("", State::new("t"));
         let mut stale = state.clone();
         store.write(&mut state).unwrap();
         let err = store.write(&mut stale).unwrap_err();
@@ -237,11 +236,9 @@ mod tests {
 
     #[test]
     fn journal_is_folded_on_load_and_a_torn_line_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path(), "t");
-        let mut state = State::new("t");
-        state.resources.insert(node(9).address.clone(), node(9));
-        store.write(&mut state).unwrap();
+        let mut first = State::new("t");
+        first.resources.insert(node(9).address.clone(), node(9));
+        let (_dir, store, state) = written("", first);
         let journal = store.begin_journal(&state).unwrap();
         journal
             .append_now(&[Entry::Put(Box::new(node(0))), Entry::Put(Box::new(node(1)))])
@@ -266,10 +263,7 @@ mod tests {
 
     #[test]
     fn a_journal_older_than_the_state_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path(), "t");
-        let mut state = State::new("t");
-        store.write(&mut state).unwrap();
+        let (_dir, store, mut state) = written("", State::new("t"));
         let journal = store.begin_journal(&state).unwrap();
         journal
             .append_now(&[Entry::Put(Box::new(node(0)))])

@@ -16,12 +16,20 @@
 //!
 //! URL: `s3://BUCKET[/PREFIX]?region=R&endpoint=URL&lock_table=T&profile=P`. Credentials come
 //! from the standard AWS environment variables or shared files, never from the URL.
+//!
+//! Here: connecting, reading and the compare-and-swap write of the state, versions. The URL is
+//! [`location`], the lock [`lock`], the journal objects [`journal`], requests and signing
+//! `http`.
 
 mod http;
+mod journal;
+mod location;
+mod lock;
+
+pub use location::{Location, Settings};
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,10 +38,10 @@ use md5::{Digest as _, Md5};
 use serde_json::json;
 
 use self::http::{Client, Endpoint, Reply, Request};
-use super::backend::{self, Backend, Held, Version};
+use super::backend::{Backend, Held, Version};
 use super::document::{self, State};
 use super::error::StateError;
-use super::journal::{self, Entry, Journal, Loaded};
+use super::journal::{Journal, Loaded};
 use super::lock::{LockError, LockInfo, who};
 use crate::driver::aws::credentials;
 use crate::driver::aws::xml::Element;
@@ -44,71 +52,6 @@ const STALE_READ_ATTEMPTS: u32 = 5;
 const STALE_READ_WAIT: Duration = Duration::from_millis(400);
 /// Journal objects fetched at once when a state is recovered.
 const FETCH_WIDTH: usize = 16;
-
-/// Where the state lives, parsed from an `s3://` URL.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Location {
-    pub bucket: String,
-    /// Folder for the objects, without slashes at either end (may be empty).
-    pub prefix: String,
-    pub region: String,
-    pub endpoint: Option<String>,
-    pub lock_table: Option<String>,
-    pub profile: Option<String>,
-}
-
-impl Location {
-    /// Parses `s3://BUCKET[/PREFIX][?region=..&endpoint=..&lock_table=..&profile=..]`.
-    pub fn parse(url: &str) -> Result<Location, String> {
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or("the URL must start with s3:// (s3://BUCKET/PREFIX?region=REGION)")?;
-        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
-        if bucket.is_empty() {
-            return Err("the URL names no bucket (s3://BUCKET/PREFIX)".into());
-        }
-        let mut location = Location {
-            bucket: bucket.to_string(),
-            prefix: prefix.trim_matches('/').to_string(),
-            region: std::env::var("AWS_REGION")
-                .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-                .ok()
-                .filter(|r| !r.is_empty())
-                .unwrap_or_else(|| "us-east-1".into()),
-            endpoint: None,
-            lock_table: None,
-            profile: None,
-        };
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_encoding::percent_decode_str(value)
-                .decode_utf8_lossy()
-                .into_owned();
-            match name {
-                "region" => location.region = value,
-                "endpoint" => location.endpoint = Some(value.trim_end_matches('/').to_string()),
-                "lock_table" => location.lock_table = Some(value),
-                "profile" => location.profile = Some(value),
-                other => {
-                    return Err(format!(
-                        "unknown URL setting `{other}`; known: region, endpoint, lock_table, profile"
-                    ));
-                }
-            }
-        }
-        Ok(location)
-    }
-
-    /// The state object's key for strategy `name`.
-    fn key(&self, name: &str) -> String {
-        if self.prefix.is_empty() {
-            format!("{name}.state.json")
-        } else {
-            format!("{}/{name}.state.json", self.prefix)
-        }
-    }
-}
 
 /// What HEAD or GET says about a version of the state object.
 #[derive(Clone, Debug)]
@@ -175,7 +118,7 @@ impl S3Backend {
         };
         let location = Location::parse(url).map_err(&fail)?;
         let given = credentials::Given {
-            profile: location.profile.clone(),
+            profile: location.settings.profile.clone(),
             ..Default::default()
         };
         let var = |name: &str| std::env::var(name).ok();
@@ -191,8 +134,8 @@ impl S3Backend {
                     .into())
             })?;
         let client = Client::new(Endpoint {
-            region: location.region.clone(),
-            url: location.endpoint.clone(),
+            region: location.settings.region.clone(),
+            url: location.settings.endpoint.clone(),
             keys,
         })
         .map_err(&fail)?;
@@ -203,23 +146,44 @@ impl S3Backend {
             shown,
         };
         backend.check_bucket().await?;
-        if let Some(table) = &backend.location.lock_table {
-            let reply = backend
-                .client
-                .dynamo("DescribeTable", &json!({"TableName": table}))
-                .await
-                .map_err(|e| backend.fail("cannot reach DynamoDB", e))?;
-            if !reply.ok() {
-                let (kind, message) = reply.dynamo_error();
-                return Err(backend.fail(
-                    &format!("cannot use the lock table `{table}`"),
-                    format!(
-                        "{kind}: {message} (create it with a string partition key named LockID)"
-                    ),
-                ));
-            }
+        if let Some(table) = &backend.location.settings.lock_table {
+            let what = format!(
+                "cannot use the lock table `{table}` (create it with a string partition key \
+                 named LockID)"
+            );
+            backend
+                .dynamo("DescribeTable", &json!({"TableName": table}), &what)
+                .await?;
         }
         Ok(backend)
+    }
+
+    /// One DynamoDB call, whatever it answers; an error only when DynamoDB cannot be reached.
+    async fn dynamo_reply(
+        &self,
+        action: &str,
+        body: &serde_json::Value,
+    ) -> Result<Reply, StateError> {
+        self.client
+            .dynamo(action, body)
+            .await
+            .map_err(|e| self.fail("cannot reach DynamoDB", e))
+    }
+
+    /// One DynamoDB call that must succeed: otherwise an error saying `what` failed, with the
+    /// service's error kind and message.
+    async fn dynamo(
+        &self,
+        action: &str,
+        body: &serde_json::Value,
+        what: &str,
+    ) -> Result<Reply, StateError> {
+        let reply = self.dynamo_reply(action, body).await?;
+        if !reply.ok() {
+            let (kind, message) = reply.dynamo_error();
+            return Err(self.fail(what, format!("{kind}: {message}")));
+        }
+        Ok(reply)
     }
 
     fn fail(&self, what: &str, e: impl std::fmt::Display) -> StateError {
@@ -267,18 +231,6 @@ impl S3Backend {
         Ok(())
     }
 
-    fn lock_key(&self) -> String {
-        format!("{}.lock", self.key)
-    }
-
-    fn journal_root(&self) -> String {
-        format!("{}.journal/", self.key)
-    }
-
-    fn journal_prefix(&self, lineage: &str, serial: u64) -> String {
-        format!("{}{lineage}-{serial}/", self.journal_root())
-    }
-
     /// The DynamoDB item ids: the lock's and the state digest's (as Terraform names them).
     fn table_ids(&self) -> (String, String) {
         let id = format!("{}/{}", self.location.bucket, self.key);
@@ -302,7 +254,7 @@ impl S3Backend {
 
     /// The latest state (or the version `version_id`), checked against its MD5.
     async fn get(&self, version_id: Option<&str>) -> Result<Option<Vec<u8>>, StateError> {
-        let expected_digest = match (&self.location.lock_table, version_id) {
+        let expected_digest = match (&self.location.settings.lock_table, version_id) {
             (Some(table), None) => self.stored_digest(table).await?,
             _ => None,
         };
@@ -364,17 +316,12 @@ impl S3Backend {
         what: &str,
     ) -> Result<Option<String>, StateError> {
         let reply = self
-            .client
             .dynamo(
                 "GetItem",
                 &json!({"TableName": table, "Key": {"LockID": {"S": id}}, "ConsistentRead": true}),
+                &format!("cannot read {what}"),
             )
-            .await
-            .map_err(|e| self.fail("cannot reach DynamoDB", e))?;
-        if !reply.ok() {
-            let (kind, message) = reply.dynamo_error();
-            return Err(self.fail(&format!("cannot read {what}"), format!("{kind}: {message}")));
-        }
+            .await?;
         let value: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
         Ok(value["Item"][attribute]["S"].as_str().map(str::to_string))
     }
@@ -396,7 +343,7 @@ impl S3Backend {
             .header("x-amz-meta-oss-hash", hash.clone())
             .header("x-amz-meta-oss-written-by", ascii(&who()))
             .body(bytes.to_vec());
-        if self.location.lock_table.is_none() {
+        if self.location.settings.lock_table.is_none() {
             request = match &current {
                 Some(meta) => request.header("if-match", format!("\"{}\"", meta.etag)),
                 None => request.header("if-none-match", "*"),
@@ -424,23 +371,14 @@ impl S3Backend {
                 format!("ETag {etag}, MD5 sent {md5}"),
             ));
         }
-        if let Some(table) = &self.location.lock_table {
-            let reply = self
-                .client
-                .dynamo(
-                    "PutItem",
-                    &json!({"TableName": table,
-                            "Item": {"LockID": {"S": self.table_ids().1}, "Digest": {"S": md5}}}),
-                )
-                .await
-                .map_err(|e| self.fail("cannot reach DynamoDB", e))?;
-            if !reply.ok() {
-                let (kind, message) = reply.dynamo_error();
-                return Err(self.fail(
-                    "cannot record the state digest",
-                    format!("{kind}: {message}"),
-                ));
-            }
+        if let Some(table) = &self.location.settings.lock_table {
+            self.dynamo(
+                "PutItem",
+                &json!({"TableName": table,
+                        "Item": {"LockID": {"S": self.table_ids().1}, "Digest": {"S": md5}}}),
+                "cannot record the state digest",
+            )
+            .await?;
         }
         self.clear_journal().await
     }
@@ -485,72 +423,6 @@ impl S3Backend {
                 _ => return Ok(found),
             }
         }
-    }
-
-    /// Removes every version of the journal objects (they are superseded once the state is
-    /// written), up to 1,000 per request.
-    async fn clear_journal(&self) -> Result<(), StateError> {
-        let versions = self.list_versions(&self.journal_root()).await?;
-        for batch in versions.chunks(1000) {
-            let mut body = String::from("<Delete><Quiet>true</Quiet>");
-            for (element, _) in batch {
-                let key = element.text_at(&["Key"]).unwrap_or_default();
-                let version = element.text_at(&["VersionId"]).unwrap_or("null");
-                body.push_str(&format!(
-                    "<Object><Key>{}</Key><VersionId>{}</VersionId></Object>",
-                    xml_escape(key),
-                    xml_escape(version)
-                ));
-            }
-            body.push_str("</Delete>");
-            let bytes = body.into_bytes();
-            let reply = self
-                .s3(
-                    "cannot remove the journal",
-                    Request::new("POST", None)
-                        .query("delete", "")
-                        .header("content-type", "application/xml")
-                        .header("content-md5", md5_base64(&bytes))
-                        .body(bytes),
-                )
-                .await?;
-            if !reply.ok() {
-                return Err(self.fail("cannot remove the journal", reply.s3_error()));
-            }
-        }
-        Ok(())
-    }
-
-    /// The journal objects continuing `state` (each holds one or more records as lines), in
-    /// the order they were written.
-    async fn journal_entries(&self, state: &State) -> Result<Vec<String>, StateError> {
-        let prefix = self.journal_prefix(&state.lineage, state.serial);
-        let mut keys: Vec<String> = self
-            .list_versions(&prefix)
-            .await?
-            .into_iter()
-            .filter(|(element, kind)| {
-                *kind == "Version" && element.text_at(&["IsLatest"]) != Some("false")
-            })
-            .filter_map(|(element, _)| element.text_at(&["Key"]).map(str::to_string))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let requests = keys.iter().map(|key| Request::new("GET", Some(key)));
-        let replies = self.fetch_all("cannot read the journal", requests).await?;
-        let mut objects = Vec::with_capacity(replies.len());
-        for (key, reply) in keys.iter().zip(replies) {
-            // A record missing from the middle would make a state that never existed.
-            if !reply.ok() {
-                return Err(StateError::JournalHole {
-                    backend: self.shown.clone(),
-                    object: format!("s3://{}/{key}", self.location.bucket),
-                    problem: reply.s3_error(),
-                });
-            }
-            objects.push(String::from_utf8_lossy(&reply.body).into_owned());
-        }
-        Ok(objects)
     }
 
     /// Sends `requests`, up to [`FETCH_WIDTH`] at a time; the replies in the same order.
@@ -618,252 +490,6 @@ impl S3Backend {
         versions.sort_by_key(|(_, v)| v.serial);
         Ok(versions)
     }
-
-    /// Who holds the lock now, with the version id of its record (S3) or the record's text
-    /// (DynamoDB), if anyone does.
-    async fn holder(&self) -> Result<Option<(LockInfo, String)>, StateError> {
-        if let Some(table) = &self.location.lock_table {
-            let id = self.table_ids().0;
-            let text = self.item(table, &id, "Info", "the lock").await?;
-            return Ok(text.map(|text| {
-                let info = serde_json::from_str(&text).unwrap_or_else(|_| LockInfo::unknown());
-                (info, text)
-            }));
-        }
-        let key = self.lock_key();
-        let reply = self
-            .s3("cannot read the lock", Request::new("GET", Some(&key)))
-            .await?;
-        match reply.status {
-            404 => Ok(None),
-            _ if reply.ok() => {
-                let info =
-                    serde_json::from_slice(&reply.body).unwrap_or_else(|_| LockInfo::unknown());
-                let version = reply
-                    .header("x-amz-version-id")
-                    .unwrap_or("null")
-                    .to_string();
-                Ok(Some((info, version)))
-            }
-            _ => Err(self.fail("cannot read the lock", reply.s3_error())),
-        }
-    }
-
-    /// One try at taking the lock: `Some(release)` when taken, `None` when someone holds it.
-    async fn try_lock(&self, info: &LockInfo) -> Result<Option<Release>, StateError> {
-        let text = serde_json::to_string(info).expect("lock info serializes");
-        if let Some(table) = &self.location.lock_table {
-            let reply = self
-                .client
-                .dynamo(
-                    "PutItem",
-                    &json!({"TableName": table,
-                            "Item": {"LockID": {"S": self.table_ids().0}, "Info": {"S": text}},
-                            "ConditionExpression": "attribute_not_exists(LockID)"}),
-                )
-                .await
-                .map_err(|e| self.fail("cannot reach DynamoDB", e))?;
-            if reply.ok() {
-                return Ok(Some(Release::Item {
-                    table: table.clone(),
-                    id: self.table_ids().0,
-                    info: text,
-                }));
-            }
-            let (kind, message) = reply.dynamo_error();
-            if kind == "ConditionalCheckFailedException" {
-                // Taken, perhaps by our own put whose answer was lost and retried.
-                return Ok(match self.holder().await? {
-                    Some((held, _)) if held.id == info.id => Some(Release::Item {
-                        table: table.clone(),
-                        id: self.table_ids().0,
-                        info: text,
-                    }),
-                    _ => None,
-                });
-            }
-            return Err(self.fail("cannot take the lock", format!("{kind}: {message}")));
-        }
-        let key = self.lock_key();
-        let reply = self
-            .s3(
-                "cannot take the lock",
-                Request::new("PUT", Some(&key))
-                    .header("content-type", "application/json")
-                    .header("if-none-match", "*")
-                    .body(text.into_bytes()),
-            )
-            .await?;
-        let object = |version: String| Release::Object {
-            bucket: self.location.bucket.clone(),
-            key: key.clone(),
-            version,
-        };
-        if reply.ok() {
-            let version = reply.header("x-amz-version-id").unwrap_or("null");
-            return Ok(Some(object(version.to_string())));
-        }
-        if reply.status == 412 || reply.status == 409 {
-            return Ok(match self.holder().await? {
-                Some((held, version)) if held.id == info.id => Some(object(version)),
-                _ => None,
-            });
-        }
-        Err(self.fail("cannot take the lock", reply.s3_error()))
-    }
-
-    fn lock_io(&self, e: StateError) -> LockError {
-        LockError::Io {
-            path: self.shown.clone().into(),
-            source: std::io::Error::other(e.to_string()),
-        }
-    }
-}
-
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
-/// What removes a held lock: the exact version of the lock object (so a lock someone took
-/// after a force-unlock is never removed by mistake), or the item if it still holds our record.
-#[derive(Clone)]
-enum Release {
-    Object {
-        bucket: String,
-        key: String,
-        version: String,
-    },
-    Item {
-        table: String,
-        id: String,
-        info: String,
-    },
-}
-
-impl Release {
-    async fn run(&self, client: &Client) -> Result<(), String> {
-        let reply = match self {
-            Release::Object {
-                bucket,
-                key,
-                version,
-            } => {
-                client
-                    .s3(
-                        bucket,
-                        Request::new("DELETE", Some(key)).query("versionId", version.clone()),
-                    )
-                    .await?
-            }
-            Release::Item { table, id, info } => {
-                client
-                    .dynamo(
-                        "DeleteItem",
-                        &json!({"TableName": table, "Key": {"LockID": {"S": id}},
-                                "ConditionExpression": "Info = :info",
-                                "ExpressionAttributeValues": {":info": {"S": info}}}),
-                    )
-                    .await?
-            }
-        };
-        if reply.ok() || reply.status == 404 {
-            return Ok(());
-        }
-        match self {
-            // Someone force-unlocked it and another holder took it: not ours to remove.
-            Release::Item { .. } if reply.dynamo_error().0 == "ConditionalCheckFailedException" => {
-                Ok(())
-            }
-            Release::Item { .. } => Err(reply.dynamo_error().1),
-            Release::Object { .. } => Err(reply.s3_error()),
-        }
-    }
-}
-
-/// A held lock; released when dropped (or by `release_now`), on a thread of its own so that
-/// it works from synchronous code and while the async runtime shuts down.
-struct S3Lock {
-    info: LockInfo,
-    endpoint: Endpoint,
-    release: Release,
-    released: AtomicBool,
-}
-
-impl S3Lock {
-    fn release_blocking(&self) {
-        if self.released.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let endpoint = self.endpoint.clone();
-        let release = self.release.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let client = Client::new(endpoint).ok()?;
-                release.run(&client).await.ok()
-            })
-        })
-        .join();
-    }
-}
-
-impl Held for S3Lock {
-    fn info(&self) -> &LockInfo {
-        &self.info
-    }
-
-    fn release_now(&self) {
-        self.release_blocking();
-    }
-}
-
-impl Drop for S3Lock {
-    fn drop(&mut self) {
-        self.release_blocking();
-    }
-}
-
-struct S3Journal {
-    client: Arc<Client>,
-    bucket: String,
-    prefix: String,
-    next: AtomicU64,
-    shown: String,
-}
-
-#[async_trait]
-impl Journal for S3Journal {
-    /// One object holding the records as lines (one PUT however many steps finished).
-    async fn append(&self, entries: &[Entry]) -> Result<(), StateError> {
-        let seq = self.next.fetch_add(1, Ordering::SeqCst);
-        let key = format!("{}{seq:010}", self.prefix);
-        let fail = |e: String| StateError::Backend {
-            backend: self.shown.clone(),
-            message: format!("cannot append to the journal: {e}"),
-        };
-        let bytes = journal::encode_lines(entries);
-        let reply = self
-            .client
-            .s3(
-                &self.bucket,
-                Request::new("PUT", Some(&key))
-                    .header("content-md5", md5_base64(&bytes))
-                    .body(bytes),
-            )
-            .await
-            .map_err(fail)?;
-        if !reply.ok() {
-            return Err(fail(reply.s3_error()));
-        }
-        Ok(())
-    }
 }
 
 /// `2026-11-25T10:01:02.000Z` → `2026-11-25T10:01:02Z`.
@@ -878,10 +504,10 @@ fn whole_seconds(timestamp: &str) -> String {
 impl Backend for S3Backend {
     fn describe(&self) -> String {
         let mut text = format!("s3://{}/{}", self.location.bucket, self.key);
-        if let Some(endpoint) = &self.location.endpoint {
+        if let Some(endpoint) = &self.location.settings.endpoint {
             text.push_str(&format!(" at {}", super::postgres::redact(endpoint)));
         }
-        if let Some(table) = &self.location.lock_table {
+        if let Some(table) = &self.location.settings.lock_table {
             text.push_str(&format!(" (lock table {table})"));
         }
         text
@@ -893,7 +519,10 @@ impl Backend for S3Backend {
         };
         let state = document::parse(&bytes, &self.describe())?;
         let objects = self.journal_entries(&state).await?;
-        Ok(journal::fold(state, objects.iter().flat_map(|o| o.lines())))
+        Ok(super::journal::fold(
+            state,
+            objects.iter().flat_map(|o| o.lines()),
+        ))
     }
 
     async fn put_if(&self, expected: u64, state: &State, bytes: &[u8]) -> Result<(), StateError> {
@@ -901,61 +530,15 @@ impl Backend for S3Backend {
     }
 
     async fn begin_journal(&self, state: &State) -> Result<Arc<dyn Journal>, StateError> {
-        self.clear_journal().await?;
-        Ok(Arc::new(S3Journal {
-            client: Arc::clone(&self.client),
-            bucket: self.location.bucket.clone(),
-            prefix: self.journal_prefix(&state.lineage, state.serial),
-            next: AtomicU64::new(0),
-            shown: self.shown.clone(),
-        }))
+        self.start_journal(state).await
     }
 
     async fn lock(&self, operation: &str, timeout: Duration) -> Result<Arc<dyn Held>, LockError> {
-        let info = LockInfo::new(operation);
-        let mine = &info;
-        let release = backend::wait_for_lock(
-            timeout,
-            &self.shown,
-            move || async move { self.try_lock(mine).await.map_err(|e| self.lock_io(e)) },
-            move || async move {
-                let holder = self.holder().await.map_err(|e| self.lock_io(e))?;
-                Ok(holder.map(|(info, _)| info))
-            },
-        )
-        .await?;
-        Ok(Arc::new(S3Lock {
-            info,
-            endpoint: self.client.endpoint().clone(),
-            release,
-            released: AtomicBool::new(false),
-        }))
+        self.take_lock(operation, timeout).await
     }
 
     async fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
-        let (info, handle) = self
-            .holder()
-            .await
-            .map_err(|e| self.lock_io(e))?
-            .ok_or(LockError::NotLocked)?;
-        let info = info.matching(id)?;
-        let release = match &self.location.lock_table {
-            Some(table) => Release::Item {
-                table: table.clone(),
-                id: self.table_ids().0,
-                info: handle,
-            },
-            None => Release::Object {
-                bucket: self.location.bucket.clone(),
-                key: self.lock_key(),
-                version: handle,
-            },
-        };
-        release
-            .run(&self.client)
-            .await
-            .map_err(|e| self.lock_io(self.fail("cannot remove the lock", e)))?;
-        Ok(info)
+        self.remove_lock(id).await
     }
 
     async fn versions(&self) -> Result<Vec<Version>, StateError> {
@@ -978,30 +561,6 @@ impl Backend for S3Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_parse_with_settings() {
-        let l = Location::parse(
-            "s3://team-state/fleets/prod?region=eu-west-1&endpoint=http%3A%2F%2F127.0.0.1%3A5000&lock_table=locks",
-        )
-        .unwrap();
-        assert_eq!(l.bucket, "team-state");
-        assert_eq!(l.prefix, "fleets/prod");
-        assert_eq!(l.region, "eu-west-1");
-        assert_eq!(l.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
-        assert_eq!(l.lock_table.as_deref(), Some("locks"));
-        assert_eq!(l.key("web"), "fleets/prod/web.state.json");
-        let plain = Location::parse("s3://b?endpoint=http://127.0.0.1:5000/").unwrap();
-        assert_eq!(plain.key("web"), "web.state.json");
-        assert_eq!(plain.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
-        assert!(Location::parse("s3:///x").is_err());
-        assert!(Location::parse("http://b").is_err());
-        let unknown = Location::parse("s3://b?secret=1").unwrap_err();
-        assert!(
-            unknown.contains("unknown URL setting `secret`"),
-            "{unknown}"
-        );
-    }
 
     #[test]
     fn md5_forms() {
