@@ -673,7 +673,7 @@ struct S3Store {
 impl S3Store {
     fn start(lock_table: bool) -> Self {
         let store = S3Store {
-            moto: Moto::start(),
+            moto: Moto::start_serial(),
             bucket: "oss-team-state".into(),
             lock_table,
         };

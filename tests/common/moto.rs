@@ -47,6 +47,18 @@ impl Moto {
 
     /// Starts moto with extra environment (`INITIAL_NO_AUTH_ACTION_COUNT`...).
     pub fn start_with(env: &[(&str, &str)]) -> Self {
+        Self::launch(env, false)
+    }
+
+    /// A moto that answers one request at a time. moto checks S3's conditional writes
+    /// (`If-None-Match: *`, `If-Match`) and then writes, without a lock, so two requests at
+    /// once can both pass the check; real S3 decides them atomically. Tests of contention on
+    /// those writes use this one, where moto's check and write cannot interleave.
+    pub fn start_serial() -> Self {
+        Self::launch(&[], true)
+    }
+
+    fn launch(env: &[(&str, &str)], serial: bool) -> Self {
         let venv = venv();
         let dir = tempfile::Builder::new()
             .prefix("oss-moto-")
@@ -54,8 +66,27 @@ impl Moto {
             .unwrap();
         let log = dir.path().join("moto.log");
         let port = free_port();
-        let child = Command::new(venv.join("bin/moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut command = if serial {
+            // moto_server's own start-up, with werkzeug's threads turned off.
+            let mut c = Command::new(venv.join("bin/python"));
+            c.args([
+                "-c",
+                "import os, sys\n\
+                 from werkzeug.serving import run_simple\n\
+                 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
+                 from moto.moto_server.werkzeug_app import MotoRequestHandler\n\
+                 port = int(sys.argv[1]); os.environ.setdefault('MOTO_PORT', str(port))\n\
+                 run_simple('127.0.0.1', port, DomainDispatcherApplication(create_backend_app), \
+                 threaded=False, request_handler=MotoRequestHandler)\n",
+                &port.to_string(),
+            ]);
+            c
+        } else {
+            let mut c = Command::new(venv.join("bin/moto_server"));
+            c.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            c
+        };
+        let child = command
             .envs(env.iter().copied())
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
