@@ -77,6 +77,7 @@ pub enum Spread {
 
 /// A block of options with how to pick among them (`node.image`, `node.location`...).
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Choice {
     pub options: Vec<Map<String, Value>>,
     pub pick: Option<Pick>,
@@ -102,6 +103,7 @@ pub struct Providers {
 
 /// What every node of the fleet needs.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NodeSpec {
     #[serde(default = "default_node_name")]
     pub name: String,
@@ -231,8 +233,14 @@ impl Strategy {
     }
 }
 
+/// The document as the schema admits it (unknown keys were refused there, with their
+/// location; `deny_unknown_fields` keeps the two from drifting apart).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Raw {
+    /// An editor's schema reference, allowed and ignored.
+    #[serde(rename = "$schema")]
+    _schema: Option<String>,
     name: String,
     description: Option<String>,
     version: Option<String>,
@@ -246,6 +254,7 @@ struct Raw {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawProviders {
     options: Vec<Map<String, Value>>,
     pick: Option<Pick>,
