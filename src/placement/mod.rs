@@ -25,6 +25,7 @@ use ranking::Ranker;
 
 /// How many fall-backs each node carries beyond its chosen placement.
 pub const MAX_FALLBACKS: usize = 15;
+
 /// What placement reads.
 pub struct Input<'a> {
     pub strategy: &'a Strategy,
@@ -77,6 +78,7 @@ pub fn spread(strategy: &Strategy) -> Spread {
 /// Places the whole fleet: build offers, rank, keep sticky nodes, allocate, fall-backs.
 pub fn place(input: &Input<'_>) -> Result<Vec<Placed>, StrategyError> {
     let strategy = input.strategy;
+    // Build offers: options matched against catalogs, one candidate list in preference order.
     let matched = matching::match_options(input)?;
     let fleet = fleet(strategy);
     if fleet.nodes == 0 {
@@ -93,10 +95,13 @@ pub fn place(input: &Input<'_>) -> Result<Vec<Placed>, StrategyError> {
             ),
         )]));
     }
+    // Rank: by price, or each node its own preference.
     let ranker = Ranker::new(input, &matched, &offers);
+    // Keep sticky nodes: where nodes run now, when still a candidate.
     let sticky: Vec<Option<usize>> = (0..fleet.nodes)
         .map(|node| offers.sticky(input, node))
         .collect();
+    // Allocate under the spread and capacity rules, then give each node its fall-backs.
     let preference = |node: usize| ranker.ranked(node);
     let problem = Allocation {
         offers: &offers.list,

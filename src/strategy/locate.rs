@@ -36,7 +36,7 @@ pub fn locate(text: &str, pointer: &str, key: Option<&str>) -> Option<Position> 
         bytes: text.as_bytes(),
         at: 0,
     };
-    let offset = walker.find(&segments, 0, want_key)?;
+    let offset = walker.find(&segments, want_key)?;
     Some(Position::of_offset(text, offset))
 }
 
@@ -52,55 +52,95 @@ pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
 }
 
 /// The JSON pointer of the innermost value whose text spans byte `offset` (its end
-/// included, since parsers report errors just after a value). Iterative, so deep nesting
-/// cannot overflow the stack; `None` when the text is not JSON up to there.
+/// included, since parsers report errors just after a value). One forward pass with a stack
+/// of open containers: linear in the text, and no recursion, so deep nesting costs nothing
+/// extra. `None` when the text is not JSON up to there.
 pub fn pointer_at(text: &str, offset: usize) -> Option<String> {
+    /// An open container and the segment of the child being read.
+    struct Open {
+        object: bool,
+        index: usize,
+        key: Option<String>,
+    }
+    let path = |stack: &[Open], child: bool| {
+        let mut pointer = String::new();
+        let n = if child {
+            stack.len()
+        } else {
+            stack.len().saturating_sub(1)
+        };
+        for frame in &stack[..n] {
+            pointer.push('/');
+            match &frame.key {
+                Some(key) if frame.object => {
+                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"))
+                }
+                _ => pointer.push_str(&frame.index.to_string()),
+            }
+        }
+        pointer
+    };
     let mut walker = Walker {
         bytes: text.as_bytes(),
         at: 0,
     };
-    let mut pointer = String::new();
-    'value: loop {
+    // Open containers; the root value is the child of nothing.
+    let mut stack: Vec<Open> = Vec::new();
+    loop {
         walker.skip_ws();
-        let object = match walker.peek()? {
-            b'{' => true,
-            b'[' => false,
-            _ => return Some(pointer),
-        };
-        walker.at += 1;
-        let mut index = 0usize;
-        loop {
-            walker.skip_ws();
-            match walker.peek()? {
-                b'}' | b']' => return Some(pointer),
-                b',' => {
-                    walker.at += 1;
-                    index += 1;
-                    continue;
-                }
-                _ => {}
-            }
-            let segment = if object {
-                let key = walker.string()?;
-                walker.skip_ws();
-                if walker.peek()? != b':' {
-                    return Some(pointer);
-                }
+        let b = walker.peek()?;
+        // Inside an object, a key comes before each value.
+        if let Some(top) = stack.last_mut()
+            && top.object
+            && b != b'}'
+        {
+            if b == b',' {
                 walker.at += 1;
-                key.replace('~', "~0").replace('/', "~1")
-            } else {
-                index.to_string()
-            };
-            walker.skip_ws();
-            let start = walker.at;
-            if start > offset {
-                return Some(pointer);
+                continue;
             }
-            if walker.skip_value().is_none() || walker.at >= offset {
-                pointer.push('/');
-                pointer.push_str(&segment);
-                walker.at = start;
-                continue 'value;
+            if walker.at > offset {
+                return Some(path(&stack, false));
+            }
+            top.key = Some(walker.string()?);
+            walker.skip_ws();
+            if walker.peek()? != b':' {
+                return None;
+            }
+            walker.at += 1;
+            walker.skip_ws();
+        } else if b == b',' {
+            stack.last_mut()?.index += 1;
+            walker.at += 1;
+            continue;
+        }
+        let start = walker.at;
+        let in_container = !stack.is_empty();
+        match walker.peek()? {
+            b'}' | b']' => {
+                walker.at += 1;
+                if walker.at >= offset {
+                    return Some(path(&stack, false));
+                }
+                stack.pop();
+                if stack.is_empty() {
+                    return None; // the offset is past the document
+                }
+                continue;
+            }
+            _ if start > offset => return Some(path(&stack, false)),
+            open @ (b'{' | b'[') => {
+                walker.at += 1;
+                stack.push(Open {
+                    object: open == b'{',
+                    index: 0,
+                    key: None,
+                });
+            }
+            _ => {
+                walker.skip_value()?;
+                if walker.at >= offset || !in_container {
+                    return Some(path(&stack, true));
+                }
             }
         }
     }
@@ -117,7 +157,7 @@ pub fn value_text<'t>(text: &'t str, pointer: &str) -> Option<&'t str> {
         bytes: text.as_bytes(),
         at: 0,
     };
-    let start = walker.find(&segments, 0, None)?;
+    let start = walker.find(&segments, None)?;
     walker.at = start;
     walker.skip_value()?;
     text.get(start..walker.at)
@@ -139,69 +179,70 @@ impl Walker<'_> {
         self.bytes.get(self.at).copied()
     }
 
-    /// Walks into the value at the cursor following `segments[depth..]`; returns the offset of
+    /// Walks into the value at the cursor following `segments`; returns the offset of
     /// the target value (or of the key, when `key_depth` says the last segment is a key).
-    fn find(
-        &mut self,
-        segments: &[String],
-        depth: usize,
-        key_depth: Option<usize>,
-    ) -> Option<usize> {
-        self.skip_ws();
-        if depth == segments.len() {
-            return Some(self.at);
-        }
-        match self.peek()? {
-            b'{' => {
-                self.at += 1;
-                loop {
-                    self.skip_ws();
-                    match self.peek()? {
-                        b'}' => return None,
-                        b',' => {
-                            self.at += 1;
-                            continue;
-                        }
-                        _ => {}
-                    }
-                    let key_at = self.at;
-                    let key = self.string()?;
-                    self.skip_ws();
-                    if self.peek()? != b':' {
-                        return None;
-                    }
+    /// Iterative, so a pointer as deep as the text cannot overflow the stack.
+    fn find(&mut self, segments: &[String], key_depth: Option<usize>) -> Option<usize> {
+        let mut depth = 0;
+        'value: loop {
+            self.skip_ws();
+            if depth == segments.len() {
+                return Some(self.at);
+            }
+            match self.peek()? {
+                b'{' => {
                     self.at += 1;
-                    if key == segments[depth] {
-                        if key_depth == Some(depth + 1) {
-                            return Some(key_at);
+                    loop {
+                        self.skip_ws();
+                        match self.peek()? {
+                            b'}' => return None,
+                            b',' => {
+                                self.at += 1;
+                                continue;
+                            }
+                            _ => {}
                         }
-                        return self.find(segments, depth + 1, key_depth);
-                    }
-                    self.skip_value()?;
-                }
-            }
-            b'[' => {
-                let wanted: usize = segments[depth].parse().ok()?;
-                self.at += 1;
-                let mut index = 0;
-                loop {
-                    self.skip_ws();
-                    match self.peek()? {
-                        b']' => return None,
-                        b',' => {
-                            self.at += 1;
-                            index += 1;
-                            continue;
+                        let key_at = self.at;
+                        let key = self.string()?;
+                        self.skip_ws();
+                        if self.peek()? != b':' {
+                            return None;
                         }
-                        _ => {}
+                        self.at += 1;
+                        if key == segments[depth] {
+                            if key_depth == Some(depth + 1) {
+                                return Some(key_at);
+                            }
+                            depth += 1;
+                            continue 'value;
+                        }
+                        self.skip_value()?;
                     }
-                    if index == wanted {
-                        return self.find(segments, depth + 1, key_depth);
-                    }
-                    self.skip_value()?;
                 }
+                b'[' => {
+                    let wanted: usize = segments[depth].parse().ok()?;
+                    self.at += 1;
+                    let mut index = 0;
+                    loop {
+                        self.skip_ws();
+                        match self.peek()? {
+                            b']' => return None,
+                            b',' => {
+                                self.at += 1;
+                                index += 1;
+                                continue;
+                            }
+                            _ => {}
+                        }
+                        if index == wanted {
+                            depth += 1;
+                            continue 'value;
+                        }
+                        self.skip_value()?;
+                    }
+                }
+                _ => return None,
             }
-            _ => None,
         }
     }
 
@@ -318,6 +359,17 @@ mod tests {
         );
         assert_eq!(pointer_at(TEXT, TEXT.find("\"b\"").unwrap()).unwrap(), "");
         assert_eq!(pointer_at(&"[".repeat(2000), 1000), Some("/0".repeat(1000)));
+        assert_eq!(
+            pointer_at(&"{\"a\":".repeat(100_000), 300_000),
+            Some("/a".repeat(60_000))
+        );
+        // As deep as the text goes, without overflowing the stack.
+        let deep = format!("{}1{}", "[".repeat(200_000), "]".repeat(200_000));
+        let pointer = "/0".repeat(200_000);
+        assert_eq!(
+            locate(&deep, &pointer, None).map(|p| p.column),
+            Some(200_001)
+        );
         assert_eq!(value_text(TEXT, "/b/c/2"), Some("30"));
         assert_eq!(offset_of(TEXT, 3, 15), TEXT.find("10").unwrap());
         assert_eq!(offset_of(TEXT, 1, 1), 0);

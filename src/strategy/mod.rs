@@ -3,15 +3,20 @@
 //!
 //! Every error is located (file:line:col and JSON pointer) and carries a hint. Nothing here
 //! touches state or providers; a strategy that fails here changes nothing.
+//!
+//! `source` reads the file (regular files only, UTF-8), `schema` checks it against the shipped
+//! schema, `pick` holds the picks and the rule between them, `locate` maps JSON pointers to
+//! line:column and back, `error` the located errors; this file turns the checked document
+//! into a [`Strategy`].
 
 mod error;
 pub mod locate;
 mod pick;
+mod schema;
 mod source;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -19,6 +24,7 @@ use serde_json::{Map, Value};
 pub use error::{Problem, StrategyError};
 use locate::{Position, locate};
 pub use pick::Pick;
+pub use schema::schema;
 
 /// How much redundancy the fleet has: `r:1` runs r nodes for each one needed (replicas of a
 /// slot in distinct failure domains); `+k` runs k spares beyond the count (no failure domain
@@ -71,6 +77,7 @@ pub enum Spread {
 
 /// A block of options with how to pick among them (`node.image`, `node.location`...).
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Choice {
     pub options: Vec<Map<String, Value>>,
     pub pick: Option<Pick>,
@@ -96,6 +103,7 @@ pub struct Providers {
 
 /// What every node of the fleet needs.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NodeSpec {
     #[serde(default = "default_node_name")]
     pub name: String,
@@ -225,8 +233,14 @@ impl Strategy {
     }
 }
 
+/// The document as the schema admits it (unknown keys were refused there, with their
+/// location; `deny_unknown_fields` keeps the two from drifting apart).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Raw {
+    /// An editor's schema reference, allowed and ignored.
+    #[serde(rename = "$schema")]
+    _schema: Option<String>,
     name: String,
     description: Option<String>,
     version: Option<String>,
@@ -240,25 +254,10 @@ struct Raw {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawProviders {
     options: Vec<Map<String, Value>>,
     pick: Option<Pick>,
-}
-
-/// The JSON Schema every strategy is checked against, with this build's provider names.
-pub fn schema() -> &'static Value {
-    static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        let mut schema: Value =
-            serde_json::from_str(include_str!("schema.json")).expect("the shipped schema is JSON");
-        let names = crate::driver::KNOWN_PROVIDERS
-            .iter()
-            .map(|n| Value::from(*n))
-            .collect();
-        schema["properties"]["provider"]["properties"]["options"]["items"]["propertyNames"]["enum"] =
-            Value::Array(names);
-        schema
-    })
 }
 
 /// Reads, checks and resolves the strategy at `path`, taking `env.NAME` values from `env`.
@@ -290,7 +289,7 @@ pub fn parse(
         }])
     })?;
 
-    let mut problems = check_schema(text, &value);
+    let mut problems = schema::check(text, &value);
     if problems.is_empty() {
         problems = check_provider_settings(path, text, &value);
     }
@@ -480,7 +479,7 @@ fn misfit(text: &str, error: &serde_json::Error) -> Problem {
         Some(found) if message.starts_with("invalid type: floating point") => (
             format!(
                 "Expected an integer written with digits only, found {}.",
-                cap(found)
+                schema::cap(found)
             ),
             "write a plain integer such as 100 (not 1E+2, 100.0 or -0)".to_string(),
         ),
@@ -503,177 +502,6 @@ fn syntax_message(e: &serde_json::Error) -> String {
     match text.rfind(" at line ") {
         Some(i) => text[..i].to_string(),
         None => text,
-    }
-}
-
-fn check_schema(text: &str, value: &Value) -> Vec<Problem> {
-    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
-    let validator = VALIDATOR
-        .get_or_init(|| jsonschema::validator_for(schema()).expect("the shipped schema is valid"));
-    let mut problems: Vec<Problem> = Vec::new();
-    for error in validator.iter_errors(value) {
-        let pointer = error.instance_path().as_str().to_string();
-        let hint = schema_hint(error.schema_path().as_str());
-        match error.kind() {
-            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
-                for key in unexpected {
-                    let allowed = allowed_keys(error.schema_path().as_str());
-                    problems.push(Problem {
-                        position: locate(text, &pointer, Some(key)),
-                        pointer: format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1")),
-                        message: format!("Unknown property \"{key}\"."),
-                        hint: Some(match allowed {
-                            Some(keys) => format!("allowed here: {keys}"),
-                            None => "remove it".into(),
-                        }),
-                    });
-                }
-            }
-            jsonschema::error::ValidationErrorKind::PropertyNames { .. } => {
-                let name = value
-                    .pointer(&pointer)
-                    .and_then(Value::as_object)
-                    .and_then(|o| o.keys().next().cloned())
-                    .unwrap_or_default();
-                problems.push(Problem {
-                    position: locate(text, &pointer, Some(&name)),
-                    pointer: format!("{pointer}/{name}"),
-                    message: format!("Unknown provider \"{name}\"."),
-                    hint: Some(format!(
-                        "known providers: {}",
-                        crate::driver::KNOWN_PROVIDERS.join(", ")
-                    )),
-                });
-            }
-            jsonschema::error::ValidationErrorKind::Required { property } => {
-                // The missing property's own description says what to add.
-                let name = property.as_str().unwrap_or_default();
-                let node = error
-                    .schema_path()
-                    .as_str()
-                    .rsplit_once('/')
-                    .map_or("", |(head, _)| head);
-                let own = schema()
-                    .pointer(node)
-                    .and_then(resolve_ref)
-                    .and_then(|n| n.pointer(&format!("/properties/{name}/description")))
-                    .and_then(Value::as_str)
-                    .map(|d| format!("add \"{name}\": {d}"));
-                problems.push(Problem {
-                    position: locate(text, &pointer, None),
-                    message: describe(&error),
-                    pointer,
-                    hint: own.or(hint),
-                });
-            }
-            _ => problems.push(Problem {
-                position: locate(text, &pointer, None),
-                message: describe(&error),
-                pointer,
-                hint,
-            }),
-        }
-    }
-    problems.sort_by_key(|p| p.position.map(|p| (p.line, p.column)));
-    problems.dedup();
-    problems
-}
-
-/// One sentence for a schema error, capitalised, with the offending value.
-fn describe(error: &jsonschema::ValidationError<'_>) -> String {
-    use jsonschema::error::ValidationErrorKind as K;
-    let found = cap(&error.instance().to_string());
-    match error.kind() {
-        K::Type { kind } => format!("Expected {}, found {found}.", type_name(kind)),
-        K::Enum { options } => format!("Expected one of {options}, found {found}."),
-        K::Required { property } => format!("Missing required property {property}."),
-        K::Pattern { pattern } => format!("{found} does not match the pattern {pattern}."),
-        K::Minimum { limit } => format!("Expected at least {limit}, found {found}."),
-        K::Maximum { limit } => format!("Expected at most {limit}, found {found}."),
-        K::MinItems { limit } => format!("Expected at least {limit} item(s), found none."),
-        K::MinProperties { limit } => {
-            format!("Expected an object with at least {limit} property, found {found}.")
-        }
-        K::MaxProperties { limit } => {
-            format!("Expected an object with at most {limit} property, found {found}.")
-        }
-        K::UniqueItems => format!("Expected unique items, found {found}."),
-        _ => {
-            let text = error.to_string();
-            let mut chars = text.chars();
-            match chars.next() {
-                Some(c) => format!(
-                    "{}{}.",
-                    c.to_uppercase(),
-                    chars.as_str().trim_end_matches('.')
-                ),
-                None => text,
-            }
-        }
-    }
-}
-
-/// An echoed value, cut to 60 bytes.
-fn cap(found: &str) -> String {
-    if found.len() > 60 {
-        format!("{}…", &found[..found.floor_char_boundary(60)])
-    } else {
-        found.to_string()
-    }
-}
-
-fn type_name(kind: &jsonschema::error::TypeKind) -> String {
-    let raw = format!("{kind:?}").to_lowercase();
-    let article = |t: &str| match t.chars().next() {
-        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {t}"),
-        _ => format!("a {t}"),
-    };
-    // `Single(Integer)` / `Multiple(...)`: keep it readable.
-    let inner = raw
-        .trim_start_matches("single(")
-        .trim_start_matches("multiple(")
-        .trim_end_matches(')')
-        .to_string();
-    article(&inner)
-}
-
-/// The `description` of the schema node a keyword sits in, as a hint.
-fn schema_hint(schema_path: &str) -> Option<String> {
-    let node_path = schema_path.rsplit_once('/').map_or("", |(head, _)| head);
-    let mut node = schema().pointer(node_path)?;
-    // A `$ref` node's description may sit beside the `$ref` in the referring schema.
-    if let Some(d) = node.get("description").and_then(Value::as_str) {
-        return Some(d.to_string());
-    }
-    if let Some(reference) = node.get("$ref").and_then(Value::as_str) {
-        node = schema().pointer(reference.trim_start_matches('#'))?;
-        return node
-            .get("description")
-            .and_then(Value::as_str)
-            .map(String::from);
-    }
-    None
-}
-
-fn allowed_keys(schema_path: &str) -> Option<String> {
-    let node_path = schema_path.rsplit_once('/').map_or("", |(head, _)| head);
-    let properties = resolve_ref(schema().pointer(node_path)?)?
-        .get("properties")?
-        .as_object()?;
-    Some(
-        properties
-            .keys()
-            .filter(|k| !k.starts_with('$'))
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", "),
-    )
-}
-
-fn resolve_ref(node: &Value) -> Option<&Value> {
-    match node.get("$ref").and_then(Value::as_str) {
-        Some(r) => schema().pointer(r.trim_start_matches('#')),
-        None => Some(node),
     }
 }
 

@@ -114,3 +114,60 @@ pub(super) fn conflicts(text: &str, own: [Option<Pick>; 4], default: Pick) -> Ve
     }
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = r#"{"default_pick": "x", "provider": {"pick": "x"},
+        "node": {"location": {"pick": "x"}, "hardware": {"pick": "x"}, "image": {"pick": "x"}}}"#;
+
+    fn clashes(own: [Option<Pick>; 4], default: Pick) -> Vec<String> {
+        conflicts(TEXT, own, default)
+            .into_iter()
+            .map(|p| format!("{} {}", p.pointer, p.message))
+            .collect()
+    }
+
+    #[test]
+    fn agreeing_picks_pass() {
+        use Pick::*;
+        assert!(clashes([None; 4], Cheapest).is_empty());
+        assert!(clashes([Some(First), None, Some(Cheapest), Some(Cheapest)], First).is_empty());
+        assert!(clashes([Some(Random), Some(Random), None, None], First).is_empty());
+    }
+
+    #[test]
+    fn a_block_against_the_default_is_located_at_the_block() {
+        let found = clashes([None, None, Some(Pick::Cheapest), None], Pick::Priciest);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with(
+                "/node/hardware/pick Pick \"cheapest\" conflicts with \"priciest\" at /default_pick"
+            ),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_default_against_a_block_is_located_once_at_the_default() {
+        let found = clashes([None, None, Some(Pick::Cheapest), None], Pick::Random);
+        assert_eq!(
+            found,
+            [
+                "/default_pick default_pick \"random\" (in force at /provider, which has no pick of its own) conflicts with \"cheapest\" at /node/hardware/pick: a price pick ranks whole offerings (provider, location, size and image together), so \"random\" would have no effect."
+            ]
+        );
+    }
+
+    #[test]
+    fn every_clashing_block_is_listed() {
+        use Pick::*;
+        let found = clashes(
+            [Some(Cheapest), Some(Priciest), Some(Random), Some(First)],
+            First,
+        );
+        let at: Vec<&str> = found.iter().map(|f| f.split(' ').next().unwrap()).collect();
+        assert_eq!(at, ["/node/location/pick", "/node/hardware/pick"]);
+    }
+}
