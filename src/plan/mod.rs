@@ -7,7 +7,10 @@
 pub mod concise;
 pub mod json;
 pub mod markdown;
+mod scope;
 pub mod text;
+
+pub use scope::{Scope, ScopeError};
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -328,20 +331,6 @@ pub struct Current<'a> {
     pub gone: HashSet<Address>,
     /// Addresses adopted by refresh (found by their marker, missing from state).
     pub adopted: HashSet<Address>,
-}
-
-/// Which addresses a plan covers.
-#[derive(Clone, Debug, Default)]
-pub struct Scope {
-    pub targets: Vec<String>,
-    pub excludes: Vec<String>,
-}
-
-impl Scope {
-    fn covers(&self, address: &Address) -> bool {
-        (self.targets.is_empty() || self.targets.iter().any(|t| address.matches(t)))
-            && !self.excludes.iter().any(|e| address.matches(e))
-    }
 }
 
 /// Diffs the desired graph (`None` for a destroy plan) against what exists.
