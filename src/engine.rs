@@ -380,7 +380,7 @@ impl Session {
         if plan.strategy_hash != self.strategy.hash {
             return Err(EngineError::StalePlan(format!(
                 "the strategy file {} changed since the plan was made",
-                self.strategy.path.display()
+                crate::echo::EchoPath(&self.strategy.path)
             )));
         }
         Ok(Planned {

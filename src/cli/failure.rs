@@ -56,7 +56,7 @@ pub const REPORT: &str = "this is an internal error of oss, not a problem with y
 
 /// The most of one line of a message that is printed (values in it are capped earlier, at
 /// `crate::echo::LIMIT`; this catches any that were not).
-const LINE_LIMIT: usize = 4096;
+const LINE_LIMIT: usize = 1000;
 
 /// A failure to report: one sentence, its causes, and a hint.
 #[derive(Debug)]
@@ -139,7 +139,14 @@ impl Failure {
     /// The lines printed to stderr, secrets replaced by `redact`.
     pub fn render(&self, redact: &dyn Fn(&str) -> String, color: bool) -> String {
         let red = console::Style::new().red().bold().force_styling(color);
-        let line = |text: &str| crate::echo::cap(&redact(text), LINE_LIMIT).into_owned();
+        // Each line on its own: a strategy error is one line per problem.
+        let line = |text: &str| {
+            redact(text)
+                .split('\n')
+                .map(|l| crate::echo::cap(l, LINE_LIMIT))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         let mut out = format!("{} {}\n", red.apply_to("error:"), line(&self.message));
         for cause in &self.causes {
             out.push_str(&format!("  caused by: {}\n", line(cause)));
@@ -258,5 +265,13 @@ mod tests {
     fn no_line_is_echoed_whole_when_huge() {
         let f = Failure::user("x".repeat(5_000_000), "y");
         assert!(plain(&f).len() < 2 * LINE_LIMIT);
+        // Many short lines are all kept.
+        let many = vec!["a problem"; 500].join("\n");
+        assert_eq!(
+            plain(&Failure::user(many.clone(), "y"))
+                .matches("a problem")
+                .count(),
+            500
+        );
     }
 }
