@@ -166,6 +166,14 @@ impl Reporter for Progress {
                     bar.inc(1);
                 }
             }
+            Event::StepNotNeeded { address, .. } => {
+                self.line(format!(
+                    "{address}: not needed: refused at every candidate, and what needed it was placed elsewhere (nothing created)"
+                ));
+                if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                    bar.inc(1);
+                }
+            }
             Event::StepSkipped { address, because } => {
                 self.line(format!("{address}: skipped because {because} failed"));
             }
