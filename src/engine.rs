@@ -213,6 +213,7 @@ impl Session {
             serial: state.as_ref().map_or(0, |s| s.serial),
             seed,
             destroy: options.destroy,
+            sensitive: plan::sensitive::find(&changes, &self.strategy.secrets),
             changes,
         };
         Ok(Planned {

@@ -8,6 +8,7 @@ pub mod concise;
 pub mod json;
 pub mod markdown;
 mod scope;
+pub mod sensitive;
 pub mod text;
 
 pub use scope::{Scope, ScopeError};
@@ -261,6 +262,9 @@ pub struct Plan {
     pub destroy: bool,
     /// Every address, sorted.
     pub changes: Vec<Change>,
+    /// Per address, the attributes that hold a secret ([`sensitive`]): never shown.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sensitive: BTreeMap<Address, std::collections::BTreeSet<String>>,
 }
 
 impl Plan {

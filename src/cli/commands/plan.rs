@@ -55,8 +55,10 @@ pub fn options(scope: &PlanScope, destroy: bool) -> PlanOptions {
     }
 }
 
-/// Renders `plan` to stdout in `format`.
+/// Renders `plan` to stdout in `format`, its sensitive values hidden.
 pub fn print(plan: &Plan, format: Format) -> Result<(), Failure> {
+    let plan = plan.for_display();
+    let plan = plan.as_ref();
     // Buffered, and streamed for JSON: a plan of 100,000 nodes never exists twice in memory.
     let mut out = std::io::BufWriter::new(output::Stdout);
     let written = match format {
