@@ -45,7 +45,12 @@ pub fn main() -> ExitCode {
             } else {
                 output::out(&text);
             }
-            return ExitCode::from(if use_stderr { 1 } else { 0 });
+            let status = if use_stderr {
+                ExitStatus::Failure
+            } else {
+                ExitStatus::Success
+            };
+            return status.into();
         }
     };
     panic::debug_hook("main");
