@@ -39,6 +39,8 @@ pub enum EngineError {
         #[source]
         source: DriverError,
     },
+    #[error(transparent)]
+    Scope(#[from] plan::ScopeError),
     #[error("The saved plan is stale: {0}")]
     StalePlan(String),
     #[error("The saved plan was made for strategy `{plan}`, not `{strategy}`")]
@@ -190,6 +192,13 @@ impl Session {
                     .await?,
             )
         };
+        let desired_addresses = desired
+            .iter()
+            .flat_map(|d| d.resources().map(|r| &r.address));
+        let state_addresses = state.iter().flat_map(|s| s.resources.keys());
+        options
+            .scope
+            .check(desired_addresses.chain(state_addresses), options.destroy)?;
         let current = Current {
             state: state.as_ref(),
             gone,
@@ -204,6 +213,7 @@ impl Session {
             serial: state.as_ref().map_or(0, |s| s.serial),
             seed,
             destroy: options.destroy,
+            sensitive: plan::sensitive::find(&changes, &self.strategy.secrets),
             changes,
         };
         Ok(Planned {
@@ -371,7 +381,7 @@ impl Session {
         if plan.strategy_hash != self.strategy.hash {
             return Err(EngineError::StalePlan(format!(
                 "the strategy file {} changed since the plan was made",
-                self.strategy.path.display()
+                crate::echo::EchoPath(&self.strategy.path)
             )));
         }
         Ok(Planned {

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod compile;
 pub mod digest;
 pub mod driver;
+pub mod echo;
 pub mod engine;
 pub mod fsutil;
 pub mod graph;

@@ -60,6 +60,12 @@ pub enum Event<'a> {
         action: Action,
         error: &'a str,
     },
+    /// A step refused at every candidate turned out not to be needed: what depended on it
+    /// was placed elsewhere. Nothing was created; the outcome counts it done.
+    StepNotNeeded {
+        address: &'a Address,
+        action: Action,
+    },
     StepSkipped {
         address: &'a Address,
         because: &'a Address,

@@ -105,3 +105,107 @@ fn second_interrupt_exits_at_once_and_nothing_is_forgotten() {
     assert_eq!((processes.len(), dirs.len()), (12, 12), "{plan}");
     p.ok(&["destroy", "--auto-approve"]);
 }
+
+/// Runs `oss ARGS` on a pseudo-terminal (so the prompt is shown), types Ctrl-C once the
+/// prompt is up, and returns (exit code, everything the terminal showed). A run still going
+/// 30 s after the Ctrl-C is killed and reported as `None`.
+fn ctrl_c_at_the_prompt(p: &Project, args: &[&str]) -> (Option<i32>, String) {
+    const SCRIPT: &str = r#"
+import os, pty, select, signal, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+seen = b""
+def drain(wait):
+    global seen
+    if select.select([fd], [], [], wait)[0]:
+        try:
+            seen += os.read(fd, 65536)
+        except OSError:
+            pass
+deadline = time.time() + 60
+while b"Only 'yes' will be accepted" not in seen:
+    if time.time() > deadline:
+        os.kill(pid, signal.SIGKILL)
+        sys.stdout.write("NO PROMPT\n" + seen.decode(errors="replace"))
+        sys.exit(0)
+    drain(0.5)
+os.write(fd, b"\x03")
+deadline = time.time() + 30
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.time() > deadline:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        sys.stdout.write("HUNG\n" + seen.decode(errors="replace"))
+        sys.exit(0)
+    drain(0.1)
+drain(0.1)
+sys.stdout.write("EXIT %d\n" % os.waitstatus_to_exitcode(status) + seen.decode(errors="replace"))
+"#;
+    let bin = assert_cmd::cargo::cargo_bin("oss");
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(&bin)
+        .args(args)
+        .current_dir(p.dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("python3 is needed to give oss a terminal (pty)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the pty helper failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.starts_with("NO PROMPT"), "oss never asked: {text}");
+    let code = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("EXIT "))
+        .and_then(|c| c.parse().ok());
+    (code, text)
+}
+
+#[test]
+fn ctrl_c_at_the_apply_prompt_aborts_at_once_with_nothing_changed() {
+    let p = Project::sample(2);
+    let (code, shown) = ctrl_c_at_the_prompt(&p, &["apply"]);
+    assert_eq!(code, Some(130), "Ctrl-C did not end the prompt: {shown}");
+    assert!(
+        shown.contains("Interrupted at the confirmation prompt: nothing was changed"),
+        "{shown}"
+    );
+    assert!(
+        !p.path("state/hello.state.json").exists(),
+        "state was written"
+    );
+    assert!(p.node_processes().is_empty(), "nodes were started");
+    assert!(
+        !p.path("state/hello.lock").exists(),
+        "the lock was left behind"
+    );
+}
+
+#[test]
+fn ctrl_c_at_the_destroy_prompt_aborts_at_once_with_nothing_changed() {
+    let p = Project::sample(1);
+    p.ok(&["apply", "--auto-approve"]);
+    let before = std::fs::read(p.path("state/hello.state.json")).unwrap();
+    let (code, shown) = ctrl_c_at_the_prompt(&p, &["destroy"]);
+    assert_eq!(code, Some(130), "Ctrl-C did not end the prompt: {shown}");
+    assert_eq!(
+        std::fs::read(p.path("state/hello.state.json")).unwrap(),
+        before,
+        "state changed"
+    );
+    assert_eq!(p.node_processes().len(), 1, "the node was touched");
+    assert!(
+        !p.path("state/hello.lock").exists(),
+        "the lock was left behind"
+    );
+    p.ok(&["destroy", "--auto-approve"]);
+}

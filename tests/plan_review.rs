@@ -223,7 +223,8 @@ fn markdown_json_and_concise_of_every_action() {
     doc["strategy_hash"] = "[sha256 of strategy.json]".into();
     insta::assert_json_snapshot!("every_action_json", doc);
 
-    // The unchanged node is counted, never a row; every change has its sensitive list.
+    // The unchanged node is counted, never a row; every change has its sensitive list, empty
+    // here since no value holds a secret (tests/plan_sensitive.rs has one that does).
     assert_eq!(table_rows(&markdown).len(), 6, "{markdown}");
     assert!(!markdown.contains("node.app[0]"), "{markdown}");
     for change in doc["changes"].as_array().unwrap() {

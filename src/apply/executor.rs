@@ -238,6 +238,23 @@ pub async fn execute(
         if unneeded && let Some(result) = results[i].as_mut() {
             result.status = Status::Done;
         }
+        // Refused steps are reported now, one way, as the outcome counts them.
+        if let Some(result) = &results[i]
+            && !result.failed_over.is_empty()
+        {
+            match &result.status {
+                Status::Done => reporter.report(Event::StepNotNeeded {
+                    address: &result.address,
+                    action: result.action,
+                }),
+                Status::Failed(message) => reporter.report(Event::StepFailed {
+                    address: &result.address,
+                    action: result.action,
+                    error: message,
+                }),
+                Status::Skipped(_) | Status::NotStarted => {}
+            }
+        }
     }
     let steps_out = results
         .into_iter()
@@ -356,11 +373,15 @@ async fn run_step(change: &Change, shared: &Shared, slot: OwnedSemaphorePermit) 
             placement: result.placement.as_ref(),
         }),
         Err(message) => {
-            reporter.report(Event::StepFailed {
-                address: &change.address,
-                action: change.action,
-                error: &message,
-            });
+            // A step refused at every candidate may turn out not to be needed (see
+            // `execute`): how it ended is reported once the run knows.
+            if result.failed_over.is_empty() {
+                reporter.report(Event::StepFailed {
+                    address: &change.address,
+                    action: change.action,
+                    error: &message,
+                });
+            }
             result.status = Status::Failed(message);
         }
     }
@@ -1080,6 +1101,7 @@ mod tests {
         let store = Store::new(dir.path(), "t");
         let mut state = State::new("t");
         store.write(&mut state).unwrap();
+        let reporter = Arc::new(Told::default());
         let run = Run {
             drivers: [
                 ("down".to_string(), Arc::new(Down) as Arc<dyn Driver>),
@@ -1091,7 +1113,7 @@ mod tests {
             .into(),
             lineage: state.lineage.clone(),
             journal: Arc::new(store.begin_journal(&state).unwrap()),
-            reporter: Arc::new(crate::report::Silent),
+            reporter: reporter.clone(),
             existing: HashMap::new(),
         };
         let outcome = execute(
@@ -1110,6 +1132,29 @@ mod tests {
         let state = store.load().unwrap().state.unwrap();
         let kept: Vec<&str> = state.resources.keys().map(Address::as_str).collect();
         assert_eq!(kept, ["n0"], "nothing was created for the refused firewall");
+        // Progress tells it the way the outcome counts it: not needed, never "failed".
+        let told = reporter.0.lock().unwrap().clone();
+        assert_eq!(
+            told,
+            ["finished n0", "not needed firewall.down.r"],
+            "how the steps ended, as reported"
+        );
+    }
+
+    /// How steps ended, as reported.
+    #[derive(Default)]
+    struct Told(std::sync::Mutex<Vec<String>>);
+
+    impl Reporter for Told {
+        fn report(&self, event: Event<'_>) {
+            let line = match event {
+                Event::StepFinished { address, .. } => format!("finished {address}"),
+                Event::StepFailed { address, .. } => format!("failed {address}"),
+                Event::StepNotNeeded { address, .. } => format!("not needed {address}"),
+                _ => return,
+            };
+            self.0.lock().unwrap().push(line);
+        }
     }
 
     #[tokio::test]

@@ -213,16 +213,22 @@ pub struct DestroyArgs {
     pub refresh: bool,
 }
 
-/// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
+/// The longest duration a flag takes: a year. Longer is surely a slip, and the lock waits
+/// compute deadlines from it (`now + timeout`), which must not overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds, up to [`MAX_DURATION`]. Never
+/// panics, whatever the text.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    let shown = crate::echo::Echo(text);
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 30s or 5m"))?;
+        .map_err(|_| format!("`{shown}` is not a duration such as 30s or 5m"))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "" | "s" => value,
@@ -230,11 +236,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         _ => {
             return Err(format!(
-                "unknown unit `{unit}` in `{text}`; use ms, s, m or h"
+                "unknown unit `{}` in `{shown}`; use ms, s, m or h",
+                crate::echo::Echo(unit)
             ));
         }
     };
-    Ok(Duration::from_secs_f64(seconds))
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(duration) if duration <= MAX_DURATION => Ok(duration),
+        _ => Err(format!(
+            "`{shown}` is longer than the longest duration oss takes ({}h)",
+            MAX_DURATION.as_secs() / 3600
+        )),
+    }
+}
+
+/// An amount of memory in GiB: a finite number, 0 or more (`nan` would match nothing).
+pub fn parse_gib(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{}` is not an amount of memory in GiB such as 4 or 0.5",
+            crate::echo::Echo(text)
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -246,7 +270,7 @@ pub struct CatalogArgs {
     #[arg(long, value_name = "N")]
     pub min_vcpus: Option<u32>,
     /// Only sizes with at least this much memory.
-    #[arg(long, value_name = "GiB")]
+    #[arg(long, value_name = "GiB", value_parser = parse_gib)]
     pub min_memory: Option<f64>,
     /// Only locations whose id or region starts with L (e.g. `ap-southeast-2`).
     #[arg(long, value_name = "L")]
@@ -256,4 +280,44 @@ pub struct CatalogArgs {
     pub sort: Option<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_unit() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("8760h"), Ok(MAX_DURATION));
+    }
+
+    #[test]
+    fn no_duration_text_panics() {
+        let huge = "9".repeat(400);
+        for text in [
+            "99999999999999999999h",
+            "8761h",
+            huge.as_str(),
+            "1e400",
+            "-1s",
+            "nan",
+            "inf",
+            ".",
+            "",
+            "1.2.3s",
+            "5 m",
+            "\u{0}",
+        ] {
+            assert!(parse_duration(text).is_err(), "{text:?} was accepted");
+        }
+        for text in ["nan", "inf", "-1", "1e309", "", "4GiB"] {
+            assert!(parse_gib(text).is_err(), "{text:?} was accepted");
+        }
+        assert_eq!(parse_gib("0.5"), Ok(0.5));
+        let message = parse_duration(&format!("{huge}x")).unwrap_err();
+        assert!(message.len() < 600, "the value is echoed whole: {message}");
+    }
 }

@@ -2,12 +2,12 @@
 //! apply with a line per finished step; otherwise plain timestamped lines. Everything goes to
 //! stderr so stdout stays clean for plans and JSON.
 
-use std::io::Write;
 use std::sync::Mutex;
 
 use console::Style;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::output::errln;
 use crate::plan::Action;
 use crate::report::{Event, Reporter};
 
@@ -30,12 +30,8 @@ impl Progress {
         let bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
         match bar.as_ref() {
             Some(bar) => bar.println(text),
-            None if self.terminal => {
-                let _ = writeln!(std::io::stderr(), "{text}");
-            }
-            None => {
-                let _ = writeln!(std::io::stderr(), "{} {text}", crate::clock::now_rfc3339());
-            }
+            None if self.terminal => errln!("{text}"),
+            None => errln!("{} {text}", crate::clock::now_rfc3339()),
         }
     }
 
@@ -165,6 +161,14 @@ impl Reporter for Progress {
                     "{}",
                     self.style(Style::new().red())
                         .apply_to(format!("{address}: {} failed: {error}", verb(action).to_lowercase()))
+                ));
+                if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                    bar.inc(1);
+                }
+            }
+            Event::StepNotNeeded { address, .. } => {
+                self.line(format!(
+                    "{address}: not needed: refused at every candidate, and what needed it was placed elsewhere (nothing created)"
                 ));
                 if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
                     bar.inc(1);

@@ -26,7 +26,7 @@ pub fn write(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
         if i > 0 {
             out.write_all(b",")?;
         }
-        serde_json::to_writer(&mut *out, &change(c))?;
+        serde_json::to_writer(&mut *out, &change(c, &plan.sensitive_fields(&c.address)))?;
     }
     out.write_all(b"]}\n")
 }
@@ -64,11 +64,13 @@ fn cost_json(cost: &super::Cost, currency: &str, totals: bool) -> Value {
     doc
 }
 
-fn change(c: &Change) -> Value {
+/// One change; the values of its `sensitive` fields are left out of `before` and `after`.
+fn change(c: &Change, sensitive: &[&str]) -> Value {
     let fields = |pick: fn(&super::FieldChange) -> &Option<Value>| -> Value {
         let map: Map<String, Value> = c
             .fields()
             .iter()
+            .filter(|f| !sensitive.contains(&f.name.as_str()))
             .filter_map(|f| pick(f).clone().map(|v| (f.name.clone(), v)))
             .collect();
         if map.is_empty() {
@@ -85,10 +87,6 @@ fn change(c: &Change) -> Value {
         Effect::Forget => &["forget"],
         Effect::NoOp => &["no-op"],
     };
-    // Names of fields whose values are secret and therefore left out of `before` and `after`.
-    // Always empty today: `env.` references, the only way a secret enters, are read only in
-    // provider settings, which never reach a plan or state (docs/plan-json.md).
-    let sensitive: [&str; 0] = [];
     json!({
         "address": c.address,
         "action": c.action.to_string(),

@@ -551,6 +551,7 @@ mod tests {
             seed: 0,
             destroy: false,
             changes,
+            sensitive: Default::default(),
         }
     }
 

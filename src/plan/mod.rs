@@ -7,7 +7,11 @@
 pub mod concise;
 pub mod json;
 pub mod markdown;
+mod scope;
+pub mod sensitive;
 pub mod text;
+
+pub use scope::{Scope, ScopeError};
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -258,6 +262,9 @@ pub struct Plan {
     pub destroy: bool,
     /// Every address, sorted.
     pub changes: Vec<Change>,
+    /// Per address, the attributes that hold a secret ([`sensitive`]): never shown.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sensitive: BTreeMap<Address, std::collections::BTreeSet<String>>,
 }
 
 impl Plan {
@@ -328,20 +335,6 @@ pub struct Current<'a> {
     pub gone: HashSet<Address>,
     /// Addresses adopted by refresh (found by their marker, missing from state).
     pub adopted: HashSet<Address>,
-}
-
-/// Which addresses a plan covers.
-#[derive(Clone, Debug, Default)]
-pub struct Scope {
-    pub targets: Vec<String>,
-    pub excludes: Vec<String>,
-}
-
-impl Scope {
-    fn covers(&self, address: &Address) -> bool {
-        (self.targets.is_empty() || self.targets.iter().any(|t| address.matches(t)))
-            && !self.excludes.iter().any(|e| address.matches(e))
-    }
 }
 
 /// Diffs the desired graph (`None` for a destroy plan) against what exists.

@@ -4,6 +4,10 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::locate::Position;
+use crate::echo::{Echo, EchoPath, cap};
+
+/// The most of one problem's message (or hint) shown; the values it quotes are user input.
+const MESSAGE_LIMIT: usize = 2 * crate::echo::LIMIT;
 
 /// One problem at one place in a strategy.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,7 +24,7 @@ pub struct Problem {
 /// Everything wrong with a strategy file, or why it could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum StrategyError {
-    #[error("Cannot read strategy file {}", path.display())]
+    #[error("Cannot read strategy file {}", crate::echo::EchoPath(path))]
     Read {
         path: PathBuf,
         #[source]
@@ -54,11 +58,11 @@ impl fmt::Display for Located<'_> {
         write!(
             f,
             "Strategy {} has {count} problem{}:",
-            self.path.display(),
+            EchoPath(self.path),
             if count == 1 { "" } else { "s" }
         )?;
         for problem in self.problems {
-            write!(f, "\n  {}", self.path.display())?;
+            write!(f, "\n  {}", EchoPath(self.path))?;
             if let Some(p) = problem.position {
                 write!(f, ":{}:{}", p.line, p.column)?;
             }
@@ -67,9 +71,15 @@ impl fmt::Display for Located<'_> {
             } else {
                 &problem.pointer
             };
-            write!(f, " at {pointer}: {}", problem.message)?;
+            // Messages and hints may quote values from the file: never one whole.
+            write!(
+                f,
+                " at {}: {}",
+                Echo(pointer),
+                cap(&problem.message, MESSAGE_LIMIT)
+            )?;
             if let Some(hint) = &problem.hint {
-                write!(f, "\n    hint: {hint}")?;
+                write!(f, "\n    hint: {}", cap(hint, MESSAGE_LIMIT))?;
             }
         }
         Ok(())

@@ -3,8 +3,10 @@
 
 use serde_json::json;
 
-use super::Failure;
-use super::args::CatalogArgs;
+use super::super::args::{CatalogArgs, Cli};
+use super::super::failure::{self, ExitStatus, Failure};
+use super::super::output::outln;
+use super::super::session::{self, Secrets};
 use crate::catalog::{Catalog, HOURS_PER_MONTH};
 
 struct Row<'a> {
@@ -15,13 +17,26 @@ struct Row<'a> {
     price: &'a crate::catalog::Price,
 }
 
-pub fn print(catalogs: &[(String, Catalog)], args: &CatalogArgs) -> Result<u8, Failure> {
+pub async fn run(
+    cli: &Cli,
+    args: &CatalogArgs,
+    secrets: &mut Secrets,
+) -> Result<ExitStatus, Failure> {
+    let session = session::open(cli, secrets).await?;
+    let catalogs = session.catalogs().await.map_err(failure::engine)?;
+    print(&catalogs, args)
+}
+
+fn print(catalogs: &[(String, Catalog)], args: &CatalogArgs) -> Result<ExitStatus, Failure> {
     if let Some(p) = &args.provider
         && !catalogs.iter().any(|(name, _)| name == p)
     {
         let names: Vec<&str> = catalogs.iter().map(|(n, _)| n.as_str()).collect();
-        return Err(super::fail(
-            format!("The strategy has no provider named `{p}`"),
+        return Err(Failure::user(
+            format!(
+                "The strategy has no provider named `{}`",
+                crate::echo::Echo(p)
+            ),
             format!("its providers: {}", names.join(", ")),
         ));
     }
@@ -81,20 +96,20 @@ pub fn print(catalogs: &[(String, Catalog)], args: &CatalogArgs) -> Result<u8, F
             .map(|(n, c)| (n.clone(), json!({"source": c.source, "images": c.images})))
             .collect();
         let doc = json!({"providers": sources, "offerings": list});
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        return Ok(0);
+        outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return Ok(ExitStatus::Success);
     }
     for (name, catalog) in catalogs {
         if args.provider.as_ref().is_none_or(|p| p == name) {
             let images: Vec<&str> = catalog.images.iter().map(|i| i.id.as_str()).collect();
-            println!(
+            outln!(
                 "{name}: prices from {}; images: {}",
                 catalog.source.as_deref().unwrap_or("the provider"),
                 images.join(", ")
             );
         }
     }
-    println!();
+    outln!();
     let header = [
         "PROVIDER",
         "LOCATION",
@@ -147,12 +162,12 @@ pub fn print(catalogs: &[(String, Catalog)], args: &CatalogArgs) -> Result<u8, F
                 }
             })
             .collect();
-        println!("{}", parts.join("  ").trim_end());
+        outln!("{}", parts.join("  ").trim_end());
     };
     line(header.to_vec());
     for row in &cells {
         line(row.iter().map(String::as_str).collect());
     }
-    println!("\n{} offering(s).", cells.len());
-    Ok(0)
+    outln!("\n{} offering(s).", cells.len());
+    Ok(ExitStatus::Success)
 }

@@ -1,0 +1,14 @@
+//! One file per subcommand. Each is a thin sequence of engine calls that ends in an
+//! [`ExitStatus`](super::failure::ExitStatus) or a [`Failure`](super::failure::Failure); `apply`
+//! and `destroy` share their flow in [`change`].
+
+pub mod apply;
+pub mod catalog;
+pub mod change;
+pub mod destroy;
+pub mod force_unlock;
+pub mod graph;
+pub mod plan;
+pub mod show;
+pub mod state;
+pub mod validate;

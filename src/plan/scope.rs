@@ -1,0 +1,187 @@
+//! Which addresses a plan covers (`--target`, `--exclude`), and the check that each pattern
+//! names something: a pattern that matches nothing is a typo, and planning nothing for it
+//! would read as "No changes" while changes are due.
+//!
+//! Pure: no I/O.
+
+use std::collections::BTreeSet;
+
+use crate::echo::Echo;
+use crate::resource::Address;
+
+/// Which addresses a plan covers.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    pub targets: Vec<String>,
+    pub excludes: Vec<String>,
+}
+
+/// A `--target` or `--exclude` pattern that names no resource.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag} {} matches no resource {where_}", Echo(pattern))]
+pub struct ScopeError {
+    /// `--target` or `--exclude`.
+    pub flag: &'static str,
+    pub pattern: String,
+    /// Where it was looked for: `in the strategy or the state`, `in the state`.
+    pub where_: &'static str,
+    /// The existing addresses (or group prefixes) nearest to it, best first.
+    pub closest: Vec<String>,
+}
+
+impl ScopeError {
+    pub fn hint(&self) -> Option<String> {
+        Some(if self.closest.is_empty() {
+            format!("there is nothing {} to name yet", self.where_)
+        } else {
+            format!(
+                "the closest existing: {}; list them all with `oss plan` or `oss state list`",
+                self.closest.join(", ")
+            )
+        })
+    }
+}
+
+impl Scope {
+    pub(super) fn covers(&self, address: &Address) -> bool {
+        (self.targets.is_empty() || self.targets.iter().any(|t| address.matches(t)))
+            && !self.excludes.iter().any(|e| address.matches(e))
+    }
+
+    /// Fails on the first pattern that matches none of `known` (the desired addresses and
+    /// those in state). `destroy`: only state was looked in.
+    pub fn check<'a>(
+        &self,
+        known: impl Iterator<Item = &'a Address>,
+        destroy: bool,
+    ) -> Result<(), ScopeError> {
+        if self.targets.is_empty() && self.excludes.is_empty() {
+            return Ok(());
+        }
+        let known: Vec<&Address> = known.collect();
+        let flags = self
+            .targets
+            .iter()
+            .map(|t| ("--target", t))
+            .chain(self.excludes.iter().map(|e| ("--exclude", e)));
+        for (flag, pattern) in flags {
+            if known.iter().any(|a| a.matches(pattern)) {
+                continue;
+            }
+            return Err(ScopeError {
+                flag,
+                pattern: pattern.clone(),
+                where_: if destroy {
+                    "in the state"
+                } else {
+                    "in the strategy or the state"
+                },
+                closest: closest(pattern, known.iter().copied()),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Up to three addresses or group prefixes (`node.web`) nearest to `pattern` by edit distance.
+fn closest<'a>(pattern: &str, known: impl Iterator<Item = &'a Address>) -> Vec<String> {
+    // Only the start of a huge pattern is compared: enough to rank, cheap on 100,000 addresses.
+    let pattern: Vec<char> = pattern.chars().take(64).collect();
+    let mut candidates = BTreeSet::new();
+    for address in known {
+        let text = address.0.as_str();
+        if let Some((group, _)) = text.split_once('[') {
+            candidates.insert(group.to_string());
+        }
+        candidates.insert(text.to_string());
+    }
+    let mut ranked: Vec<(usize, String)> = candidates
+        .into_iter()
+        .map(|c| (distance(&pattern, &c), c))
+        .collect();
+    ranked.sort();
+    ranked.into_iter().take(3).map(|(_, c)| c).collect()
+}
+
+/// Levenshtein distance between `a` and `b` (characters).
+fn distance(a: &[char], b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addresses(names: &[&str]) -> Vec<Address> {
+        names.iter().map(|n| Address(n.to_string())).collect()
+    }
+
+    #[test]
+    fn a_pattern_matching_nothing_names_the_closest_addresses() {
+        let known = addresses(&["key.local", "node.web[0]", "node.web[1]", "node.db[0]"]);
+        let scope = Scope {
+            targets: vec!["node.web".into(), "node.wbe[1]".into()],
+            excludes: vec![],
+        };
+        let e = scope.check(known.iter(), false).unwrap_err();
+        assert_eq!(e.flag, "--target");
+        assert_eq!(e.pattern, "node.wbe[1]");
+        assert_eq!(e.closest[0], "node.web[1]");
+        assert_eq!(
+            e.to_string(),
+            "--target node.wbe[1] matches no resource in the strategy or the state"
+        );
+    }
+
+    #[test]
+    fn excludes_are_checked_too_and_prefixes_count_as_matches() {
+        let known = addresses(&["node.web[0]"]);
+        let ok = Scope {
+            targets: vec!["node.web".into(), "node.web[0]".into()],
+            excludes: vec!["node".into()],
+        };
+        assert!(ok.check(known.iter(), false).is_ok());
+        let bad = Scope {
+            targets: vec![],
+            excludes: vec!["node.nope".into()],
+        };
+        let e = bad.check(known.iter(), true).unwrap_err();
+        assert_eq!(e.flag, "--exclude");
+        assert_eq!(e.where_, "in the state");
+    }
+
+    #[test]
+    fn nothing_known_gives_a_hint_without_candidates() {
+        let scope = Scope {
+            targets: vec!["node.web[0]".into()],
+            excludes: vec![],
+        };
+        let e = scope.check([].iter(), true).unwrap_err();
+        assert!(e.closest.is_empty());
+        assert_eq!(
+            e.hint().as_deref(),
+            Some("there is nothing in the state to name yet")
+        );
+    }
+
+    #[test]
+    fn distance_counts_edits() {
+        let a: Vec<char> = "kitten".chars().collect();
+        assert_eq!(distance(&a, "sitting"), 3);
+        assert_eq!(distance(&a, "kitten"), 0);
+        assert_eq!(distance(&[], "abc"), 3);
+    }
+}
