@@ -568,7 +568,7 @@ mod tests {
         let text = r#"{
           "name": "t",
           "state": {"backend": "postgres", "url": "env.PG_URL"},
-          "provider": {"options": [{"sim": {"catalog": "aws", "token": "env.SIM_TOKEN"}}]},
+          "provider": {"options": [{"sim": {"catalog": "aws", "api_key": "env.SIM_TOKEN"}}]},
           "node": {"image": {"options": [{"os": "ubuntu"}]},
                    "hardware": {"options": [{"min_vcpus": 1}]},
                    "location": {"options": [{"country": "AU"}]}}
@@ -581,7 +581,7 @@ mod tests {
         let strategy = parse(Path::new("strategy.json"), text, &env).unwrap();
         let shown = format!("{strategy:?}");
         assert!(!shown.contains("canary"), "{shown}");
-        assert!(shown.contains("token"), "setting names are shown: {shown}");
+        assert!(shown.contains("api_key"), "setting names are shown: {shown}");
         assert!(shown.contains("postgres://oss:***@127.0.0.1/db"), "{shown}");
     }
 }
