@@ -14,6 +14,7 @@ pub mod driver;
 pub mod engine;
 pub mod fsutil;
 pub mod graph;
+pub mod net;
 pub mod placement;
 pub mod plan;
 pub mod report;

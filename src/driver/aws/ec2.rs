@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::xml::Element;
+use crate::net::aws::xml::Element;
 
 /// The address of the resource an object was created for (`node.web[0]`).
 pub const TAG_ADDRESS: &str = "oss:address";

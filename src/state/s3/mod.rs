@@ -19,7 +19,6 @@
 
 mod http;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -29,13 +28,13 @@ use base64::Engine as _;
 use md5::{Digest as _, Md5};
 use serde_json::json;
 
-use self::http::{Client, Endpoint, Reply, Request};
+use self::http::{Client, Endpoint, ErrorText as _, Reply, Request};
 use super::State;
 use super::backend::{self, Backend, Held, Journal, Version};
 use super::lock::{LockError, LockInfo, who};
 use super::store::{Loaded, StoreError};
-use crate::driver::aws::credentials;
-use crate::driver::aws::xml::Element;
+use crate::net::aws::credentials;
+use crate::net::aws::xml::Element;
 
 /// Reads whose MD5 does not match are retried this often before giving up (S3-compatible
 /// stores may still serve an older copy for a moment after a write).
@@ -177,12 +176,7 @@ impl S3Backend {
             profile: location.profile.clone(),
             ..Default::default()
         };
-        let var = |name: &str| std::env::var(name).ok();
-        let env = credentials::Environment {
-            var: &var,
-            home: std::env::var_os("HOME").map(PathBuf::from),
-        };
-        let keys = credentials::resolve(given, &env)
+        let keys = credentials::resolve(given, &credentials::Environment::process())
             .map_err(&fail)?
             .ok_or_else(|| {
                 fail("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
