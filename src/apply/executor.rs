@@ -1,6 +1,6 @@
 //! The scheduler: hands out ready steps (all dependencies done) like a dependency queue, runs
-//! at most `parallelism` of them on a `JoinSet`, retries what the driver marks retryable with
-//! jittered backoff, and fails over to the next candidate when a create is refused.
+//! at most `parallelism` of them on a `JoinSet`, retries what the driver marks retryable (on
+//! the budgets of `retry`), and fails over to the next candidate when a create is refused.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::recorder::Recorder;
+use super::retry::{self, Retries};
 use crate::driver::{CreateRequest, Driver, DriverError, ErrorClass, Scope};
 use crate::plan::{Action, Change};
 use crate::report::{Event, Reporter};
@@ -23,26 +24,16 @@ pub struct Options {
     /// At most this many steps call their providers at once. A step gives its slot back
     /// before its journal entry is made durable, and counts as done once it is.
     pub parallelism: usize,
-    /// Attempts per driver call for retryable errors.
-    pub max_attempts: u32,
-    /// Throttled calls per driver call (the provider's rate limit), counted apart: a
-    /// throttled call had no effect, and a rate-limited provider throttles many calls of a
-    /// large apply that are fine. They wait at most `throttle_backoff_max` each.
-    pub max_throttled: u32,
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
-    pub throttle_backoff_max: Duration,
+    /// How each driver call of a step is retried: retryable failures until a deadline,
+    /// throttles on a budget of their own.
+    pub retries: Retries,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             parallelism: 10,
-            max_attempts: 5,
-            max_throttled: 60,
-            backoff_base: Duration::from_millis(200),
-            backoff_max: Duration::from_secs(10),
-            throttle_backoff_max: Duration::from_secs(1),
+            retries: Retries::default(),
         }
     }
 }
@@ -509,59 +500,21 @@ fn driver_for<'a>(shared: &'a Shared, provider: &str) -> Result<&'a Arc<dyn Driv
     })
 }
 
-/// Calls `call` until it succeeds, fails for good, or runs out of attempts; retryable errors
-/// wait with exponential, jittered backoff (or the provider's `Retry-After`). Throttled calls
-/// have a budget of their own and a shorter longest wait, so a rate limit slows a step down
-/// without failing it.
-async fn retrying<T, F, Fut>(
-    shared: &Shared,
-    address: &Address,
-    mut call: F,
-) -> Result<T, DriverError>
+/// Calls `call` on the step's retry budgets, reporting every retry.
+async fn retrying<T, F, Fut>(shared: &Shared, address: &Address, call: F) -> Result<T, DriverError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, DriverError>>,
 {
-    let options = &shared.options;
-    let (mut failed, mut throttled) = (0u32, 0u32);
-    loop {
-        let e = match call().await {
-            Err(e) if e.class == ErrorClass::Retry => e,
-            other => return other,
-        };
-        let (count, budget, longest) = if e.is_throttle() {
-            throttled += 1;
-            (
-                throttled,
-                options.max_throttled,
-                options.throttle_backoff_max,
-            )
-        } else {
-            failed += 1;
-            (
-                failed,
-                options.max_attempts.saturating_sub(1),
-                options.backoff_max,
-            )
-        };
-        if count > budget {
-            return Err(e);
-        }
-        let exp = options
-            .backoff_base
-            .saturating_mul(1 << (count - 1).min(16));
-        let capped = exp.min(longest);
-        // Full jitter in the upper half: spreads retries of many steps apart.
-        let jitter = capped.mul_f64(0.5 + rand::random::<f64>() * 0.5);
-        let wait = e.retry_after.map_or(jitter, |after| after.max(jitter));
+    retry::retrying(&shared.options.retries, call, |retry| {
         shared.reporter.report(Event::StepRetrying {
             address,
-            attempt: failed + throttled,
-            wait,
-            error: &e,
-        });
-        tokio::time::sleep(wait).await;
-    }
+            attempt: retry.attempt,
+            wait: retry.wait,
+            error: retry.error,
+        })
+    })
+    .await
 }
 
 fn source_text(e: &dyn std::error::Error) -> String {
@@ -699,8 +652,7 @@ mod tests {
             [("script".to_string(), script as Arc<dyn Driver>)].into();
         let options = Options {
             parallelism,
-            backoff_base: Duration::from_millis(1),
-            ..Options::default()
+            retries: Retries::default().with_base(Duration::from_millis(1)),
         };
         let run = Run {
             drivers,
@@ -844,9 +796,13 @@ mod tests {
                 reporter: Arc::new(crate::report::Silent),
                 existing: HashMap::new(),
             };
+            let ms = Duration::from_millis(1);
             let options = Options {
-                backoff_base: Duration::from_millis(1),
-                throttle_backoff_max: Duration::from_millis(2),
+                retries: Retries {
+                    failures: Retries::FAILURES.with_retries(None),
+                    throttles: crate::backoff::Policy::new(ms, 2 * ms, 60),
+                }
+                .with_base(ms),
                 ..Options::default()
             };
             let changes = vec![create(desired("n0", &[], &[]))];
@@ -855,8 +811,9 @@ mod tests {
         };
         // Twelve throttles in a row are a busy API: the thirteenth call goes through.
         assert_eq!(attempts("RequestLimitExceeded").await, (true, 13));
-        // Twelve 503s in a row are a broken one: the step fails after five attempts.
-        assert_eq!(attempts("ServiceUnavailable").await, (false, 5));
+        // Twelve 503s in a row are a flaky API: the step keeps trying (until the deadline),
+        // and the thirteenth call goes through.
+        assert_eq!(attempts("ServiceUnavailable").await, (true, 13));
     }
 
     #[tokio::test]
