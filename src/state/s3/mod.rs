@@ -33,13 +33,14 @@ use super::State;
 use super::backend::{self, Backend, Held, Journal, Version};
 use super::lock::{LockError, LockInfo, who};
 use super::store::{Loaded, StoreError};
+use crate::backoff::Policy;
 use crate::net::aws::credentials;
 use crate::net::aws::xml::Element;
 
-/// Reads whose MD5 does not match are retried this often before giving up (S3-compatible
-/// stores may still serve an older copy for a moment after a write).
-const STALE_READ_ATTEMPTS: u32 = 5;
-const STALE_READ_WAIT: Duration = Duration::from_millis(400);
+/// Reads whose MD5 does not match are tried five times, 400 ms apart, before giving up
+/// (S3-compatible stores may still serve an older copy for a moment after a write).
+const STALE_READ: Policy =
+    Policy::new(Duration::from_millis(400), Duration::from_millis(400), 4).with_jitter(0.0);
 /// Journal objects fetched at once when a state is recovered.
 const FETCH_WIDTH: usize = 16;
 
@@ -299,7 +300,7 @@ impl S3Backend {
             (Some(table), None) => self.stored_digest(table).await?,
             _ => None,
         };
-        let mut attempt = 1;
+        let mut backoff = STALE_READ.start();
         loop {
             let mut request = Request::new("GET", Some(&self.key));
             if let Some(v) = version_id {
@@ -328,7 +329,8 @@ impl S3Backend {
                     return Ok(Some(reply.body));
                 }
             };
-            if attempt >= STALE_READ_ATTEMPTS {
+            if !backoff.wait(None).await {
+                let attempt = backoff.retries() + 1;
                 return Err(self.fail(
                     "the state read does not match what was written",
                     format!(
@@ -338,8 +340,6 @@ impl S3Backend {
                     ),
                 ));
             }
-            attempt += 1;
-            tokio::time::sleep(STALE_READ_WAIT).await;
         }
     }
 
