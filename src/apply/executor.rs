@@ -526,6 +526,7 @@ mod tests {
     //! The scheduler's contract, with a scripted in-process driver standing in for a provider
     //! (the real providers have their own end-to-end tests).
     use super::*;
+    use crate::backoff::Policy;
     use crate::catalog::Catalog;
     use crate::driver::Refreshed;
     use crate::resource::{Desired, Kind};
@@ -547,6 +548,25 @@ mod tests {
         answered: Mutex<Vec<Instant>>,
         in_flight: AtomicUsize,
         max_in_flight: AtomicUsize,
+        /// Answers create call number `n` (from 0) with this error instead, when it gives one.
+        refuse: Option<Refusal>,
+        /// Create calls so far.
+        calls: AtomicUsize,
+    }
+
+    type Refusal = Box<dyn Fn(usize) -> Option<DriverError> + Send + Sync>;
+
+    /// A script whose create calls `refuse` may answer with an error.
+    fn refusing(refuse: impl Fn(usize) -> Option<DriverError> + Send + Sync + 'static) -> Script {
+        Script {
+            refuse: Some(Box::new(refuse)),
+            ..Script::default()
+        }
+    }
+
+    /// Refuses every create: the provider cannot be reached.
+    fn unreachable(_: usize) -> Option<DriverError> {
+        Some(DriverError::fail_over("connection refused").with_scope(Scope::Provider))
     }
 
     #[async_trait]
@@ -561,6 +581,10 @@ mod tests {
             Ok(Refreshed::default())
         }
         async fn create(&self, r: CreateRequest<'_>) -> Result<Existing, DriverError> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(error) = self.refuse.as_ref().and_then(|refuse| refuse(n)) {
+                return Err(error);
+            }
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_in_flight.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;
@@ -691,26 +715,45 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_journal_never_idles_the_provider_calls() {
-        /// Makes each entry durable the way the local journal does: on the calling thread.
-        #[derive(Default)]
-        struct Blocking(Mutex<Vec<String>>, AtomicUsize);
+        /// Makes entries durable the way the local journal does, on the calling thread; its
+        /// first append is held until `creates` have all answered (or a generous while has
+        /// passed, which means the creates were waiting on it).
+        struct Gated {
+            script: Arc<Script>,
+            creates: usize,
+            entries: Mutex<Vec<String>>,
+            appends: AtomicUsize,
+            gave_up: std::sync::atomic::AtomicBool,
+        }
         #[async_trait]
-        impl Journal for Blocking {
+        impl Journal for Gated {
             async fn append(
                 &self,
                 entries: &[String],
             ) -> Result<(), crate::state::store::StoreError> {
-                std::thread::sleep(Duration::from_millis(60));
-                self.0.lock().unwrap().extend(entries.iter().cloned());
-                self.1.fetch_add(1, Ordering::SeqCst);
+                if self.appends.load(Ordering::SeqCst) == 0 {
+                    let since = Instant::now();
+                    while self.script.answered.lock().unwrap().len() < self.creates {
+                        if since.elapsed() > Duration::from_secs(10) {
+                            self.gave_up.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                self.entries.lock().unwrap().extend(entries.iter().cloned());
+                self.appends.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }
         }
-        let script = Arc::new(Script {
-            delay: Duration::from_millis(20),
-            ..Script::default()
+        let script = Arc::new(Script::default());
+        let journal = Arc::new(Gated {
+            script: script.clone(),
+            creates: 6,
+            entries: Mutex::default(),
+            appends: AtomicUsize::new(0),
+            gave_up: Default::default(),
         });
-        let journal = Arc::new(Blocking::default());
         let run = Run {
             drivers: [("script".to_string(), script.clone() as Arc<dyn Driver>)].into(),
             lineage: "l".into(),
@@ -725,66 +768,32 @@ mod tests {
             parallelism: 2,
             ..Options::default()
         };
-        let started = Instant::now();
         let outcome = execute(changes, run, options, CancellationToken::new()).await;
         assert!(outcome.succeeded());
-        assert_eq!(journal.0.lock().unwrap().len(), 6, "every step is recorded");
-        // Three rounds of two 20 ms calls: about 60 ms. Had the steps waited on the journal
-        // (60 ms an entry, one at a time) the last call would answer after 200 ms or more.
-        let last = *script.answered.lock().unwrap().iter().max().unwrap();
+        // With two slots, six creates answered while the first append was still held: no
+        // step kept its slot waiting for its entry to be durable.
         assert!(
-            last - started < Duration::from_millis(150),
-            "the last create answered after {:?}",
-            last - started
+            !journal.gave_up.load(Ordering::SeqCst),
+            "the creates waited for the journal"
         );
-        // Entries that queued up during an append went out together in the next one, and
-        // the apply ended only when the last was durable.
-        let appends = journal.1.load(Ordering::SeqCst);
+        // The apply ended only when every entry was durable, and entries that queued up
+        // during an append went out together in the next one.
+        assert_eq!(
+            journal.entries.lock().unwrap().len(),
+            6,
+            "every step is recorded"
+        );
+        let appends = journal.appends.load(Ordering::SeqCst);
         assert!(appends < 6, "{appends} appends for 6 entries");
-        assert!(
-            outcome.elapsed >= Duration::from_millis(60) * appends as u32,
-            "{outcome:?}"
-        );
     }
 
     #[tokio::test]
     async fn throttling_slows_a_step_down_without_failing_it() {
-        /// Refuses the first `refusals` calls with `code`.
-        struct Refusing {
-            code: &'static str,
-            refusals: usize,
-            calls: AtomicUsize,
-        }
-        #[async_trait]
-        impl Driver for Refusing {
-            fn name(&self) -> &str {
-                "script"
-            }
-            async fn catalog(&self) -> Result<Catalog, DriverError> {
-                Ok(Catalog::default())
-            }
-            async fn refresh(&self, _: &str, _: &[Existing]) -> Result<Refreshed, DriverError> {
-                Ok(Refreshed::default())
-            }
-            async fn create(&self, r: CreateRequest<'_>) -> Result<Existing, DriverError> {
-                if self.calls.fetch_add(1, Ordering::SeqCst) < self.refusals {
-                    return Err(DriverError::retry("not now").with_code(self.code));
-                }
-                Script::default().create(r).await
-            }
-            async fn update(&self, e: &Existing, _: &Desired) -> Result<Existing, DriverError> {
-                Ok(e.clone())
-            }
-            async fn delete(&self, _: &Existing) -> Result<(), DriverError> {
-                Ok(())
-            }
-        }
         let attempts = |code| async move {
-            let driver = Arc::new(Refusing {
-                code,
-                refusals: 12,
-                calls: AtomicUsize::new(0),
-            });
+            // The first twelve calls are refused with `code`.
+            let driver = Arc::new(refusing(move |n| {
+                (n < 12).then(|| DriverError::retry("not now").with_code(code))
+            }));
             let dir = tempfile::tempdir().unwrap();
             let store = Store::new(dir.path(), "t");
             let mut state = State::new("t");
@@ -799,10 +808,9 @@ mod tests {
             let ms = Duration::from_millis(1);
             let options = Options {
                 retries: Retries {
-                    failures: Retries::FAILURES.with_retries(None),
-                    throttles: crate::backoff::Policy::new(ms, 2 * ms, 60),
-                }
-                .with_base(ms),
+                    failures: Policy::until(ms, 2 * ms, Duration::from_secs(60)),
+                    throttles: Policy::new(ms, 2 * ms, 60),
+                },
                 ..Options::default()
             };
             let changes = vec![create(desired("n0", &[], &[]))];
@@ -923,30 +931,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_provider_wide_refusal_blocks_the_whole_provider() {
-        struct Down(AtomicUsize);
-        #[async_trait]
-        impl Driver for Down {
-            fn name(&self) -> &str {
-                "down"
-            }
-            async fn catalog(&self) -> Result<Catalog, DriverError> {
-                Ok(Catalog::default())
-            }
-            async fn refresh(&self, _: &str, _: &[Existing]) -> Result<Refreshed, DriverError> {
-                Ok(Refreshed::default())
-            }
-            async fn create(&self, _: CreateRequest<'_>) -> Result<Existing, DriverError> {
-                self.0.fetch_add(1, Ordering::SeqCst);
-                Err(DriverError::fail_over("connection refused").with_scope(Scope::Provider))
-            }
-            async fn update(&self, e: &Existing, _: &Desired) -> Result<Existing, DriverError> {
-                Ok(e.clone())
-            }
-            async fn delete(&self, _: &Existing) -> Result<(), DriverError> {
-                Ok(())
-            }
-        }
-        let down = Arc::new(Down(AtomicUsize::new(0)));
+        let down = Arc::new(refusing(unreachable));
         let script = Arc::new(Script::default());
         let on = |provider: &str, location: &str| Placement {
             provider: provider.into(),
@@ -987,7 +972,7 @@ mod tests {
         .await;
         assert!(outcome.succeeded());
         assert_eq!(
-            down.0.load(Ordering::SeqCst),
+            down.calls.load(Ordering::SeqCst),
             1,
             "one refusal blocks every placement at that provider"
         );
@@ -1002,28 +987,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_regional_resource_refused_at_a_provider_nobody_ended_up_on_is_not_needed() {
-        struct Down;
-        #[async_trait]
-        impl Driver for Down {
-            fn name(&self) -> &str {
-                "down"
-            }
-            async fn catalog(&self) -> Result<Catalog, DriverError> {
-                Ok(Catalog::default())
-            }
-            async fn refresh(&self, _: &str, _: &[Existing]) -> Result<Refreshed, DriverError> {
-                Ok(Refreshed::default())
-            }
-            async fn create(&self, _: CreateRequest<'_>) -> Result<Existing, DriverError> {
-                Err(DriverError::fail_over("connection refused").with_scope(Scope::Provider))
-            }
-            async fn update(&self, e: &Existing, _: &Desired) -> Result<Existing, DriverError> {
-                Ok(e.clone())
-            }
-            async fn delete(&self, _: &Existing) -> Result<(), DriverError> {
-                Ok(())
-            }
-        }
         let on = |provider: &str, location: &str| Placement {
             provider: provider.into(),
             ..place(location)
@@ -1039,7 +1002,10 @@ mod tests {
         store.write(&mut state).unwrap();
         let run = Run {
             drivers: [
-                ("down".to_string(), Arc::new(Down) as Arc<dyn Driver>),
+                (
+                    "down".to_string(),
+                    Arc::new(refusing(unreachable)) as Arc<dyn Driver>,
+                ),
                 (
                     "script".to_string(),
                     Arc::new(Script::default()) as Arc<dyn Driver>,
