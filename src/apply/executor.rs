@@ -691,6 +691,15 @@ mod tests {
 
     use crate::state::State;
 
+    /// How each step ended, by address.
+    fn statuses(outcome: &Outcome) -> HashMap<String, Status> {
+        outcome
+            .steps
+            .iter()
+            .map(|s| (s.address.to_string(), s.status.clone()))
+            .collect()
+    }
+
     #[tokio::test]
     async fn dependencies_run_first_and_parallelism_is_bounded() {
         let script = Arc::new(Script {
@@ -837,11 +846,7 @@ mod tests {
             create(desired("independent", &[], &[])),
         ];
         let (outcome, state) = run(script, changes, 2, CancellationToken::new()).await;
-        let status: HashMap<String, Status> = outcome
-            .steps
-            .iter()
-            .map(|s| (s.address.to_string(), s.status.clone()))
-            .collect();
+        let status = statuses(&outcome);
         assert_eq!(
             status["bad"],
             Status::Failed("InvalidParameter: invalid request".into())
@@ -908,11 +913,7 @@ mod tests {
             create(desired("n1", &["fw"], &[])),
         ];
         let (outcome, _) = run(script.clone(), changes, 2, CancellationToken::new()).await;
-        let status: HashMap<String, Status> = outcome
-            .steps
-            .iter()
-            .map(|s| (s.address.to_string(), s.status.clone()))
-            .collect();
+        let status = statuses(&outcome);
         assert_eq!(status["n0"], Status::Done);
         assert_eq!(outcome.steps[1].placement.as_ref().unwrap().location, "b");
         assert_eq!(status["n1"], Status::Skipped(Address("fw".into())));
