@@ -281,7 +281,8 @@ impl Session {
             });
             let driver = self.driver(&provider)?;
             let refresh = || driver.refresh(&state.lineage, &known);
-            let refreshed = match apply::retry::retrying(&self.retries, refresh, |retry| {
+            let never = CancellationToken::new();
+            let refreshed = match apply::retry::retrying(&self.retries, &never, refresh, |retry| {
                 reporter.report(Event::RefreshRetrying {
                     provider: &provider,
                     attempt: retry.attempt,

@@ -25,7 +25,7 @@ pub struct Options {
     /// before its journal entry is made durable, and counts as done once it is.
     pub parallelism: usize,
     /// How each driver call of a step is retried: retryable failures until a deadline,
-    /// throttles on a budget of their own.
+    /// throttles on a budget of their own; after an interrupt, not at all.
     pub retries: Retries,
 }
 
@@ -99,6 +99,8 @@ struct Shared {
     blocked: Mutex<HashSet<String>>,
     /// What exists now, kept current as steps finish.
     existing: Mutex<HashMap<Address, Existing>>,
+    /// Cancelled on interrupt: steps in flight make no further retries.
+    cancel: CancellationToken,
 }
 
 /// Runs every change that is not a no-op and reports how each ended.
@@ -130,6 +132,7 @@ pub async fn execute(
         options,
         blocked: Mutex::new(HashSet::new()),
         existing: Mutex::new(existing),
+        cancel: cancel.clone(),
     });
     reporter.report(Event::ApplyStarted { steps: steps.len() });
     let started = Instant::now();
@@ -506,7 +509,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, DriverError>>,
 {
-    retry::retrying(&shared.options.retries, call, |retry| {
+    retry::retrying(&shared.options.retries, &shared.cancel, call, |retry| {
         shared.reporter.report(Event::StepRetrying {
             address,
             attempt: retry.attempt,
@@ -1060,6 +1063,57 @@ mod tests {
         );
         assert_eq!(outcome.count(|s| *s == Status::NotStarted), 4);
         assert_eq!(state.resources.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_ends_a_steps_retries() {
+        struct Discard;
+        #[async_trait]
+        impl Journal for Discard {
+            async fn append(&self, _: &[String]) -> Result<(), crate::state::store::StoreError> {
+                Ok(())
+            }
+        }
+        /// Interrupts the apply when the first retry is announced.
+        struct InterruptOnRetry(CancellationToken);
+        impl Reporter for InterruptOnRetry {
+            fn report(&self, event: Event<'_>) {
+                if matches!(event, Event::StepRetrying { .. }) {
+                    self.0.cancel();
+                }
+            }
+        }
+        let script = Arc::new(refusing(|_| {
+            Some(DriverError::retry("down for now").with_code("ServiceUnavailable"))
+        }));
+        let cancel = CancellationToken::new();
+        let run = Run {
+            drivers: [("script".to_string(), script.clone() as Arc<dyn Driver>)].into(),
+            lineage: "l".into(),
+            journal: Arc::new(Discard),
+            reporter: Arc::new(InterruptOnRetry(cancel.clone())),
+            existing: HashMap::new(),
+        };
+        let ms = Duration::from_millis(1);
+        let options = Options {
+            retries: Retries {
+                failures: Policy::until(ms, ms, Duration::from_secs(1)),
+                throttles: Retries::THROTTLES,
+            },
+            ..Options::default()
+        };
+        let changes = vec![create(desired("n0", &[], &[]))];
+        let outcome = execute(changes, run, options, cancel).await;
+        assert!(outcome.interrupted);
+        assert_eq!(
+            outcome.steps[0].status,
+            Status::Failed("ServiceUnavailable: down for now".into())
+        );
+        assert_eq!(
+            script.calls.load(Ordering::SeqCst),
+            1,
+            "no call after the interrupt"
+        );
     }
 
     #[tokio::test]

@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::backoff::{Backoff, Policy};
 use crate::driver::{DriverError, ErrorClass};
 
@@ -56,9 +58,11 @@ pub struct Retry<'a> {
 }
 
 /// Calls `call` until it succeeds, fails for good, or a budget is spent; waits between tries
-/// as `retries` says (or longer, if the provider asked with `Retry-After`).
+/// as `retries` says (or longer, if the provider asked with `Retry-After`). Once `stop` is
+/// cancelled (an interrupt) no new try starts: the last error is the answer.
 pub async fn retrying<T, F, Fut>(
     retries: &Retries,
+    stop: &CancellationToken,
     mut call: F,
     mut on_retry: impl FnMut(Retry<'_>),
 ) -> Result<T, DriverError>
@@ -78,7 +82,10 @@ where
         } else {
             &mut failures
         };
-        let Some(wait) = schedule.next(error.retry_after) else {
+        let Some(wait) = schedule
+            .next(error.retry_after)
+            .filter(|_| !stop.is_cancelled())
+        else {
             return Err(error);
         };
         on_retry(Retry {
@@ -86,7 +93,10 @@ where
             wait,
             error: &error,
         });
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => return Err(error),
+        }
     }
 }
 
@@ -107,6 +117,7 @@ mod tests {
         let mut seen = Vec::new();
         let result = retrying(
             retries,
+            &CancellationToken::new(),
             || async {
                 match script.lock().unwrap().pop() {
                     None => Ok(()),
