@@ -61,6 +61,8 @@ pub struct Session {
     pub backend: Arc<dyn Backend>,
     drivers: HashMap<String, Arc<dyn Driver>>,
     state_dir: PathBuf,
+    /// How refresh calls are retried (the budgets apply's steps use).
+    retries: apply::retry::Retries,
 }
 
 /// What planning produced, with the refreshed state it was made against.
@@ -114,6 +116,7 @@ impl Session {
             strategy,
             drivers,
             state_dir: state_dir.to_path_buf(),
+            retries: apply::retry::Retries::default(),
         })
     }
 
@@ -261,8 +264,9 @@ impl Session {
         Ok(catalogs)
     }
 
-    /// Asks each provider (one batched call each) what exists. Updates `state` in memory:
-    /// observed attributes refreshed, orphans added. Returns the gone addresses and the adopted.
+    /// Asks each provider (one batched call each, retried like apply's calls) what exists.
+    /// Updates `state` in memory: observed attributes refreshed, orphans added. Returns the
+    /// gone addresses and the adopted.
     async fn refresh(
         &self,
         state: &mut State,
@@ -286,7 +290,18 @@ impl Session {
                 resources: known.len(),
             });
             let driver = self.driver(&provider)?;
-            let refreshed = match driver.refresh(&state.lineage, &known).await {
+            let refresh = || driver.refresh(&state.lineage, &known);
+            let never = CancellationToken::new();
+            let refreshed = match apply::retry::retrying(&self.retries, &never, refresh, |retry| {
+                reporter.report(Event::RefreshRetrying {
+                    provider: &provider,
+                    attempt: retry.attempt,
+                    wait: retry.wait,
+                    error: retry.error,
+                })
+            })
+            .await
+            {
                 Ok(refreshed) => refreshed,
                 // A provider that holds nothing of ours and cannot be reached now is only
                 // looked at for orphans: say so and plan on; apply fails over if it must.

@@ -19,6 +19,13 @@ pub enum Event<'a> {
         gone: usize,
         adopted: usize,
     },
+    /// A provider's refresh failed with a retryable error; it is tried again after `wait`.
+    RefreshRetrying {
+        provider: &'a str,
+        attempt: u32,
+        wait: Duration,
+        error: &'a DriverError,
+    },
     /// A provider holding nothing of this state could not be reached while refreshing.
     ProviderUnreachable {
         provider: &'a str,

@@ -1,6 +1,6 @@
 //! The scheduler: hands out ready steps (all dependencies done) like a dependency queue, runs
-//! at most `parallelism` of them on a `JoinSet`, retries what the driver marks retryable with
-//! jittered backoff, and fails over to the next candidate when a create is refused.
+//! at most `parallelism` of them on a `JoinSet`, retries what the driver marks retryable (on
+//! the budgets of `retry`), and fails over to the next candidate when a create is refused.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::recorder::Recorder;
+use super::retry::{self, Retries};
 use crate::driver::{CreateRequest, Driver, DriverError, ErrorClass, Scope};
 use crate::plan::{Action, Change};
 use crate::report::{Event, Reporter};
@@ -23,26 +24,16 @@ pub struct Options {
     /// At most this many steps call their providers at once. A step gives its slot back
     /// before its journal entry is made durable, and counts as done once it is.
     pub parallelism: usize,
-    /// Attempts per driver call for retryable errors.
-    pub max_attempts: u32,
-    /// Throttled calls per driver call (the provider's rate limit), counted apart: a
-    /// throttled call had no effect, and a rate-limited provider throttles many calls of a
-    /// large apply that are fine. They wait at most `throttle_backoff_max` each.
-    pub max_throttled: u32,
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
-    pub throttle_backoff_max: Duration,
+    /// How each driver call of a step is retried: retryable failures until a deadline,
+    /// throttles on a budget of their own; after an interrupt, not at all.
+    pub retries: Retries,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             parallelism: 10,
-            max_attempts: 5,
-            max_throttled: 60,
-            backoff_base: Duration::from_millis(200),
-            backoff_max: Duration::from_secs(10),
-            throttle_backoff_max: Duration::from_secs(1),
+            retries: Retries::default(),
         }
     }
 }
@@ -108,6 +99,8 @@ struct Shared {
     blocked: Mutex<HashSet<String>>,
     /// What exists now, kept current as steps finish.
     existing: Mutex<HashMap<Address, Existing>>,
+    /// Cancelled on interrupt: steps in flight make no further retries.
+    cancel: CancellationToken,
 }
 
 /// Runs every change that is not a no-op and reports how each ended.
@@ -139,6 +132,7 @@ pub async fn execute(
         options,
         blocked: Mutex::new(HashSet::new()),
         existing: Mutex::new(existing),
+        cancel: cancel.clone(),
     });
     reporter.report(Event::ApplyStarted { steps: steps.len() });
     let started = Instant::now();
@@ -530,59 +524,21 @@ fn driver_for<'a>(shared: &'a Shared, provider: &str) -> Result<&'a Arc<dyn Driv
     })
 }
 
-/// Calls `call` until it succeeds, fails for good, or runs out of attempts; retryable errors
-/// wait with exponential, jittered backoff (or the provider's `Retry-After`). Throttled calls
-/// have a budget of their own and a shorter longest wait, so a rate limit slows a step down
-/// without failing it.
-async fn retrying<T, F, Fut>(
-    shared: &Shared,
-    address: &Address,
-    mut call: F,
-) -> Result<T, DriverError>
+/// Calls `call` on the step's retry budgets, reporting every retry.
+async fn retrying<T, F, Fut>(shared: &Shared, address: &Address, call: F) -> Result<T, DriverError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, DriverError>>,
 {
-    let options = &shared.options;
-    let (mut failed, mut throttled) = (0u32, 0u32);
-    loop {
-        let e = match call().await {
-            Err(e) if e.class == ErrorClass::Retry => e,
-            other => return other,
-        };
-        let (count, budget, longest) = if e.is_throttle() {
-            throttled += 1;
-            (
-                throttled,
-                options.max_throttled,
-                options.throttle_backoff_max,
-            )
-        } else {
-            failed += 1;
-            (
-                failed,
-                options.max_attempts.saturating_sub(1),
-                options.backoff_max,
-            )
-        };
-        if count > budget {
-            return Err(e);
-        }
-        let exp = options
-            .backoff_base
-            .saturating_mul(1 << (count - 1).min(16));
-        let capped = exp.min(longest);
-        // Full jitter in the upper half: spreads retries of many steps apart.
-        let jitter = capped.mul_f64(0.5 + rand::random::<f64>() * 0.5);
-        let wait = e.retry_after.map_or(jitter, |after| after.max(jitter));
+    retry::retrying(&shared.options.retries, &shared.cancel, call, |retry| {
         shared.reporter.report(Event::StepRetrying {
             address,
-            attempt: failed + throttled,
-            wait,
-            error: &e,
-        });
-        tokio::time::sleep(wait).await;
-    }
+            attempt: retry.attempt,
+            wait: retry.wait,
+            error: retry.error,
+        })
+    })
+    .await
 }
 
 fn source_text(e: &dyn std::error::Error) -> String {
@@ -594,6 +550,7 @@ mod tests {
     //! The scheduler's contract, with a scripted in-process driver standing in for a provider
     //! (the real providers have their own end-to-end tests).
     use super::*;
+    use crate::backoff::Policy;
     use crate::catalog::Catalog;
     use crate::driver::Refreshed;
     use crate::resource::{Desired, Kind};
@@ -615,6 +572,25 @@ mod tests {
         answered: Mutex<Vec<Instant>>,
         in_flight: AtomicUsize,
         max_in_flight: AtomicUsize,
+        /// Answers create call number `n` (from 0) with this error instead, when it gives one.
+        refuse: Option<Refusal>,
+        /// Create calls so far.
+        calls: AtomicUsize,
+    }
+
+    type Refusal = Box<dyn Fn(usize) -> Option<DriverError> + Send + Sync>;
+
+    /// A script whose create calls `refuse` may answer with an error.
+    fn refusing(refuse: impl Fn(usize) -> Option<DriverError> + Send + Sync + 'static) -> Script {
+        Script {
+            refuse: Some(Box::new(refuse)),
+            ..Script::default()
+        }
+    }
+
+    /// Refuses every create: the provider cannot be reached.
+    fn unreachable(_: usize) -> Option<DriverError> {
+        Some(DriverError::fail_over("connection refused").with_scope(Scope::Provider))
     }
 
     #[async_trait]
@@ -629,6 +605,10 @@ mod tests {
             Ok(Refreshed::default())
         }
         async fn create(&self, r: CreateRequest<'_>) -> Result<Existing, DriverError> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(error) = self.refuse.as_ref().and_then(|refuse| refuse(n)) {
+                return Err(error);
+            }
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_in_flight.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;
@@ -720,8 +700,7 @@ mod tests {
             [("script".to_string(), script as Arc<dyn Driver>)].into();
         let options = Options {
             parallelism,
-            backoff_base: Duration::from_millis(1),
-            ..Options::default()
+            retries: Retries::default().with_base(Duration::from_millis(1)),
         };
         let run = Run {
             drivers,
@@ -735,6 +714,15 @@ mod tests {
     }
 
     use crate::state::State;
+
+    /// How each step ended, by address.
+    fn statuses(outcome: &Outcome) -> HashMap<String, Status> {
+        outcome
+            .steps
+            .iter()
+            .map(|s| (s.address.to_string(), s.status.clone()))
+            .collect()
+    }
 
     #[tokio::test]
     async fn dependencies_run_first_and_parallelism_is_bounded() {
@@ -760,26 +748,45 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_journal_never_idles_the_provider_calls() {
-        /// Makes each entry durable the way the local journal does: on the calling thread.
-        #[derive(Default)]
-        struct Blocking(Mutex<Vec<crate::state::journal::Entry>>, AtomicUsize);
+        /// Makes entries durable the way the local journal does, on the calling thread; its
+        /// first append is held until `creates` have all answered (or a generous while has
+        /// passed, which means the creates were waiting on it).
+        struct Gated {
+            script: Arc<Script>,
+            creates: usize,
+            entries: Mutex<Vec<crate::state::journal::Entry>>,
+            appends: AtomicUsize,
+            gave_up: std::sync::atomic::AtomicBool,
+        }
         #[async_trait]
-        impl Journal for Blocking {
+        impl Journal for Gated {
             async fn append(
                 &self,
                 entries: &[crate::state::journal::Entry],
             ) -> Result<(), crate::state::StateError> {
-                std::thread::sleep(Duration::from_millis(60));
-                self.0.lock().unwrap().extend(entries.iter().cloned());
-                self.1.fetch_add(1, Ordering::SeqCst);
+                if self.appends.load(Ordering::SeqCst) == 0 {
+                    let since = Instant::now();
+                    while self.script.answered.lock().unwrap().len() < self.creates {
+                        if since.elapsed() > Duration::from_secs(10) {
+                            self.gave_up.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                self.entries.lock().unwrap().extend(entries.iter().cloned());
+                self.appends.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }
         }
-        let script = Arc::new(Script {
-            delay: Duration::from_millis(20),
-            ..Script::default()
+        let script = Arc::new(Script::default());
+        let journal = Arc::new(Gated {
+            script: script.clone(),
+            creates: 6,
+            entries: Mutex::default(),
+            appends: AtomicUsize::new(0),
+            gave_up: Default::default(),
         });
-        let journal = Arc::new(Blocking::default());
         let run = Run {
             drivers: [("script".to_string(), script.clone() as Arc<dyn Driver>)].into(),
             lineage: "l".into(),
@@ -794,66 +801,32 @@ mod tests {
             parallelism: 2,
             ..Options::default()
         };
-        let started = Instant::now();
         let outcome = execute(changes, run, options, CancellationToken::new()).await;
         assert!(outcome.succeeded());
-        assert_eq!(journal.0.lock().unwrap().len(), 6, "every step is recorded");
-        // Three rounds of two 20 ms calls: about 60 ms. Had the steps waited on the journal
-        // (60 ms an entry, one at a time) the last call would answer after 200 ms or more.
-        let last = *script.answered.lock().unwrap().iter().max().unwrap();
+        // With two slots, six creates answered while the first append was still held: no
+        // step kept its slot waiting for its entry to be durable.
         assert!(
-            last - started < Duration::from_millis(150),
-            "the last create answered after {:?}",
-            last - started
+            !journal.gave_up.load(Ordering::SeqCst),
+            "the creates waited for the journal"
         );
-        // Entries that queued up during an append went out together in the next one, and
-        // the apply ended only when the last was durable.
-        let appends = journal.1.load(Ordering::SeqCst);
+        // The apply ended only when every entry was durable, and entries that queued up
+        // during an append went out together in the next one.
+        assert_eq!(
+            journal.entries.lock().unwrap().len(),
+            6,
+            "every step is recorded"
+        );
+        let appends = journal.appends.load(Ordering::SeqCst);
         assert!(appends < 6, "{appends} appends for 6 entries");
-        assert!(
-            outcome.elapsed >= Duration::from_millis(60) * appends as u32,
-            "{outcome:?}"
-        );
     }
 
     #[tokio::test]
     async fn throttling_slows_a_step_down_without_failing_it() {
-        /// Refuses the first `refusals` calls with `code`.
-        struct Refusing {
-            code: &'static str,
-            refusals: usize,
-            calls: AtomicUsize,
-        }
-        #[async_trait]
-        impl Driver for Refusing {
-            fn name(&self) -> &str {
-                "script"
-            }
-            async fn catalog(&self) -> Result<Catalog, DriverError> {
-                Ok(Catalog::default())
-            }
-            async fn refresh(&self, _: &str, _: &[Existing]) -> Result<Refreshed, DriverError> {
-                Ok(Refreshed::default())
-            }
-            async fn create(&self, r: CreateRequest<'_>) -> Result<Existing, DriverError> {
-                if self.calls.fetch_add(1, Ordering::SeqCst) < self.refusals {
-                    return Err(DriverError::retry("not now").with_code(self.code));
-                }
-                Script::default().create(r).await
-            }
-            async fn update(&self, e: &Existing, _: &Desired) -> Result<Existing, DriverError> {
-                Ok(e.clone())
-            }
-            async fn delete(&self, _: &Existing) -> Result<(), DriverError> {
-                Ok(())
-            }
-        }
         let attempts = |code| async move {
-            let driver = Arc::new(Refusing {
-                code,
-                refusals: 12,
-                calls: AtomicUsize::new(0),
-            });
+            // The first twelve calls are refused with `code`.
+            let driver = Arc::new(refusing(move |n| {
+                (n < 12).then(|| DriverError::retry("not now").with_code(code))
+            }));
             let dir = tempfile::tempdir().unwrap();
             let store = Store::new(dir.path(), "t");
             let mut state = State::new("t");
@@ -865,9 +838,12 @@ mod tests {
                 reporter: Arc::new(crate::report::Silent),
                 existing: HashMap::new(),
             };
+            let ms = Duration::from_millis(1);
             let options = Options {
-                backoff_base: Duration::from_millis(1),
-                throttle_backoff_max: Duration::from_millis(2),
+                retries: Retries {
+                    failures: Policy::until(ms, 2 * ms, Duration::from_secs(60)),
+                    throttles: Policy::new(ms, 2 * ms, 60),
+                },
                 ..Options::default()
             };
             let changes = vec![create(desired("n0", &[], &[]))];
@@ -876,8 +852,9 @@ mod tests {
         };
         // Twelve throttles in a row are a busy API: the thirteenth call goes through.
         assert_eq!(attempts("RequestLimitExceeded").await, (true, 13));
-        // Twelve 503s in a row are a broken one: the step fails after five attempts.
-        assert_eq!(attempts("ServiceUnavailable").await, (false, 5));
+        // Twelve 503s in a row are a flaky API: the step keeps trying (until the deadline),
+        // and the thirteenth call goes through.
+        assert_eq!(attempts("ServiceUnavailable").await, (true, 13));
     }
 
     #[tokio::test]
@@ -893,11 +870,7 @@ mod tests {
             create(desired("independent", &[], &[])),
         ];
         let (outcome, state) = run(script, changes, 2, CancellationToken::new()).await;
-        let status: HashMap<String, Status> = outcome
-            .steps
-            .iter()
-            .map(|s| (s.address.to_string(), s.status.clone()))
-            .collect();
+        let status = statuses(&outcome);
         assert_eq!(
             status["bad"],
             Status::Failed("InvalidParameter: invalid request".into())
@@ -964,11 +937,7 @@ mod tests {
             create(desired("n1", &["fw"], &[])),
         ];
         let (outcome, _) = run(script.clone(), changes, 2, CancellationToken::new()).await;
-        let status: HashMap<String, Status> = outcome
-            .steps
-            .iter()
-            .map(|s| (s.address.to_string(), s.status.clone()))
-            .collect();
+        let status = statuses(&outcome);
         assert_eq!(status["n0"], Status::Done);
         assert_eq!(outcome.steps[1].placement.as_ref().unwrap().location, "b");
         assert_eq!(status["n1"], Status::Skipped(Address("fw".into())));
@@ -987,30 +956,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_provider_wide_refusal_blocks_the_whole_provider() {
-        struct Down(AtomicUsize);
-        #[async_trait]
-        impl Driver for Down {
-            fn name(&self) -> &str {
-                "down"
-            }
-            async fn catalog(&self) -> Result<Catalog, DriverError> {
-                Ok(Catalog::default())
-            }
-            async fn refresh(&self, _: &str, _: &[Existing]) -> Result<Refreshed, DriverError> {
-                Ok(Refreshed::default())
-            }
-            async fn create(&self, _: CreateRequest<'_>) -> Result<Existing, DriverError> {
-                self.0.fetch_add(1, Ordering::SeqCst);
-                Err(DriverError::fail_over("connection refused").with_scope(Scope::Provider))
-            }
-            async fn update(&self, e: &Existing, _: &Desired) -> Result<Existing, DriverError> {
-                Ok(e.clone())
-            }
-            async fn delete(&self, _: &Existing) -> Result<(), DriverError> {
-                Ok(())
-            }
-        }
-        let down = Arc::new(Down(AtomicUsize::new(0)));
+        let down = Arc::new(refusing(unreachable));
         let script = Arc::new(Script::default());
         let on = |provider: &str, location: &str| Placement {
             provider: provider.into(),
@@ -1051,7 +997,7 @@ mod tests {
         .await;
         assert!(outcome.succeeded());
         assert_eq!(
-            down.0.load(Ordering::SeqCst),
+            down.calls.load(Ordering::SeqCst),
             1,
             "one refusal blocks every placement at that provider"
         );
@@ -1066,28 +1012,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_regional_resource_refused_at_a_provider_nobody_ended_up_on_is_not_needed() {
-        struct Down;
-        #[async_trait]
-        impl Driver for Down {
-            fn name(&self) -> &str {
-                "down"
-            }
-            async fn catalog(&self) -> Result<Catalog, DriverError> {
-                Ok(Catalog::default())
-            }
-            async fn refresh(&self, _: &str, _: &[Existing]) -> Result<Refreshed, DriverError> {
-                Ok(Refreshed::default())
-            }
-            async fn create(&self, _: CreateRequest<'_>) -> Result<Existing, DriverError> {
-                Err(DriverError::fail_over("connection refused").with_scope(Scope::Provider))
-            }
-            async fn update(&self, e: &Existing, _: &Desired) -> Result<Existing, DriverError> {
-                Ok(e.clone())
-            }
-            async fn delete(&self, _: &Existing) -> Result<(), DriverError> {
-                Ok(())
-            }
-        }
         let on = |provider: &str, location: &str| Placement {
             provider: provider.into(),
             ..place(location)
@@ -1104,7 +1028,10 @@ mod tests {
         let reporter = Arc::new(Told::default());
         let run = Run {
             drivers: [
-                ("down".to_string(), Arc::new(Down) as Arc<dyn Driver>),
+                (
+                    "down".to_string(),
+                    Arc::new(refusing(unreachable)) as Arc<dyn Driver>,
+                ),
                 (
                     "script".to_string(),
                     Arc::new(Script::default()) as Arc<dyn Driver>,
@@ -1181,6 +1108,60 @@ mod tests {
         );
         assert_eq!(outcome.count(|s| *s == Status::NotStarted), 4);
         assert_eq!(state.resources.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_ends_a_steps_retries() {
+        struct Discard;
+        #[async_trait]
+        impl Journal for Discard {
+            async fn append(
+                &self,
+                _: &[crate::state::journal::Entry],
+            ) -> Result<(), crate::state::StateError> {
+                Ok(())
+            }
+        }
+        /// Interrupts the apply when the first retry is announced.
+        struct InterruptOnRetry(CancellationToken);
+        impl Reporter for InterruptOnRetry {
+            fn report(&self, event: Event<'_>) {
+                if matches!(event, Event::StepRetrying { .. }) {
+                    self.0.cancel();
+                }
+            }
+        }
+        let script = Arc::new(refusing(|_| {
+            Some(DriverError::retry("down for now").with_code("ServiceUnavailable"))
+        }));
+        let cancel = CancellationToken::new();
+        let run = Run {
+            drivers: [("script".to_string(), script.clone() as Arc<dyn Driver>)].into(),
+            lineage: "l".into(),
+            journal: Arc::new(Discard),
+            reporter: Arc::new(InterruptOnRetry(cancel.clone())),
+            existing: HashMap::new(),
+        };
+        let ms = Duration::from_millis(1);
+        let options = Options {
+            retries: Retries {
+                failures: Policy::until(ms, ms, Duration::from_secs(1)),
+                throttles: Retries::THROTTLES,
+            },
+            ..Options::default()
+        };
+        let changes = vec![create(desired("n0", &[], &[]))];
+        let outcome = execute(changes, run, options, cancel).await;
+        assert!(outcome.interrupted);
+        assert_eq!(
+            outcome.steps[0].status,
+            Status::Failed("ServiceUnavailable: down for now".into())
+        );
+        assert_eq!(
+            script.calls.load(Ordering::SeqCst),
+            1,
+            "no call after the interrupt"
+        );
     }
 
     #[tokio::test]

@@ -7,5 +7,6 @@
 
 mod executor;
 mod recorder;
+pub mod retry;
 
 pub use executor::{Options, Outcome, Run, Status, StepResult, execute};

@@ -86,6 +86,15 @@ impl Reporter for Progress {
                     ));
                 }
             }
+            Event::RefreshRetrying {
+                provider,
+                attempt,
+                wait,
+                error,
+            } => self.line(format!(
+                "Refreshing {provider}: attempt {attempt} failed ({error}); retrying in {:.1}s",
+                wait.as_secs_f64()
+            )),
             Event::ProviderUnreachable { provider, error } => self.line(format!(
                 "{}",
                 self.style(Style::new().yellow()).apply_to(format!(

@@ -10,7 +10,7 @@
 //! password).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::document::{self, State};
 use super::error::StateError;
 use super::journal::{Journal, Loaded};
-use super::lock::{LockError, LockInfo};
+use super::lock::{LockError, LockInfo, waiting};
 
 /// One stored version of the state.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -137,9 +137,9 @@ fn check_push(current: Option<&State>, incoming: &State, force: bool) -> Result<
     Ok(())
 }
 
-/// The waiting every backend's `lock` does: `attempt` until it takes the lock, with jittered
-/// backoff from 50 ms to 2 s, for up to `timeout`; then the holder `holder` finds is the error
-/// (looked at again a few times if the lock was released between the try and the look).
+/// The waiting every backend's `lock` does: `attempt` until it takes the lock, on
+/// [`LOCK_WAIT`] for up to `timeout`; then the holder `holder` finds is the error (looked at
+/// again a few times if the lock was released between the try and the look).
 pub async fn wait_for_lock<T, Taken, Found>(
     timeout: Duration,
     shown: &str,
@@ -150,29 +150,28 @@ where
     Taken: Future<Output = Result<Option<T>, LockError>>,
     Found: Future<Output = Result<Option<LockInfo>, LockError>>,
 {
-    let started = Instant::now();
-    let mut wait = Duration::from_millis(50);
+    let mut backoff = waiting(timeout).start();
     let mut released_retries = 3;
     loop {
         if let Some(taken) = attempt().await? {
             return Ok(taken);
         }
-        if started.elapsed() >= timeout {
-            let info = match holder().await? {
-                Some(info) => info,
-                None if released_retries > 0 => {
-                    released_retries -= 1;
-                    continue;
-                }
-                None => LockInfo::unknown(),
-            };
-            return Err(LockError::Held {
-                info: Box::new(info),
-                path: shown.into(),
-            });
+        if backoff.wait(None).await {
+            continue;
         }
-        let jitter = Duration::from_millis(rand::random::<u64>() % 50);
-        tokio::time::sleep((wait + jitter).min(timeout.saturating_sub(started.elapsed()))).await;
-        wait = (wait * 2).min(Duration::from_secs(2));
+        let info = match holder().await? {
+            Some(info) => info,
+            None if released_retries > 0 => {
+                released_retries -= 1;
+                // Released meanwhile: one more try, right away.
+                backoff = waiting(Duration::ZERO).start();
+                continue;
+            }
+            None => LockInfo::unknown(),
+        };
+        return Err(LockError::Held {
+            info: Box::new(info),
+            path: shown.into(),
+        });
     }
 }

@@ -7,9 +7,11 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::backoff::Policy;
 
 /// Who holds a lock.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,6 +110,12 @@ impl LockError {
     }
 }
 
+/// How lock waiting pauses between tries, in every backend: 50 ms doubling to 2 s, jittered,
+/// until `timeout` has passed since the first try.
+pub const fn waiting(timeout: Duration) -> Policy {
+    Policy::until(Duration::from_millis(50), Duration::from_secs(2), timeout)
+}
+
 /// A held lock; released when dropped.
 #[derive(Debug)]
 pub struct Lock {
@@ -152,8 +160,7 @@ impl Lock {
             path: path.to_path_buf(),
             source,
         };
-        let started = Instant::now();
-        let mut wait = Duration::from_millis(50);
+        let mut backoff = waiting(timeout).start();
         loop {
             match fs::hard_link(tmp, path) {
                 Ok(()) => return Ok(()),
@@ -161,16 +168,12 @@ impl Lock {
                     let Some(holder) = read(path).map_err(io_err)? else {
                         continue; // released between our attempt and the read
                     };
-                    if started.elapsed() >= timeout {
+                    if !backoff.wait_blocking(None) {
                         return Err(LockError::Held {
                             info: Box::new(holder),
                             path: path.to_path_buf(),
                         });
                     }
-                    let jitter = Duration::from_millis(rand::random::<u64>() % 50);
-                    let remaining = timeout.saturating_sub(started.elapsed());
-                    std::thread::sleep((wait + jitter).min(remaining));
-                    wait = (wait * 2).min(Duration::from_secs(2));
                 }
                 Err(e) => return Err(io_err(e)),
             }

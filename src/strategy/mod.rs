@@ -581,7 +581,10 @@ mod tests {
         let strategy = parse(Path::new("strategy.json"), text, &env).unwrap();
         let shown = format!("{strategy:?}");
         assert!(!shown.contains("canary"), "{shown}");
-        assert!(shown.contains("api_key"), "setting names are shown: {shown}");
+        assert!(
+            shown.contains("api_key"),
+            "setting names are shown: {shown}"
+        );
         assert!(shown.contains("postgres://oss:***@127.0.0.1/db"), "{shown}");
     }
 }

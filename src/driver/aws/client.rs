@@ -1,33 +1,27 @@
-//! One HTTP client for the EC2 Query API: form-encoded POSTs signed with SigV4 (the
-//! AWS-maintained `aws-sigv4` crate), XML answers parsed into [`Element`]s, errors turned into
-//! classified [`DriverError`]s, and retryable failures retried with jittered backoff that
-//! honours `Retry-After`.
+//! The EC2 Query API over the shared AWS plumbing (`crate::net::aws`): form-encoded POSTs
+//! signed for `ec2`, XML answers parsed into [`Element`]s, errors turned into classified
+//! [`DriverError`]s, and retryable failures of safe calls retried on the shared backoff,
+//! honouring `Retry-After`.
 //!
 //! Knows nothing of oss resources: actions and parameters come from the driver.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-
-use super::credentials::Keys;
 use super::error::Failure;
-use super::xml::Element;
+use crate::backoff::Policy;
 use crate::driver::{DriverError, ErrorClass};
+use crate::net::aws::xml::Element;
+use crate::net::aws::{self, Keys, Outgoing, SendError, Service};
+use crate::net::encode;
+use crate::net::http::Transport;
 
 /// The EC2 API version every request names.
 const API_VERSION: &str = "2016-11-15";
 const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Attempts of one call for retryable failures (the executor retries whole steps on top).
-pub const ATTEMPTS: u32 = 6;
-const BACKOFF_BASE: Duration = Duration::from_millis(200);
-const BACKOFF_MAX: Duration = Duration::from_secs(3);
-/// The longest `Retry-After` obeyed (longer waits are the executor's business).
-const RETRY_AFTER_MAX: Duration = Duration::from_secs(20);
+/// Retries of one safe call for retryable failures (the executor retries whole steps on top);
+/// the longest `Retry-After` obeyed here is 20 s (longer waits are the executor's business).
+pub const RETRIES: Policy = Policy::new(Duration::from_millis(200), Duration::from_secs(3), 5)
+    .with_retry_after_max(Duration::from_secs(20));
 
 /// Parameters of one Query API call, in order.
 #[derive(Clone, Debug, Default)]
@@ -82,7 +76,7 @@ pub enum Repeat {
 
 /// The EC2 API of one provider.
 pub struct Api {
-    http: reqwest::Client,
+    client: aws::Client,
     /// One endpoint for every region (an emulator), or `None` for AWS's regional endpoints.
     endpoint: Option<String>,
     keys: Option<Keys>,
@@ -96,9 +90,8 @@ impl Api {
         endpoint: Option<String>,
         keys: Option<Keys>,
     ) -> Result<Self, String> {
-        let http = http_client()?;
         Ok(Api {
-            http,
+            client: aws::Client::new()?,
             endpoint,
             keys,
             provider: provider.to_string(),
@@ -130,25 +123,19 @@ impl Api {
         params: &Params,
         repeat: Repeat,
     ) -> Result<Element, DriverError> {
-        let attempts = if repeat == Repeat::Safe { ATTEMPTS } else { 1 };
-        let mut attempt = 1;
+        let policy = match repeat {
+            Repeat::Safe => RETRIES,
+            Repeat::Once => RETRIES.with_retries(Some(0)),
+        };
+        let mut backoff = policy.start();
         loop {
             let error = match self.send(region, action, params).await {
                 Ok(root) => return Ok(root),
                 Err(failure) => failure.into_driver_error(&self.provider, action, region),
             };
-            if error.class != ErrorClass::Retry || attempt >= attempts {
+            if error.class != ErrorClass::Retry || !backoff.wait(error.retry_after).await {
                 return Err(error);
             }
-            let exp = BACKOFF_BASE
-                .saturating_mul(1 << (attempt - 1))
-                .min(BACKOFF_MAX);
-            let jitter = exp.mul_f64(0.5 + rand::random::<f64>() * 0.5);
-            let wait = error
-                .retry_after
-                .map_or(jitter, |after| after.min(RETRY_AFTER_MAX).max(jitter));
-            tokio::time::sleep(wait).await;
-            attempt += 1;
         }
     }
 
@@ -158,65 +145,31 @@ impl Api {
             return Err(Failure::NoCredentials);
         };
         let url = self.url(region);
-        let body = form_body(action, params);
-        let credentials = Credentials::new(
-            keys.access_key_id.clone(),
-            keys.secret_access_key.clone(),
-            keys.session_token.clone(),
-            None,
-            "oss",
-        );
-        let identity = credentials.into();
-        let signing_params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(region)
-            .name("ec2")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| Failure::Malformed(format!("cannot sign the request: {e}")))?
-            .into();
-        let headers = [("content-type", CONTENT_TYPE)];
-        let signable = SignableRequest::new(
-            "POST",
-            url.as_str(),
-            headers.iter().copied(),
-            SignableBody::Bytes(body.as_bytes()),
-        )
-        .map_err(|e| Failure::Malformed(format!("cannot sign the request to {url}: {e}")))?;
-        let (instructions, _signature) = sign(signable, &signing_params)
-            .map_err(|e| Failure::Malformed(format!("cannot sign the request: {e}")))?
-            .into_parts();
-        let mut request = self
-            .http
-            .post(&url)
-            .header("content-type", CONTENT_TYPE)
-            .body(body);
-        for (name, value) in instructions.headers() {
-            request = request.header(name, value);
-        }
-
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(retry_after);
-        let text = response.text().await.map_err(transport)?;
-        if (200..300).contains(&status) {
+        let request = Outgoing {
+            method: "POST",
+            url: &url,
+            headers: &[("content-type", CONTENT_TYPE)],
+            body: form_body(action, params).into_bytes(),
+        };
+        let reply = match self.client.send(keys, Service::EC2, region, request).await {
+            Ok(reply) => reply,
+            Err(SendError::Sign(text)) => return Err(Failure::Malformed(text)),
+            Err(SendError::Transport(kind, text)) => {
+                return Err(match kind {
+                    Transport::Unreachable => Failure::Unreachable(text),
+                    Transport::Timeout => Failure::Timeout(text),
+                    Transport::Broken => Failure::Transport(text),
+                });
+            }
+        };
+        let text = reply.text();
+        if reply.ok() {
             return Element::parse(&text).map_err(Failure::Malformed);
         }
-        let parsed = Element::parse(&text).ok();
-        let first = |name: &str| {
-            parsed.as_ref().and_then(|root| {
-                root.descendants(name)
-                    .first()
-                    .map(|e| e.text.trim().to_string())
-                    .filter(|t| !t.is_empty())
-            })
-        };
-        let message = first("Message").unwrap_or_else(|| {
+        let (code, message) = Element::parse(&text)
+            .map(|root| root.error_fields())
+            .unwrap_or_default();
+        let message = message.unwrap_or_else(|| {
             let snippet: String = text.chars().take(200).collect();
             if snippet.trim().is_empty() {
                 "AWS answered with an error and no message".to_string()
@@ -225,94 +178,20 @@ impl Api {
             }
         });
         Err(Failure::Api {
-            status,
-            code: first("Code"),
+            status: reply.status,
+            code,
             message,
-            retry_after,
+            retry_after: reply.retry_after(),
         })
     }
 }
 
-/// The HTTP client for AWS APIs (EC2 here, S3 and DynamoDB for state): connect and request
-/// time-outs, oss's user agent, TLS through rustls with ring.
-pub(crate) fn http_client() -> Result<reqwest::Client, String> {
-    // reqwest is built without a default crypto provider; rustls's ring provider is the one
-    // this build links. Installing twice is harmless (the first one stays).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("oss/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot set up the HTTP client: {}", chain(&e)))
-}
-
-/// Everything but RFC 3986's unreserved characters is percent-encoded and a space becomes
-/// `+`, as Python's `urlencode` does: AWS hashes the body as sent, but moto checks signatures
-/// over the form re-encoded that way, so any other spelling (`*`, `%20`) would not match.
-const QUERY_SET: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// `Action=...&Version=...&params`, form-encoded.
+/// `Action=...&Version=...&params`, form-encoded (space as `+`, for moto's signature check).
 pub fn form_body(action: &str, params: &Params) -> String {
     let pairs = [("Action", action), ("Version", API_VERSION)]
         .into_iter()
         .chain(params.0.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    pairs
-        .map(|(name, value)| {
-            // A literal `%` is encoded as `%25`, so every `%20` stands for a space.
-            format!(
-                "{}={}",
-                utf8_percent_encode(name, QUERY_SET)
-                    .to_string()
-                    .replace("%20", "+"),
-                utf8_percent_encode(value, QUERY_SET)
-                    .to_string()
-                    .replace("%20", "+")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// A `Retry-After` header in seconds (AWS sends seconds; an HTTP date is ignored and the
-/// backoff decides).
-fn retry_after(value: &str) -> Option<Duration> {
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
-}
-
-/// Sorts a reqwest failure: nothing sent, no answer in time, or a broken exchange.
-fn transport(error: reqwest::Error) -> Failure {
-    let text = chain(&error);
-    if error.is_connect() {
-        Failure::Unreachable(text)
-    } else if error.is_timeout() {
-        Failure::Timeout(text)
-    } else {
-        Failure::Transport(text)
-    }
-}
-
-/// An error with its causes, innermost last, repeated parts dropped.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
+    encode::form(pairs)
 }
 
 #[cfg(test)]
@@ -338,14 +217,6 @@ mod tests {
              &TagSpecification.1.Tag.1.Key=oss%3Aaddress&TagSpecification.1.Tag.1.Value=node.web%5B0%5D\
              &Filter.3.Value.1=al2023-ami-2023.%2A+x86_64~"
         );
-    }
-
-    #[test]
-    fn retry_after_is_read_in_seconds() {
-        assert_eq!(retry_after("3"), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after(" 0.5 "), Some(Duration::from_millis(500)));
-        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(retry_after("-1"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::xml::Element;
+use crate::net::aws::xml::Element;
 
 /// The address of the resource an object was created for (`node.web[0]`).
 pub const TAG_ADDRESS: &str = "oss:address";
@@ -123,15 +123,13 @@ impl Instance {
 
     /// What refresh and create report about it.
     pub fn observed(&self) -> crate::resource::Attributes {
-        let mut observed = crate::resource::Attributes::new();
-        observed.insert("id".into(), Value::from(self.id.clone()));
-        observed.insert("state".into(), Value::from(self.state.clone()));
-        observed.insert("zone".into(), Value::from(self.zone.clone()));
-        observed.insert(
-            "instance_type".into(),
-            Value::from(self.instance_type.clone()),
-        );
-        observed.insert("image_id".into(), Value::from(self.image_id.clone()));
+        let mut observed = attributes([
+            ("id", Value::from(self.id.clone())),
+            ("state", Value::from(self.state.clone())),
+            ("zone", Value::from(self.zone.clone())),
+            ("instance_type", Value::from(self.instance_type.clone())),
+            ("image_id", Value::from(self.image_id.clone())),
+        ]);
         if let Some(ip) = &self.private_ip {
             observed.insert("private_ip".into(), Value::from(ip.clone()));
         }
@@ -172,11 +170,11 @@ impl KeyPair {
     }
 
     pub fn observed(&self) -> crate::resource::Attributes {
-        let mut observed = crate::resource::Attributes::new();
-        observed.insert("key_name".into(), Value::from(self.name.clone()));
-        observed.insert("key_pair_id".into(), Value::from(self.id.clone()));
-        observed.insert("fingerprint".into(), Value::from(self.fingerprint.clone()));
-        observed
+        attributes([
+            ("key_name", Value::from(self.name.clone())),
+            ("key_pair_id", Value::from(self.id.clone())),
+            ("fingerprint", Value::from(self.fingerprint.clone())),
+        ])
     }
 }
 
@@ -223,13 +221,21 @@ impl Group {
     }
 
     pub fn observed(&self) -> crate::resource::Attributes {
-        let mut observed = crate::resource::Attributes::new();
-        observed.insert("group_id".into(), Value::from(self.id.clone()));
-        observed.insert("group_name".into(), Value::from(self.name.clone()));
-        observed.insert("vpc_id".into(), Value::from(self.vpc_id.clone()));
-        observed.insert("open_ports".into(), Value::from(self.open_ports.clone()));
-        observed
+        attributes([
+            ("group_id", Value::from(self.id.clone())),
+            ("group_name", Value::from(self.name.clone())),
+            ("vpc_id", Value::from(self.vpc_id.clone())),
+            ("open_ports", Value::from(self.open_ports.clone())),
+        ])
     }
+}
+
+/// Observed attributes from (name, value) pairs.
+fn attributes<const N: usize>(pairs: [(&str, Value); N]) -> crate::resource::Attributes {
+    pairs
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
 }
 
 /// The region of a zone or region id: `ap-southeast-2a` → `ap-southeast-2`,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::xml::Element;
+use crate::net::aws::xml::Element;
 
 /// Where the AMIs of one image name come from.
 #[derive(Clone, Debug, PartialEq)]

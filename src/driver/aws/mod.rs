@@ -27,8 +27,7 @@
 //! credential into a message.
 
 mod cache;
-pub(crate) mod client;
-pub(crate) mod credentials;
+mod client;
 mod ec2;
 mod error;
 mod images;
@@ -37,7 +36,6 @@ mod offerings;
 mod refresh;
 mod regional;
 mod settings;
-pub(crate) mod xml;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -49,6 +47,7 @@ use tokio::task::JoinSet;
 
 use super::{CreateRequest, Driver, DriverConfig, DriverError, ErrorClass, Refreshed, Scope};
 use crate::catalog::Catalog;
+use crate::net::aws::{credentials, xml};
 use crate::resource::{Address, Desired, Existing, Kind, Placement};
 use client::{Api, Params, Repeat};
 use ec2::{TAG_ADDRESS, TAG_LINEAGE, TAG_NAME, TAG_PORTS, TAG_PROVIDER, Tags, region_of};

@@ -21,6 +21,7 @@ use super::ec2::{
     region_of,
 };
 use super::{AwsDriver, PAGE, POLL_FIRST, POLL_MAX, lock, pages};
+use crate::backoff::Policy;
 use crate::driver::{CreateRequest, DriverError, Scope};
 use crate::resource::{Address, Desired, Existing, Kind, Placement};
 
@@ -249,7 +250,7 @@ impl AwsDriver {
         desired: &Desired,
     ) -> Result<Instance, DriverError> {
         let started = Instant::now();
-        let mut pause = POLL_FIRST;
+        let mut polls = self.polling().start();
         loop {
             match self.describe_one(region, id).await? {
                 Some(i)
@@ -276,7 +277,7 @@ impl AwsDriver {
                 // Pending, or not yet visible (EC2 is eventually consistent).
                 _ => {}
             }
-            if started.elapsed() >= self.ready_timeout {
+            if !polls.wait(None).await {
                 return Err(DriverError::retry(format!(
                     "Instance {id} for {} was not running after {}s; it is left as it is and \
                      adopted by the next attempt.",
@@ -285,8 +286,6 @@ impl AwsDriver {
                 ))
                 .with_code("WaitTimeout"));
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(POLL_MAX);
         }
     }
 
@@ -348,15 +347,14 @@ impl AwsDriver {
             Err(e) => return Err(e),
         }
         // Wait until it is gone, so the security group it uses can be deleted next.
-        let started = Instant::now();
-        let mut pause = POLL_FIRST;
+        let mut polls = self.polling().start();
         loop {
             match self.describe_one(&region, id).await? {
                 None => return Ok(()),
                 Some(i) if i.state == "terminated" => return Ok(()),
                 Some(_) => {}
             }
-            if started.elapsed() >= self.ready_timeout {
+            if !polls.wait(None).await {
                 return Err(DriverError::retry(format!(
                     "Instance {id} ({}) was still shutting down after {}s.",
                     existing.address,
@@ -364,9 +362,13 @@ impl AwsDriver {
                 ))
                 .with_code("IncorrectInstanceState"));
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(POLL_MAX);
         }
+    }
+
+    /// How a launching or terminating instance is polled: pauses doubling from `POLL_FIRST`
+    /// to `POLL_MAX`, for up to `ready_timeout`.
+    fn polling(&self) -> Policy {
+        Policy::until(POLL_FIRST, POLL_MAX, self.ready_timeout).with_jitter(0.0)
     }
 
     /// An idempotency token for RunInstances (at most 64 ASCII characters).
@@ -400,7 +402,9 @@ pub(super) async fn tcp_ping(ip: &str, port: u16, within: Duration) -> bool {
     let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
         return false;
     };
-    let started = Instant::now();
+    let mut pauses = Policy::until(Duration::from_secs(1), Duration::from_secs(1), within)
+        .with_jitter(0.0)
+        .start();
     loop {
         let attempt = tokio::time::timeout(
             Duration::from_secs(3),
@@ -410,10 +414,9 @@ pub(super) async fn tcp_ping(ip: &str, port: u16, within: Duration) -> bool {
         if matches!(attempt, Ok(Ok(_))) {
             return true;
         }
-        if started.elapsed() >= within {
+        if !pauses.wait(None).await {
             return false;
         }
-        tokio::time::sleep(Duration::from_secs(1).min(within)).await;
     }
 }
 

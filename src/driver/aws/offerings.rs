@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Catalog, Image, Location, Price, Size, aws};
 
 use super::images::ImageSpec;
-use super::xml::Element;
+use crate::net::aws::xml::Element;
 
 /// What the price table knows per region: its facts (one zone's location) and prices.
 struct Table {

@@ -8,19 +8,42 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::client::Params;
-use super::ec2::{self, Group, KeyPair, TAG_LINEAGE, TAG_PORTS, region_of};
+use super::ec2::{self, Group, KeyPair, TAG_LINEAGE, TAG_PORTS, Tags, region_of};
 use super::{AwsDriver, attribute_name, pages};
 use crate::driver::{CreateRequest, DriverError, ErrorClass, Scope};
 use crate::resource::{Desired, Existing, Kind};
 
+/// What a key pair or security group create starts from.
+struct Target<'a> {
+    desired: &'a Desired,
+    region: String,
+    /// `oss-STRATEGY-LINEAGE8`.
+    name: String,
+    /// The tags that mark it as this state's.
+    tags: Tags,
+}
+
 impl AwsDriver {
+    fn target<'a>(&self, request: &CreateRequest<'a>) -> Target<'a> {
+        let desired = request.desired;
+        Target {
+            desired,
+            region: region_of(&request.placement.location),
+            name: object_name(desired, request.lineage),
+            tags: self.oss_tags(request.lineage, &desired.address, &attribute_name(desired)),
+        }
+    }
+
     pub(super) async fn create_key(
         &self,
         request: &CreateRequest<'_>,
     ) -> Result<Existing, DriverError> {
-        let desired = request.desired;
-        let region = region_of(&request.placement.location);
-        let name = object_name(desired, request.lineage);
+        let Target {
+            desired,
+            region,
+            name,
+            tags,
+        } = self.target(request);
         let public_key = desired
             .attributes
             .get("public_key")
@@ -32,10 +55,7 @@ impl AwsDriver {
                 ))
                 .with_code("MissingParameter")
             })?;
-        let tags: Vec<(String, String)> = self
-            .oss_tags(request.lineage, &desired.address, &attribute_name(desired))
-            .into_iter()
-            .collect();
+        let tags: Vec<(String, String)> = tags.into_iter().collect();
         let params = Params::new()
             .set("KeyName", &name)
             .set(
@@ -72,15 +92,7 @@ impl AwsDriver {
             ))
             .with_code("InvalidKeyPair.Duplicate"));
         }
-        Ok(Existing {
-            address: desired.address.clone(),
-            kind: Kind::Key,
-            placement: request.placement.clone(),
-            provider_id: name,
-            attributes: desired.attributes.clone(),
-            observed: key.observed(),
-            dependencies: desired.depends_on.clone(),
-        })
+        Ok(made(request, Kind::Key, name, key.observed()))
     }
 
     /// Reads a key pair back by name (it existed already: adopt it if it is ours). Just
@@ -155,11 +167,13 @@ impl AwsDriver {
         &self,
         request: &CreateRequest<'_>,
     ) -> Result<Existing, DriverError> {
-        let desired = request.desired;
-        let region = region_of(&request.placement.location);
-        let name = object_name(desired, request.lineage);
+        let Target {
+            desired,
+            region,
+            name,
+            mut tags,
+        } = self.target(request);
         let user = ec2::attribute_tags(&desired.attributes);
-        let mut tags = self.oss_tags(request.lineage, &desired.address, &attribute_name(desired));
         tags.insert(
             TAG_PORTS.into(),
             serde_json::to_string(&ec2::attribute_ports(&desired.attributes)).unwrap_or_default(),
@@ -221,15 +235,12 @@ impl AwsDriver {
         .await?;
         group.open_ports.extend(missing);
         group.open_ports.sort_unstable();
-        Ok(Existing {
-            address: desired.address.clone(),
-            kind: Kind::Firewall,
-            placement: request.placement.clone(),
-            provider_id: group.id.clone(),
-            attributes: desired.attributes.clone(),
-            observed: group.observed(),
-            dependencies: desired.depends_on.clone(),
-        })
+        Ok(made(
+            request,
+            Kind::Firewall,
+            group.id.clone(),
+            group.observed(),
+        ))
     }
 
     /// Reads an existing group back by name in `vpc` (a duplicate: adopt it if it is ours).
@@ -284,6 +295,25 @@ impl AwsDriver {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// What a create made: the resource as it now exists at `provider_id`.
+fn made(
+    request: &CreateRequest<'_>,
+    kind: Kind,
+    provider_id: String,
+    observed: crate::resource::Attributes,
+) -> Existing {
+    let desired = request.desired;
+    Existing {
+        address: desired.address.clone(),
+        kind,
+        placement: request.placement.clone(),
+        provider_id,
+        attributes: desired.attributes.clone(),
+        observed,
+        dependencies: desired.depends_on.clone(),
     }
 }
 

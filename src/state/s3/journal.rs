@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
-use super::http::{Client, Request};
+use super::http::{Client, ErrorText as _, Request};
 use super::{S3Backend, md5_base64};
 use crate::state::document::State;
 use crate::state::error::StateError;

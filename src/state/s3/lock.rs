@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::S3Backend;
-use super::http::{Client, Endpoint, Request};
+use super::http::{Client, Endpoint, ErrorText as _, Request};
 use crate::state::backend::{self, Held};
 use crate::state::error::StateError;
 use crate::state::lock::{LockError, LockInfo};

@@ -28,7 +28,6 @@ mod lock;
 
 pub use location::{Location, Settings};
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,19 +36,20 @@ use base64::Engine as _;
 use md5::{Digest as _, Md5};
 use serde_json::json;
 
-use self::http::{Client, Endpoint, Reply, Request};
+use self::http::{Client, Endpoint, ErrorText as _, Reply, Request};
 use super::backend::{Backend, Held, Version};
 use super::document::{self, State};
 use super::error::StateError;
 use super::journal::{Journal, Loaded};
 use super::lock::{LockError, LockInfo, who};
-use crate::driver::aws::credentials;
-use crate::driver::aws::xml::Element;
+use crate::backoff::Policy;
+use crate::net::aws::credentials;
+use crate::net::aws::xml::Element;
 
-/// Reads whose MD5 does not match are retried this often before giving up (S3-compatible
-/// stores may still serve an older copy for a moment after a write).
-const STALE_READ_ATTEMPTS: u32 = 5;
-const STALE_READ_WAIT: Duration = Duration::from_millis(400);
+/// Reads whose MD5 does not match are tried five times, 400 ms apart, before giving up
+/// (S3-compatible stores may still serve an older copy for a moment after a write).
+const STALE_READ: Policy =
+    Policy::new(Duration::from_millis(400), Duration::from_millis(400), 4).with_jitter(0.0);
 /// Journal objects fetched at once when a state is recovered.
 const FETCH_WIDTH: usize = 16;
 
@@ -121,12 +121,7 @@ impl S3Backend {
             profile: location.settings.profile.clone(),
             ..Default::default()
         };
-        let var = |name: &str| std::env::var(name).ok();
-        let env = credentials::Environment {
-            var: &var,
-            home: std::env::var_os("HOME").map(PathBuf::from),
-        };
-        let keys = credentials::resolve(given, &env)
+        let keys = credentials::resolve(given, &credentials::Environment::process())
             .map_err(&fail)?
             .ok_or_else(|| {
                 fail("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
@@ -258,7 +253,7 @@ impl S3Backend {
             (Some(table), None) => self.stored_digest(table).await?,
             _ => None,
         };
-        let mut attempt = 1;
+        let mut backoff = STALE_READ.start();
         loop {
             let mut request = Request::new("GET", Some(&self.key));
             if let Some(v) = version_id {
@@ -287,7 +282,8 @@ impl S3Backend {
                     return Ok(Some(reply.body));
                 }
             };
-            if attempt >= STALE_READ_ATTEMPTS {
+            if !backoff.wait(None).await {
+                let attempt = backoff.retries() + 1;
                 return Err(self.fail(
                     "the state read does not match what was written",
                     format!(
@@ -297,8 +293,6 @@ impl S3Backend {
                     ),
                 ));
             }
-            attempt += 1;
-            tokio::time::sleep(STALE_READ_WAIT).await;
         }
     }
 

@@ -1,5 +1,5 @@
-//! Where the AWS driver's credentials come from, in the order the AWS tools use: the
-//! provider block (`access_key_id`/`secret_access_key`/`session_token`, usually `env.NAME`
+//! Where AWS credentials come from (for the EC2 driver and the S3 state backend alike), in
+//! the order the AWS tools use: the provider block (`access_key_id`/`secret_access_key`/`session_token`, usually `env.NAME`
 //! references), then a `profile` named there, then the standard environment variables
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), then the shared
 //! credentials and config files (`~/.aws/credentials`, `~/.aws/config`, or the files
@@ -31,6 +31,19 @@ impl fmt::Debug for Keys {
 pub struct Environment<'a> {
     pub var: &'a dyn Fn(&str) -> Option<String>,
     pub home: Option<PathBuf>,
+}
+
+impl Environment<'static> {
+    /// This process's environment variables and `$HOME`.
+    pub fn process() -> Self {
+        fn var(name: &str) -> Option<String> {
+            std::env::var(name).ok()
+        }
+        Environment {
+            var: &var,
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        }
+    }
 }
 
 impl Environment<'_> {
@@ -236,37 +249,21 @@ mod tests {
 
         let default = resolve(Given::default(), &env).unwrap().unwrap();
         assert_eq!(default.access_key_id, "AKIDFILE");
-        let dev = resolve(
-            Given {
-                profile: Some("dev".into()),
+        let profile = |name: &str| {
+            let given = Given {
+                profile: Some(name.into()),
                 ..Given::default()
-            },
-            &env,
-        )
-        .unwrap()
-        .unwrap();
+            };
+            resolve(given, &env)
+        };
+        let dev = profile("dev").unwrap().unwrap();
         assert_eq!(
             (dev.access_key_id.as_str(), dev.session_token.as_deref()),
             ("AKIDDEV", Some("tok"))
         );
-        let cfg = resolve(
-            Given {
-                profile: Some("cfg".into()),
-                ..Given::default()
-            },
-            &env,
-        )
-        .unwrap()
-        .unwrap();
+        let cfg = profile("cfg").unwrap().unwrap();
         assert_eq!(cfg.access_key_id, "AKIDCFG");
-        let missing = resolve(
-            Given {
-                profile: Some("nope".into()),
-                ..Given::default()
-            },
-            &env,
-        )
-        .unwrap_err();
+        let missing = profile("nope").unwrap_err();
         assert!(missing.contains("\"nope\""), "{missing}");
 
         let vars = HashMap::from([

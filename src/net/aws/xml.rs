@@ -1,9 +1,10 @@
-//! The EC2 Query API's XML answers as a small element tree, read with quick-xml.
+//! AWS's XML answers (EC2's Query API, S3's REST API) as a small element tree, read with
+//! quick-xml.
 //!
-//! EC2 answers are small documents of nested elements with text leaves and `<item>` lists
+//! The answers are small documents of nested elements with text leaves and `<item>` lists
 //! (`<reservationSet><item>…</item></reservationSet>`); they carry no attributes worth
-//! reading. A tree with lookups by local name (namespaces dropped) is all the driver needs,
-//! and it tolerates the fields moto and AWS add or leave out. Nothing here knows EC2 actions.
+//! reading. A tree with lookups by local name (namespaces dropped) is all the callers need,
+//! and it tolerates the fields moto and AWS add or leave out. Nothing here knows an action.
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -123,6 +124,19 @@ impl Element {
         found
     }
 
+    /// The first non-empty `Code` and `Message` anywhere in an error document (EC2's
+    /// `<Response><Errors><Error>`, S3's `<Error>`).
+    pub fn error_fields(&self) -> (Option<String>, Option<String>) {
+        let first = |name: &str| {
+            self.descendants(name)
+                .into_iter()
+                .map(|e| e.text.trim())
+                .find(|t| !t.is_empty())
+                .map(String::from)
+        };
+        (first("Code"), first("Message"))
+    }
+
     /// The `tagSet` of an EC2 object as (key, value) pairs.
     pub fn tags(&self) -> Vec<(String, String)> {
         self.items("tagSet")
@@ -203,6 +217,12 @@ mod tests {
             root.text_at(&["Errors", "Error", "Code"]),
             Some("AuthFailure")
         );
+        let (code, message) = root.error_fields();
+        assert_eq!(code.as_deref(), Some("AuthFailure"));
+        assert!(message.unwrap().starts_with("AWS was not able"));
+        let s3 =
+            Element::parse("<Error><Code>NoSuchKey</Code><Message></Message></Error>").unwrap();
+        assert_eq!(s3.error_fields(), (Some("NoSuchKey".into()), None));
     }
 
     #[test]

@@ -1,0 +1,11 @@
+//! The network plumbing every driver and state backend shares, so none writes its own: the one
+//! HTTP client setup (`http`), URL and form encoding (`encode`), and AWS's credentials chain,
+//! SigV4 signing and XML answers (`aws`). The bearer-token REST clouds (DigitalOcean,
+//! Hetzner...) get their skeleton here too, next to `aws`.
+//!
+//! Knows nothing of oss resources or state documents, and never prints. Retry schedules come
+//! from `crate::backoff`; what is worth retrying is each caller's to say.
+
+pub mod aws;
+pub mod encode;
+pub mod http;
