@@ -23,3 +23,4 @@ pub mod report;
 pub mod resource;
 pub mod state;
 pub mod strategy;
+pub mod suggest;

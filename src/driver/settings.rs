@@ -183,30 +183,12 @@ fn escape(key: &str) -> String {
 pub fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     let (best, distance) = known
         .iter()
-        .map(|name| (*name, edit_distance(key, name)))
+        .map(|name| (*name, crate::suggest::edit_distance(key, name)))
         .min_by_key(|(_, d)| *d)?;
     let close = distance <= (key.chars().count().max(best.chars().count()) / 3).max(1)
         || best.starts_with(key)
         || key.starts_with(best);
     close.then_some(best)
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -85,8 +85,6 @@ impl Scope {
 
 /// Up to three addresses or group prefixes (`node.web`) nearest to `pattern` by edit distance.
 fn closest<'a>(pattern: &str, known: impl Iterator<Item = &'a Address>) -> Vec<String> {
-    // Only the start of a huge pattern is compared: enough to rank, cheap on 100,000 addresses.
-    let pattern: Vec<char> = pattern.chars().take(64).collect();
     let mut candidates = BTreeSet::new();
     for address in known {
         let text = address.0.as_str();
@@ -95,30 +93,7 @@ fn closest<'a>(pattern: &str, known: impl Iterator<Item = &'a Address>) -> Vec<S
         }
         candidates.insert(text.to_string());
     }
-    let mut ranked: Vec<(usize, String)> = candidates
-        .into_iter()
-        .map(|c| (distance(&pattern, &c), c))
-        .collect();
-    ranked.sort();
-    ranked.into_iter().take(3).map(|(_, c)| c).collect()
-}
-
-/// Levenshtein distance between `a` and `b` (characters).
-fn distance(a: &[char], b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != cb));
-            diagonal = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
+    crate::suggest::nearest(pattern, candidates, 3)
 }
 
 #[cfg(test)]
@@ -175,13 +150,5 @@ mod tests {
             e.hint().as_deref(),
             Some("there is nothing in the state to name yet")
         );
-    }
-
-    #[test]
-    fn distance_counts_edits() {
-        let a: Vec<char> = "kitten".chars().collect();
-        assert_eq!(distance(&a, "sitting"), 3);
-        assert_eq!(distance(&a, "kitten"), 0);
-        assert_eq!(distance(&[], "abc"), 3);
     }
 }
