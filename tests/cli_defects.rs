@@ -296,3 +296,33 @@ fn an_error_never_repeats_its_message_as_its_cause() {
     std::fs::write(&path, &text).unwrap();
     destroy(&p);
 }
+
+#[test]
+fn planning_flags_beside_a_saved_plan_are_refused_instead_of_ignored() {
+    let p = Project::sample(2);
+    p.ok(&["plan", "--out", "plan.bin"]);
+    for flags in [
+        &["--target", "node.web[0]"][..],
+        &["--exclude", "node.web[1]"][..],
+        &["--refresh=false"][..],
+        &["--seed", "7"][..],
+        &["--rebalance"][..],
+    ] {
+        let mut args = vec!["apply", "plan.bin", "--auto-approve"];
+        args.extend_from_slice(flags);
+        let (code, _, err) = p.run(&args);
+        assert_eq!(code, 1, "{flags:?}: {err}");
+        assert!(
+            err.contains(&format!("{} cannot be used with a saved plan", flags[0])),
+            "{flags:?}: {err}"
+        );
+        assert!(
+            !p.path("state/hello.state.json").exists(),
+            "{flags:?}: apply changed something"
+        );
+    }
+    // Without them the saved plan applies as reviewed.
+    p.ok(&["apply", "plan.bin", "--auto-approve"]);
+    assert_finished_cleanly(&p, 2);
+    destroy(&p);
+}

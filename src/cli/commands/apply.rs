@@ -1,6 +1,6 @@
 //! `oss apply [PLAN]`: make the fleet match the strategy, or carry out a saved plan.
 
-use super::super::args::{ApplyArgs, Cli};
+use super::super::args::{ApplyArgs, Cli, PlanScope};
 use super::super::failure::{ExitStatus, Failure};
 use super::super::session::Secrets;
 use super::change::{self, Request, Source};
@@ -11,7 +11,10 @@ pub async fn run(
     secrets: &mut Secrets,
 ) -> Result<ExitStatus, Failure> {
     let source = match &args.plan {
-        Some(path) => Source::Saved(path),
+        Some(path) => {
+            refuse_planning_flags(&args.scope)?;
+            Source::Saved(path)
+        }
         None => Source::Fresh {
             options: super::plan::options(&args.scope, false),
             question: "Do you want to perform these actions?",
@@ -25,4 +28,32 @@ pub async fn run(
         parallelism: args.parallelism,
     };
     change::run(cli, request, secrets).await
+}
+
+/// A saved plan already says what changes: planning flags beside it would be ignored, so they
+/// are refused (as Terraform refuses `-target` with a saved plan) before anything is read.
+fn refuse_planning_flags(scope: &PlanScope) -> Result<(), Failure> {
+    let given: Vec<&str> = [
+        (!scope.target.is_empty(), "--target"),
+        (!scope.exclude.is_empty(), "--exclude"),
+        (!scope.refresh, "--refresh=false"),
+        (scope.seed.is_some(), "--seed"),
+        (scope.rebalance, "--rebalance"),
+    ]
+    .into_iter()
+    .filter_map(|(set, flag)| set.then_some(flag))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::user(
+        format!(
+            "{} cannot be used with a saved plan: the plan already decided what changes.",
+            given.join(", ")
+        ),
+        format!(
+            "make a new plan with them: `oss plan --out FILE {}`, review it, then `oss apply FILE`",
+            given.join(" ")
+        ),
+    ))
 }
