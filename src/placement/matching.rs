@@ -129,8 +129,12 @@ fn no_match(
                 (filter.location_misses(l), what)
             })),
             "hardware" => near.extend(catalog.sizes.iter().map(|s| {
+                let disk = match s.disk_gib {
+                    0 => String::new(),
+                    gib => format!(", {gib} GiB disk"),
+                };
                 let what = format!(
-                    "{provider} {} ({} vCPU, {} GiB, {})",
+                    "{provider} {} ({} vCPU, {} GiB{disk}, {})",
                     s.id, s.vcpus, s.memory_gib, s.arch
                 );
                 (filter.size_misses(s), what)
@@ -162,7 +166,7 @@ fn no_match(
         shown = format!("{}…", &shown[..shown.floor_char_boundary(120)]);
     }
     input.strategy.problem(
-        &format!("/node/{block}/options/{o}"),
+        &format!("{}/options/{o}", input.strategy.block_pointer(block)),
         format!("No offering of {} matches {shown}.", providers.join(", ")),
         Some(hint),
     )
