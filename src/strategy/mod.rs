@@ -629,4 +629,65 @@ mod tests {
         );
         assert!(shown.contains("postgres://oss:***@127.0.0.1/db"), "{shown}");
     }
+
+    const ORIGINAL: &str = r#"{"name": "Default",
+ "node": {"os": {"options": [{"name": "ubuntu-24.04"}], "pick": "first"},
+          "hardware": {"options": ["4 CPU, 8GB ram, 100GB", {"min_vcpus": 8}]},
+          "location": {"options": [{"name": "syd01"}]}},
+ "provider": {"options": [{"EC2_AP_SOUTHEAST2": {"auth": {"username": "env.U", "key": "env.K"}}}]},
+ "default_pick": "first"}"#;
+
+    fn original_env(name: &str) -> Option<String> {
+        match name {
+            "U" => Some("AKIDUNIT".into()),
+            "K" => Some("secret-unit".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_original_shapes_read_as_todays() {
+        let s = parse(Path::new("s.json"), ORIGINAL, &original_env).unwrap();
+        assert!(s.node.image_written_as_os);
+        assert_eq!(s.block_pointer("image"), "/node/os");
+        assert_eq!(s.node.image.options[0]["name"], "ubuntu-24.04");
+        assert_eq!(
+            Value::Object(s.node.hardware.options[0].clone()),
+            serde_json::json!({"min_vcpus": 4, "min_memory_gib": 8, "min_disk_gib": 100})
+        );
+        assert_eq!(s.node.hardware.options[1]["min_vcpus"], 8);
+        let p = &s.provider.options[0];
+        assert_eq!((p.kind.as_str(), p.name.as_str()), ("aws", "aws"));
+        assert_eq!(p.settings["regions"], serde_json::json!(["ap-southeast-2"]));
+        assert_eq!(p.settings["access_key_id"], "AKIDUNIT");
+        assert_eq!(p.settings["secret_access_key"], "secret-unit");
+        assert!(!p.settings.contains_key("auth"));
+        assert_eq!(s.secrets, ["AKIDUNIT", "secret-unit"]);
+        let pointers: Vec<&str> = s.notes.iter().map(|n| n.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            ["/node/os", "/provider/options/0/EC2_AP_SOUTHEAST2"]
+        );
+        for note in &s.notes {
+            assert!(note.position.is_some(), "{note:?}");
+            assert!(!note.message.contains("AKIDUNIT") && !note.message.contains("secret-unit"));
+        }
+    }
+
+    #[test]
+    fn a_pick_conflict_in_os_points_at_os() {
+        let text = ORIGINAL
+            .replace("\"pick\": \"first\"}", "\"pick\": \"random\"}")
+            .replace(
+                "\"default_pick\": \"first\"",
+                "\"default_pick\": \"cheapest\"",
+            );
+        let e = parse(Path::new("s.json"), &text, &original_env).unwrap_err();
+        let at: Vec<(&str, Option<usize>)> = e
+            .problems()
+            .iter()
+            .map(|p| (p.pointer.as_str(), p.position.map(|p| p.line)))
+            .collect();
+        assert_eq!(at, [("/node/os/pick", Some(2))]);
+    }
 }
