@@ -12,6 +12,9 @@ use common::Project;
 const SAMPLE: &str = include_str!("../examples/original-sample.json");
 const EC2: &str = include_str!("../examples/original-ec2.json");
 
+/// The sample's `os` block as written.
+const SAMPLE_OS: &str = "{\"options\": [{\"name\": \"Ubuntu Linux 14.04 LTS Trusty Tahr - Minimal Install (64 bit)\"},\n                             {\"name\": \"Ubuntu - Latest (64 bit)\"}, {\"name\": \"Ubuntu - Latest\"}], \"pick\": \"first\"}";
+
 /// Dummy credentials for the EC2 variant's `env.` references.
 const KEY_ID: &str = "AKIDORIGINALCANARY";
 const SECRET: &str = "original-secret-canary";
@@ -159,7 +162,7 @@ fn the_ec2_variant_needs_its_credentials() {
 fn the_samples_image_names_are_located_errors_listing_aws_images() {
     // The original sample's SoftLayer image names on EC2: each `first` option is tried in
     // order and none exists there, so each is a located error naming AWS's images.
-    let os = "{\"options\": [{\"name\": \"Ubuntu Linux 14.04 LTS Trusty Tahr - Minimal Install (64 bit)\"},\n                             {\"name\": \"Ubuntu - Latest (64 bit)\"}, {\"name\": \"Ubuntu - Latest\"}], \"pick\": \"first\"}";
+    let os = SAMPLE_OS;
     let sample_os = SAMPLE
         .split("\"os\": ")
         .nth(1)
@@ -252,4 +255,65 @@ fn an_old_ec2_name_with_its_own_regions_is_refused() {
         &["validate"],
     );
     insta::assert_snapshot!("ec2_with_regions", err);
+}
+
+/// A SoftLayer-like catalog for the `sim` provider: the data centre `syd01`, SoftLayer's
+/// image names, sizes with disks of their own.
+const SOFTLAYER_LIKE: &str = r#"{
+  "locations": [
+    {"id": "syd01", "name": "Sydney 1", "region": "syd", "zone": "syd01", "country": "AU",
+     "continent": "oceania", "latitude": -33.87, "longitude": 151.21},
+    {"id": "mel01", "name": "Melbourne 1", "region": "mel", "zone": "mel01", "country": "AU",
+     "continent": "oceania", "latitude": -37.81, "longitude": 144.96}
+  ],
+  "sizes": [
+    {"id": "4x8-25", "name": "4x8-25", "vcpus": 4, "memory_gib": 8, "disk_gib": 25, "arch": "x86_64"},
+    {"id": "4x8-100", "name": "4x8-100", "vcpus": 4, "memory_gib": 8, "disk_gib": 100, "arch": "x86_64"},
+    {"id": "2x4-100", "name": "2x4-100", "vcpus": 2, "memory_gib": 4, "disk_gib": 100, "arch": "x86_64"}
+  ],
+  "images": [
+    {"id": "UBUNTU_LATEST_64", "name": "Ubuntu - Latest (64 bit)", "os": "ubuntu", "version": "latest", "arch": "x86_64"},
+    {"id": "UBUNTU_LATEST", "name": "Ubuntu - Latest", "os": "ubuntu", "version": "latest", "arch": "any"},
+    {"id": "UBUNTU_14_64", "name": "Ubuntu Linux 14.04 LTS Trusty Tahr - Minimal Install (64 bit)", "os": "ubuntu", "version": "14.04", "arch": "x86_64"}
+  ],
+  "prices": [
+    {"location": "syd01", "size": "4x8-25", "hourly_price": 0.1, "currency": "USD"},
+    {"location": "syd01", "size": "4x8-100", "hourly_price": 0.12, "currency": "USD"},
+    {"location": "syd01", "size": "2x4-100", "hourly_price": 0.06, "currency": "USD"},
+    {"location": "mel01", "size": "4x8-100", "hourly_price": 0.11, "currency": "USD"}
+  ]
+}"#;
+
+#[test]
+fn the_samples_node_block_plans_where_syd01_exists() {
+    // The verbatim node block against a catalog that has syd01 (as SoftLayer's will): the
+    // location matches by name, the hardware string rules out the 25 GB disk and the 2 vCPU
+    // size, and `first` takes the first image option.
+    let text = with(
+        SAMPLE,
+        "{\"SoftLayer\": {\"auth\": {\"username\": \"env.SL_USER\", \"key\": \"env.SL_KEY\"}}}",
+        "{\"sim\": {\"name\": \"softlayer-like\", \"catalog\": \"softlayer-like.json\"}}",
+    );
+    let p = project(&text);
+    std::fs::write(p.path("softlayer-like.json"), SOFTLAYER_LIKE).unwrap();
+    let plan = p.ok(&["plan", "--seed", "7"]);
+    assert!(
+        plan.contains("Plan: 1 to add, 0 to change, 0 to destroy."),
+        "{plan}"
+    );
+    assert!(plan.contains("location = \"syd01\""), "{plan}");
+    assert!(plan.contains("size     = \"4x8-100\""), "{plan}");
+    assert!(plan.contains("image    = \"UBUNTU_14_64\""), "{plan}");
+}
+
+#[test]
+fn a_hardware_string_matching_nothing_is_shown_as_written() {
+    let text = with(
+        SAMPLE,
+        "{\"SoftLayer\": {\"auth\": {\"username\": \"env.SL_USER\", \"key\": \"env.SL_KEY\"}}}",
+        "{\"local\": {}}",
+    );
+    let text = with(&text, SAMPLE_OS, "{\"options\": [{\"name\": \"host\"}]}");
+    let err = fails("hardware_string_no_match", &text, &["plan"]);
+    insta::assert_snapshot!("hardware_string_no_match", err);
 }

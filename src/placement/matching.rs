@@ -161,12 +161,19 @@ fn no_match(
     } else {
         format!("closest: {}; see `oss catalog`", closest.join("; "))
     };
+    let pointer = format!("{}/options/{o}", input.strategy.block_pointer(block));
     let mut shown = Value::Object(option.clone()).to_string();
+    // A hardware string is shown as written, with what it was read as.
+    if let Some(written) = crate::strategy::locate::value_text(&input.strategy.text, &pointer)
+        .filter(|w| w.starts_with('"'))
+    {
+        shown = format!("{written} (read as {shown})");
+    }
     if shown.len() > 120 {
         shown = format!("{}…", &shown[..shown.floor_char_boundary(120)]);
     }
     input.strategy.problem(
-        &format!("{}/options/{o}", input.strategy.block_pointer(block)),
+        &pointer,
         format!("No offering of {} matches {shown}.", providers.join(", ")),
         Some(hint),
     )
