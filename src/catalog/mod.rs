@@ -32,6 +32,8 @@ pub struct Size {
     pub name: String,
     pub vcpus: u32,
     pub memory_gib: f64,
+    /// The disk that comes with the size; 0 when it has none of its own and boots from a
+    /// network volume sized at launch (EBS), so any disk minimum (`min_disk_gib`) fits it.
     pub disk_gib: u32,
     /// `x86_64` or `arm64`.
     pub arch: String,

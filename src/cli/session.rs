@@ -71,6 +71,10 @@ fn load_strategy(cli: &Cli, secrets: &mut Secrets) -> Result<Strategy, Failure> 
         }
     })?;
     secrets.extend(&strategy.secrets);
+    // Old spellings read as today's: said once, on stderr, with how to write them now.
+    for note in &strategy.notes {
+        super::output::errln!("warning: {}", note.located(&strategy.path));
+    }
     Ok(strategy)
 }
 

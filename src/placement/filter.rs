@@ -1,7 +1,9 @@
 //! Strategy options as filters over offerings: attribute equality as in the original tool
-//! (`{"name": "small"}`, `{"id": "local-a"}`) plus constraints (`min_vcpus`, `min_memory_gib`,
-//! `max_hourly_price`, `arch`, image `os`/`version`/`name_pattern`, location `country`,
-//! `continent`, `region`, `near`). Also ranks the closest non-matching offerings, for errors.
+//! (`{"name": "small"}`, `{"id": "local-a"}`; a location's `name` matches its name or its id,
+//! as the original tool named data centres: `{"name": "syd01"}`) plus constraints
+//! (`min_vcpus`, `min_memory_gib`, `min_disk_gib`, `max_hourly_price`, `arch`, image
+//! `os`/`version`/`name_pattern`, location `country`, `continent`, `region`, `near`). Also
+//! ranks the closest non-matching offerings, for errors.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -14,6 +16,7 @@ const CONSTRAINTS: &[&str] = &[
     "max_vcpus",
     "min_memory_gib",
     "max_memory_gib",
+    "min_disk_gib",
     "max_hourly_price",
     "near",
     "within_km",
@@ -71,6 +74,9 @@ impl<'a> Filter<'a> {
                 _ => false,
             }),
             "near" => Some(self.near().is_some()),
+            "name" => Some(want.as_str().is_some_and(|w| {
+                w.eq_ignore_ascii_case(&location.name) || w.eq_ignore_ascii_case(&location.id)
+            })),
             _ => None,
         })
     }
@@ -85,6 +91,10 @@ impl<'a> Filter<'a> {
                 "max_vcpus" => Some(bound.is_some_and(|b| f64::from(size.vcpus) <= b)),
                 "min_memory_gib" => Some(bound.is_some_and(|b| size.memory_gib >= b)),
                 "max_memory_gib" => Some(bound.is_some_and(|b| size.memory_gib <= b)),
+                // A size without a disk of its own (0) boots from a volume sized at launch.
+                "min_disk_gib" => {
+                    Some(bound.is_some_and(|b| size.disk_gib == 0 || f64::from(size.disk_gib) >= b))
+                }
                 "max_hourly_price" => Some(true),
                 "arch" => Some(want.as_str().is_some_and(|a| arch_fits(a, &size.arch))),
                 _ => None,
@@ -204,6 +214,22 @@ mod tests {
             f(json!({"near": {"lat": -37.81, "lon": 144.96}, "within_km": 500})),
             1
         );
+        assert_eq!(f(json!({"name": "Sydney a"})), 0);
+        assert_eq!(
+            f(json!({"name": "AP-SOUTHEAST-2A"})),
+            0,
+            "a name matches the id too"
+        );
+        assert_eq!(f(json!({"name": "syd01"})), 1);
+        let syd01 = Location {
+            id: "syd01".into(),
+            name: "Sydney 1".into(),
+            ..sydney()
+        };
+        assert_eq!(
+            Filter::new(&filter(json!({"name": "syd01"}))).location_misses(&syd01),
+            0
+        );
         let km = distance_km((-37.81, 144.96), &l);
         assert!(
             (700.0..730.0).contains(&km),
@@ -227,6 +253,22 @@ mod tests {
         assert_eq!(f(json!({"arch": "arm64"})), 1);
         assert_eq!(f(json!({"vcpus": 2, "max_hourly_price": 0.01})), 0);
         assert_eq!(f(json!({"name": "m5.xlarge"})), 1);
+        // No disk of its own: the root volume is sized at launch, any minimum fits.
+        assert_eq!(f(json!({"min_disk_gib": 100})), 0);
+        let with_disk = |disk_gib| Size {
+            disk_gib,
+            ..s.clone()
+        };
+        let d = |v, size: &Size| Filter::new(&filter(v)).size_misses(size);
+        assert_eq!(d(json!({"min_disk_gib": 100}), &with_disk(100)), 0);
+        assert_eq!(d(json!({"min_disk_gib": 100}), &with_disk(80)), 1);
+        assert_eq!(
+            d(
+                json!({"min_vcpus": 4, "min_memory_gib": 8, "min_disk_gib": 100}),
+                &with_disk(10)
+            ),
+            2
+        );
     }
 
     #[test]

@@ -129,8 +129,12 @@ fn no_match(
                 (filter.location_misses(l), what)
             })),
             "hardware" => near.extend(catalog.sizes.iter().map(|s| {
+                let disk = match s.disk_gib {
+                    0 => String::new(),
+                    gib => format!(", {gib} GiB disk"),
+                };
                 let what = format!(
-                    "{provider} {} ({} vCPU, {} GiB, {})",
+                    "{provider} {} ({} vCPU, {} GiB{disk}, {})",
                     s.id, s.vcpus, s.memory_gib, s.arch
                 );
                 (filter.size_misses(s), what)
@@ -157,12 +161,19 @@ fn no_match(
     } else {
         format!("closest: {}; see `oss catalog`", closest.join("; "))
     };
+    let pointer = format!("{}/options/{o}", input.strategy.block_pointer(block));
     let mut shown = Value::Object(option.clone()).to_string();
+    // A hardware string is shown as written, with what it was read as.
+    if let Some(written) = crate::strategy::locate::value_text(&input.strategy.text, &pointer)
+        .filter(|w| w.starts_with('"'))
+    {
+        shown = format!("{written} (read as {shown})");
+    }
     if shown.len() > 120 {
         shown = format!("{}…", &shown[..shown.floor_char_boundary(120)]);
     }
     input.strategy.problem(
-        &format!("/node/{block}/options/{o}"),
+        &pointer,
         format!("No offering of {} matches {shown}.", providers.join(", ")),
         Some(hint),
     )

@@ -5,12 +5,16 @@
 //! touches state or providers; a strategy that fails here changes nothing.
 //!
 //! `source` reads the file (regular files only, UTF-8), `schema` checks it against the shipped
-//! schema, `pick` holds the picks and the rule between them, `locate` maps JSON pointers to
-//! line:column and back, `error` the located errors; this file turns the checked document
-//! into a [`Strategy`].
+//! schema, `original` reads the original tool's shapes (`os`, hardware strings from
+//! `hardware`, Libcloud provider names) as today's with a [`Note`] each, `pick` holds the
+//! picks and the rule between them, `locate` maps JSON pointers to line:column and back,
+//! `error` the located errors; this file turns the checked document into a [`Strategy`].
 
 mod error;
+mod hardware;
 pub mod locate;
+mod note;
+mod original;
 mod pick;
 mod schema;
 mod source;
@@ -23,6 +27,7 @@ use serde_json::{Map, Value};
 
 pub use error::{Problem, StrategyError};
 use locate::{Position, locate};
+pub use note::Note;
 pub use pick::Pick;
 pub use schema::schema;
 
@@ -124,6 +129,9 @@ pub struct NodeSpec {
     /// The key's text, read at load (a public key is not a secret).
     #[serde(skip)]
     pub public_key: Option<String>,
+    /// The image block was written as the original tool's `os` (problems point there).
+    #[serde(skip)]
+    pub image_written_as_os: bool,
 }
 
 fn default_node_name() -> String {
@@ -165,6 +173,8 @@ pub struct Strategy {
     pub secrets: Vec<String>,
     /// The file's text, to locate problems found after parsing (an option matching nothing).
     pub text: String,
+    /// Old spellings read as today's, for the CLI to show (never a secret).
+    pub notes: Vec<Note>,
 }
 
 impl std::fmt::Debug for Strategy {
@@ -190,6 +200,14 @@ impl Strategy {
             pointer: pointer.to_string(),
             message,
             hint,
+        }
+    }
+
+    /// The JSON pointer of a node block as written (`image` may be written `os`).
+    pub fn block_pointer(&self, block: &str) -> String {
+        match block {
+            "image" if self.node.image_written_as_os => "/node/os".into(),
+            _ => format!("/node/{block}"),
         }
     }
 
@@ -290,6 +308,8 @@ pub fn parse(
     })?;
 
     let mut problems = schema::check(text, &value);
+    problems.extend(original::check(text, &value));
+    problems.sort_by_key(|p| p.position.map(|p| (p.line, p.column)));
     if problems.is_empty() {
         problems = check_provider_settings(path, text, &value);
     }
@@ -297,6 +317,7 @@ pub fn parse(
         return Err(invalid(problems));
     }
 
+    let notes = original::notes(text, &value);
     let mut secrets = Vec::new();
     let mut problems = Vec::new();
     resolve_env(&mut value, String::new(), env, &mut secrets, &mut problems);
@@ -307,6 +328,8 @@ pub fn parse(
         return Err(invalid(problems));
     }
 
+    let image_written_as_os = value.pointer("/node/os").is_some();
+    original::rewrite(&mut value);
     let raw: Raw = serde_json::from_value(value).map_err(|e| invalid(vec![misfit(text, &e)]))?;
     let mut options: Vec<ProviderOption> = Vec::new();
     let mut problems = Vec::new();
@@ -351,11 +374,18 @@ pub fn parse(
         raw.node.hardware.pick,
         raw.node.image.pick,
     ];
-    let problems = pick::conflicts(text, own_picks, raw.default_pick);
+    let mut problems = pick::conflicts(text, own_picks, raw.default_pick);
+    for problem in &mut problems {
+        if image_written_as_os && let Some(rest) = problem.pointer.strip_prefix("/node/image") {
+            problem.pointer = format!("/node/os{rest}");
+            problem.position = locate(text, &problem.pointer, None);
+        }
+    }
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
     let mut node = raw.node;
+    node.image_written_as_os = image_written_as_os;
     if let Some(key) = &node.ssh_public_key {
         let dir = path
             .parent()
@@ -417,6 +447,7 @@ pub fn parse(
         hash: crate::digest::sha256_hex(text.as_bytes()),
         secrets,
         text: text.to_string(),
+        notes,
     })
 }
 
@@ -440,7 +471,18 @@ fn check_provider_settings(path: &Path, text: &str, value: &Value) -> Vec<Proble
         };
         let mut settings = settings.clone();
         settings.remove("name");
-        if let Err(e) = crate::driver::check_settings(kind, &settings, base_dir) {
+        // An old Libcloud EC2 name is checked as the aws settings it stands for, problems
+        // pointing back at what was written (`/auth/username` for the access key id).
+        let checked = match original::libcloud_region(kind) {
+            Some(region) => original::ec2_settings(region, &settings).and_then(|aws| {
+                crate::driver::check_settings("aws", &aws, base_dir).map_err(|mut e| {
+                    e.pointer = original::written_pointer(&e.pointer);
+                    e
+                })
+            }),
+            None => crate::driver::check_settings(kind, &settings, base_dir),
+        };
+        if let Err(e) = checked {
             let pointer = format!("/provider/options/{i}/{kind}{}", e.pointer);
             let position = match e.pointer.rsplit_once('/') {
                 Some((parent, key)) if e.at_key => {
@@ -586,5 +628,66 @@ mod tests {
             "setting names are shown: {shown}"
         );
         assert!(shown.contains("postgres://oss:***@127.0.0.1/db"), "{shown}");
+    }
+
+    const ORIGINAL: &str = r#"{"name": "Default",
+ "node": {"os": {"options": [{"name": "ubuntu-24.04"}], "pick": "first"},
+          "hardware": {"options": ["4 CPU, 8GB ram, 100GB", {"min_vcpus": 8}]},
+          "location": {"options": [{"name": "syd01"}]}},
+ "provider": {"options": [{"EC2_AP_SOUTHEAST2": {"auth": {"username": "env.U", "key": "env.K"}}}]},
+ "default_pick": "first"}"#;
+
+    fn original_env(name: &str) -> Option<String> {
+        match name {
+            "U" => Some("AKIDUNIT".into()),
+            "K" => Some("secret-unit".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_original_shapes_read_as_todays() {
+        let s = parse(Path::new("s.json"), ORIGINAL, &original_env).unwrap();
+        assert!(s.node.image_written_as_os);
+        assert_eq!(s.block_pointer("image"), "/node/os");
+        assert_eq!(s.node.image.options[0]["name"], "ubuntu-24.04");
+        assert_eq!(
+            Value::Object(s.node.hardware.options[0].clone()),
+            serde_json::json!({"min_vcpus": 4, "min_memory_gib": 8, "min_disk_gib": 100})
+        );
+        assert_eq!(s.node.hardware.options[1]["min_vcpus"], 8);
+        let p = &s.provider.options[0];
+        assert_eq!((p.kind.as_str(), p.name.as_str()), ("aws", "aws"));
+        assert_eq!(p.settings["regions"], serde_json::json!(["ap-southeast-2"]));
+        assert_eq!(p.settings["access_key_id"], "AKIDUNIT");
+        assert_eq!(p.settings["secret_access_key"], "secret-unit");
+        assert!(!p.settings.contains_key("auth"));
+        assert_eq!(s.secrets, ["AKIDUNIT", "secret-unit"]);
+        let pointers: Vec<&str> = s.notes.iter().map(|n| n.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            ["/node/os", "/provider/options/0/EC2_AP_SOUTHEAST2"]
+        );
+        for note in &s.notes {
+            assert!(note.position.is_some(), "{note:?}");
+            assert!(!note.message.contains("AKIDUNIT") && !note.message.contains("secret-unit"));
+        }
+    }
+
+    #[test]
+    fn a_pick_conflict_in_os_points_at_os() {
+        let text = ORIGINAL
+            .replace("\"pick\": \"first\"}", "\"pick\": \"random\"}")
+            .replace(
+                "\"default_pick\": \"first\"",
+                "\"default_pick\": \"cheapest\"",
+            );
+        let e = parse(Path::new("s.json"), &text, &original_env).unwrap_err();
+        let at: Vec<(&str, Option<usize>)> = e
+            .problems()
+            .iter()
+            .map(|p| (p.pointer.as_str(), p.position.map(|p| p.line)))
+            .collect();
+        assert_eq!(at, [("/node/os/pick", Some(2))]);
     }
 }
