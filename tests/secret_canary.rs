@@ -1,6 +1,7 @@
 //! A secret given to a provider through `env.` appears nowhere: not in any command's output
 //! (every plan format, show, state, graph, catalog, errors) and not in any file oss leaves in
-//! the project (state, its backup, the journal, saved plans, the simulated cloud's records).
+//! the project (state, its backup, the journal, saved plans, the simulated cloud's records),
+//! nor in a local node's environment (tests/node_env.rs reads that from /proc as well).
 //!
 //! The secrets are canaries: distinctive strings no output would hold by chance. The scanner
 //! is checked on a planted file, so the test cannot pass by scanning nothing.
@@ -175,4 +176,51 @@ fn a_secret_from_the_environment_appears_in_no_output_and_no_file() {
         leaking_files(p.dir.path()),
         ["state/sim/deeper/planted.log"]
     );
+}
+
+/// The sample's local nodes, first, with the three simulated clouds behind them holding the
+/// secrets; each node's command writes its whole environment to `env.txt` in its directory.
+fn local_strategy() -> Value {
+    let mut local: Value = serde_json::from_str(include_str!("../strategy.sample.json")).unwrap();
+    local["node"]["count"] = 2.into();
+    let command = local["node"]["command"].as_str().unwrap();
+    local["node"]["command"] = format!("env > env.txt; {command}").into();
+    let clouds = strategy(1, "OSS_CANARY_KEY")["provider"]["options"].clone();
+    let options = local["provider"]["options"].as_array_mut().unwrap();
+    options.extend(clouds.as_array().unwrap().iter().cloned());
+    local
+}
+
+#[test]
+fn a_secret_from_the_environment_reaches_no_local_node() {
+    let p = Project::with_strategy(&local_strategy());
+    let mut outputs = Vec::new();
+    ok(&p, &["apply", "--auto-approve"], &mut outputs);
+
+    // Each node did write its environment: the scan below reads them.
+    let dirs = p.node_dirs();
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    for dir in &dirs {
+        let dump = std::fs::read_to_string(dir.join("env.txt")).unwrap();
+        assert!(dump.contains("OSS_NODE_NAME=web-"), "{dump}");
+    }
+    assert_eq!(leaking_files(p.dir.path()), Vec::<String>::new());
+
+    // The scanner finds a secret in a node's directory.
+    let planted = dirs[0].join("planted.txt");
+    std::fs::write(&planted, format!("OSS_CANARY_KEY={CANARY}\n")).unwrap();
+    let relative = planted.strip_prefix(p.dir.path()).unwrap();
+    assert_eq!(
+        leaking_files(p.dir.path()),
+        [relative.display().to_string()]
+    );
+
+    ok(&p, &["destroy", "--auto-approve"], &mut outputs);
+    assert_eq!(p.node_dirs(), Vec::<PathBuf>::new());
+    for text in &outputs {
+        assert!(
+            !text.contains(CANARY) && !text.contains(WRONG_CANARY),
+            "a secret leaked:\n{text}"
+        );
+    }
 }

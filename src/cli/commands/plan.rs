@@ -72,18 +72,17 @@ pub fn print(plan: &Plan, format: Format) -> Result<(), Failure> {
         .map_err(|e| Failure::internal(format!("Cannot encode the plan: {e}")))
 }
 
-/// Saves `plan` for `oss apply FILE`.
+/// Saves `plan` for `oss apply FILE`: atomically, and readable by its owner alone (0600, also
+/// when it replaces an existing file), since a plan shows the whole fleet's layout.
 pub fn save(plan: &Plan, path: &Path) -> Result<(), Failure> {
     let bytes = serde_json::to_vec_pretty(plan)
         .map_err(|e| Failure::internal(format!("Cannot encode the plan: {e}")))?;
-    std::fs::File::create(path)
-        .and_then(|mut f| f.write_all(&bytes))
-        .map_err(|e| {
-            Failure::user(
-                format!("Cannot write the plan to {}: {e}", EchoPath(path)),
-                "give --out a path in a directory you can write to",
-            )
-        })
+    crate::fsutil::write_atomic(path, &bytes, 0o600).map_err(|e| {
+        Failure::user(
+            format!("Cannot write the plan to {}: {e}", EchoPath(path)),
+            "give --out a path in a directory you can write to",
+        )
+    })
 }
 
 /// Reads a plan saved by `oss plan --out`.

@@ -1,8 +1,9 @@
 //! Starting, waiting for and stopping nodes: adoption of what a crash left, a fresh node's
-//! directory, claim, record and detached process group, readiness on the first port, and
-//! TERM-then-KILL stopping. Everything that blocks runs on blocking threads.
+//! directory, claim, record, detached process group and environment (its own variables only,
+//! nothing of oss's), readiness on the first port, and TERM-then-KILL stopping. Everything that blocks runs on blocking threads.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self};
 use std::net::Ipv4Addr;
@@ -311,7 +312,46 @@ impl Drop for Starting<'_> {
     }
 }
 
-/// Start `/bin/sh -c COMMAND` detached in its own process group and return its pid.
+/// The `PATH` a node starts with: the system's directories, none of the user's.
+pub(super) const NODE_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// The `LANG` a node starts with.
+pub(super) const NODE_LANG: &str = "C.UTF-8";
+
+/// A node's whole process environment. Nothing comes from oss's own environment, which holds
+/// cloud keys, the backend URL and every `env.` secret of the strategy: a node reads only
+/// these, and anyone who can read its `/proc/PID/environ` sees only these.
+///
+/// Built in three layers, later ones winning: the base (`PATH`, `HOME` and `PWD` = the node
+/// directory, `LANG`; `PWD` is set here because `/bin/sh` would add it anyway), then the group's `env` map (issue 12's fleet model: it goes between the two, so
+/// it may set `PATH` or `LANG` but never an `OSS_NODE_*` name), then the node's own
+/// `OSS_NODE_*` variables, of which `OSS_NODE_DIR` is how [`super::procs`] finds the node's
+/// processes again.
+pub(super) fn node_environment(
+    dir: &Path,
+    addr: Ipv4Addr,
+    spec: &NodeSpec,
+) -> BTreeMap<&'static str, OsString> {
+    let mut env = BTreeMap::from([
+        ("PATH", OsString::from(NODE_PATH)),
+        ("HOME", dir.as_os_str().to_owned()),
+        ("PWD", dir.as_os_str().to_owned()),
+        ("LANG", OsString::from(NODE_LANG)),
+    ]);
+    // The group's `env` map goes here.
+    env.insert("OSS_NODE_NAME", spec.name.clone().into());
+    env.insert("OSS_NODE_ADDR", addr.to_string().into());
+    env.insert("OSS_NODE_DIR", dir.as_os_str().to_owned());
+    if let Some(port) = spec.port {
+        env.insert("OSS_NODE_PORT", port.to_string().into());
+    }
+    if let Some(index) = spec.index {
+        env.insert("OSS_NODE_INDEX", index.to_string().into());
+    }
+    env
+}
+
+/// Start `/bin/sh -c COMMAND` detached in its own process group, with exactly
+/// [`node_environment`], and return its pid.
 pub(super) fn spawn_node(dir: &Path, addr: Ipv4Addr, spec: &NodeSpec) -> Result<u32, DriverError> {
     let log = |name: &str| {
         let path = dir.join(name);
@@ -326,17 +366,8 @@ pub(super) fn spawn_node(dir: &Path, addr: Ipv4Addr, spec: &NodeSpec) -> Result<
         .stdout(log(STDOUT_LOG)?)
         .stderr(log(STDERR_LOG)?)
         .process_group(0)
-        .env("OSS_NODE_NAME", &spec.name)
-        .env("OSS_NODE_ADDR", addr.to_string())
-        .env("OSS_NODE_DIR", dir);
-    match spec.port {
-        Some(port) => command.env("OSS_NODE_PORT", port.to_string()),
-        None => command.env_remove("OSS_NODE_PORT"),
-    };
-    match spec.index {
-        Some(index) => command.env("OSS_NODE_INDEX", index.to_string()),
-        None => command.env_remove("OSS_NODE_INDEX"),
-    };
+        .env_clear()
+        .envs(node_environment(dir, addr, spec));
     let mut child = command
         .spawn()
         .map_err(|e| DriverError::fatal(format!("Could not start node `{}`: {e}.", spec.name)))?;

@@ -445,6 +445,46 @@ async fn node_runs_in_its_directory_with_its_environment() {
     assert!(!existing.observed.contains_key("url"));
 }
 
+/// Issue 12: nothing of the test process's own environment (cargo's, the shell's) reaches a
+/// node; what it sees is exactly `node_environment`.
+#[tokio::test]
+async fn node_environment_is_all_a_node_sees() {
+    let env = Env::new();
+    let command = "env > env.txt; exec sleep 300";
+    let existing = env.create(&node(1, command, &[])).await.expect("create");
+    let dir = env.driver.root.join(&existing.provider_id);
+
+    let dump = fs::read_to_string(dir.join("env.txt")).expect("env.txt");
+    let mut seen: Vec<&str> = dump.lines().collect();
+    seen.sort_unstable();
+    let dir_text = dir.to_str().expect("utf-8");
+    let addr = addr_of(&existing);
+    let expected = [
+        format!("HOME={dir_text}"),
+        "LANG=C.UTF-8".to_string(),
+        format!("OSS_NODE_ADDR={addr}"),
+        format!("OSS_NODE_DIR={dir_text}"),
+        "OSS_NODE_INDEX=1".to_string(),
+        "OSS_NODE_NAME=web-1".to_string(),
+        "PATH=/usr/local/bin:/usr/bin:/bin".to_string(),
+        format!("PWD={dir_text}"),
+    ];
+    // Names first: a failure shows which variables got through, not the values of the test's
+    // own environment.
+    let names = |lines: &[&str]| -> Vec<String> {
+        let names = lines
+            .iter()
+            .map(|line| line.split('=').next().unwrap_or(line));
+        names.map(str::to_string).collect()
+    };
+    let expected_lines: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_eq!(names(&seen), names(&expected_lines));
+    assert_eq!(seen, expected_lines);
+    // The precondition: the test process itself has variables a node must not see.
+    assert!(std::env::var_os("CARGO_PKG_NAME").is_some());
+    env.driver.delete(&existing).await.expect("delete");
+}
+
 #[test]
 fn unknown_settings_are_refused() {
     let settings = serde_json::from_value(json!({"ready_timeot": 3})).expect("map");
