@@ -96,14 +96,9 @@ impl FactsCache {
         let Ok(bytes) = serde_json::to_vec(&kept) else {
             return;
         };
-        let path = self.path(region);
-        let temp = path.with_extension(format!("tmp{}", std::process::id()));
-        let written = std::fs::create_dir_all(&self.dir)
-            .and_then(|()| std::fs::write(&temp, bytes))
-            .and_then(|()| std::fs::rename(&temp, &path));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
+        // Best effort: a cache that cannot be written is read from the API next time.
+        let _ = crate::fsutil::create_private_dir_all(&self.dir)
+            .and_then(|()| crate::fsutil::write_atomic(&self.path(region), &bytes, 0o600));
     }
 }
 
