@@ -150,6 +150,15 @@ pub async fn execute(
         running.spawn(async move { (i, run_step(&steps[i], &shared, slot).await) });
     };
     loop {
+        // An interrupt that came while a step was finishing is noticed here too: select!
+        // below may take the finished step first, and the last step's end leaves no later
+        // turn in which to see it.
+        if !interrupted && cancel.is_cancelled() {
+            interrupted = true;
+            reporter.report(Event::Interrupted {
+                in_flight: running.len(),
+            });
+        }
         while !interrupted && !ready.is_empty() {
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 break;
