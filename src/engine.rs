@@ -202,6 +202,9 @@ impl Session {
         options
             .scope
             .check(desired_addresses.chain(state_addresses), options.destroy)?;
+        options
+            .scope
+            .check_replaces(state.iter().flat_map(|s| s.resources.keys()))?;
         let current = Current {
             state: state.as_ref(),
             gone,

@@ -304,6 +304,7 @@ fn planning_flags_beside_a_saved_plan_are_refused_instead_of_ignored() {
     for flags in [
         &["--target", "node.web[0]"][..],
         &["--exclude", "node.web[1]"][..],
+        &["--replace", "node.web[1]"][..],
         &["--refresh=false"][..],
         &["--seed", "7"][..],
         &["--rebalance"][..],

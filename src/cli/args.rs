@@ -124,6 +124,10 @@ pub struct PlanScope {
     /// Leave this address (or prefix) out; repeatable.
     #[arg(long, value_name = "ADDR")]
     pub exclude: Vec<String>,
+    /// Replace this resource (or every one under a prefix) even if nothing about it changed;
+    /// repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub replace: Vec<String>,
     /// Ask providers what really exists first (`--refresh=false` to skip).
     #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", action = clap::ArgAction::Set)]

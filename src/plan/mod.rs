@@ -344,7 +344,7 @@ pub fn diff(desired: Option<&DesiredGraph>, current: &Current<'_>, scope: &Scope
     if let Some(desired) = desired {
         for want in desired.resources() {
             let have = existing.and_then(|e| e.get(&want.address));
-            changes.push(change_for(want, have, current));
+            changes.push(change_for(want, have, current, scope));
         }
     }
     if let Some(existing) = existing {
@@ -372,7 +372,12 @@ pub fn diff(desired: Option<&DesiredGraph>, current: &Current<'_>, scope: &Scope
     changes
 }
 
-fn change_for(want: &Desired, have: Option<&Existing>, current: &Current<'_>) -> Change {
+fn change_for(
+    want: &Desired,
+    have: Option<&Existing>,
+    current: &Current<'_>,
+    scope: &Scope,
+) -> Change {
     let mut change = Change {
         address: want.address.clone(),
         action: Action::NoOp,
@@ -401,6 +406,9 @@ fn change_for(want: &Desired, have: Option<&Existing>, current: &Current<'_>) ->
     if !forcing.is_empty() {
         change.action = Action::Replace;
         change.reason = format!("{} changed (forces replacement)", forcing.join(", "));
+    } else if scope.replaces(&want.address) {
+        change.action = Action::Replace;
+        change.reason = "replacement requested with --replace".into();
     } else if !changed.is_empty() {
         let names: Vec<&str> = changed.iter().map(|f| f.name.as_str()).collect();
         change.action = Action::Update;

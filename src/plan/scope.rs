@@ -1,6 +1,7 @@
-//! Which addresses a plan covers (`--target`, `--exclude`), and the check that each pattern
-//! names something: a pattern that matches nothing is a typo, and planning nothing for it
-//! would read as "No changes" while changes are due.
+//! Which addresses a plan covers (`--target`, `--exclude`) and which it must replace
+//! (`--replace`), and the check that each pattern names something: a pattern that matches
+//! nothing is a typo, and planning nothing for it would read as "No changes" while changes
+//! are due.
 //!
 //! Pure: no I/O.
 
@@ -14,13 +15,15 @@ use crate::resource::Address;
 pub struct Scope {
     pub targets: Vec<String>,
     pub excludes: Vec<String>,
+    /// Addresses (or prefixes) to replace even though nothing about them changed.
+    pub replaces: Vec<String>,
 }
 
-/// A `--target` or `--exclude` pattern that names no resource.
+/// A `--target`, `--exclude` or `--replace` pattern that names no resource.
 #[derive(Debug, thiserror::Error)]
 #[error("{flag} {} matches no resource {where_}", Echo(pattern))]
 pub struct ScopeError {
-    /// `--target` or `--exclude`.
+    /// `--target`, `--exclude` or `--replace`.
     pub flag: &'static str,
     pub pattern: String,
     /// Where it was looked for: `in the strategy or the state`, `in the state`.
@@ -46,6 +49,34 @@ impl Scope {
     pub(super) fn covers(&self, address: &Address) -> bool {
         (self.targets.is_empty() || self.targets.iter().any(|t| address.matches(t)))
             && !self.excludes.iter().any(|e| address.matches(e))
+    }
+
+    /// Whether `--replace` asks for `address` to be replaced.
+    pub(super) fn replaces(&self, address: &Address) -> bool {
+        self.replaces.iter().any(|r| address.matches(r))
+    }
+
+    /// Fails on the first `--replace` pattern that matches nothing in the state: only what
+    /// exists can be replaced.
+    pub fn check_replaces<'a>(
+        &self,
+        in_state: impl Iterator<Item = &'a Address>,
+    ) -> Result<(), ScopeError> {
+        if self.replaces.is_empty() {
+            return Ok(());
+        }
+        let known: Vec<&Address> = in_state.collect();
+        for pattern in &self.replaces {
+            if !known.iter().any(|a| a.matches(pattern)) {
+                return Err(ScopeError {
+                    flag: "--replace",
+                    pattern: pattern.clone(),
+                    where_: "in the state",
+                    closest: closest(pattern, known.iter().copied()),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Fails on the first pattern that matches none of `known` (the desired addresses and
@@ -109,7 +140,7 @@ mod tests {
         let known = addresses(&["key.local", "node.web[0]", "node.web[1]", "node.db[0]"]);
         let scope = Scope {
             targets: vec!["node.web".into(), "node.wbe[1]".into()],
-            excludes: vec![],
+            ..Scope::default()
         };
         let e = scope.check(known.iter(), false).unwrap_err();
         assert_eq!(e.flag, "--target");
@@ -127,11 +158,12 @@ mod tests {
         let ok = Scope {
             targets: vec!["node.web".into(), "node.web[0]".into()],
             excludes: vec!["node".into()],
+            ..Scope::default()
         };
         assert!(ok.check(known.iter(), false).is_ok());
         let bad = Scope {
-            targets: vec![],
             excludes: vec!["node.nope".into()],
+            ..Scope::default()
         };
         let e = bad.check(known.iter(), true).unwrap_err();
         assert_eq!(e.flag, "--exclude");
@@ -142,7 +174,7 @@ mod tests {
     fn nothing_known_gives_a_hint_without_candidates() {
         let scope = Scope {
             targets: vec!["node.web[0]".into()],
-            excludes: vec![],
+            ..Scope::default()
         };
         let e = scope.check([].iter(), true).unwrap_err();
         assert!(e.closest.is_empty());
@@ -150,5 +182,30 @@ mod tests {
             e.hint().as_deref(),
             Some("there is nothing in the state to name yet")
         );
+    }
+
+    #[test]
+    fn replaces_must_name_something_in_the_state() {
+        let in_state = addresses(&["node.web[0]", "node.web[1]"]);
+        let scope = Scope {
+            replaces: vec!["node.web[1]".into(), "node.web".into()],
+            ..Scope::default()
+        };
+        assert!(scope.check_replaces(in_state.iter()).is_ok());
+        assert!(
+            scope.replaces(&in_state[0]),
+            "a prefix replaces every node under it"
+        );
+        let bad = Scope {
+            replaces: vec!["node.web[2]".into()],
+            ..Scope::default()
+        };
+        let e = bad.check_replaces(in_state.iter()).unwrap_err();
+        assert_eq!(e.flag, "--replace");
+        assert_eq!(
+            e.to_string(),
+            "--replace node.web[2] matches no resource in the state"
+        );
+        assert_eq!(e.closest[0], "node.web[0]");
     }
 }

@@ -36,6 +36,7 @@ fn refuse_planning_flags(scope: &PlanScope) -> Result<(), Failure> {
     let given: Vec<&str> = [
         (!scope.target.is_empty(), "--target"),
         (!scope.exclude.is_empty(), "--exclude"),
+        (!scope.replace.is_empty(), "--replace"),
         (!scope.refresh, "--refresh=false"),
         (scope.seed.is_some(), "--seed"),
         (scope.rebalance, "--rebalance"),

@@ -48,6 +48,7 @@ pub fn options(scope: &PlanScope, destroy: bool) -> PlanOptions {
         scope: Scope {
             targets: scope.target.clone(),
             excludes: scope.exclude.clone(),
+            replaces: scope.replace.clone(),
         },
         destroy,
         seed: scope.seed,
