@@ -1,6 +1,7 @@
-//! Bounded echoes of user input in messages. An error that names a path, an address or a
+//! Message text. Bounded echoes of user input: an error that names a path, an address or a
 //! value given by the user shows at most [`LIMIT`] bytes of it, then `… (N bytes)`: a 5 MB
-//! path must not become 5 MB of stderr. Every error that echoes input goes through here.
+//! path must not become 5 MB of stderr. Every error that echoes input goes through here. And
+//! an error's causes, each said once ([`causes`]).
 //!
 //! Pure: formatting only.
 
@@ -45,6 +46,23 @@ impl fmt::Display for EchoPath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&echo(&self.0.to_string_lossy()))
     }
+}
+
+/// The texts of `e`'s causes, outermost first. A cause is left out when it is blank or when
+/// the message or an earlier cause already says it (wrappers often repeat their source).
+pub fn causes(e: &dyn std::error::Error) -> Vec<String> {
+    let message = e.to_string();
+    let mut causes: Vec<String> = Vec::new();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        let said = message.contains(text.as_str()) || causes.iter().any(|c| c.contains(&text));
+        if !text.trim().is_empty() && !said {
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    causes
 }
 
 #[cfg(test)]

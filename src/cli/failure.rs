@@ -102,23 +102,11 @@ impl Failure {
         }
     }
 
-    /// `e` and its causes, each cause once: one whose text the message or the cause before
-    /// already says is left out.
+    /// `e` and its causes, each said once ([`crate::echo::causes`]).
     pub fn from_error(e: &dyn Error) -> Self {
-        let message = e.to_string();
-        let mut causes: Vec<String> = Vec::new();
-        let mut source = e.source();
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            let said = causes.last().unwrap_or(&message);
-            if !text.trim().is_empty() && !said.contains(text.as_str()) && text != message {
-                causes.push(text);
-            }
-            source = cause.source();
-        }
         Failure {
-            message,
-            causes,
+            message: e.to_string(),
+            causes: crate::echo::causes(e),
             hint: None,
             kind: Kind::User,
         }

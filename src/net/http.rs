@@ -102,15 +102,8 @@ impl Transport {
 
 /// An error with its causes, innermost last, repeated parts dropped.
 pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
+    let mut parts = vec![error.to_string()];
+    parts.extend(crate::echo::causes(error));
     parts.join(": ")
 }
 
