@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::Project;
 use serde_json::{Value, json};
 
@@ -18,16 +16,7 @@ const COMMAND: &str = "echo starting\nexec app --port 443";
 /// simulated latency: four nodes of 2 vCPUs / 4 GiB wherever cheapest (cloud-b, b-mel,
 /// b2.medium at $0.018/h).
 fn strategy(count: usize, command: &str) -> Value {
-    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut strategy: Value = serde_json::from_slice(
-        &std::fs::read(examples.join("cheapest-across-providers.json")).unwrap(),
-    )
-    .unwrap();
-    for option in strategy["provider"]["options"].as_array_mut().unwrap() {
-        let catalog = option["sim"]["catalog"].as_str().unwrap();
-        option["sim"]["catalog"] = examples.join(catalog).to_string_lossy().into_owned().into();
-        option["sim"]["latency_ms"] = 0.into();
-    }
+    let mut strategy = common::sim_example("cheapest-across-providers.json");
     strategy["node"]["count"] = count.into();
     strategy["node"]["command"] = command.into();
     strategy

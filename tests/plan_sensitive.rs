@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::Project;
 use serde_json::Value;
 
@@ -14,17 +12,9 @@ const TOKEN: &str = "oss-plan-token-5c8e21d7";
 /// Two nodes on the simulated clouds, whose API key comes from `env.OSS_PLAN_TOKEN` and
 /// whose `deploy` tag holds the same token (pasted there as well).
 fn project() -> Project {
-    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut strategy: Value = serde_json::from_slice(
-        &std::fs::read(examples.join("cheapest-across-providers.json")).unwrap(),
-    )
-    .unwrap();
+    let mut strategy = common::sim_example("cheapest-across-providers.json");
     for option in strategy["provider"]["options"].as_array_mut().unwrap() {
-        let sim = &mut option["sim"];
-        let catalog = sim["catalog"].as_str().unwrap();
-        sim["catalog"] = examples.join(catalog).to_string_lossy().into_owned().into();
-        sim["latency_ms"] = 0.into();
-        sim["api_key"] = "env.OSS_PLAN_TOKEN".into();
+        option["sim"]["api_key"] = "env.OSS_PLAN_TOKEN".into();
     }
     strategy["node"]["count"] = 2.into();
     strategy["node"]["tags"]["deploy"] = format!("key={TOKEN}").into();

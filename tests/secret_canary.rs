@@ -20,16 +20,9 @@ const WRONG_CANARY: &str = "oss-canary-wrong-0b4d2e66";
 /// Two nodes wherever cheapest on the three simulated clouds of examples/sim, each cloud
 /// requiring the key `env.OSS_CANARY_KEY` and given `env.{api_key_var}`.
 fn strategy(count: usize, api_key_var: &str) -> Value {
-    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut strategy: Value = serde_json::from_slice(
-        &std::fs::read(examples.join("cheapest-across-providers.json")).unwrap(),
-    )
-    .unwrap();
+    let mut strategy = common::sim_example("cheapest-across-providers.json");
     for option in strategy["provider"]["options"].as_array_mut().unwrap() {
         let sim = &mut option["sim"];
-        let catalog = sim["catalog"].as_str().unwrap();
-        sim["catalog"] = examples.join(catalog).to_string_lossy().into_owned().into();
-        sim["latency_ms"] = 0.into();
         sim["api_key"] = format!("env.{api_key_var}").into();
         sim["require_api_key"] = "env.OSS_CANARY_KEY".into();
     }

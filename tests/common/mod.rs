@@ -161,6 +161,21 @@ pub fn node_processes_under(root: &Path) -> Vec<(i32, String)> {
     found
 }
 
+/// `examples/NAME` with its sim catalogs by absolute path (so the project can live anywhere)
+/// and no simulated latency.
+pub fn sim_example(name: &str) -> Value {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut strategy: Value =
+        serde_json::from_slice(&std::fs::read(examples.join(name)).unwrap()).unwrap();
+    for option in strategy["provider"]["options"].as_array_mut().unwrap() {
+        let sim = &mut option["sim"];
+        let catalog = sim["catalog"].as_str().unwrap();
+        sim["catalog"] = examples.join(catalog).to_string_lossy().into_owned().into();
+        sim["latency_ms"] = 0.into();
+    }
+    strategy
+}
+
 /// GET `url` (plain http://host:port/) and return the body.
 pub fn http_get(url: &str) -> String {
     let host = url.trim_start_matches("http://").trim_end_matches('/');
