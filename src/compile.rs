@@ -14,7 +14,7 @@ use crate::graph::{DesiredGraph, GraphError};
 use crate::placement::{self, Placed};
 use crate::resource::{Address, Attributes, Desired, Kind, Placement};
 use crate::state::State;
-use crate::strategy::{Strategy, StrategyError};
+use crate::strategy::{Group, Strategy, StrategyError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
@@ -39,24 +39,10 @@ pub struct Input<'a> {
     pub supports: &'a dyn Fn(&str, Kind) -> bool,
 }
 
-/// Turns the strategy into the desired graph.
+/// Turns the strategy into the desired graph: each group placed on the catalogs of the
+/// providers it may use, then its regional resources and its nodes.
 pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
-    let spec = &input.strategy.node;
-    let addresses: Vec<Address> = (0..placement::fleet(input.strategy).nodes)
-        .map(|i| Address::node(&spec.name, i))
-        .collect();
-    let current = |i: usize| {
-        let existing = input.state?.resources.get(addresses.get(i)?)?;
-        Some(&existing.placement)
-    };
-    let placed = placement::place(&placement::Input {
-        strategy: input.strategy,
-        catalogs: input.catalogs,
-        current: &current,
-        seed: input.seed,
-        rebalance: input.rebalance,
-    })?;
-
+    let strategy = input.strategy;
     // Regions where a provider with key pairs or firewalls may run a node (its placement or a
     // fall-back) get them, and the node depends on those of all its candidate regions, so
     // fail-over at apply time finds them ready.
@@ -69,66 +55,112 @@ pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
                 .map(move |l| ((provider.as_str(), l.id.as_str()), l.region.as_str()))
         })
         .collect();
-    // Key pairs only when the strategy gives a public key.
-    let kinds: Vec<Kind> = [Kind::Firewall, Kind::Key]
-        .into_iter()
-        .filter(|kind| *kind != Kind::Key || spec.public_key.is_some())
-        .collect();
-    let mut regional: BTreeSet<(Kind, String, String)> = BTreeSet::new();
-    let needs: Vec<Vec<Address>> = placed
-        .iter()
-        .map(
-            |Placed {
-                 placement,
-                 fallbacks,
-             }| {
-                let mut deps = BTreeSet::new();
-                for p in std::iter::once(placement).chain(fallbacks) {
-                    let Some(region) = region_of.get(&(p.provider.as_str(), p.location.as_str()))
-                    else {
-                        continue;
-                    };
-                    for kind in kinds.iter().filter(|k| (input.supports)(&p.provider, **k)) {
-                        regional.insert((*kind, p.provider.clone(), region.to_string()));
-                        deps.insert(Address::regional(*kind, &p.provider, region));
+    let mut resources: Vec<Desired> = Vec::new();
+    for group in &strategy.groups {
+        // Groups that share providers share the catalogs fetched once.
+        let catalogs: Vec<(&str, &Catalog)> = input
+            .catalogs
+            .iter()
+            .filter(|(name, _)| group.allows(name))
+            .map(|(name, catalog)| (name.as_str(), catalog))
+            .collect();
+        let addresses: Vec<Address> = (0..placement::fleet(group).nodes)
+            .map(|i| Address::node(&group.name, i))
+            .collect();
+        let current = |i: usize| {
+            let existing = input.state?.resources.get(addresses.get(i)?)?;
+            Some(&existing.placement)
+        };
+        let placed = placement::place(&placement::Input {
+            strategy,
+            group,
+            catalogs: &catalogs,
+            current: &current,
+            seed: input.seed,
+            rebalance: input.rebalance,
+        })?;
+        // Key pairs only when the group gives a public key.
+        let kinds: Vec<Kind> = [Kind::Firewall, Kind::Key]
+            .into_iter()
+            .filter(|kind| *kind != Kind::Key || group.spec.public_key.is_some())
+            .collect();
+        let scope = (!strategy.shorthand).then_some(group.name.as_str());
+        let mut regional: BTreeSet<(Kind, String, String)> = BTreeSet::new();
+        let needs: Vec<Vec<Address>> = placed
+            .iter()
+            .map(
+                |Placed {
+                     placement,
+                     fallbacks,
+                 }| {
+                    let mut deps = BTreeSet::new();
+                    for p in std::iter::once(placement).chain(fallbacks) {
+                        let Some(region) =
+                            region_of.get(&(p.provider.as_str(), p.location.as_str()))
+                        else {
+                            continue;
+                        };
+                        for kind in kinds.iter().filter(|k| (input.supports)(&p.provider, **k)) {
+                            regional.insert((*kind, p.provider.clone(), region.to_string()));
+                            deps.insert(Address::regional(*kind, scope, &p.provider, region));
+                        }
                     }
-                }
-                deps.into_iter().collect()
-            },
-        )
-        .collect();
-    let mut resources: Vec<Desired> = regional
-        .iter()
-        .map(|(kind, provider, region)| regional_resource(input.strategy, *kind, provider, region))
-        .collect();
-
-    for (index, ((placed, address), depends_on)) in
-        placed.into_iter().zip(&addresses).zip(needs).enumerate()
-    {
-        let mut attributes = Attributes::new();
-        attributes.insert("name".into(), json!(format!("{}-{index}", spec.name)));
-        attributes.insert("index".into(), json!(index));
-        attributes.insert("command".into(), json!(spec.command));
-        attributes.insert("ports".into(), json!(spec.ports));
-        attributes.insert("tags".into(), json!(spec.tags));
-        resources.push(Desired {
-            address: address.clone(),
-            kind: Kind::Node,
-            placement: placed.placement,
-            fallbacks: placed.fallbacks,
-            attributes,
-            depends_on,
-        });
+                    deps.into_iter().collect()
+                },
+            )
+            .collect();
+        resources.extend(regional.iter().map(|(kind, provider, region)| {
+            regional_resource(strategy, group, *kind, provider, region)
+        }));
+        for (index, ((placed, address), depends_on)) in
+            placed.into_iter().zip(&addresses).zip(needs).enumerate()
+        {
+            resources.push(Desired {
+                address: address.clone(),
+                kind: Kind::Node,
+                placement: placed.placement,
+                fallbacks: placed.fallbacks,
+                attributes: node_attributes(group, index),
+                depends_on,
+            });
+        }
     }
     Ok(DesiredGraph::new(resources)?)
 }
 
-/// A key pair or firewall for the fleet in one region of one provider.
-fn regional_resource(strategy: &Strategy, kind: Kind, provider: &str, region: &str) -> Desired {
-    let spec = &strategy.node;
+/// What a node is created with. Attributes that came with node groups are left out when
+/// unset, so nodes created before them show no change.
+fn node_attributes(group: &Group, index: usize) -> Attributes {
+    let spec = &group.spec;
     let mut attributes = Attributes::new();
-    // One per strategy and region; the driver also marks it with the state's lineage.
-    attributes.insert("name".into(), json!(format!("oss-{}", strategy.name)));
+    attributes.insert("name".into(), json!(format!("{}-{index}", group.name)));
+    attributes.insert("index".into(), json!(index));
+    attributes.insert("command".into(), json!(spec.command));
+    attributes.insert("ports".into(), json!(spec.ports));
+    attributes.insert("tags".into(), json!(spec.tags));
+    if !spec.env.is_empty() {
+        attributes.insert("env".into(), json!(spec.env));
+    }
+    attributes
+}
+
+/// A key pair or firewall for one group in one region of one provider.
+fn regional_resource(
+    strategy: &Strategy,
+    group: &Group,
+    kind: Kind,
+    provider: &str,
+    region: &str,
+) -> Desired {
+    let spec = &group.spec;
+    let scope = (!strategy.shorthand).then_some(group.name.as_str());
+    let mut attributes = Attributes::new();
+    // One per group and region; the driver also marks it with the state's lineage.
+    let name = match scope {
+        Some(group) => format!("oss-{}-{group}", strategy.name),
+        None => format!("oss-{}", strategy.name),
+    };
+    attributes.insert("name".into(), json!(name));
     attributes.insert("region".into(), json!(region));
     match kind {
         Kind::Firewall => {
@@ -140,7 +172,7 @@ fn regional_resource(strategy: &Strategy, kind: Kind, provider: &str, region: &s
         }
     }
     Desired {
-        address: Address::regional(kind, provider, region),
+        address: Address::regional(kind, scope, provider, region),
         kind,
         placement: Placement {
             provider: provider.to_string(),

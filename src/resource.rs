@@ -50,9 +50,29 @@ impl Address {
         Address(format!("node.{group}[{index}]"))
     }
 
-    /// The address of a per-region resource (`firewall.aws.ap-southeast-2`).
-    pub fn regional(kind: Kind, provider: &str, region: &str) -> Self {
-        Address(format!("{}.{provider}.{region}", kind.word()))
+    /// The address of a per-region resource of one node group (`firewall.web.aws.us-east-1`),
+    /// or of a strategy written with the `node` shorthand (`firewall.aws.ap-southeast-2`, as
+    /// before groups).
+    pub fn regional(kind: Kind, group: Option<&str>, provider: &str, region: &str) -> Self {
+        match group {
+            Some(group) => Address(format!("{}.{group}.{provider}.{region}", kind.word())),
+            None => Address(format!("{}.{provider}.{region}", kind.word())),
+        }
+    }
+
+    /// Whether this is the address of a `kind` resource of `provider` in `region`, of any
+    /// group.
+    pub fn is_regional(&self, kind: Kind, provider: &str, region: &str) -> bool {
+        self.0
+            .strip_prefix(kind.word())
+            .is_some_and(|rest| rest.starts_with('.'))
+            && self.0.ends_with(&format!(".{provider}.{region}"))
+    }
+
+    /// The group of a node address (`web` of `node.web[3]`).
+    pub fn group(&self) -> Option<&str> {
+        let rest = self.0.strip_prefix("node.")?;
+        Some(rest.split_once('[').map_or(rest, |(g, _)| g))
     }
 
     pub fn as_str(&self) -> &str {

@@ -100,7 +100,7 @@ fn unknown_provider() {
 fn unknown_top_level_property() {
     check(
         "unknown_top_level_property",
-        &sample_with("\"default_pick\"", "\"nodes\": 3,\n  \"default_pick\""),
+        &sample_with("\"default_pick\"", "\"nodez\": 3,\n  \"default_pick\""),
     );
 }
 

@@ -22,7 +22,7 @@ pub(super) struct Matched {
 /// nothing anywhere is a located error listing the closest offerings.
 pub(super) fn match_options(input: &Input<'_>) -> Result<Vec<Matched>, StrategyError> {
     let strategy = input.strategy;
-    let spec = &strategy.node;
+    let spec = &input.group.spec;
     let mut matched: Vec<Matched> = input
         .catalogs
         .iter()
@@ -147,7 +147,7 @@ fn no_match(
     }
     near.sort();
     let closest: Vec<String> = near.into_iter().take(5).map(|(_, w)| w).collect();
-    let providers: Vec<&str> = input.catalogs.iter().map(|(n, _)| n.as_str()).collect();
+    let providers: Vec<&str> = input.catalogs.iter().map(|(n, _)| *n).collect();
     let kind = match block {
         "location" => "locations",
         "hardware" => "sizes",
@@ -161,7 +161,7 @@ fn no_match(
     } else {
         format!("closest: {}; see `oss catalog`", closest.join("; "))
     };
-    let pointer = format!("{}/options/{o}", input.strategy.block_pointer(block));
+    let pointer = format!("{}/options/{o}", input.group.block_pointer(block));
     let mut shown = Value::Object(option.clone()).to_string();
     // A hardware string is shown as written, with what it was read as.
     if let Some(written) = crate::strategy::locate::value_text(&input.strategy.text, &pointer)

@@ -18,7 +18,7 @@ mod ranking;
 
 use crate::catalog::Catalog;
 use crate::resource::Placement;
-use crate::strategy::{Spread, Strategy, StrategyError};
+use crate::strategy::{Group, Spread, Strategy, StrategyError};
 use allocate::{Fleet, Problem as Allocation};
 use offers::Offers;
 use ranking::Ranker;
@@ -29,8 +29,11 @@ pub const MAX_FALLBACKS: usize = 15;
 /// What placement reads.
 pub struct Input<'a> {
     pub strategy: &'a Strategy,
-    /// One catalog per provider option, in the strategy's order.
-    pub catalogs: &'a [(String, Catalog)],
+    /// The group to place.
+    pub group: &'a Group,
+    /// One catalog per provider the group may use, in the strategy's order (groups that
+    /// share providers share their catalogs).
+    pub catalogs: &'a [(&'a str, &'a Catalog)],
     /// Where node `i` runs now, if it exists.
     pub current: &'a dyn Fn(usize) -> Option<&'a Placement>,
     pub seed: u64,
@@ -45,15 +48,15 @@ pub struct Placed {
     pub fallbacks: Vec<Placement>,
 }
 
-/// The fleet's shape from `node.count`, `redundancy` and `spread`.
-pub fn fleet(strategy: &Strategy) -> Fleet {
-    let n = strategy.node.count;
-    let r = strategy.redundancy;
+/// A group's shape from its `count`, `redundancy` and `spread`.
+pub fn fleet(group: &Group) -> Fleet {
+    let n = group.spec.count;
+    let r = group.redundancy;
     let (nodes, slot, spread_cap) = match r {
         crate::strategy::Redundancy::Ratio(r) => (n * r, r, n),
         crate::strategy::Redundancy::Spares(k) => (n + k, 1, k),
     };
-    let per_domain = match spread(strategy) {
+    let per_domain = match spread(group) {
         Spread::None => nodes,
         _ => spread_cap,
     };
@@ -65,29 +68,28 @@ pub fn fleet(strategy: &Strategy) -> Fleet {
 }
 
 /// The spread in force: as written, else by location when there is redundancy.
-pub fn spread(strategy: &Strategy) -> Spread {
-    strategy
-        .spread
-        .unwrap_or(if strategy.redundancy.is_redundant() {
-            Spread::Location
-        } else {
-            Spread::None
-        })
+pub fn spread(group: &Group) -> Spread {
+    group.spread.unwrap_or(if group.redundancy.is_redundant() {
+        Spread::Location
+    } else {
+        Spread::None
+    })
 }
 
 /// Places the whole fleet: build offers, rank, keep sticky nodes, allocate, fall-backs.
 pub fn place(input: &Input<'_>) -> Result<Vec<Placed>, StrategyError> {
     let strategy = input.strategy;
+    let group = input.group;
     // Build offers: options matched against catalogs, one candidate list in preference order.
     let matched = matching::match_options(input)?;
-    let fleet = fleet(strategy);
+    let fleet = fleet(group);
     if fleet.nodes == 0 {
         return Ok(Vec::new());
     }
-    let offers = Offers::build(input, &matched, spread(strategy));
+    let offers = Offers::build(input, &matched, spread(group));
     if offers.list.is_empty() {
         return Err(strategy.invalid(vec![strategy.problem(
-            "/node",
+            &group.pointer,
             "No provider offers a location, size and image that all match together.".into(),
             Some(
                 "each provider must offer a matching size at a matching location, with an image of the same architecture (see `oss catalog`)"
@@ -111,7 +113,7 @@ pub fn place(input: &Input<'_>) -> Result<Vec<Placed>, StrategyError> {
         ranking: ranker.allocation(&preference),
     };
     let chosen = allocate::allocate(&problem)
-        .map_err(|short| shortfall(strategy, fleet, short.placed, &offers, input))?;
+        .map_err(|short| shortfall(input, fleet, short.placed, &offers))?;
     Ok(fallbacks(input, &offers, &ranker, fleet, &chosen))
 }
 
@@ -149,13 +151,8 @@ fn fallbacks(
 
 /// Explains why the fleet does not fit: too few failure domains for the spread, or too little
 /// capacity.
-fn shortfall(
-    strategy: &Strategy,
-    fleet: Fleet,
-    placed: usize,
-    offers: &Offers<'_>,
-    input: &Input<'_>,
-) -> StrategyError {
+fn shortfall(input: &Input<'_>, fleet: Fleet, placed: usize, offers: &Offers<'_>) -> StrategyError {
+    let (strategy, group) = (input.strategy, input.group);
     let mut domains: Vec<usize> = offers.list.iter().map(|c| c.offer.domain).collect();
     domains.sort_unstable();
     domains.dedup();
@@ -163,7 +160,7 @@ fn shortfall(
         .nodes
         .div_ceil(fleet.per_domain.max(1))
         .max(fleet.slot);
-    let spread = spread(strategy);
+    let spread = spread(group);
     if spread != Spread::None && domains.len() < needed_domains {
         let kind = if spread == Spread::Location {
             "location"
@@ -177,17 +174,17 @@ fn shortfall(
                 Spread::Location => {
                     format!("{provider}/{}", catalog.locations[candidate.location].id)
                 }
-                _ => provider.clone(),
+                _ => provider.to_string(),
             };
             if !names.contains(&name) {
                 names.push(name);
             }
         }
         return strategy.invalid(vec![strategy.problem(
-            "/redundancy",
+            &group.redundancy_pointer,
             format!(
                 "Redundancy {} with spread by {kind} needs at least {needed_domains} {kind}s for {} node(s), but the strategy allows {}: {}.",
-                strategy.redundancy,
+                group.redundancy,
                 fleet.nodes,
                 domains.len(),
                 names.join(", ")
@@ -198,7 +195,7 @@ fn shortfall(
         )]);
     }
     strategy.invalid(vec![strategy.problem(
-        "/node/count",
+        &format!("{}/count", group.pointer),
         format!(
             "Only {placed} of {} node(s) fit: the matching offerings have no capacity left for the rest{}.",
             fleet.nodes,
@@ -356,9 +353,12 @@ mod tests {
         rebalance: bool,
     ) -> Result<Vec<Placed>, StrategyError> {
         let catalogs = catalogs();
+        let catalogs: Vec<(&str, &Catalog)> =
+            catalogs.iter().map(|(n, c)| (n.as_str(), c)).collect();
         let lookup = |i: usize| current.get(i).and_then(Option::as_ref);
         place(&Input {
             strategy,
+            group: &strategy.groups[0],
             catalogs: &catalogs,
             current: &lookup,
             seed,
@@ -558,8 +558,11 @@ mod tests {
             catalog.locations.clear();
         }
         let lookup = |_: usize| None;
+        let catalogs: Vec<(&str, &Catalog)> =
+            catalogs.iter().map(|(n, c)| (n.as_str(), c)).collect();
         let err = place(&Input {
             strategy: &s,
+            group: &s.groups[0],
             catalogs: &catalogs,
             current: &lookup,
             seed: 1,

@@ -42,7 +42,7 @@ impl Candidate<'_> {
     pub fn placement(&self, input: &Input<'_>) -> Placement {
         let (name, catalog) = &input.catalogs[self.provider];
         Placement {
-            provider: name.clone(),
+            provider: name.to_string(),
             location: catalog.locations[self.location].id.clone(),
             size: catalog.sizes[self.size].id.clone(),
             image: catalog.images[self.image].id.clone(),
@@ -137,7 +137,7 @@ impl<'a> Offers<'a> {
     /// matches, then nearest first, before provider order (a stable sort keeps the rest).
     fn nearest_first(&mut self, input: &Input<'_>) {
         let strategy = input.strategy;
-        let locations = &strategy.node.location;
+        let locations = &input.group.spec.location;
         if strategy.pick(locations.pick) != Pick::First
             || !locations
                 .options

@@ -36,7 +36,7 @@ pub(super) struct Ranker<'r, 'a> {
 
 impl<'r, 'a> Ranker<'r, 'a> {
     pub fn new(input: &'r Input<'a>, matched: &'r [Matched], offers: &'r Offers<'a>) -> Self {
-        let picks = input.strategy.picks();
+        let picks = input.strategy.picks(input.group);
         let by_price = picks
             .iter()
             .find(|p| matches!(p, Pick::Cheapest | Pick::Priciest));
@@ -108,13 +108,13 @@ impl<'r, 'a> Ranker<'r, 'a> {
             let mut locations = matched[p].locations.clone();
             let mut sizes: Vec<usize> = matched[p].sizes.iter().map(|(s, _)| *s).collect();
             let mut images = matched[p].images.clone();
-            if random(strategy.node.location.pick) {
+            if random(input.group.spec.location.pick) {
                 locations.shuffle(&mut rng);
             }
-            if random(strategy.node.hardware.pick) {
+            if random(input.group.spec.hardware.pick) {
                 sizes.shuffle(&mut rng);
             }
-            if random(strategy.node.image.pick) {
+            if random(input.group.spec.image.pick) {
                 images.shuffle(&mut rng);
             }
             for &l in &locations {

@@ -11,6 +11,7 @@
 //! `error` the located errors; this file turns the checked document into a [`Strategy`].
 
 mod error;
+mod group;
 mod hardware;
 pub mod locate;
 mod note;
@@ -18,6 +19,7 @@ mod original;
 mod pick;
 mod schema;
 mod source;
+mod variables;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,10 +28,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub use error::{Problem, StrategyError};
+pub use group::{Group, NodeSpec};
 use locate::{Position, locate};
 pub use note::Note;
 pub use pick::Pick;
 pub use schema::schema;
+pub use variables::Variable;
 
 /// How much redundancy the fleet has: `r:1` runs r nodes for each one needed (replicas of a
 /// slot in distinct failure domains); `+k` runs k spares beyond the count (no failure domain
@@ -106,42 +110,6 @@ pub struct Providers {
     pub pick: Option<Pick>,
 }
 
-/// What every node of the fleet needs.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeSpec {
-    #[serde(default = "default_node_name")]
-    pub name: String,
-    #[serde(default = "default_count")]
-    pub count: usize,
-    pub image: Choice,
-    pub hardware: Choice,
-    pub location: Choice,
-    #[serde(default)]
-    pub command: String,
-    #[serde(default)]
-    pub ports: Vec<u16>,
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    /// Path of an SSH public key file (relative to the strategy) to install on the nodes.
-    #[serde(default)]
-    pub ssh_public_key: Option<String>,
-    /// The key's text, read at load (a public key is not a secret).
-    #[serde(skip)]
-    pub public_key: Option<String>,
-    /// The image block was written as the original tool's `os` (problems point there).
-    #[serde(skip)]
-    pub image_written_as_os: bool,
-}
-
-fn default_node_name() -> String {
-    "node".into()
-}
-
-fn default_count() -> usize {
-    1
-}
-
 impl std::fmt::Debug for ProviderOption {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderOption")
@@ -160,12 +128,19 @@ pub struct Strategy {
     pub version: Option<String>,
     pub default_pick: Pick,
     pub provider: Providers,
-    pub node: NodeSpec,
+    /// The node groups, by name (one for the `node` shorthand).
+    pub groups: Vec<Group>,
+    /// Written with the `node` shorthand (keeps the addresses of its key pairs and firewalls
+    /// as they were before groups: `firewall.aws.REGION`).
+    pub shorthand: bool,
+    /// Outputs by name: a string with references, and what it is for.
+    pub outputs: BTreeMap<String, Output>,
+    /// The declared variables, with the values in force.
+    pub variables: BTreeMap<String, Variable>,
+    /// Renames: each `from` address (a group or one node) is now `to`.
+    pub moved: Vec<Moved>,
     /// Where state lives (the `state` block), if the strategy says.
     pub state: Option<crate::state::BackendSpec>,
-    pub redundancy: Redundancy,
-    /// As written; `None`: by location when redundant (see `placement::spread`).
-    pub spread: Option<Spread>,
     pub path: PathBuf,
     /// SHA-256 of the file's bytes: a saved plan is refused when it changes.
     pub hash: String,
@@ -183,10 +158,8 @@ impl std::fmt::Debug for Strategy {
             .field("name", &self.name)
             .field("path", &self.path)
             .field("provider", &self.provider)
-            .field("node", &self.node)
+            .field("groups", &self.groups)
             .field("state", &self.state)
-            .field("redundancy", &self.redundancy)
-            .field("spread", &self.spread)
             .field("secrets", &format_args!("[{} hidden]", self.secrets.len()))
             .finish_non_exhaustive()
     }
@@ -203,12 +176,9 @@ impl Strategy {
         }
     }
 
-    /// The JSON pointer of a node block as written (`image` may be written `os`).
-    pub fn block_pointer(&self, block: &str) -> String {
-        match block {
-            "image" if self.node.image_written_as_os => "/node/os".into(),
-            _ => format!("/node/{block}"),
-        }
+    /// The group named `name`.
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name == name)
     }
 
     /// An error made of located problems.
@@ -224,20 +194,13 @@ impl Strategy {
         own.unwrap_or(self.default_pick)
     }
 
-    /// The pick in force of every block, in the order placement nests them: provider,
-    /// location, hardware, image. Price picks agree and `random` never joins one (checked at
-    /// parse).
-    pub fn picks(&self) -> [Pick; 4] {
-        self.own_picks().map(|own| self.pick(own))
-    }
-
-    fn own_picks(&self) -> [Option<Pick>; 4] {
-        [
-            self.provider.pick,
-            self.node.location.pick,
-            self.node.hardware.pick,
-            self.node.image.pick,
-        ]
+    /// The pick in force of every block of `group`, in the order placement nests them:
+    /// provider, location, hardware, image. Price picks agree and `random` never joins one
+    /// (checked at parse).
+    pub fn picks(&self, group: &Group) -> [Pick; 4] {
+        group
+            .own_picks(self.provider.pick)
+            .map(|own| self.pick(own))
     }
 
     /// Replaces every secret value in `text` with `(sensitive)`.
@@ -265,10 +228,50 @@ struct Raw {
     #[serde(default)]
     default_pick: Pick,
     provider: RawProviders,
-    node: NodeSpec,
+    node: Option<NodeSpec>,
+    nodes: Option<BTreeMap<String, NodeSpec>>,
     redundancy: Option<String>,
     spread: Option<Spread>,
     state: Option<crate::state::BackendSpec>,
+    /// Read (and substituted) before the schema check, by `variables`.
+    #[serde(rename = "variables")]
+    _variables: Option<Value>,
+    #[serde(default)]
+    outputs: BTreeMap<String, RawOutput>,
+    #[serde(default)]
+    moved: Vec<Moved>,
+}
+
+/// An output as written: the value alone, or with a description.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawOutput {
+    Value(String),
+    Full {
+        value: String,
+        #[serde(default)]
+        description: Option<String>,
+        #[serde(default)]
+        sensitive: bool,
+    },
+}
+
+/// One output of the strategy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    /// A string with references (`${node.web[*].address}`).
+    pub value: String,
+    pub description: Option<String>,
+    /// Shown as `(sensitive)` unless asked for by name with `--raw` or `--json`.
+    pub sensitive: bool,
+}
+
+/// One rename: what was `from` (`node.web`, `node.web[0]`) is now `to`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Moved {
+    pub from: String,
+    pub to: String,
 }
 
 #[derive(Deserialize)]
@@ -281,8 +284,18 @@ struct RawProviders {
 /// Reads, checks and resolves the strategy at `path`, taking `env.NAME` values from `env`.
 /// Only a regular file of UTF-8 text is read (see `source`).
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Strategy, StrategyError> {
+    load_with(path, env, &[])
+}
+
+/// Like [`load`], with variables set on the command line (`--var NAME=VALUE`, in order; the
+/// last one of a name wins), before `OSS_VAR_NAME` from `env` and the declared defaults.
+pub fn load_with(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    vars: &[(String, String)],
+) -> Result<Strategy, StrategyError> {
     let text = source::read(path)?;
-    parse(path, &text, env)
+    parse_with(path, &text, env, vars)
 }
 
 /// Like [`load`], from text already read.
@@ -290,6 +303,16 @@ pub fn parse(
     path: &Path,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Strategy, StrategyError> {
+    parse_with(path, text, env, &[])
+}
+
+/// Like [`load_with`], from text already read.
+pub fn parse_with(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    vars: &[(String, String)],
 ) -> Result<Strategy, StrategyError> {
     let invalid = |problems| StrategyError::Invalid {
         path: path.to_path_buf(),
@@ -307,8 +330,14 @@ pub fn parse(
         }])
     })?;
 
+    // Variables first: `"count": "${var.n}"` must be an integer when the schema looks.
+    let variables = variables::substitute(text, &mut value, vars, env).map_err(&invalid)?;
     let mut problems = schema::check(text, &value);
     problems.extend(original::check(text, &value));
+    if problems.is_empty() {
+        let names = provider_names(&value);
+        problems.extend(group::check(text, &value, &names));
+    }
     problems.sort_by_key(|p| p.position.map(|p| (p.line, p.column)));
     if problems.is_empty() {
         problems = check_provider_settings(path, text, &value);
@@ -328,7 +357,11 @@ pub fn parse(
         return Err(invalid(problems));
     }
 
-    let image_written_as_os = value.pointer("/node/os").is_some();
+    let group_pointers = group::pointers(&value);
+    let written_as_os: Vec<bool> = group_pointers
+        .iter()
+        .map(|p| value.pointer(&format!("{p}/os")).is_some())
+        .collect();
     original::rewrite(&mut value);
     let raw: Raw = serde_json::from_value(value).map_err(|e| invalid(vec![misfit(text, &e)]))?;
     let mut options: Vec<ProviderOption> = Vec::new();
@@ -368,62 +401,104 @@ pub fn parse(
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
-    let own_picks = [
-        raw.provider.pick,
-        raw.node.location.pick,
-        raw.node.hardware.pick,
-        raw.node.image.pick,
-    ];
-    let mut problems = pick::conflicts(text, own_picks, raw.default_pick);
-    for problem in &mut problems {
-        if image_written_as_os && let Some(rest) = problem.pointer.strip_prefix("/node/image") {
-            problem.pointer = format!("/node/os{rest}");
-            problem.position = locate(text, &problem.pointer, None);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let shorthand = raw.node.is_some();
+    let specs: Vec<(String, NodeSpec)> = raw
+        .node
+        .map(|spec| ("/node".to_string(), spec))
+        .into_iter()
+        .chain(
+            raw.nodes
+                .into_iter()
+                .flatten()
+                .map(|(key, spec)| (format!("/nodes/{}", group::escape(&key)), spec)),
+        )
+        .collect();
+    // Top-level redundancy and spread are every group's default.
+    let top_redundancy = raw.redundancy.as_deref().and_then(Redundancy::parse);
+    let mut groups = Vec::new();
+    let mut problems = Vec::new();
+    for (pointer, mut spec) in specs {
+        let image_written_as_os = group_pointers
+            .iter()
+            .position(|p| *p == pointer)
+            .is_some_and(|i| written_as_os[i]);
+        let name = group::name_at(&pointer, &spec);
+        let mut conflicts = pick::conflicts(
+            text,
+            &pointer,
+            [
+                raw.provider.pick,
+                spec.location.pick,
+                spec.hardware.pick,
+                spec.image.pick,
+            ],
+            raw.default_pick,
+        );
+        for problem in &mut conflicts {
+            if image_written_as_os
+                && let Some(rest) = problem.pointer.strip_prefix(&format!("{pointer}/image"))
+            {
+                problem.pointer = format!("{pointer}/os{rest}");
+                problem.position = locate(text, &problem.pointer, None);
+            }
         }
+        problems.extend(conflicts);
+        if let Some(key) = &spec.ssh_public_key {
+            match group::read_public_key(text, &pointer, key, dir) {
+                Ok(read) => spec.public_key = Some(read),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        let own = spec.redundancy.as_deref().and_then(Redundancy::parse);
+        let redundancy_pointer = match (own, top_redundancy) {
+            (Some(_), _) => format!("{pointer}/redundancy"),
+            (None, Some(_)) => "/redundancy".to_string(),
+            (None, None) => pointer.clone(),
+        };
+        groups.push(Group {
+            name,
+            redundancy: own.or(top_redundancy).unwrap_or_default(),
+            redundancy_pointer,
+            spread: spec.spread.or(raw.spread),
+            image_written_as_os,
+            pointer,
+            spec,
+        });
     }
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
-    let mut node = raw.node;
-    node.image_written_as_os = image_written_as_os;
-    if let Some(key) = &node.ssh_public_key {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let pointer = "/node/ssh_public_key";
-        let problem = |message: String| {
-            Problem {
-            position: locate(text, pointer, None),
-            pointer: pointer.into(),
-            message,
-            hint: Some("give the path of an OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub), relative to the strategy".into()),
+    let outputs = raw
+        .outputs
+        .into_iter()
+        .map(|(name, output)| {
+            let output = match output {
+                RawOutput::Value(value) => Output {
+                    value,
+                    description: None,
+                    sensitive: false,
+                },
+                RawOutput::Full {
+                    value,
+                    description,
+                    sensitive,
+                } => Output {
+                    value,
+                    description,
+                    sensitive,
+                },
+            };
+            (name, output)
+        })
+        .collect();
+    for variable in variables.values().filter(|v| v.sensitive) {
+        if let Some(text) = variable.text() {
+            secrets.push(text);
         }
-        };
-        let expanded = match key.strip_prefix("~/") {
-            Some(rest) => {
-                std::env::var_os("HOME").map_or_else(|| dir.join(key), |h| Path::new(&h).join(rest))
-            }
-            None => dir.join(key),
-        };
-        let text = std::fs::read_to_string(&expanded).map_err(|e| {
-            invalid(vec![problem(format!(
-                "Cannot read the SSH public key {}: {e}.",
-                expanded.display()
-            ))])
-        })?;
-        let text = text.trim().to_string();
-        let looks_public = ["ssh-", "ecdsa-", "sk-"]
-            .iter()
-            .any(|p| text.starts_with(p))
-            && !text.contains('\n');
-        if !looks_public {
-            return Err(invalid(vec![problem(format!(
-                "{} is not an OpenSSH public key (one line starting with ssh-, ecdsa- or sk-).",
-                expanded.display()
-            ))]));
-        }
-        node.public_key = Some(text);
     }
     Ok(Strategy {
         name: raw.name,
@@ -434,14 +509,11 @@ pub fn parse(
             options,
             pick: raw.provider.pick,
         },
-        node,
-        // The schema's pattern admits only what parses.
-        redundancy: raw
-            .redundancy
-            .as_deref()
-            .and_then(Redundancy::parse)
-            .unwrap_or_default(),
-        spread: raw.spread,
+        groups,
+        shorthand,
+        outputs,
+        variables,
+        moved: raw.moved,
         state: raw.state,
         path: path.to_path_buf(),
         hash: crate::digest::sha256_hex(text.as_bytes()),
@@ -449,6 +521,26 @@ pub fn parse(
         text: text.to_string(),
         notes,
     })
+}
+
+/// The names providers go by (`name` setting, else the kind; the original tool's EC2 names
+/// are `aws`), in the strategy's order.
+fn provider_names(value: &Value) -> Vec<String> {
+    let options = value
+        .pointer("/provider/options")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    options
+        .iter()
+        .filter_map(|o| o.as_object()?.iter().next())
+        .map(
+            |(kind, settings)| match settings.get("name").and_then(Value::as_str) {
+                Some(name) => name.to_string(),
+                None if original::libcloud_region(kind).is_some() => "aws".to_string(),
+                None => kind.clone(),
+            },
+        )
+        .collect()
 }
 
 /// Each provider's settings as written (`env.` references unresolved), checked by its driver
@@ -648,14 +740,15 @@ mod tests {
     #[test]
     fn the_original_shapes_read_as_todays() {
         let s = parse(Path::new("s.json"), ORIGINAL, &original_env).unwrap();
-        assert!(s.node.image_written_as_os);
-        assert_eq!(s.block_pointer("image"), "/node/os");
-        assert_eq!(s.node.image.options[0]["name"], "ubuntu-24.04");
+        let group = &s.groups[0];
+        assert!(group.image_written_as_os);
+        assert_eq!(group.block_pointer("image"), "/node/os");
+        assert_eq!(group.spec.image.options[0]["name"], "ubuntu-24.04");
         assert_eq!(
-            Value::Object(s.node.hardware.options[0].clone()),
+            Value::Object(group.spec.hardware.options[0].clone()),
             serde_json::json!({"min_vcpus": 4, "min_memory_gib": 8, "min_disk_gib": 100})
         );
-        assert_eq!(s.node.hardware.options[1]["min_vcpus"], 8);
+        assert_eq!(group.spec.hardware.options[1]["min_vcpus"], 8);
         let p = &s.provider.options[0];
         assert_eq!((p.kind.as_str(), p.name.as_str()), ("aws", "aws"));
         assert_eq!(p.settings["regions"], serde_json::json!(["ap-southeast-2"]));

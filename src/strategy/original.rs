@@ -117,24 +117,36 @@ pub fn written_pointer(pointer: &str) -> String {
 /// both given (or neither), and hardware strings that do not read.
 pub(super) fn check(text: &str, value: &Value) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let Some(node) = value.get("node").and_then(Value::as_object) else {
-        return problems;
-    };
+    for at in super::group::pointers(value) {
+        let Some(node) = value.pointer(&at).and_then(Value::as_object) else {
+            continue;
+        };
+        check_group(text, &at, node, &mut problems);
+    }
+    problems
+}
+
+fn check_group(
+    text: &str,
+    at: &str,
+    node: &serde_json::Map<String, Value>,
+    problems: &mut Vec<Problem>,
+) {
     match (node.contains_key("image"), node.contains_key("os")) {
         (true, true) => problems.push(Problem {
-            position: locate(text, "/node", Some("os")),
-            pointer: "/node/os".into(),
+            position: locate(text, at, Some("os")),
+            pointer: format!("{at}/os"),
             message: "Both \"image\" and \"os\" are given; \"os\" is the original tool's name for \"image\".".into(),
             hint: Some("keep one of them: \"image\" is today's spelling".into()),
         }),
         (false, false) => {
             let description = super::schema()
-                .pointer("/properties/node/properties/image/description")
+                .pointer("/$defs/group/properties/image/description")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             problems.push(Problem {
-                position: locate(text, "/node", None),
-                pointer: "/node".into(),
+                position: locate(text, at, None),
+                pointer: at.to_string(),
                 message: "Missing required property \"image\".".into(),
                 hint: Some(format!("add \"image\": {description}")),
             });
@@ -150,7 +162,7 @@ pub(super) fn check(text: &str, value: &Value) -> Vec<Problem> {
         if let Value::String(s) = option
             && let Err(why) = hardware::parse(s)
         {
-            let pointer = format!("/node/hardware/options/{i}");
+            let pointer = format!("{at}/hardware/options/{i}");
             problems.push(Problem {
                 position: locate(text, &pointer, None),
                 pointer,
@@ -165,19 +177,20 @@ pub(super) fn check(text: &str, value: &Value) -> Vec<Problem> {
             });
         }
     }
-    problems
 }
 
 /// The notes of old spellings in the document as written (before `env.` references are
 /// resolved, so the notes quote references, never values).
 pub(super) fn notes(text: &str, value: &Value) -> Vec<Note> {
     let mut notes = Vec::new();
-    if value.pointer("/node/os").is_some() {
-        notes.push(Note {
-            position: locate(text, "/node", Some("os")),
-            pointer: "/node/os".into(),
-            message: "\"os\" is the original tool's name for \"image\"; read as \"image\" (write \"image\" today).".into(),
-        });
+    for at in super::group::pointers(value) {
+        if value.pointer(&format!("{at}/os")).is_some() {
+            notes.push(Note {
+                position: locate(text, &at, Some("os")),
+                pointer: format!("{at}/os"),
+                message: "\"os\" is the original tool's name for \"image\"; read as \"image\" (write \"image\" today).".into(),
+            });
+        }
     }
     let options = value
         .pointer("/provider/options")
@@ -217,7 +230,10 @@ pub(super) fn notes(text: &str, value: &Value) -> Vec<Note> {
 /// Rewrites the original tool's shapes into today's (after [`check`] found none broken and
 /// `env.` references were resolved).
 pub(super) fn rewrite(value: &mut Value) {
-    if let Some(node) = value.get_mut("node").and_then(Value::as_object_mut) {
+    for at in super::group::pointers(value) {
+        let Some(node) = value.pointer_mut(&at).and_then(Value::as_object_mut) else {
+            continue;
+        };
         if let Some(os) = node.remove("os") {
             node.insert("image".into(), os);
         }

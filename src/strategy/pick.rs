@@ -38,35 +38,44 @@ impl Pick {
     }
 }
 
-/// The blocks that pick, in the order placement nests them.
-pub(super) const BLOCKS: [&str; 4] = [
-    "/provider",
-    "/node/location",
-    "/node/hardware",
-    "/node/image",
-];
+/// The blocks that pick, in the order placement nests them, for the node group at `group`
+/// (`/node`, `/nodes/web`).
+fn blocks(group: &str) -> [String; 4] {
+    [
+        "/provider".to_string(),
+        format!("{group}/location"),
+        format!("{group}/hardware"),
+        format!("{group}/image"),
+    ]
+}
 
 /// One block's pick in force, and where it is written.
 struct InForce {
-    block: &'static str,
+    block: String,
     pick: Pick,
     /// The block's own `pick`, or `/default_pick` when it has none.
     pointer: String,
 }
 
 /// The problems of picks that contradict the first price pick in block order: a price pick in
-/// the other direction, or `random`. `own` holds each block's own pick, in [`BLOCKS`] order.
-pub(super) fn conflicts(text: &str, own: [Option<Pick>; 4], default: Pick) -> Vec<Problem> {
-    let picks: Vec<InForce> = BLOCKS
-        .iter()
+/// the other direction, or `random`. `own` holds each block's own pick, in [`blocks`] order,
+/// for the node group at `group`.
+pub(super) fn conflicts(
+    text: &str,
+    group: &str,
+    own: [Option<Pick>; 4],
+    default: Pick,
+) -> Vec<Problem> {
+    let picks: Vec<InForce> = blocks(group)
+        .into_iter()
         .zip(own)
         .map(|(block, own)| InForce {
-            block,
             pick: own.unwrap_or(default),
             pointer: match own {
                 Some(_) => format!("{block}/pick"),
                 None => "/default_pick".into(),
             },
+            block,
         })
         .collect();
     let Some(anchor) = picks.iter().find(|p| p.pick.by_price()) else {
@@ -123,7 +132,7 @@ mod tests {
         "node": {"location": {"pick": "x"}, "hardware": {"pick": "x"}, "image": {"pick": "x"}}}"#;
 
     fn clashes(own: [Option<Pick>; 4], default: Pick) -> Vec<String> {
-        conflicts(TEXT, own, default)
+        conflicts(TEXT, "/node", own, default)
             .into_iter()
             .map(|p| format!("{} {}", p.pointer, p.message))
             .collect()

@@ -112,14 +112,17 @@ impl AwsDriver {
         // The region's key pair and security group must exist: compile makes the node
         // depend on them; if their creation was refused, this zone cannot be used.
         let dependency = |kind: Kind| {
-            request
-                .dependencies
-                .iter()
-                .find(|d| d.kind == kind && d.placement.location == region)
+            request.dependencies.iter().find(|d| {
+                d.kind == kind
+                    && d.placement.location == region
+                    && desired.depends_on.contains(&d.address)
+            })
         };
         let wanted = |kind: Kind| {
-            let address = Address::regional(kind, &self.name, &region);
-            desired.depends_on.contains(&address).then_some(address)
+            desired
+                .depends_on
+                .iter()
+                .find(|a| a.is_regional(kind, &self.name, &region))
         };
         for kind in [Kind::Firewall, Kind::Key] {
             if let Some(address) = wanted(kind)

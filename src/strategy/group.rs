@@ -1,0 +1,256 @@
+//! Node groups: the roles of a fleet (`web`, `db`), each with its own count, options, picks,
+//! redundancy, spread, command, ports, tags, SSH key, environment, lifecycle controls and an
+//! optional subset of the strategy's providers. `"node": {...}` is the shorthand for one
+//! group; `"nodes": {"web": {...}, "db": {...}}` names several.
+//!
+//! This file finds the groups in the document as written and turns each checked block into a
+//! [`Group`]; problems are located at the group's own pointer (`/node/...`, `/nodes/web/...`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::locate::locate;
+use super::{Choice, Pick, Problem, Redundancy, Spread};
+
+/// What every node of one group needs, as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Only in the `node` shorthand; in `nodes` the key names the group.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "default_count")]
+    pub count: usize,
+    pub image: Choice,
+    pub hardware: Choice,
+    pub location: Choice,
+    #[serde(default)]
+    pub command: String,
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Path of an SSH public key file (relative to the strategy) to install on the nodes.
+    #[serde(default)]
+    pub ssh_public_key: Option<String>,
+    /// The key's text, read at load (a public key is not a secret).
+    #[serde(skip)]
+    pub public_key: Option<String>,
+    /// The names of the strategy's providers this group may use (`None`: all).
+    #[serde(default)]
+    pub providers: Option<Vec<String>>,
+    /// As written (the schema's pattern admits only what parses).
+    #[serde(default)]
+    pub redundancy: Option<String>,
+    #[serde(default)]
+    pub spread: Option<Spread>,
+    /// Environment for the nodes; values may hold references.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Groups or nodes created first although nothing refers to them (`node.db`).
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default)]
+    pub create_before_destroy: bool,
+    #[serde(default)]
+    pub prevent_destroy: bool,
+}
+
+fn default_count() -> usize {
+    1
+}
+
+/// One node group, checked.
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// The name in addresses: `node.NAME[i]`.
+    pub name: String,
+    /// Where the group is written (`/node`, `/nodes/web`), to locate its problems.
+    pub pointer: String,
+    pub spec: NodeSpec,
+    /// Its own redundancy, else the strategy's, else `1:1`.
+    pub redundancy: Redundancy,
+    /// Where the redundancy in force is written (for problems about it).
+    pub redundancy_pointer: String,
+    /// Its own spread, else the strategy's (`None`: by location when redundant).
+    pub spread: Option<Spread>,
+    /// The image block was written as the original tool's `os` (problems point there).
+    pub image_written_as_os: bool,
+}
+
+impl Group {
+    /// The JSON pointer of one of the group's blocks as written (`image` may be written `os`).
+    pub fn block_pointer(&self, block: &str) -> String {
+        match block {
+            "image" if self.image_written_as_os => format!("{}/os", self.pointer),
+            _ => format!("{}/{block}", self.pointer),
+        }
+    }
+
+    /// Whether the group may run on provider `name`.
+    pub fn allows(&self, provider: &str) -> bool {
+        self.spec
+            .providers
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == provider))
+    }
+
+    /// The group's own picks, in the order placement nests the blocks (provider first, which
+    /// belongs to the strategy).
+    pub fn own_picks(&self, provider: Option<Pick>) -> [Option<Pick>; 4] {
+        [
+            provider,
+            self.spec.location.pick,
+            self.spec.hardware.pick,
+            self.spec.image.pick,
+        ]
+    }
+}
+
+/// Escapes a key for a JSON pointer.
+pub(super) fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// The pointers of the groups in the document as written: `/node`, or `/nodes/NAME` for each
+/// name of `nodes`, in file order.
+pub(super) fn pointers(value: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if value.get("node").is_some_and(Value::is_object) {
+        out.push("/node".to_string());
+    }
+    if let Some(nodes) = value.get("nodes").and_then(Value::as_object) {
+        out.extend(nodes.keys().map(|k| format!("/nodes/{}", escape(k))));
+    }
+    out
+}
+
+/// Problems of the groups' shape the schema cannot say: neither `node` nor `nodes` (or
+/// both), a `name` inside `nodes`, a provider subset naming providers the strategy lacks.
+pub(super) fn check(text: &str, value: &Value, providers: &[String]) -> Vec<Problem> {
+    let problem = |pointer: &str, key: Option<&str>, message: String, hint: &str| Problem {
+        position: locate(text, pointer, key),
+        pointer: match key {
+            Some(k) => format!("{pointer}/{}", escape(k)),
+            None => pointer.to_string(),
+        },
+        message,
+        hint: Some(hint.to_string()),
+    };
+    let mut problems = Vec::new();
+    match (value.get("node"), value.get("nodes")) {
+        (None, None) => problems.push(problem(
+            "",
+            None,
+            "Missing required property \"node\" (or \"nodes\").".into(),
+            "add \"node\": {\"image\": ..., \"hardware\": ..., \"location\": ...} for one group, or \"nodes\": {\"web\": {...}, \"db\": {...}} for several",
+        )),
+        (Some(_), Some(_)) => problems.push(problem(
+            "",
+            Some("nodes"),
+            "Both \"node\" and \"nodes\" are given.".into(),
+            "\"node\" is the shorthand for one group: move it into \"nodes\" under its name",
+        )),
+        _ => {}
+    }
+    if let Some(nodes) = value.get("nodes").and_then(Value::as_object) {
+        for (name, group) in nodes {
+            if group.get("name").is_some() {
+                problems.push(problem(
+                    &format!("/nodes/{}", escape(name)),
+                    Some("name"),
+                    format!(
+                        "A group in \"nodes\" is named by its key (\"{name}\"), not by \"name\"."
+                    ),
+                    "remove \"name\", or rename the key",
+                ));
+            }
+        }
+    }
+    for pointer in pointers(value) {
+        let Some(list) = value
+            .pointer(&format!("{pointer}/providers"))
+            .and_then(Value::as_array)
+        else {
+            continue;
+        };
+        for (i, name) in list.iter().enumerate() {
+            let Some(name) = name.as_str() else { continue };
+            if providers.iter().any(|p| p == name) {
+                continue;
+            }
+            let near = crate::suggest::nearest(name, providers.iter().map(String::as_str), 1)
+                .into_iter()
+                .next();
+            problems.push(problem(
+                &format!("{pointer}/providers/{i}"),
+                None,
+                format!(
+                    "The strategy has no provider named \"{}\".",
+                    crate::echo::Echo(name)
+                ),
+                &match near {
+                    Some(near) => format!(
+                        "did you mean \"{near}\"? providers: {}",
+                        providers.join(", ")
+                    ),
+                    None => format!("providers: {}", providers.join(", ")),
+                },
+            ));
+        }
+    }
+    problems
+}
+
+/// The name of the group at `pointer`: the key in `nodes`, else the shorthand's `name`.
+pub(super) fn name_at(pointer: &str, spec: &NodeSpec) -> String {
+    match pointer.strip_prefix("/nodes/") {
+        Some(key) => key.replace("~1", "/").replace("~0", "~"),
+        None => spec.name.clone().unwrap_or_else(|| "node".into()),
+    }
+}
+
+/// Reads the group's SSH public key file (relative to the strategy's directory `dir`).
+pub(super) fn read_public_key(
+    text: &str,
+    pointer: &str,
+    key: &str,
+    dir: &Path,
+) -> Result<String, Problem> {
+    let pointer = format!("{pointer}/ssh_public_key");
+    let problem = |message: String| {
+        Problem {
+        position: locate(text, &pointer, None),
+        pointer: pointer.clone(),
+        message,
+        hint: Some("give the path of an OpenSSH public key file (e.g. ~/.ssh/id_ed25519.pub), relative to the strategy".into()),
+    }
+    };
+    let expanded = match key.strip_prefix("~/") {
+        Some(rest) => {
+            std::env::var_os("HOME").map_or_else(|| dir.join(key), |h| Path::new(&h).join(rest))
+        }
+        None => dir.join(key),
+    };
+    let read = std::fs::read_to_string(&expanded).map_err(|e| {
+        problem(format!(
+            "Cannot read the SSH public key {}: {e}.",
+            expanded.display()
+        ))
+    })?;
+    let read = read.trim().to_string();
+    let looks_public = ["ssh-", "ecdsa-", "sk-"]
+        .iter()
+        .any(|p| read.starts_with(p))
+        && !read.contains('\n');
+    if !looks_public {
+        return Err(problem(format!(
+            "{} is not an OpenSSH public key (one line starting with ssh-, ecdsa- or sk-).",
+            expanded.display()
+        )));
+    }
+    Ok(read)
+}
