@@ -12,8 +12,8 @@ use crate::resource::{Address, Desired};
 pub enum GraphError {
     #[error("Resource {from} depends on {to}, which the strategy does not define")]
     UnknownDependency { from: Address, to: Address },
-    #[error("Resources depend on each other in a cycle through {0}")]
-    Cycle(Address),
+    #[error("Resources depend on each other in a cycle: {}", .0.iter().map(Address::as_str).collect::<Vec<_>>().join(", "))]
+    Cycle(Vec<Address>),
     #[error("Two resources share the address {0}")]
     Duplicate(Address),
 }
@@ -23,6 +23,8 @@ pub enum GraphError {
 pub struct DesiredGraph {
     graph: DiGraph<Desired, ()>,
     by_address: HashMap<Address, NodeIndex>,
+    /// Every resource after those it depends on.
+    order: Vec<NodeIndex>,
 }
 
 impl DesiredGraph {
@@ -48,9 +50,22 @@ impl DesiredGraph {
                 graph.add_edge(from, index, ());
             }
         }
-        petgraph::algo::toposort(&graph, None)
-            .map_err(|cycle| GraphError::Cycle(graph[cycle.node_id()].address.clone()))?;
-        Ok(DesiredGraph { graph, by_address })
+        let order = petgraph::algo::toposort(&graph, None).map_err(|_| {
+            // Name every member: the first strongly connected part that loops.
+            let members = petgraph::algo::tarjan_scc(&graph)
+                .into_iter()
+                .find(|part| part.len() > 1 || graph.contains_edge(part[0], part[0]))
+                .unwrap_or_default();
+            let mut members: Vec<Address> =
+                members.iter().map(|&i| graph[i].address.clone()).collect();
+            members.sort();
+            GraphError::Cycle(members)
+        })?;
+        Ok(DesiredGraph {
+            graph,
+            by_address,
+            order,
+        })
     }
 
     pub fn get(&self, address: &Address) -> Option<&Desired> {
@@ -68,6 +83,11 @@ impl DesiredGraph {
     /// All resources, in insertion order.
     pub fn resources(&self) -> impl Iterator<Item = &Desired> {
         self.graph.node_weights()
+    }
+
+    /// All resources, each after everything it depends on.
+    pub fn in_dependency_order(&self) -> impl Iterator<Item = &Desired> {
+        self.order.iter().map(|&i| &self.graph[i])
     }
 
     /// Graphviz DOT text, one node per resource labelled with its placement.

@@ -168,6 +168,14 @@ pub struct Desired {
     pub attributes: Attributes,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
+    /// Attributes written with references (`${node.db[0].address}`), as written: rendered
+    /// again at apply time, once what they refer to exists.
+    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+    pub templates: Attributes,
+    /// Attributes whose value is known only after apply (they refer to something this plan
+    /// creates or replaces); `attributes` holds `null` for them until then.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub unknown: std::collections::BTreeSet<String>,
 }
 
 /// A resource known to exist, as recorded in state.
@@ -185,6 +193,46 @@ pub struct Existing {
     pub observed: Attributes,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<Address>,
+}
+
+impl Existing {
+    /// The value of one of the attributes references read (see [`crate::reference::ATTRIBUTES`]):
+    /// `address` is the public address where there is one, else the private one; `port` the
+    /// first of the node's ports. `None`: not an attribute, or the provider reports none.
+    pub fn exposed(&self, attribute: &str) -> Option<Value> {
+        let observed = |key: &str| self.observed.get(key).filter(|v| !v.is_null()).cloned();
+        let value = match attribute {
+            "id" => Some(Value::from(self.provider_id.clone())),
+            "name" => self.attributes.get("name").cloned(),
+            "address" => observed("public_ip")
+                .or_else(|| observed("addr"))
+                .or_else(|| observed("private_ip")),
+            "private_address" => observed("private_ip").or_else(|| observed("addr")),
+            "port" => self.attributes.get("ports").and_then(|p| p.get(0)).cloned(),
+            "provider" => Some(Value::from(self.placement.provider.clone())),
+            "location" => Some(Value::from(self.placement.location.clone())),
+            "region" => observed("region")
+                .or_else(|| self.attributes.get("region").cloned())
+                .or_else(|| Some(Value::from(self.placement.location.clone()))),
+            "size" => Some(Value::from(self.placement.size.clone())),
+            "hourly_price" => self.placement.hourly_price.map(Value::from),
+            _ => None,
+        };
+        value.filter(|v| !v.is_null())
+    }
+}
+
+impl Desired {
+    /// The value of an attribute references read that is known before the resource exists
+    /// (`name`, `port`); placement attributes may still change by fail-over, and addresses
+    /// and ids come from the provider.
+    pub fn exposed_before_apply(&self, attribute: &str) -> Option<Value> {
+        match attribute {
+            "name" => self.attributes.get("name").cloned(),
+            "port" => self.attributes.get("ports").and_then(|p| p.get(0)).cloned(),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

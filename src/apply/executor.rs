@@ -14,9 +14,11 @@ use super::recorder::Recorder;
 use super::retry::{self, Retries};
 use crate::driver::{CreateRequest, Driver, DriverError, ErrorClass, Scope};
 use crate::plan::{Action, Change};
+use crate::reference::Known;
 use crate::report::{Event, Reporter};
-use crate::resource::{Address, Existing, Placement};
+use crate::resource::{Address, Desired, Existing, Placement};
 use crate::state::journal::Journal;
+use serde_json::Value;
 
 /// How the executor runs.
 #[derive(Clone, Debug)]
@@ -411,7 +413,12 @@ async fn perform(
             .map_err(|e| format!("{e}: {}", source_text(&e)))?;
         lock(&shared.existing).remove(&change.address);
     }
-    let created = match (change.action, &change.after) {
+    let rendered = change
+        .after
+        .as_ref()
+        .map(|d| rendered(d, shared))
+        .transpose()?;
+    let created = match (change.action, rendered.as_ref()) {
         (Action::Create | Action::Replace, Some(desired)) => {
             create(desired, shared, result).await?
         }
@@ -428,6 +435,35 @@ async fn perform(
         _ => return Ok(None),
     };
     Ok(Some(created))
+}
+
+/// The resource with the values its references read filled in: what they refer to was
+/// made by earlier steps (references are edges of the walk), or existed before.
+fn rendered(desired: &Desired, shared: &Shared) -> Result<Desired, String> {
+    if desired.templates.is_empty() && desired.unknown.is_empty() {
+        return Ok(desired.clone());
+    }
+    let mut desired = desired.clone();
+    let missing = {
+        let existing = lock(&shared.existing);
+        let lookup = |r: &crate::reference::Reference| {
+            let Some(address) = r.addresses(1).into_iter().next() else {
+                return Known::Unknown;
+            };
+            match existing.get(&address) {
+                Some(have) => Known::Value(have.exposed(&r.attribute).unwrap_or(Value::Null)),
+                None => Known::Unknown,
+            }
+        };
+        crate::reference::render_templates(&mut desired, &lookup)
+    };
+    match missing.first() {
+        None => Ok(desired),
+        Some(r) => Err(format!(
+            "{} refers to {r}, but that resource does not exist",
+            desired.address
+        )),
+    }
 }
 
 /// Makes a created or updated resource durable in the journal, then known to later steps.
@@ -680,6 +716,8 @@ mod tests {
             fallbacks: fallbacks.iter().map(|l| place(l)).collect(),
             attributes: Default::default(),
             depends_on: deps.iter().map(|d| Address((*d).into())).collect(),
+            templates: Default::default(),
+            unknown: Default::default(),
         }
     }
 

@@ -37,6 +37,9 @@ pub struct Cli {
     /// How long to wait for the state lock (e.g. 30s, 5m); 0 fails at once.
     #[arg(long, global = true, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
+    /// Set a strategy variable (repeatable; before OSS_VAR_NAME and the default).
+    #[arg(long = "var", global = true, value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -64,6 +67,17 @@ pub enum Command {
     },
     /// Print the desired resource graph as Graphviz DOT.
     Graph,
+    /// Print the strategy's outputs, evaluated over the state (or one of them).
+    Output {
+        /// One output; without it, every output as `NAME = VALUE`.
+        name: Option<String>,
+        /// As JSON: one value, or every output with its value, sensitivity and description.
+        #[arg(long)]
+        json: bool,
+        /// One output's value bare (a string without quotes), for scripts.
+        #[arg(long, conflicts_with = "json", requires = "name")]
+        raw: bool,
+    },
     /// List what the strategy's providers offer: sizes at locations, with prices.
     Catalog(CatalogArgs),
     /// Read the state.
@@ -284,6 +298,17 @@ pub struct CatalogArgs {
     pub sort: Option<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+/// `NAME=VALUE` of `--var`.
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!(
+            "expected NAME=VALUE, e.g. --var web_count=3, found {}",
+            crate::echo::Echo(text)
+        )),
+    }
 }
 
 #[cfg(test)]

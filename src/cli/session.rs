@@ -61,15 +61,16 @@ fn strategy_path(given: &Option<PathBuf>) -> PathBuf {
 
 fn load_strategy(cli: &Cli, secrets: &mut Secrets) -> Result<Strategy, Failure> {
     let path = strategy_path(&cli.strategy);
-    let strategy = strategy::load(&path, &|name| std::env::var(name).ok()).map_err(|e| {
-        let read = matches!(e, strategy::StrategyError::Read { .. });
-        let failure = Failure::from(e);
-        if read {
-            failure.with_hint("pass -s FILE, or run oss where strategy.json is")
-        } else {
-            failure
-        }
-    })?;
+    let strategy = strategy::load_with(&path, &|name| std::env::var(name).ok(), &cli.vars)
+        .map_err(|e| {
+            let read = matches!(e, strategy::StrategyError::Read { .. });
+            let failure = Failure::from(e);
+            if read {
+                failure.with_hint("pass -s FILE, or run oss where strategy.json is")
+            } else {
+                failure
+            }
+        })?;
     secrets.extend(&strategy.secrets);
     // Old spellings read as today's: said once, on stderr, with how to write them now.
     for note in &strategy.notes {

@@ -66,12 +66,17 @@ fn cost_json(cost: &super::Cost, currency: &str, totals: bool) -> Value {
 
 /// One change; the values of its `sensitive` fields are left out of `before` and `after`.
 fn change(c: &Change, sensitive: &[&str]) -> Value {
-    let fields = |pick: fn(&super::FieldChange) -> &Option<Value>| -> Value {
+    // Values known only after apply are left out of `after` and listed in `after_unknown`.
+    let fields = |after: bool| -> Value {
         let map: Map<String, Value> = c
             .fields()
             .iter()
             .filter(|f| !sensitive.contains(&f.name.as_str()))
-            .filter_map(|f| pick(f).clone().map(|v| (f.name.clone(), v)))
+            .filter(|f| !(after && f.unknown))
+            .filter_map(|f| {
+                let value = if after { &f.after } else { &f.before };
+                value.clone().map(|v| (f.name.clone(), v))
+            })
             .collect();
         if map.is_empty() {
             Value::Null
@@ -93,8 +98,11 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
         "actions": actions,
         "reason": c.reason,
         "gone": c.gone,
-        "before": fields(|f| &f.before),
-        "after": fields(|f| &f.after),
+        "before": fields(false),
+        "after": fields(true),
+        "after_unknown": c.after.as_ref().map(|a| {
+            a.unknown.iter().map(|n| (n.clone(), Value::Bool(true))).collect::<Map<String, Value>>()
+        }).filter(|m| !m.is_empty()),
         "changed": c.changed_fields().iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
         "sensitive": sensitive,
         "provider_id": c.before.as_ref().map(|b| b.provider_id.clone()),

@@ -353,6 +353,13 @@ fn details(change: &Change) -> String {
 fn diff_field(lines: &mut Vec<String>, field: &FieldChange, width: usize, forces: bool) {
     let name = format!("{:width$}", field.name);
     let note = if forces { "  # forces replacement" } else { "" };
+    if field.unknown {
+        if let Some(before) = &field.before {
+            push_value(lines, '-', &name, before, "");
+        }
+        lines.push(format!("+ {name} = (known after apply){note}"));
+        return;
+    }
     match (&field.before, &field.after) {
         (Some(Value::String(b)), Some(Value::String(a)))
             if b.contains('\n') || a.contains('\n') =>
@@ -537,6 +544,8 @@ mod tests {
                         fallbacks: Vec::new(),
                         attributes,
                         depends_on: Vec::new(),
+                        templates: Default::default(),
+                        unknown: Default::default(),
                     }),
                     gone: false,
                 }

@@ -13,13 +13,14 @@ pub mod text;
 
 pub use scope::{Scope, ScopeError};
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::graph::DesiredGraph;
+use crate::reference::{Known, Reference, Selector};
 use crate::resource::{Address, Desired, Existing, Placement};
 use crate::state::State;
 
@@ -67,6 +68,8 @@ pub struct FieldChange {
     pub name: String,
     pub before: Option<Value>,
     pub after: Option<Value>,
+    /// The value after is known only after apply (`after` is `null` until then).
+    pub unknown: bool,
 }
 
 impl Change {
@@ -93,15 +96,19 @@ impl Change {
                 name: name.clone(),
                 before: before.as_ref().and_then(|b| b.get(name).cloned()),
                 after: after.as_ref().and_then(|a| a.get(name).cloned()),
+                unknown: self
+                    .after
+                    .as_ref()
+                    .is_some_and(|a| a.unknown.contains(name)),
             })
             .collect()
     }
 
-    /// Fields whose value differs.
+    /// Fields whose value differs (a value known only after apply counts as differing).
     pub fn changed_fields(&self) -> Vec<FieldChange> {
         self.fields()
             .into_iter()
-            .filter(|f| f.before != f.after)
+            .filter(|f| f.before != f.after || f.unknown)
             .collect()
     }
 }
@@ -337,14 +344,28 @@ pub struct Current<'a> {
     pub adopted: HashSet<Address>,
 }
 
-/// Diffs the desired graph (`None` for a destroy plan) against what exists.
+/// Diffs the desired graph (`None` for a destroy plan) against what exists. Resources are
+/// taken in dependency order, so what a reference reads is decided before its readers: a
+/// value of something created or replaced is known only after apply.
 pub fn diff(desired: Option<&DesiredGraph>, current: &Current<'_>, scope: &Scope) -> Vec<Change> {
     let existing = current.state.map(|s| &s.resources);
     let mut changes = Vec::new();
     if let Some(desired) = desired {
-        for want in desired.resources() {
+        let mut nodes: HashMap<&str, usize> = HashMap::new();
+        for resource in desired.resources() {
+            if let Some(group) = resource.address.group() {
+                *nodes.entry(group).or_default() += 1;
+            }
+        }
+        let mut decided: HashMap<Address, Action> = HashMap::new();
+        for want in desired.in_dependency_order() {
             let have = existing.and_then(|e| e.get(&want.address));
-            changes.push(change_for(want, have, current, scope));
+            let mut want = want.clone();
+            let lookup = |r: &Reference| plan_value(r, &nodes, &decided, existing, desired);
+            let missing = crate::reference::render_templates(&mut want, &lookup);
+            let change = change_for(&want, have, current, scope, &missing, &decided);
+            decided.insert(change.address.clone(), change.action);
+            changes.push(change);
         }
     }
     if let Some(existing) = existing {
@@ -372,11 +393,87 @@ pub fn diff(desired: Option<&DesiredGraph>, current: &Current<'_>, scope: &Scope
     changes
 }
 
+/// What a reference reads at plan time: counts always; a node's attributes from state unless
+/// this plan creates or replaces it, then only `name` and `port`.
+fn plan_value(
+    reference: &Reference,
+    nodes: &HashMap<&str, usize>,
+    decided: &HashMap<Address, Action>,
+    existing: Option<&BTreeMap<Address, Existing>>,
+    desired: &DesiredGraph,
+) -> Known {
+    let count = nodes.get(reference.group.as_str()).copied().unwrap_or(0);
+    if reference.selector == Selector::Count {
+        return Known::Value(Value::from(count));
+    }
+    let one = |address: &Address| -> Known {
+        let fresh = matches!(
+            decided.get(address),
+            Some(Action::Create | Action::Replace) | None
+        );
+        let have = existing.and_then(|e| e.get(address));
+        match (fresh, have) {
+            (false, Some(have)) => {
+                Known::Value(have.exposed(&reference.attribute).unwrap_or(Value::Null))
+            }
+            _ => match desired
+                .get(address)
+                .and_then(|d| d.exposed_before_apply(&reference.attribute))
+            {
+                Some(value) => Known::Value(value),
+                None => Known::Unknown,
+            },
+        }
+    };
+    let addresses = reference.addresses(count);
+    if !reference.is_list() {
+        return addresses.first().map_or(Known::Value(Value::Null), one);
+    }
+    let mut list = Vec::new();
+    for address in &addresses {
+        match one(address) {
+            Known::Value(v) => list.push(v),
+            Known::Unknown => return Known::Unknown,
+        }
+    }
+    Known::Value(Value::Array(list))
+}
+
+/// Why a reference is not known yet: `node.db[0].address (node.db[0] will be created)`.
+fn pending(missing: &[Reference], decided: &HashMap<Address, Action>) -> String {
+    let shown: Vec<String> = missing
+        .iter()
+        .take(3)
+        .map(|r| {
+            let whom = r.addresses(1).into_iter().next();
+            let how = whom
+                .as_ref()
+                .and_then(|a| decided.get(a))
+                .map_or("will be created", |a| match a {
+                    Action::Replace => "will be replaced",
+                    _ => "will be created",
+                });
+            match whom {
+                Some(a) => format!("{r} ({a} {how})"),
+                None => r.to_string(),
+            }
+        })
+        .collect();
+    let more = missing.len().saturating_sub(3);
+    let mut text = shown.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
 fn change_for(
     want: &Desired,
     have: Option<&Existing>,
     current: &Current<'_>,
     scope: &Scope,
+    missing: &[Reference],
+    decided: &HashMap<Address, Action>,
 ) -> Change {
     let mut change = Change {
         address: want.address.clone(),
@@ -403,16 +500,28 @@ fn change_for(
         .filter(|f| !want.kind.updatable(&f.name))
         .map(|f| f.name.as_str())
         .collect();
+    // A changed value read through references says which references.
+    let through = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ": it refers to {}, known after apply",
+            pending(missing, decided)
+        )
+    };
     if !forcing.is_empty() {
         change.action = Action::Replace;
-        change.reason = format!("{} changed (forces replacement)", forcing.join(", "));
+        change.reason = format!(
+            "{} changed (forces replacement){through}",
+            forcing.join(", ")
+        );
     } else if scope.replaces(&want.address) {
         change.action = Action::Replace;
         change.reason = "replacement requested with --replace".into();
     } else if !changed.is_empty() {
         let names: Vec<&str> = changed.iter().map(|f| f.name.as_str()).collect();
         change.action = Action::Update;
-        change.reason = format!("{} changed", names.join(", "));
+        change.reason = format!("{} changed{through}", names.join(", "));
     } else if current.adopted.contains(&want.address) {
         change.reason = "adopted: found running with this state's marker".into();
     }

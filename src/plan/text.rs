@@ -157,6 +157,30 @@ fn render_field(
     styles: &Styles,
 ) {
     let name = format!("{:width$}", field.name);
+    if field.unknown {
+        let forces = change
+            .after
+            .as_ref()
+            .is_some_and(|d| !d.kind.updatable(&field.name))
+            && change.action == Action::Replace;
+        let note = if forces {
+            styles.replace.apply_to(" # forces replacement").to_string()
+        } else {
+            String::new()
+        };
+        let (sign, before) = match &field.before {
+            Some(before) => (
+                styles.change.apply_to("~").to_string(),
+                format!("{} -> ", value(before, 8)),
+            ),
+            None => (styles.add.apply_to("+").to_string(), String::new()),
+        };
+        let _ = writeln!(
+            out,
+            "      {sign} {name} = {before}(known after apply){note}"
+        );
+        return;
+    }
     match (&field.before, &field.after) {
         (None, Some(after)) => {
             let _ = writeln!(

@@ -120,6 +120,7 @@ async fn execute(
         parallelism: request.parallelism as usize,
         ..apply::Options::default()
     };
+    let destroying = planned.plan.destroy;
     let outcome = session
         .apply(planned, options, reporter.clone(), cancel.clone())
         .await
@@ -127,6 +128,9 @@ async fn execute(
     reporter.finish();
     let outcome = outcome?;
     print_summary(&outcome, request.title);
+    if !destroying {
+        print_outputs(session).await;
+    }
     Ok(if outcome.succeeded() {
         ExitStatus::Success
     } else {
@@ -173,6 +177,19 @@ impl Drop for Interrupts {
     fn drop(&mut self) {
         self.watcher.abort();
     }
+}
+
+/// The strategy's outputs over the state just written, as `oss output` lists them.
+async fn print_outputs(session: &Session) {
+    if session.strategy.outputs.is_empty() {
+        return;
+    }
+    let Ok(loaded) = session.backend.load().await else {
+        return;
+    };
+    let outputs = crate::outputs::evaluate(&session.strategy, loaded.state.as_ref());
+    let text = super::output::listing(&outputs);
+    super::super::output::out(&format!("\nOutputs:\n\n{text}"));
 }
 
 fn print_summary(outcome: &Outcome, what: &str) {

@@ -8,6 +8,7 @@ pub mod change;
 pub mod destroy;
 pub mod force_unlock;
 pub mod graph;
+pub mod output;
 pub mod plan;
 pub mod show;
 pub mod state;

@@ -207,7 +207,16 @@ impl AwsDriver {
             params = params.set("SecurityGroupId.1", &group.provider_id);
         }
         if !command.is_empty() {
-            params = params.set("UserData", user_data(command));
+            let env: Vec<(&str, &str)> = attributes
+                .get("env")
+                .and_then(Value::as_object)
+                .map(|env| {
+                    env.iter()
+                        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            params = params.set("UserData", user_data(command, &env));
         }
         params = params.tag_spec("instance", &tags);
         // Never repeated here: a lost answer is repaired by the executor's retry, which finds
@@ -395,9 +404,15 @@ impl AwsDriver {
 
 pub(super) const USER_DATA_HEAD: &str = "#!/bin/sh\n";
 
-/// The node command as user data: a shell script cloud-init runs at first boot.
-pub(super) fn user_data(command: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{USER_DATA_HEAD}{command}\n"))
+/// The node command as user data: a shell script cloud-init runs at first boot, the group's
+/// `env` exported first (names are checked by the schema; values single-quoted).
+pub(super) fn user_data(command: &str, env: &[(&str, &str)]) -> String {
+    let exports: String = env
+        .iter()
+        .map(|(name, value)| format!("export {name}='{}'\n", value.replace('\'', "'\\''")))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .encode(format!("{USER_DATA_HEAD}{exports}{command}\n"))
 }
 
 /// Whether something accepts TCP connections on `ip:port` within `within`.
@@ -479,7 +494,7 @@ mod tests {
 
     #[test]
     fn user_data_carries_the_command() {
-        let encoded = user_data("echo hi");
+        let encoded = user_data("echo hi", &[]);
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .unwrap();

@@ -31,6 +31,8 @@ pub(super) struct NodeSpec {
     pub(super) command: String,
     /// The first port: the readiness port.
     pub(super) port: Option<u16>,
+    /// The group's `env` map, references already filled in.
+    pub(super) env: std::collections::BTreeMap<String, String>,
 }
 
 impl NodeSpec {
@@ -63,11 +65,21 @@ impl NodeSpec {
         if let Some(tags) = attributes.get("tags") {
             check_tags(tags).map_err(bad)?;
         }
+        let env = match attributes.get("env") {
+            None | Some(Value::Null) => Default::default(),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad("attribute `env` must map names to strings".into()))?,
+            Some(_) => return Err(bad("attribute `env` must map names to strings".into())),
+        };
         Ok(NodeSpec {
             name,
             index,
             command,
             port: ports.first().copied(),
+            env,
         })
     }
 }

@@ -330,22 +330,27 @@ pub(super) fn node_environment(
     dir: &Path,
     addr: Ipv4Addr,
     spec: &NodeSpec,
-) -> BTreeMap<&'static str, OsString> {
-    let mut env = BTreeMap::from([
-        ("PATH", OsString::from(NODE_PATH)),
-        ("HOME", dir.as_os_str().to_owned()),
-        ("PWD", dir.as_os_str().to_owned()),
-        ("LANG", OsString::from(NODE_LANG)),
+) -> BTreeMap<String, OsString> {
+    let mut env: BTreeMap<String, OsString> = BTreeMap::from([
+        ("PATH".into(), OsString::from(NODE_PATH)),
+        ("HOME".into(), dir.as_os_str().to_owned()),
+        ("PWD".into(), dir.as_os_str().to_owned()),
+        ("LANG".into(), OsString::from(NODE_LANG)),
     ]);
-    // The group's `env` map goes here.
-    env.insert("OSS_NODE_NAME", spec.name.clone().into());
-    env.insert("OSS_NODE_ADDR", addr.to_string().into());
-    env.insert("OSS_NODE_DIR", dir.as_os_str().to_owned());
+    // The group's `env` map may set PATH, HOME or LANG, never the OSS_NODE_* facts below.
+    for (name, value) in &spec.env {
+        if !name.starts_with("OSS_NODE_") {
+            env.insert(name.clone(), value.into());
+        }
+    }
+    env.insert("OSS_NODE_NAME".into(), spec.name.clone().into());
+    env.insert("OSS_NODE_ADDR".into(), addr.to_string().into());
+    env.insert("OSS_NODE_DIR".into(), dir.as_os_str().to_owned());
     if let Some(port) = spec.port {
-        env.insert("OSS_NODE_PORT", port.to_string().into());
+        env.insert("OSS_NODE_PORT".into(), port.to_string().into());
     }
     if let Some(index) = spec.index {
-        env.insert("OSS_NODE_INDEX", index.to_string().into());
+        env.insert("OSS_NODE_INDEX".into(), index.to_string().into());
     }
     env
 }

@@ -146,6 +146,8 @@ fn node(index: usize, command: &str, ports: &[u16]) -> Desired {
         fallbacks: Vec::new(),
         attributes: serde_json::from_value(attributes).expect("attributes"),
         depends_on: Vec::new(),
+        templates: Default::default(),
+        unknown: Default::default(),
     }
 }
 

@@ -103,6 +103,8 @@ fn node(index: usize) -> Desired {
         fallbacks: Vec::new(),
         attributes: serde_json::from_value(attributes).expect("attributes"),
         depends_on: Vec::new(),
+        templates: Default::default(),
+        unknown: Default::default(),
     }
 }
 

@@ -3,7 +3,10 @@
 //! fall-backs, plus the key pairs and firewalls that providers with such resources need in
 //! each region a node may run in.
 //!
-//! Pure: no I/O, no provider calls. Placement decisions live in `placement`.
+//! Pure: no I/O, no provider calls. Placement decisions live in `placement`; references
+//! between groups are checked and wired in `references`.
+
+mod references;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -55,8 +58,24 @@ pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
                 .map(move |l| ((provider.as_str(), l.id.as_str()), l.region.as_str()))
         })
         .collect();
+    // Counts are known at plan time: references are checked against them.
+    let nodes: HashMap<&str, usize> = strategy
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), placement::fleet(g).nodes))
+        .collect();
+    let mut problems = Vec::new();
+    let wired: Vec<references::Wired> = strategy
+        .groups
+        .iter()
+        .map(|group| references::wire(strategy, group, &nodes, &mut problems))
+        .collect();
+    references::check_outputs(strategy, &nodes, &mut problems);
+    if !problems.is_empty() {
+        return Err(strategy.invalid(problems).into());
+    }
     let mut resources: Vec<Desired> = Vec::new();
-    for group in &strategy.groups {
+    for (group, wired) in strategy.groups.iter().zip(&wired) {
         // Groups that share providers share the catalogs fetched once.
         let catalogs: Vec<(&str, &Catalog)> = input
             .catalogs
@@ -112,9 +131,10 @@ pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
         resources.extend(regional.iter().map(|(kind, provider, region)| {
             regional_resource(strategy, group, *kind, provider, region)
         }));
-        for (index, ((placed, address), depends_on)) in
+        for (index, ((placed, address), mut depends_on)) in
             placed.into_iter().zip(&addresses).zip(needs).enumerate()
         {
+            depends_on.extend(wired.depends_on.iter().cloned());
             resources.push(Desired {
                 address: address.clone(),
                 kind: Kind::Node,
@@ -122,10 +142,41 @@ pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
                 fallbacks: placed.fallbacks,
                 attributes: node_attributes(group, index),
                 depends_on,
+                templates: wired.templates.clone(),
+                unknown: Default::default(),
             });
         }
     }
-    Ok(DesiredGraph::new(resources)?)
+    DesiredGraph::new(resources).map_err(|e| match e {
+        GraphError::Cycle(members) => cycle(strategy, &members).into(),
+        other => other.into(),
+    })
+}
+
+/// References that go round in a circle, located at the first member's group.
+fn cycle(strategy: &Strategy, members: &[Address]) -> StrategyError {
+    let pointer = members
+        .first()
+        .and_then(Address::group)
+        .and_then(|g| strategy.group(g))
+        .map_or(String::new(), |g| g.pointer.clone());
+    let mut names: Vec<String> = members.iter().take(10).map(Address::to_string).collect();
+    if members.len() > 10 {
+        names.push(format!("and {} more", members.len() - 10));
+    }
+    strategy.invalid(vec![
+        strategy.problem(
+            &pointer,
+            format!(
+                "References and depends_on form a cycle: {} each wait for another of them.",
+                names.join(", ")
+            ),
+            Some(
+                "break the circle: one of these groups must not refer to (or depend on) the others"
+                    .into(),
+            ),
+        ),
+    ])
 }
 
 /// What a node is created with. Attributes that came with node groups are left out when
@@ -185,5 +236,7 @@ fn regional_resource(
         fallbacks: Vec::new(),
         attributes,
         depends_on: Vec::new(),
+        templates: Attributes::new(),
+        unknown: Default::default(),
     }
 }
