@@ -98,6 +98,10 @@ pub struct ProviderOption {
     pub name: String,
     /// Settings without `name`.
     pub settings: Map<String, Value>,
+    /// The same settings as written, `env.` references unresolved (old spellings read as
+    /// today's): what state records, so the provider can still be reached after it leaves
+    /// the strategy. May hold literal credentials; `crate::recorded` leaves those out.
+    pub written: Map<String, Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -318,6 +322,8 @@ pub fn parse(
     }
 
     let notes = original::notes(text, &value);
+    let mut written = value.clone();
+    original::rewrite(&mut written);
     let mut secrets = Vec::new();
     let mut problems = Vec::new();
     resolve_env(&mut value, String::new(), env, &mut secrets, &mut problems);
@@ -359,10 +365,17 @@ pub fn parse(
                 )),
             });
         }
+        let mut written = written
+            .pointer(&format!("/provider/options/{i}/{kind}"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        written.remove("name");
         options.push(ProviderOption {
             kind,
             name,
             settings,
+            written,
         });
     }
     if !problems.is_empty() {
