@@ -147,11 +147,20 @@ impl Session {
         if let Some(d) = self.drivers.get(provider) {
             return Ok(d.clone());
         }
-        let record = state
-            .and_then(|s| s.providers.get(provider))
-            .ok_or_else(|| recorded::DepartedError::Unrecorded {
-                provider: provider.to_string(),
-            })?;
+        let unrecorded = || recorded::DepartedError::Unrecorded {
+            provider: provider.to_string(),
+        };
+        let Some(record) = state.and_then(|s| s.providers.get(provider)) else {
+            // A state written before providers were recorded: a provider that needs no
+            // settings (`local`) can still be built from its name alone.
+            let config = DriverConfig {
+                name: provider.to_string(),
+                settings: Default::default(),
+                state_dir: self.state_dir.clone(),
+                base_dir: strategy_dir(&self.strategy),
+            };
+            return driver::build(provider, config).map_err(|_| unrecorded().into());
+        };
         let env = |name: &str| std::env::var(name).ok();
         let (settings, _read) = recorded::resolve(provider, record, &env)?;
         let config = DriverConfig {
@@ -230,6 +239,9 @@ impl Session {
             adopted: adopted.iter().map(|r| r.address.clone()).collect(),
         };
         let changes = plan::diff(desired.as_ref(), &current, &options.scope);
+        // Lifecycle checks (`prevent_destroy`, `create_before_destroy`) go here, on the
+        // changes: a departed provider's deletes and replaces are changes like any other, so
+        // they hold for those too.
         let plan = Plan {
             format_version: plan::FORMAT_VERSION,
             strategy: self.strategy.name.clone(),
@@ -466,14 +478,23 @@ impl Session {
         state.providers = providers;
         // Make the starting point durable first: a new lineage (so a crash can be recovered
         // by it), adopted orphans, folded journal steps, a new seed, the provider records.
-        if fresh || !adopted.is_empty() || recovered_steps > 0 || seed_changed || providers_changed
-        {
+        let starting_point_changed = fresh
+            || !adopted.is_empty()
+            || recovered_steps > 0
+            || seed_changed
+            || providers_changed;
+        // The drivers first: a departed provider whose `env.` variable is missing stops the
+        // apply before anything is written.
+        let drivers = match plan.has_changes() {
+            true => Some(self.drivers_for(Some(&state))?),
+            false => None,
+        };
+        if starting_point_changed {
             self.backend.write(&mut state).await?;
         }
-        if !plan.has_changes() {
+        let Some(drivers) = drivers else {
             return Ok(Outcome::default());
-        }
-        let drivers = self.drivers_for(Some(&state))?;
+        };
         if fresh {
             for driver in drivers.values() {
                 driver.lineage_is_new(&state.lineage);

@@ -51,7 +51,11 @@ impl DepartedError {
 /// `ahead`, that may come to hold some during an apply about to start), recorded afresh from
 /// the strategy, and every provider no longer in the strategy that still holds resources, as
 /// it was recorded. Providers holding nothing are dropped.
-pub fn records(state: &State, strategy: &Strategy, ahead: bool) -> BTreeMap<String, ProviderRecord> {
+pub fn records(
+    state: &State,
+    strategy: &Strategy,
+    ahead: bool,
+) -> BTreeMap<String, ProviderRecord> {
     let holding = |name: &str| {
         state
             .resources
@@ -211,6 +215,56 @@ mod tests {
         let local = option("local", json!({"runtime_dir": "s3cr3t-value"}), json!({}));
         let recorded = record(&local, &["s3cr3t-value".into()]);
         assert!(recorded.settings.is_empty(), "{:?}", recorded.settings);
+    }
+
+    #[test]
+    fn records_follow_the_strategy_and_keep_departed_providers_while_they_hold_resources() {
+        let text = r#"{"name": "t",
+          "provider": {"options": [{"local": {"ready_timeout": 9}},
+                                   {"sim": {"name": "idle", "catalog": "aws", "api_key": "env.K"}}]},
+          "node": {"image": {"options": [{"name": "host"}]},
+                   "hardware": {"options": [{"name": "small"}]},
+                   "location": {"options": [{"id": "local-a"}]}}}"#;
+        let env = |_: &str| Some("key-value".to_string());
+        let strategy = crate::strategy::parse(std::path::Path::new("s.json"), text, &env).unwrap();
+        let mut state = State::new("t");
+        let mut node = |i: usize, provider: &str| {
+            let mut r = crate::state::document::tests::node(i);
+            r.placement.provider = provider.into();
+            state.resources.insert(r.address.clone(), r);
+        };
+        node(0, "local");
+        node(1, "departed");
+        let old = |kind: &str| ProviderRecord {
+            kind: kind.into(),
+            settings: Map::new(),
+        };
+        for name in ["local", "departed", "departed-empty"] {
+            state.providers.insert(name.into(), old("sim"));
+        }
+        let names = |records: &BTreeMap<String, ProviderRecord>| {
+            records.keys().cloned().collect::<Vec<_>>()
+        };
+
+        let ahead = records(&state, &strategy, true);
+        assert_eq!(names(&ahead), ["departed", "idle", "local"]);
+        // The strategy's providers are recorded afresh, a departed one as it was.
+        assert_eq!(ahead["local"].kind, "local");
+        assert_eq!(
+            Value::Object(ahead["local"].settings.clone()),
+            json!({"ready_timeout": 9})
+        );
+        assert_eq!(
+            Value::Object(ahead["idle"].settings.clone()),
+            json!({"catalog": "aws", "api_key": "env.K"})
+        );
+        assert_eq!(ahead["departed"], old("sim"));
+
+        // Once the apply is done, only providers holding resources stay.
+        assert_eq!(
+            names(&records(&state, &strategy, false)),
+            ["departed", "local"]
+        );
     }
 
     #[test]
