@@ -675,6 +675,12 @@ mod tests {
         assert_eq!(p.settings["access_key_id"], "AKIDUNIT");
         assert_eq!(p.settings["secret_access_key"], "secret-unit");
         assert!(!p.settings.contains_key("auth"));
+        // As written (what state records): today's shape, references unresolved.
+        assert_eq!(
+            Value::Object(p.written.clone()),
+            serde_json::json!({"regions": ["ap-southeast-2"], "access_key_id": "env.U",
+                               "secret_access_key": "env.K"})
+        );
         assert_eq!(s.secrets, ["AKIDUNIT", "secret-unit"]);
         let pointers: Vec<&str> = s.notes.iter().map(|n| n.pointer.as_str()).collect();
         assert_eq!(
