@@ -3,6 +3,11 @@
 //! final state write). Commands in the CLI are thin sequences of these calls.
 //!
 //! The engine never prints and never asks; confirmation and rendering are the caller's.
+//!
+//! A provider that state holds resources of but the strategy no longer names is built from
+//! what state recorded of it (`recorded`), so its resources can still be refreshed and deleted.
+
+pub mod recorded;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -45,6 +50,8 @@ pub enum EngineError {
     StalePlan(String),
     #[error("The saved plan was made for strategy `{plan}`, not `{strategy}`")]
     WrongStrategy { plan: String, strategy: String },
+    #[error(transparent)]
+    Departed(#[from] recorded::DepartedError),
 }
 
 /// The directory of the strategy file (relative paths in its settings resolve against it).
@@ -129,20 +136,40 @@ impl Session {
         Ok(self.backend.lock(operation, timeout).await?)
     }
 
-    /// The driver for `provider`, building one with default settings for providers that are
-    /// in state but no longer in the strategy (only possible for those needing no settings).
-    fn driver(&self, provider: &str) -> Result<Arc<dyn Driver>, EngineError> {
+    /// The driver for `provider`: the strategy's, or for a provider that state holds
+    /// resources of but the strategy no longer names, one built from what state recorded of
+    /// it (kind and settings, `env.` references read from the environment now).
+    fn driver(
+        &self,
+        provider: &str,
+        state: Option<&State>,
+    ) -> Result<Arc<dyn Driver>, EngineError> {
         if let Some(d) = self.drivers.get(provider) {
             return Ok(d.clone());
         }
-        // Only providers that need no settings can be rebuilt from their name alone.
+        let unrecorded = || recorded::DepartedError::Unrecorded {
+            provider: provider.to_string(),
+        };
+        let Some(record) = state.and_then(|s| s.providers.get(provider)) else {
+            // A state written before providers were recorded: a provider that needs no
+            // settings (`local`) can still be built from its name alone.
+            let config = DriverConfig {
+                name: provider.to_string(),
+                settings: Default::default(),
+                state_dir: self.state_dir.clone(),
+                base_dir: strategy_dir(&self.strategy),
+            };
+            return driver::build(provider, config).map_err(|_| unrecorded().into());
+        };
+        let env = |name: &str| std::env::var(name).ok();
+        let (settings, _read) = recorded::resolve(provider, record, &env)?;
         let config = DriverConfig {
             name: provider.to_string(),
-            settings: Default::default(),
+            settings,
             state_dir: self.state_dir.clone(),
             base_dir: strategy_dir(&self.strategy),
         };
-        driver::build(provider, config).map_err(|source| EngineError::Driver {
+        driver::build(&record.kind, config).map_err(|source| EngineError::Driver {
             provider: provider.to_string(),
             source,
         })
@@ -157,7 +184,7 @@ impl Session {
         for resource in state.iter().flat_map(|s| s.resources.values()) {
             let name = &resource.placement.provider;
             if !all.contains_key(name) {
-                all.insert(name.clone(), self.driver(name)?);
+                all.insert(name.clone(), self.driver(name, state)?);
             }
         }
         Ok(all)
@@ -206,11 +233,15 @@ impl Session {
             .scope
             .check_replaces(state.iter().flat_map(|s| s.resources.keys()))?;
         let current = Current {
+            departed: self.departed(state.as_ref()),
             state: state.as_ref(),
             gone,
             adopted: adopted.iter().map(|r| r.address.clone()).collect(),
         };
         let changes = plan::diff(desired.as_ref(), &current, &options.scope);
+        // Lifecycle checks (`prevent_destroy`, `create_before_destroy`) go here, on the
+        // changes: a departed provider's deletes and replaces are changes like any other, so
+        // they hold for those too.
         let plan = Plan {
             format_version: plan::FORMAT_VERSION,
             strategy: self.strategy.name.clone(),
@@ -228,6 +259,17 @@ impl Session {
             adopted,
             recovered_steps: loaded.recovered_steps,
         })
+    }
+
+    /// Providers that state holds resources of and the strategy no longer names.
+    fn departed(&self, state: Option<&State>) -> HashSet<String> {
+        state
+            .iter()
+            .flat_map(|s| s.resources.values())
+            .map(|r| &r.placement.provider)
+            .filter(|name| !self.drivers.contains_key(*name))
+            .cloned()
+            .collect()
     }
 
     /// The desired graph, for `oss graph` and planning.
@@ -292,7 +334,7 @@ impl Session {
                 provider: &provider,
                 resources: known.len(),
             });
-            let driver = self.driver(&provider)?;
+            let driver = self.driver(&provider, Some(state))?;
             let refresh = || driver.refresh(&state.lineage, &known);
             let never = CancellationToken::new();
             let refreshed = match apply::retry::retrying(&self.retries, &never, refresh, |retry| {
@@ -429,15 +471,30 @@ impl Session {
         let mut state = state.unwrap_or_else(|| State::new(&self.strategy.name));
         let seed_changed = state.seed != Some(plan.seed);
         state.seed = Some(plan.seed);
+        // Every provider the apply may create on is recorded before it starts (a crash
+        // leaves nothing unrecorded); the final write keeps those that hold resources.
+        let providers = recorded::records(&state, &self.strategy, plan.has_changes());
+        let providers_changed = providers != state.providers;
+        state.providers = providers;
         // Make the starting point durable first: a new lineage (so a crash can be recovered
-        // by it), adopted orphans, folded journal steps, a new seed.
-        if fresh || !adopted.is_empty() || recovered_steps > 0 || seed_changed {
+        // by it), adopted orphans, folded journal steps, a new seed, the provider records.
+        let starting_point_changed = fresh
+            || !adopted.is_empty()
+            || recovered_steps > 0
+            || seed_changed
+            || providers_changed;
+        // The drivers first: a departed provider whose `env.` variable is missing stops the
+        // apply before anything is written.
+        let drivers = match plan.has_changes() {
+            true => Some(self.drivers_for(Some(&state))?),
+            false => None,
+        };
+        if starting_point_changed {
             self.backend.write(&mut state).await?;
         }
-        if !plan.has_changes() {
+        let Some(drivers) = drivers else {
             return Ok(Outcome::default());
-        }
-        let drivers = self.drivers_for(Some(&state))?;
+        };
         if fresh {
             for driver in drivers.values() {
                 driver.lineage_is_new(&state.lineage);
@@ -454,6 +511,7 @@ impl Session {
         let outcome = apply::execute(plan.changes, run, options, cancel).await;
         warmups.abort_all();
         let mut folded = self.backend.load().await?.state.unwrap_or(state);
+        folded.providers = recorded::records(&folded, &self.strategy, false);
         self.backend.write(&mut folded).await?;
         Ok(outcome)
     }

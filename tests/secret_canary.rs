@@ -217,3 +217,77 @@ fn a_secret_from_the_environment_reaches_no_local_node() {
         );
     }
 }
+
+/// The simulated clouds in order of preference (`first` everywhere), each requiring the key
+/// written in the strategy as a literal; cloud-a is given it by `env.OSS_CANARY_KEY`, the
+/// others as a literal.
+fn recorded_strategy(clouds: &[&str]) -> Value {
+    let mut strategy = strategy(2, "OSS_CANARY_KEY");
+    strategy["default_pick"] = "first".into();
+    strategy["node"]["location"]["options"] = serde_json::json!([{"continent": "oceania"}]);
+    let options = strategy["provider"]["options"].as_array_mut().unwrap();
+    options.retain(|o| clouds.contains(&o["sim"]["name"].as_str().unwrap()));
+    for option in options.iter_mut() {
+        option["sim"]["require_api_key"] = CANARY.into();
+        if option["sim"]["name"] != "cloud-a" {
+            option["sim"]["api_key"] = CANARY.into();
+        }
+    }
+    strategy
+}
+
+#[test]
+fn a_provider_recorded_in_state_keeps_its_credentials_out() {
+    let p = Project::with_strategy(&recorded_strategy(&["cloud-a", "cloud-b"]));
+    let mut outputs = Vec::new();
+    ok(&p, &["apply", "--auto-approve"], &mut outputs);
+    let state = p.state("cheapest");
+    // The precondition: cloud-a holds the nodes and is recorded, its key as the reference.
+    let on: Vec<&str> = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["placement"]["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(on, ["cloud-a", "cloud-a"], "{state}");
+    let recorded = &state["providers"]["cloud-a"]["settings"];
+    assert_eq!(recorded["api_key"], "env.OSS_CANARY_KEY", "{state}");
+    assert!(recorded.get("require_api_key").is_none(), "{state}");
+
+    // cloud-a leaves the strategy: it is rebuilt from the record to move the nodes off it.
+    p.write_strategy(&recorded_strategy(&["cloud-b"]));
+    for format in [&[][..], &["--json"], &["--markdown"], &["--concise"]] {
+        ok(&p, &[&["plan"], format].concat(), &mut outputs);
+    }
+    let (code, text) = {
+        let out = p
+            .oss()
+            .args(["plan"])
+            .env("OSS_CANARY_WRONG_KEY", WRONG_CANARY)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), text)
+    };
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("environment variable OSS_CANARY_KEY is not set"),
+        "{text}"
+    );
+    outputs.push(text);
+    ok(&p, &["apply", "--auto-approve"], &mut outputs);
+    let state = p.state("cheapest");
+    assert_eq!(state["providers"]["cloud-b"]["kind"], "sim", "{state}");
+    assert!(state["providers"].get("cloud-a").is_none(), "{state}");
+    ok(&p, &["show"], &mut outputs);
+    ok(&p, &["destroy", "--auto-approve"], &mut outputs);
+
+    for text in &outputs {
+        assert!(
+            !text.contains(CANARY) && !text.contains(WRONG_CANARY),
+            "a secret leaked:\n{text}"
+        );
+    }
+    // Only the strategy holds the literal key: not the state, its backup, or the clouds.
+    assert_eq!(leaking_files(p.dir.path()), ["strategy.json"]);
+}

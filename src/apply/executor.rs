@@ -282,8 +282,9 @@ pub async fn execute(
 }
 
 /// For each step, how many steps it waits for, and which steps wait for it. Creates and
-/// updates wait for the steps of what they depend on; a delete waits for the deletes of what
-/// depends on it.
+/// updates wait for the steps of what they depend on; a delete waits for the deletes and
+/// replaces of what depends on it (a replace deletes the old object first, which may still
+/// use it: a node moving off a provider, and that provider's firewall).
 fn dependencies(steps: &[Change]) -> (Vec<usize>, Vec<Vec<usize>>) {
     let index: HashMap<&Address, usize> = steps
         .iter()
@@ -303,7 +304,7 @@ fn dependencies(steps: &[Change]) -> (Vec<usize>, Vec<Vec<usize>>) {
                 }
             }
         }
-        if step.action == Action::Delete
+        if matches!(step.action, Action::Delete | Action::Replace)
             && let Some(before) = &step.before
         {
             // `before` depends on these; so deleting them waits for deleting `before`.
@@ -1240,5 +1241,54 @@ mod tests {
         assert!(outcome.succeeded());
         let log = script.log.lock().unwrap();
         assert_eq!(log[0], "delete node");
+    }
+
+    #[tokio::test]
+    async fn a_delete_waits_for_the_replace_of_what_depends_on_it() {
+        // A node moving to another provider (replaced) leaves its old firewall (deleted):
+        // the old node still uses the firewall until the replace has deleted it.
+        let script = Arc::new(Script::default());
+        let firewall = Existing {
+            address: Address("firewall".into()),
+            kind: Kind::Firewall,
+            placement: place("a"),
+            provider_id: "fw".into(),
+            attributes: Default::default(),
+            observed: Default::default(),
+            dependencies: vec![],
+        };
+        let old_node = Existing {
+            address: Address("node".into()),
+            kind: Kind::Node,
+            provider_id: "n".into(),
+            dependencies: vec![firewall.address.clone()],
+            ..firewall.clone()
+        };
+        let changes = vec![
+            Change {
+                address: firewall.address.clone(),
+                action: Action::Delete,
+                reason: String::new(),
+                before: Some(firewall),
+                after: None,
+                gone: false,
+            },
+            Change {
+                address: old_node.address.clone(),
+                action: Action::Replace,
+                reason: String::new(),
+                before: Some(old_node),
+                after: Some(desired("node", &[], &[])),
+                gone: false,
+            },
+        ];
+        let (outcome, _) = run(script.clone(), changes, 4, CancellationToken::new()).await;
+        assert!(outcome.succeeded());
+        let log = script.log.lock().unwrap();
+        assert_eq!(
+            *log,
+            ["delete node", "create node at a", "delete firewall"],
+            "{log:?}"
+        );
     }
 }

@@ -231,6 +231,19 @@ pub fn check_settings(
     }
 }
 
+/// The settings of a provider of kind `kind` that hold credentials (each driver lists them
+/// next to its typed settings). State records a provider's settings without their literal
+/// values, so oss can still manage what it made after the provider leaves the strategy.
+/// Unknown kinds have none.
+pub fn secret_settings(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "local" => local::SECRET_SETTINGS,
+        "sim" => sim::SECRET_SETTINGS,
+        "aws" => aws::SECRET_SETTINGS,
+        _ => &[],
+    }
+}
+
 /// Builds the driver of provider kind `kind`.
 pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, DriverError> {
     match kind {

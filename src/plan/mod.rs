@@ -342,6 +342,9 @@ pub struct Current<'a> {
     pub gone: HashSet<Address>,
     /// Addresses adopted by refresh (found by their marker, missing from state).
     pub adopted: HashSet<Address>,
+    /// Providers that state holds resources of and the strategy no longer names: what they
+    /// hold is deleted (or replaced elsewhere) for that reason.
+    pub departed: HashSet<String>,
 }
 
 /// Diffs the desired graph (`None` for a destroy plan) against what exists. Resources are
@@ -379,7 +382,10 @@ pub fn diff(desired: Option<&DesiredGraph>, current: &Current<'_>, scope: &Scope
                 action: Action::Delete,
                 reason: match (gone, desired.is_some()) {
                     (true, _) => "gone already: forget it".into(),
-                    (false, true) => "no longer in the strategy".into(),
+                    (false, true) => match departed(have, current) {
+                        Some(reason) => reason,
+                        None => "no longer in the strategy".into(),
+                    },
                     (false, false) => "destroy".into(),
                 },
                 before: Some(have.clone()),
@@ -467,6 +473,15 @@ fn pending(missing: &[Reference], decided: &HashMap<Address, Action>) -> String 
     text
 }
 
+/// The reason to take `have` away when its provider has left the strategy.
+fn departed(have: &Existing, current: &Current<'_>) -> Option<String> {
+    let provider = &have.placement.provider;
+    current
+        .departed
+        .contains(provider)
+        .then(|| format!("provider {provider} is no longer in the strategy"))
+}
+
 fn change_for(
     want: &Desired,
     have: Option<&Existing>,
@@ -509,7 +524,10 @@ fn change_for(
             pending(missing, decided)
         )
     };
-    if !forcing.is_empty() {
+    if let Some(reason) = have.and_then(|have| departed(have, current)) {
+        change.action = Action::Replace;
+        change.reason = reason;
+    } else if !forcing.is_empty() {
         change.action = Action::Replace;
         change.reason = format!(
             "{} changed (forces replacement){through}",

@@ -1,10 +1,11 @@
 //! The state document: `format_version`, `serial` (bumped on every write), `lineage` (fixed
-//! at creation), the strategy's name, the `random` seed and the resources; its one rendering
+//! at creation), the strategy's name, the `random` seed, the providers its resources live on
+//! (kind and non-secret settings, see [`ProviderRecord`]) and the resources; its one rendering
 //! (the bytes every backend stores) and its parsing, which refuses what cannot be trusted: an
 //! unknown format version, or a resource listed twice.
 //!
 //! Pure: no I/O. Secrets never enter the document (resources hold only compiled attributes and
-//! what providers observed).
+//! what providers observed; provider records hold `env.NAME` references, never their values).
 
 use std::collections::BTreeMap;
 
@@ -26,8 +27,23 @@ pub struct State {
     /// Seed for `random` picks, kept so that plans are reproducible.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Every provider the resources live on, by name: what it takes to build its driver
+    /// again once it has left the strategy. Absent in states written before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub providers: BTreeMap<String, ProviderRecord>,
     #[serde(with = "as_list")]
     pub resources: BTreeMap<Address, Existing>,
+}
+
+/// A provider as the strategy wrote it: its driver kind and its settings (`name` removed)
+/// with `env.NAME` references unresolved and no literal credential (the engine leaves out
+/// the values of settings its driver declares secret before recording).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderRecord {
+    pub kind: String,
+    #[serde(default)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
 impl State {
@@ -39,6 +55,7 @@ impl State {
             lineage: new_lineage(),
             strategy: strategy.to_string(),
             seed: None,
+            providers: BTreeMap::new(),
             resources: BTreeMap::new(),
         }
     }
@@ -75,6 +92,8 @@ struct Stored {
     strategy: String,
     #[serde(default)]
     seed: Option<u64>,
+    #[serde(default)]
+    providers: BTreeMap<String, ProviderRecord>,
     resources: Vec<Existing>,
 }
 
@@ -113,6 +132,7 @@ pub fn parse(bytes: &[u8], whence: &str) -> Result<State, StateError> {
         lineage: stored.lineage,
         strategy: stored.strategy,
         seed: stored.seed,
+        providers: stored.providers,
         resources,
     })
 }
@@ -182,6 +202,29 @@ pub(crate) mod tests {
         let bytes = render(&state);
         assert!(bytes.ends_with(b"}\n"));
         assert_eq!(parse(&bytes, "t.state.json").unwrap(), state);
+    }
+
+    #[test]
+    fn provider_records_round_trip_and_old_states_without_them_load() {
+        let mut state = State::new("t");
+        state.resources.insert(node(0).address.clone(), node(0));
+        let settings = serde_json::json!({"catalog": "sim/a.json", "api_key": "env.A_KEY"});
+        state.providers.insert(
+            "cloud-a".into(),
+            ProviderRecord {
+                kind: "sim".into(),
+                settings: settings.as_object().unwrap().clone(),
+            },
+        );
+        let bytes = render(&state);
+        assert_eq!(parse(&bytes, "t").unwrap(), state);
+        assert_eq!(serde_json::from_slice::<State>(&bytes).unwrap(), state);
+
+        // Written before providers were recorded: loads with none, and renders as it was.
+        state.providers.clear();
+        let old = render(&state);
+        assert!(!String::from_utf8_lossy(&old).contains("providers"));
+        assert_eq!(parse(&old, "t").unwrap(), state);
     }
 
     #[test]

@@ -102,6 +102,10 @@ pub struct ProviderOption {
     pub name: String,
     /// Settings without `name`.
     pub settings: Map<String, Value>,
+    /// The same settings as written, `env.` references unresolved (old spellings read as
+    /// today's): what state records, so the provider can still be reached after it leaves
+    /// the strategy. May hold literal credentials; `crate::recorded` leaves those out.
+    pub written: Map<String, Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -347,6 +351,8 @@ pub fn parse_with(
     }
 
     let notes = original::notes(text, &value);
+    let mut written = value.clone();
+    original::rewrite(&mut written);
     let mut secrets = Vec::new();
     let mut problems = Vec::new();
     resolve_env(&mut value, String::new(), env, &mut secrets, &mut problems);
@@ -392,10 +398,17 @@ pub fn parse_with(
                 )),
             });
         }
+        let mut written = written
+            .pointer(&format!("/provider/options/{i}/{kind}"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        written.remove("name");
         options.push(ProviderOption {
             kind,
             name,
             settings,
+            written,
         });
     }
     if !problems.is_empty() {
@@ -755,6 +768,12 @@ mod tests {
         assert_eq!(p.settings["access_key_id"], "AKIDUNIT");
         assert_eq!(p.settings["secret_access_key"], "secret-unit");
         assert!(!p.settings.contains_key("auth"));
+        // As written (what state records): today's shape, references unresolved.
+        assert_eq!(
+            Value::Object(p.written.clone()),
+            serde_json::json!({"regions": ["ap-southeast-2"], "access_key_id": "env.U",
+                               "secret_access_key": "env.K"})
+        );
         assert_eq!(s.secrets, ["AKIDUNIT", "secret-unit"]);
         let pointers: Vec<&str> = s.notes.iter().map(|n| n.pointer.as_str()).collect();
         assert_eq!(

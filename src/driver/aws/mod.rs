@@ -36,6 +36,7 @@ mod offerings;
 mod refresh;
 mod regional;
 mod settings;
+pub use settings::SECRET_SETTINGS;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -19,6 +19,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(300);
 /// The longest `offerings_ttl`: 30 days.
 const OFFERINGS_TTL_MAX: f64 = 2_592_000.0;
 
+/// Settings that hold credentials: a literal value of one of them is never recorded in state
+/// (an `env.NAME` reference is, since the name of a variable is not a secret).
+pub const SECRET_SETTINGS: &[&str] = &["access_key_id", "secret_access_key", "session_token"];
+
 /// The `aws` block of a provider option, `name` removed.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

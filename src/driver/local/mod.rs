@@ -17,6 +17,7 @@ mod claims;
 mod node_dir;
 mod procs;
 mod settings;
+pub use settings::SECRET_SETTINGS;
 mod spawn;
 
 use std::collections::HashSet;

@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 
 use crate::driver::settings::{Checked, SettingsError, parse};
 
+/// Settings that hold credentials: none (see [`crate::driver::secret_settings`]).
+pub const SECRET_SETTINGS: &[&str] = &[];
+
 /// The `local` block of a provider option, `name` removed. All optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -26,6 +26,7 @@ mod cloud;
 mod faults;
 mod ledger;
 mod settings;
+pub use settings::SECRET_SETTINGS;
 mod store;
 
 use std::io;

@@ -15,6 +15,10 @@ use super::faults::Faults;
 use crate::catalog::Catalog;
 use crate::driver::settings::{Checked, SettingsError, parse};
 
+/// Settings that hold credentials: a literal value of one of them is never recorded in state
+/// (an `env.NAME` reference is, since the name of a variable is not a secret).
+pub const SECRET_SETTINGS: &[&str] = &["api_key", "require_api_key"];
+
 /// The `sim` block of a provider option, `name` removed.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
