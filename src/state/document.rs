@@ -28,6 +28,30 @@ pub struct State {
     pub seed: Option<u64>,
     #[serde(with = "as_list")]
     pub resources: BTreeMap<Address, Existing>,
+    /// Objects `oss state rm` forgot: refresh does not adopt them again by their marker
+    /// (`oss import` of one takes it off the list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forgotten: Vec<Forgotten>,
+}
+
+/// An object forgotten without being destroyed: still running at its provider, no longer
+/// managed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forgotten {
+    pub provider: String,
+    pub provider_id: String,
+    /// The address it had when it was forgotten.
+    pub address: Address,
+}
+
+impl State {
+    /// Whether `provider_id` at `provider` was forgotten with `oss state rm`.
+    pub fn is_forgotten(&self, provider: &str, provider_id: &str) -> bool {
+        self.forgotten
+            .iter()
+            .any(|f| f.provider == provider && f.provider_id == provider_id)
+    }
 }
 
 impl State {
@@ -40,6 +64,7 @@ impl State {
             strategy: strategy.to_string(),
             seed: None,
             resources: BTreeMap::new(),
+            forgotten: Vec::new(),
         }
     }
 }
@@ -76,6 +101,8 @@ struct Stored {
     #[serde(default)]
     seed: Option<u64>,
     resources: Vec<Existing>,
+    #[serde(default)]
+    forgotten: Vec<Forgotten>,
 }
 
 /// Parses a stored state document; `whence` names it in errors (a path, or a backend).
@@ -114,6 +141,7 @@ pub fn parse(bytes: &[u8], whence: &str) -> Result<State, StateError> {
         strategy: stored.strategy,
         seed: stored.seed,
         resources,
+        forgotten: stored.forgotten,
     })
 }
 

@@ -43,7 +43,7 @@ use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed};
 use crate::catalog::Catalog;
 use crate::resource::{Address, Desired, Existing, Kind};
 use bucket::Bucket;
-use calls::{Order, create_in, refresh_in, update_in};
+use calls::{Order, create_in, refresh_in, remark_in, update_in};
 use cloud::Cloud;
 use faults::{Fault, Faults};
 pub use ledger::SimInstance;
@@ -305,6 +305,35 @@ impl Driver for SimDriver {
             .flatten();
         self.store
             .run(move |ledger| update_in(ledger, &name, existing, tags, ports))
+            .await
+    }
+
+    async fn import(
+        &self,
+        address: &Address,
+        id: &str,
+        lineage: &str,
+    ) -> Result<Existing, DriverError> {
+        self.call().await?;
+        let (name, id, lineage) = (self.cloud.name.clone(), id.to_string(), lineage.to_string());
+        let address = address.clone();
+        self.store
+            .run(move |ledger| remark_in(ledger, &name, &id, &lineage, Some(&address)))
+            .await
+    }
+
+    async fn remark(
+        &self,
+        existing: &Existing,
+        lineage: &str,
+        to: Option<&Address>,
+    ) -> Result<Existing, DriverError> {
+        self.call().await?;
+        let name = self.cloud.name.clone();
+        let (id, lineage) = (existing.provider_id.clone(), lineage.to_string());
+        let to = to.cloned();
+        self.store
+            .run(move |ledger| remark_in(ledger, &name, &id, &lineage, to.as_ref()))
             .await
     }
 
