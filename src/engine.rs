@@ -45,6 +45,8 @@ pub enum EngineError {
     StalePlan(String),
     #[error("The saved plan was made for strategy `{plan}`, not `{strategy}`")]
     WrongStrategy { plan: String, strategy: String },
+    #[error(transparent)]
+    Lifecycle(#[from] crate::lifecycle::LifecycleError),
 }
 
 /// The directory of the strategy file (relative paths in its settings resolve against it).
@@ -131,6 +133,10 @@ impl Session {
 
     /// The driver for `provider`, building one with default settings for providers that are
     /// in state but no longer in the strategy (only possible for those needing no settings).
+    pub(crate) fn provider(&self, provider: &str) -> Result<Arc<dyn Driver>, EngineError> {
+        self.driver(provider)
+    }
+
     fn driver(&self, provider: &str) -> Result<Arc<dyn Driver>, EngineError> {
         if let Some(d) = self.drivers.get(provider) {
             return Ok(d.clone());
@@ -176,6 +182,12 @@ impl Session {
             });
         }
         let mut state = loaded.state;
+        // Renamed first, so refresh (which knows objects by provider id) and compile see the
+        // new addresses.
+        let moved = match state.as_mut() {
+            Some(state) => self.apply_moved(state)?,
+            None => HashMap::new(),
+        };
         let mut gone = HashSet::new();
         let mut adopted = Vec::new();
         if options.refresh
@@ -209,6 +221,7 @@ impl Session {
             state: state.as_ref(),
             gone,
             adopted: adopted.iter().map(|r| r.address.clone()).collect(),
+            moved,
         };
         let changes = plan::diff(desired.as_ref(), &current, &options.scope);
         let plan = Plan {
@@ -227,6 +240,21 @@ impl Session {
             state,
             adopted,
             recovered_steps: loaded.recovered_steps,
+        })
+    }
+
+    /// Renames what the strategy's `moved` blocks name in `state`; a target state already
+    /// holds is a located error. Returns, per new address, the old one.
+    fn apply_moved(&self, state: &mut State) -> Result<HashMap<Address, Address>, EngineError> {
+        crate::lifecycle::apply_moved(&self.strategy.moved, state).map_err(|(index, to)| {
+            let pointer = format!("/moved/{index}/to");
+            let message = format!(
+                "{to} is already in state, so `{}` cannot move there",
+                self.strategy.moved[index].from
+            );
+            let hint = "remove the moved block, or `oss state rm` what is there".to_string();
+            let problem = self.strategy.problem(&pointer, message, Some(hint));
+            EngineError::Compile(self.strategy.invalid(vec![problem]).into())
         })
     }
 
@@ -342,7 +370,10 @@ impl Session {
             let debris = refreshed.debris.into_iter().map(|d| (d, true));
             let found = refreshed.orphans.into_iter().map(|o| (o, false));
             for (orphan, dead) in found.chain(debris) {
-                if state.resources.contains_key(&orphan.address) {
+                // Forgotten with `oss state rm`: not ours any more, whatever its marker says.
+                if state.resources.contains_key(&orphan.address)
+                    || state.is_forgotten(&provider, &orphan.provider_id)
+                {
                     continue;
                 }
                 provider_adopted += 1;
@@ -402,6 +433,21 @@ impl Session {
                 crate::echo::EchoPath(&self.strategy.path)
             )));
         }
+        // The renames the plan was made with (state holds the old addresses until applied).
+        let mut state = state;
+        if let Some(state) = state.as_mut() {
+            let renames: Vec<crate::lifecycle::Rename> = plan
+                .changes
+                .iter()
+                .filter_map(|c| {
+                    Some(crate::lifecycle::Rename {
+                        from: c.moved_from.clone()?,
+                        to: c.address.clone(),
+                    })
+                })
+                .collect();
+            crate::lifecycle::rename(state, &renames);
+        }
         Ok(Planned {
             plan: plan.clone(),
             state,
@@ -431,10 +477,31 @@ impl Session {
         state.seed = Some(plan.seed);
         // Make the starting point durable first: a new lineage (so a crash can be recovered
         // by it), adopted orphans, folded journal steps, a new seed.
-        if fresh || !adopted.is_empty() || recovered_steps > 0 || seed_changed {
+        // Renamed by `moved` blocks: the objects' markers follow, and the new names are
+        // written even when nothing else changes.
+        let moved: Vec<(Address, bool)> = plan
+            .changes
+            .iter()
+            .filter(|c| c.moved_from.is_some())
+            .map(|c| (c.address.clone(), c.gone))
+            .collect();
+        for (address, gone) in &moved {
+            let Some(resource) = state.resources.get(address).filter(|_| !gone).cloned() else {
+                continue;
+            };
+            let provider = resource.placement.provider.clone();
+            let remarked = self
+                .driver(&provider)?
+                .remark(&resource, &state.lineage, Some(address))
+                .await
+                .map_err(|source| EngineError::Driver { provider, source })?;
+            state.resources.insert(address.clone(), remarked);
+        }
+        if fresh || !adopted.is_empty() || recovered_steps > 0 || seed_changed || !moved.is_empty()
+        {
             self.backend.write(&mut state).await?;
         }
-        if !plan.has_changes() {
+        if !plan.changes.iter().any(|c| c.action != plan::Action::NoOp) {
             return Ok(Outcome::default());
         }
         let drivers = self.drivers_for(Some(&state))?;

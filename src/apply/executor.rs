@@ -691,6 +691,7 @@ mod tests {
             before: None,
             after: Some(d),
             gone: false,
+            moved_from: None,
         }
     }
 
@@ -1192,6 +1193,7 @@ mod tests {
             before: Some(e),
             after: None,
             gone: false,
+            moved_from: None,
         };
         let changes = vec![
             delete(existing("key", &[])),

@@ -183,23 +183,20 @@ pub trait Driver: Send + Sync {
     /// Remove the object; removing something already gone succeeds.
     async fn delete(&self, existing: &Existing) -> Result<(), DriverError>;
 
-    /// Adopt the existing object `id` (`oss import`): read what it is from the provider and
-    /// mark it with `address` and `lineage`, as if this state had created it there.
-    async fn import(
-        &self,
-        address: &Address,
-        id: &str,
-        lineage: &str,
-    ) -> Result<Existing, DriverError> {
-        let _ = (address, lineage);
+    /// Reads the existing object `id` for `oss import`, as the resource it would be at
+    /// `address`. Only reads: the engine checks it against the strategy, then marks it with
+    /// [`Driver::remark`].
+    async fn import(&self, address: &Address, id: &str) -> Result<Existing, DriverError> {
+        let _ = address;
         Err(DriverError::fatal(format!(
             "Provider `{}` cannot import existing objects (asked for `{id}`).",
             self.name()
         )))
     }
 
-    /// Change the marker of an object of `lineage`: `Some(address)` after a rename (`moved`,
-    /// `oss state mv`), so a later create of the old address does not adopt it; `None` when
+    /// Change the marker of an object: `Some(address)` marks it as that address of `lineage`
+    /// (an import, or a rename by `moved` or `oss state mv`, so a later create of the old
+    /// address does not adopt it); `None` when
     /// state forgets it (`oss state rm`), so it no longer carries the lineage and neither
     /// refresh nor create adopts it again. Returns the object as it now is (its provider id
     /// may change). The default, for a provider that marks nothing, returns it unchanged.

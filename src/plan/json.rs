@@ -39,7 +39,8 @@ fn head(plan: &Plan) -> Value {
         "strategy_hash": plan.strategy_hash,
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "destroy": plan.destroy,
-        "summary": {"add": summary.add, "change": summary.change, "destroy": summary.destroy},
+        "summary": {"add": summary.add, "change": summary.change, "destroy": summary.destroy,
+                    "move": plan.moved()},
         "cost": cost_json(&plan.cost(), &plan.currency(), true),
     })
 }
@@ -85,6 +86,7 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
         Effect::Replace => &["delete", "create"],
         Effect::Delete => &["delete"],
         Effect::Forget => &["forget"],
+        Effect::Move => &["move"],
         Effect::NoOp => &["no-op"],
     };
     json!({
@@ -93,6 +95,7 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
         "actions": actions,
         "reason": c.reason,
         "gone": c.gone,
+        "moved_from": c.moved_from,
         "before": fields(|f| &f.before),
         "after": fields(|f| &f.after),
         "changed": c.changed_fields().iter().map(|f| f.name.clone()).collect::<Vec<_>>(),

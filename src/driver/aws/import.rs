@@ -1,4 +1,4 @@
-//! `oss import` of an EC2 instance and the re-marking of one (`moved`, `oss state mv`,
+//! `oss import` of an EC2 instance (read, then tagged) and the re-marking of one (`moved`, `oss state mv`,
 //! `oss state rm`): only oss's own tags (`oss:address`, `oss:lineage`) change; the instance
 //! itself is never touched.
 
@@ -9,13 +9,12 @@ use crate::driver::DriverError;
 use crate::resource::{Address, Existing, Kind};
 
 impl AwsDriver {
-    /// Finds instance `id` in the provider's regions, tags it as `address` of `lineage` and
-    /// rebuilds its resource.
+    /// Finds instance `id` in the provider's regions and rebuilds its resource as it would be
+    /// at `address` (nothing is tagged yet: [`AwsDriver::remark_object`] does that).
     pub(super) async fn import_instance(
         &self,
         address: &Address,
         id: &str,
-        lineage: &str,
     ) -> Result<Existing, DriverError> {
         for region in &self.regions {
             let params = Params::new().filter(1, "instance-id", &[id]).filter(
@@ -27,17 +26,9 @@ impl AwsDriver {
             let Some(mut instance) = found.iter().flat_map(Instance::all).next() else {
                 continue;
             };
-            let name = instance
+            instance
                 .tags
-                .get(super::TAG_NAME)
-                .cloned()
-                .unwrap_or_default();
-            let tags = self.oss_tags(lineage, address, &name);
-            let had = instance.tags.clone();
-            let mut want = had.clone();
-            want.extend(tags);
-            self.retag(region, id, &had, &want).await?;
-            instance.tags = want;
+                .insert(TAG_ADDRESS.to_string(), address.to_string());
             return self.node_from_tags(region, &instance).await.ok_or_else(|| {
                 DriverError::fatal(format!("Instance `{id}` could not be read back."))
             });

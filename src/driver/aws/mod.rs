@@ -594,13 +594,8 @@ impl Driver for AwsDriver {
         }
     }
 
-    async fn import(
-        &self,
-        address: &Address,
-        id: &str,
-        lineage: &str,
-    ) -> Result<Existing, DriverError> {
-        self.import_instance(address, id, lineage).await
+    async fn import(&self, address: &Address, id: &str) -> Result<Existing, DriverError> {
+        self.import_instance(address, id).await
     }
 
     async fn remark(

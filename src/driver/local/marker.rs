@@ -1,5 +1,5 @@
 //! A local node's marker (the lineage and address in its `node.json`) changed after it was
-//! made: `oss import` takes a running node over, `moved`/`oss state mv` rename it, and
+//! made: `oss import` reads a running node and marks it, `moved`/`oss state mv` rename it, and
 //! `oss state rm` unmarks it so nothing adopts it again. The process is never touched.
 
 use super::LocalDriver;
@@ -21,12 +21,11 @@ impl LocalDriver {
         })
     }
 
-    /// Takes over the running node `id`, marking it as `address` of `lineage`.
+    /// The running node `id`, as it would be at `address`.
     pub(super) async fn import_node(
         &self,
         address: &Address,
         id: &str,
-        lineage: &str,
     ) -> Result<Existing, DriverError> {
         let mut meta = self.meta_of(id)?;
         let dir = self.node_dir(id)?;
@@ -41,10 +40,8 @@ impl LocalDriver {
                 "Local node `{id}` is not running, so there is nothing to import."
             )));
         }
-        meta.lineage = lineage.to_string();
         meta.address = address.clone();
         meta.placement.provider = self.name.clone();
-        write_meta(&dir, &meta)?;
         let pid = leader_pid(meta.pid, &live);
         Ok(meta.existing(observed(&dir, meta.addr, port, pid)))
     }
@@ -69,6 +66,7 @@ impl LocalDriver {
             Some(to) => {
                 meta.lineage = lineage.to_string();
                 meta.address = to.clone();
+                meta.placement.provider = self.name.clone();
                 renamed.address = to.clone();
             }
             None => meta.lineage = String::new(),

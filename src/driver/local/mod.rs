@@ -240,13 +240,8 @@ impl Driver for LocalDriver {
         Ok(refreshed)
     }
 
-    async fn import(
-        &self,
-        address: &Address,
-        id: &str,
-        lineage: &str,
-    ) -> Result<Existing, DriverError> {
-        self.import_node(address, id, lineage).await
+    async fn import(&self, address: &Address, id: &str) -> Result<Existing, DriverError> {
+        self.import_node(address, id).await
     }
 
     async fn remark(

@@ -43,6 +43,24 @@ pub(super) fn refresh_in(
     refreshed
 }
 
+/// Instance `id` of `provider`, which must exist.
+pub(super) fn instance_of<'a>(
+    ledger: &'a Ledger,
+    provider: &str,
+    id: &str,
+) -> Result<&'a SimInstance, DriverError> {
+    ledger
+        .instances
+        .get(id)
+        .filter(|i| i.placement.provider == provider)
+        .ok_or_else(|| {
+            DriverError::fatal(format!(
+                "Simulated provider `{provider}` has no instance `{id}`."
+            ))
+            .with_code(CODE_NOT_FOUND)
+        })
+}
+
 /// Marks instance `id` of `provider` with `lineage` and `address` (`None`: unmarked, so no
 /// lineage adopts it) and returns it as it now is.
 pub(super) fn remark_in(
@@ -52,17 +70,7 @@ pub(super) fn remark_in(
     lineage: &str,
     address: Option<&Address>,
 ) -> Result<Existing, DriverError> {
-    let mut instance = ledger
-        .instances
-        .get(id)
-        .filter(|i| i.placement.provider == provider)
-        .cloned()
-        .ok_or_else(|| {
-            DriverError::fatal(format!(
-                "Simulated provider `{provider}` has no instance `{id}`."
-            ))
-            .with_code(CODE_NOT_FOUND)
-        })?;
+    let mut instance = instance_of(ledger, provider, id)?.clone();
     // Removed and inserted again, so the owner index follows the new marker.
     ledger.remove(id);
     match address {

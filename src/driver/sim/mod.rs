@@ -43,7 +43,7 @@ use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed};
 use crate::catalog::Catalog;
 use crate::resource::{Address, Desired, Existing, Kind};
 use bucket::Bucket;
-use calls::{Order, create_in, refresh_in, remark_in, update_in};
+use calls::{Order, create_in, instance_of, refresh_in, remark_in, update_in};
 use cloud::Cloud;
 use faults::{Fault, Faults};
 pub use ledger::SimInstance;
@@ -308,17 +308,16 @@ impl Driver for SimDriver {
             .await
     }
 
-    async fn import(
-        &self,
-        address: &Address,
-        id: &str,
-        lineage: &str,
-    ) -> Result<Existing, DriverError> {
+    async fn import(&self, address: &Address, id: &str) -> Result<Existing, DriverError> {
         self.call().await?;
-        let (name, id, lineage) = (self.cloud.name.clone(), id.to_string(), lineage.to_string());
+        let (name, id) = (self.cloud.name.clone(), id.to_string());
         let address = address.clone();
         self.store
-            .run(move |ledger| remark_in(ledger, &name, &id, &lineage, Some(&address)))
+            .run(move |ledger| {
+                let mut found = instance_of(ledger, &name, &id)?.existing();
+                found.address = address;
+                Ok(found)
+            })
             .await
     }
 
