@@ -479,14 +479,25 @@ impl Session {
         // by it), adopted orphans, folded journal steps, a new seed.
         // Renamed by `moved` blocks: the objects' markers follow, and the new names are
         // written even when nothing else changes.
-        let moved: Vec<(Address, bool)> = plan
+        let moved: Vec<&plan::Change> = plan
             .changes
             .iter()
             .filter(|c| c.moved_from.is_some())
-            .map(|c| (c.address.clone(), c.gone))
             .collect();
-        for (address, gone) in &moved {
-            let Some(resource) = state.resources.get(address).filter(|_| !gone).cloned() else {
+        for change in &moved {
+            let address = &change.address;
+            // Its name and index follow the new address (see `plan::diff`).
+            if let (Some(resource), Some(before)) =
+                (state.resources.get_mut(address), change.before.as_ref())
+            {
+                resource.attributes = before.attributes.clone();
+            }
+            let Some(resource) = state
+                .resources
+                .get(address)
+                .filter(|_| !change.gone)
+                .cloned()
+            else {
                 continue;
             };
             let provider = resource.placement.provider.clone();

@@ -410,6 +410,22 @@ fn change_for(
     current: &Current<'_>,
     scope: &Scope,
 ) -> Change {
+    // A moved resource takes the attributes that follow from its address (its name and
+    // index) from the new address: a rename is not a reason to replace it.
+    let carried;
+    let have = match have {
+        Some(had) if current.moved.contains_key(&want.address) => {
+            let mut renamed = had.clone();
+            for key in ["name", "index"] {
+                if let Some(value) = want.attributes.get(key) {
+                    renamed.attributes.insert(key.into(), value.clone());
+                }
+            }
+            carried = renamed;
+            Some(&carried)
+        }
+        other => other,
+    };
     let mut change = Change {
         address: want.address.clone(),
         action: Action::NoOp,
