@@ -52,6 +52,8 @@ pub enum EngineError {
     WrongStrategy { plan: String, strategy: String },
     #[error(transparent)]
     Departed(#[from] recorded::DepartedError),
+    #[error(transparent)]
+    Lifecycle(#[from] crate::lifecycle::LifecycleError),
 }
 
 /// The directory of the strategy file (relative paths in its settings resolve against it).
@@ -136,6 +138,15 @@ impl Session {
         Ok(self.backend.lock(operation, timeout).await?)
     }
 
+    /// The driver for `provider` (see [`Session::driver`]), for the state edits.
+    pub(crate) fn provider(
+        &self,
+        provider: &str,
+        state: Option<&State>,
+    ) -> Result<Arc<dyn Driver>, EngineError> {
+        self.driver(provider, state)
+    }
+
     /// The driver for `provider`: the strategy's, or for a provider that state holds
     /// resources of but the strategy no longer names, one built from what state recorded of
     /// it (kind and settings, `env.` references read from the environment now).
@@ -203,6 +214,12 @@ impl Session {
             });
         }
         let mut state = loaded.state;
+        // Renamed first, so refresh (which knows objects by provider id) and compile see the
+        // new addresses.
+        let moved = match state.as_mut() {
+            Some(state) => self.apply_moved(state)?,
+            None => HashMap::new(),
+        };
         let mut gone = HashSet::new();
         let mut adopted = Vec::new();
         if options.refresh
@@ -237,6 +254,7 @@ impl Session {
             state: state.as_ref(),
             gone,
             adopted: adopted.iter().map(|r| r.address.clone()).collect(),
+            moved,
         };
         let changes = plan::diff(desired.as_ref(), &current, &options.scope);
         // Lifecycle checks (`prevent_destroy`, `create_before_destroy`) go here, on the
@@ -270,6 +288,21 @@ impl Session {
             .filter(|name| !self.drivers.contains_key(*name))
             .cloned()
             .collect()
+    }
+
+    /// Renames what the strategy's `moved` blocks name in `state`; a target state already
+    /// holds is a located error. Returns, per new address, the old one.
+    fn apply_moved(&self, state: &mut State) -> Result<HashMap<Address, Address>, EngineError> {
+        crate::lifecycle::apply_moved(&self.strategy.moved, state).map_err(|(index, to)| {
+            let pointer = format!("/moved/{index}/to");
+            let message = format!(
+                "{to} is already in state, so `{}` cannot move there",
+                self.strategy.moved[index].from
+            );
+            let hint = "remove the moved block, or `oss state rm` what is there".to_string();
+            let problem = self.strategy.problem(&pointer, message, Some(hint));
+            EngineError::Compile(self.strategy.invalid(vec![problem]).into())
+        })
     }
 
     /// The desired graph, for `oss graph` and planning.
@@ -384,7 +417,10 @@ impl Session {
             let debris = refreshed.debris.into_iter().map(|d| (d, true));
             let found = refreshed.orphans.into_iter().map(|o| (o, false));
             for (orphan, dead) in found.chain(debris) {
-                if state.resources.contains_key(&orphan.address) {
+                // Forgotten with `oss state rm`: not ours any more, whatever its marker says.
+                if state.resources.contains_key(&orphan.address)
+                    || state.is_forgotten(&provider, &orphan.provider_id)
+                {
                     continue;
                 }
                 provider_adopted += 1;
@@ -444,6 +480,21 @@ impl Session {
                 crate::echo::EchoPath(&self.strategy.path)
             )));
         }
+        // The renames the plan was made with (state holds the old addresses until applied).
+        let mut state = state;
+        if let Some(state) = state.as_mut() {
+            let renames: Vec<crate::lifecycle::Rename> = plan
+                .changes
+                .iter()
+                .filter_map(|c| {
+                    Some(crate::lifecycle::Rename {
+                        from: c.moved_from.clone()?,
+                        to: c.address.clone(),
+                    })
+                })
+                .collect();
+            crate::lifecycle::rename(state, &renames);
+        }
         Ok(Planned {
             plan: plan.clone(),
             state,
@@ -477,7 +528,8 @@ impl Session {
         let providers_changed = providers != state.providers;
         state.providers = providers;
         // Make the starting point durable first: a new lineage (so a crash can be recovered
-        // by it), adopted orphans, folded journal steps, a new seed, the provider records.
+        // by it), adopted orphans, folded journal steps, a new seed, the provider records,
+        // names given by `moved` blocks.
         let starting_point_changed = fresh
             || !adopted.is_empty()
             || recovered_steps > 0
@@ -485,14 +537,46 @@ impl Session {
             || providers_changed;
         // The drivers first: a departed provider whose `env.` variable is missing stops the
         // apply before anything is written.
+        let steps = plan.changes.iter().any(|c| c.action != plan::Action::NoOp);
         let drivers = match plan.has_changes() {
             true => Some(self.drivers_for(Some(&state))?),
             false => None,
         };
-        if starting_point_changed {
+        // Renamed by `moved` blocks: the objects' markers follow, and the new names are
+        // written even when nothing else changes.
+        let moved: Vec<&plan::Change> = plan
+            .changes
+            .iter()
+            .filter(|c| c.moved_from.is_some())
+            .collect();
+        for change in &moved {
+            let address = &change.address;
+            // Its name and index follow the new address (see `plan::diff`).
+            if let (Some(resource), Some(before)) =
+                (state.resources.get_mut(address), change.before.as_ref())
+            {
+                resource.attributes = before.attributes.clone();
+            }
+            let Some(resource) = state
+                .resources
+                .get(address)
+                .filter(|_| !change.gone)
+                .cloned()
+            else {
+                continue;
+            };
+            let provider = resource.placement.provider.clone();
+            let remarked = self
+                .driver(&provider, Some(&state))?
+                .remark(&resource, &state.lineage, Some(address))
+                .await
+                .map_err(|source| EngineError::Driver { provider, source })?;
+            state.resources.insert(address.clone(), remarked);
+        }
+        if starting_point_changed || !moved.is_empty() {
             self.backend.write(&mut state).await?;
         }
-        let Some(drivers) = drivers else {
+        let Some(drivers) = drivers.filter(|_| steps) else {
             return Ok(Outcome::default());
         };
         if fresh {

@@ -730,6 +730,7 @@ mod tests {
             before: None,
             after: Some(d),
             gone: false,
+            moved_from: None,
         }
     }
 
@@ -1231,6 +1232,7 @@ mod tests {
             before: Some(e),
             after: None,
             gone: false,
+            moved_from: None,
         };
         let changes = vec![
             delete(existing("key", &[])),
@@ -1272,6 +1274,7 @@ mod tests {
                 before: Some(firewall),
                 after: None,
                 gone: false,
+                moved_from: None,
             },
             Change {
                 address: old_node.address.clone(),
@@ -1280,6 +1283,7 @@ mod tests {
                 before: Some(old_node),
                 after: Some(desired("node", &[], &[])),
                 gone: false,
+                moved_from: None,
             },
         ];
         let (outcome, _) = run(script.clone(), changes, 4, CancellationToken::new()).await;

@@ -80,9 +80,21 @@ pub enum Command {
     },
     /// List what the strategy's providers offer: sizes at locations, with prices.
     Catalog(CatalogArgs),
-    /// Read the state.
+    /// Read and edit the state.
     #[command(subcommand)]
     State(StateCommand),
+    /// Adopt an object that exists already (an EC2 instance id, a sim id, a local node id)
+    /// as node ADDRESS, which the strategy defines and state does not hold yet.
+    Import {
+        address: String,
+        id: String,
+        /// The provider to read it from [default: each one the node may be placed at].
+        #[arg(long, value_name = "NAME")]
+        provider: Option<String>,
+        /// Read and check it, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Remove a state lock left behind, given its id.
     ForceUnlock { lock_id: String },
 }
@@ -105,6 +117,22 @@ pub enum StateCommand {
         file: PathBuf,
         #[arg(long)]
         force: bool,
+    },
+    /// Forget resources without destroying them (addresses, or groups like `node.web`).
+    Rm {
+        #[arg(required = true)]
+        addresses: Vec<String>,
+        /// Show what would be forgotten, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Rename a node (`node.web[0]` `node.web[4]`) or a group (`node.web` `node.frontend`).
+    Mv {
+        from: String,
+        to: String,
+        /// Show what would be renamed, change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// List the stored versions of the state.
     Versions {

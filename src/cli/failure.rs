@@ -173,6 +173,10 @@ pub fn engine(e: EngineError) -> Failure {
                 ..Failure::from(e)
             }
         }
+        EngineError::Lifecycle(ref lifecycle) => {
+            let hint = lifecycle.hint();
+            Failure::from(e).with_hint(hint)
+        }
         other => Failure::from(other),
     }
 }

@@ -91,6 +91,12 @@ async fn run(cli: &Cli, secrets: &mut Secrets) -> Result<ExitStatus, Failure> {
         }
         Command::Catalog(args) => commands::catalog::run(cli, args, secrets).await,
         Command::State(sub) => commands::state::run(cli, sub, secrets).await,
+        Command::Import {
+            address,
+            id,
+            provider,
+            dry_run,
+        } => commands::import::run(cli, address, id, provider.as_deref(), *dry_run, secrets).await,
         Command::ForceUnlock { lock_id } => {
             commands::force_unlock::run(cli, lock_id, secrets).await
         }

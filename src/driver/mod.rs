@@ -182,6 +182,37 @@ pub trait Driver: Send + Sync {
 
     /// Remove the object; removing something already gone succeeds.
     async fn delete(&self, existing: &Existing) -> Result<(), DriverError>;
+
+    /// Reads the existing object `id` for `oss import`, as the resource it would be at
+    /// `address`. Only reads: the engine checks it against the strategy, then marks it with
+    /// [`Driver::remark`].
+    async fn import(&self, address: &Address, id: &str) -> Result<Existing, DriverError> {
+        let _ = address;
+        Err(DriverError::fatal(format!(
+            "Provider `{}` cannot import existing objects (asked for `{id}`).",
+            self.name()
+        )))
+    }
+
+    /// Change the marker of an object: `Some(address)` marks it as that address of `lineage`
+    /// (an import, or a rename by `moved` or `oss state mv`, so a later create of the old
+    /// address does not adopt it); `None` when
+    /// state forgets it (`oss state rm`), so it no longer carries the lineage and neither
+    /// refresh nor create adopts it again. Returns the object as it now is (its provider id
+    /// may change). The default, for a provider that marks nothing, returns it unchanged.
+    async fn remark(
+        &self,
+        existing: &Existing,
+        lineage: &str,
+        to: Option<&Address>,
+    ) -> Result<Existing, DriverError> {
+        let _ = lineage;
+        let mut renamed = existing.clone();
+        if let Some(to) = to {
+            renamed.address = to.clone();
+        }
+        Ok(renamed)
+    }
 }
 
 /// What a driver is built from: its block in the strategy (with `env.` references already

@@ -49,8 +49,11 @@ pub fn render(plan: &Plan) -> String {
     let s = plan.summary();
     let _ = writeln!(
         out,
-        "Plan: {} to add, {} to change, {} to destroy.",
-        s.add, s.change, s.destroy
+        "Plan: {} to add, {} to change, {} to destroy.{}",
+        s.add,
+        s.change,
+        s.destroy,
+        super::text::moved_note(plan)
     );
     out
 }
@@ -65,6 +68,7 @@ fn describe(effect: Effect) -> (&'static str, &'static str) {
         Effect::Recreate => ("+", "recreate"),
         Effect::Delete => ("-", "delete"),
         Effect::Forget => ("-", "forget"),
+        Effect::Move => ("→", "moved"),
         Effect::NoOp => ("=", "no-op"),
     }
 }

@@ -32,16 +32,25 @@ pub fn write(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
 }
 
 fn head(plan: &Plan) -> Value {
-    let summary = plan.summary();
     json!({
         "format_version": super::FORMAT_VERSION.to_string(),
         "strategy": plan.strategy,
         "strategy_hash": plan.strategy_hash,
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "destroy": plan.destroy,
-        "summary": {"add": summary.add, "change": summary.change, "destroy": summary.destroy},
+        "summary": summary_json(plan),
         "cost": cost_json(&plan.cost(), &plan.currency(), true),
     })
+}
+
+/// The counts; `move` only when `moved` blocks rename something.
+fn summary_json(plan: &Plan) -> Value {
+    let summary = plan.summary();
+    let mut doc = json!({"add": summary.add, "change": summary.change, "destroy": summary.destroy});
+    if plan.moved() > 0 {
+        doc["move"] = json!(plan.moved());
+    }
+    doc
 }
 
 fn round(value: f64) -> f64 {
@@ -90,9 +99,10 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
         Effect::Replace => &["delete", "create"],
         Effect::Delete => &["delete"],
         Effect::Forget => &["forget"],
+        Effect::Move => &["move"],
         Effect::NoOp => &["no-op"],
     };
-    json!({
+    let mut doc = json!({
         "address": c.address,
         "action": c.action.to_string(),
         "actions": actions,
@@ -113,5 +123,9 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
                 "hourly_price": p.hourly_price,
             })).collect::<Vec<_>>()
         }),
-    })
+    });
+    if let Some(from) = &c.moved_from {
+        doc["moved_from"] = json!(from);
+    }
+    doc
 }

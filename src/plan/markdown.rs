@@ -176,6 +176,9 @@ fn summary(plan: &Plan, currency: &str) -> String {
     if tally.forget > 0 {
         let _ = write!(out, " {} to forget (gone already).", tally.forget);
     }
+    if plan.moved() > 0 {
+        let _ = write!(out, " {} moved.", plan.moved());
+    }
     if tally.unchanged > 0 {
         let _ = write!(out, " {} unchanged.", tally.unchanged);
     }
@@ -278,6 +281,7 @@ fn label(effect: Effect) -> &'static str {
         Effect::Recreate => "+ recreate",
         Effect::Delete => "- delete",
         Effect::Forget => "- forget",
+        Effect::Move => "→ moved",
         Effect::NoOp => "no-op",
     }
 }
@@ -548,6 +552,7 @@ mod tests {
                         unknown: Default::default(),
                     }),
                     gone: false,
+                    moved_from: None,
                 }
             })
             .collect();

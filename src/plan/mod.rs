@@ -60,6 +60,9 @@ pub struct Change {
     /// The resource is in state but no longer exists at the provider.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub gone: bool,
+    /// The address it had in state before a `moved` block renamed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<Address>,
 }
 
 /// One attribute's change, as shown to people.
@@ -204,12 +207,15 @@ pub enum Effect {
     Recreate,
     Delete,
     Forget,
+    /// Nothing changes but its address (a `moved` block).
+    Move,
     NoOp,
 }
 
 impl Change {
     pub fn effect(&self) -> Effect {
         match (self.action, self.gone) {
+            (Action::NoOp, _) if self.moved_from.is_some() => Effect::Move,
             (Action::Create, _) => Effect::Create,
             (Action::Update, _) => Effect::Update,
             (Action::Replace, true) => Effect::Recreate,
@@ -232,6 +238,8 @@ pub struct Tally {
     pub delete: usize,
     /// Gone resources dropped from state: nothing is destroyed.
     pub forget: usize,
+    /// Renamed by a `moved` block, nothing else changing.
+    pub moved: usize,
     pub unchanged: usize,
 }
 
@@ -303,6 +311,7 @@ impl Plan {
                 Effect::Replace => t.replace += 1,
                 Effect::Delete => t.delete += 1,
                 Effect::Forget => t.forget += 1,
+                Effect::Move => t.moved += 1,
                 Effect::NoOp => t.unchanged += 1,
             }
         }
@@ -328,9 +337,20 @@ impl Plan {
             .unwrap_or_else(|| "USD".into())
     }
 
-    /// Whether applying would do anything (forgetting gone resources counts).
+    /// Whether applying would do anything (forgetting gone resources and renaming moved
+    /// ones count).
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
+        self.changes
+            .iter()
+            .any(|c| c.action != Action::NoOp || c.moved_from.is_some())
+    }
+
+    /// How many resources a `moved` block renames (whatever else happens to them).
+    pub fn moved(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|c| c.moved_from.is_some())
+            .count()
     }
 }
 
@@ -345,6 +365,8 @@ pub struct Current<'a> {
     /// Providers that state holds resources of and the strategy no longer names: what they
     /// hold is deleted (or replaced elsewhere) for that reason.
     pub departed: HashSet<String>,
+    /// Addresses a `moved` block gave resources of state, each with the one it had.
+    pub moved: HashMap<Address, Address>,
 }
 
 /// Diffs the desired graph (`None` for a destroy plan) against what exists. Resources are
@@ -391,10 +413,20 @@ pub fn diff(desired: Option<&DesiredGraph>, current: &Current<'_>, scope: &Scope
                 before: Some(have.clone()),
                 after: None,
                 gone,
+                moved_from: None,
             });
         }
     }
     changes.retain(|c| scope.covers(&c.address));
+    for change in &mut changes {
+        if let Some(from) = current.moved.get(&change.address) {
+            change.moved_from = Some(from.clone());
+            change.reason = match change.action {
+                Action::NoOp => format!("moved from {from}"),
+                _ => format!("{} (moved from {from})", change.reason),
+            };
+        }
+    }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     changes
 }
@@ -490,6 +522,22 @@ fn change_for(
     missing: &[Reference],
     decided: &HashMap<Address, Action>,
 ) -> Change {
+    // A moved resource takes the attributes that follow from its address (its name and
+    // index) from the new address: a rename is not a reason to replace it.
+    let carried;
+    let have = match have {
+        Some(had) if current.moved.contains_key(&want.address) => {
+            let mut renamed = had.clone();
+            for key in ["name", "index"] {
+                if let Some(value) = want.attributes.get(key) {
+                    renamed.attributes.insert(key.into(), value.clone());
+                }
+            }
+            carried = renamed;
+            Some(&carried)
+        }
+        other => other,
+    };
     let mut change = Change {
         address: want.address.clone(),
         action: Action::NoOp,
@@ -497,6 +545,7 @@ fn change_for(
         before: have.cloned(),
         after: Some(want.clone()),
         gone: false,
+        moved_from: None,
     };
     if have.is_none() {
         change.action = Action::Create;

@@ -17,7 +17,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
     let changed: Vec<&Change> = plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::NoOp)
+        .filter(|c| c.action != Action::NoOp || c.moved_from.is_some())
         .collect();
     if !changed.is_empty() {
         let _ = writeln!(out, "oss will perform the following actions:\n");
@@ -28,7 +28,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
     let unchanged: Vec<&Change> = plan
         .changes
         .iter()
-        .filter(|c| c.action == Action::NoOp)
+        .filter(|c| c.action == Action::NoOp && c.moved_from.is_none())
         .collect();
     if !unchanged.is_empty() {
         let _ = writeln!(out, "Unchanged:");
@@ -64,13 +64,22 @@ pub fn render(plan: &Plan, color: bool) -> String {
     let s = plan.summary();
     let _ = writeln!(
         out,
-        "{} {} to add, {} to change, {} to destroy.",
+        "{} {} to add, {} to change, {} to destroy.{}",
         styles.bold.apply_to("Plan:"),
         s.add,
         s.change,
-        s.destroy
+        s.destroy,
+        moved_note(plan)
     );
     out
+}
+
+/// ` 2 moved.` after the summary line when `moved` blocks rename resources, else nothing.
+pub fn moved_note(plan: &Plan) -> String {
+    match plan.moved() {
+        0 => String::new(),
+        n => format!(" {n} moved."),
+    }
 }
 
 struct Styles {
@@ -103,6 +112,7 @@ fn render_change(out: &mut String, change: &Change, styles: &Styles) {
         Action::Replace => ("-/+", "must be replaced", &styles.replace),
         Action::Delete if change.gone => ("  -", "will be forgotten", &styles.destroy),
         Action::Delete => ("  -", "will be destroyed", &styles.destroy),
+        Action::NoOp if change.moved_from.is_some() => ("  →", "has moved", &styles.change),
         Action::NoOp => return,
     };
     let _ = writeln!(

@@ -33,6 +33,30 @@ pub struct State {
     pub providers: BTreeMap<String, ProviderRecord>,
     #[serde(with = "as_list")]
     pub resources: BTreeMap<Address, Existing>,
+    /// Objects `oss state rm` forgot: refresh does not adopt them again by their marker
+    /// (`oss import` of one takes it off the list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forgotten: Vec<Forgotten>,
+}
+
+/// An object forgotten without being destroyed: still running at its provider, no longer
+/// managed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forgotten {
+    pub provider: String,
+    pub provider_id: String,
+    /// The address it had when it was forgotten.
+    pub address: Address,
+}
+
+impl State {
+    /// Whether `provider_id` at `provider` was forgotten with `oss state rm`.
+    pub fn is_forgotten(&self, provider: &str, provider_id: &str) -> bool {
+        self.forgotten
+            .iter()
+            .any(|f| f.provider == provider && f.provider_id == provider_id)
+    }
 }
 
 /// A provider as the strategy wrote it: its driver kind and its settings (`name` removed)
@@ -57,6 +81,7 @@ impl State {
             seed: None,
             providers: BTreeMap::new(),
             resources: BTreeMap::new(),
+            forgotten: Vec::new(),
         }
     }
 }
@@ -95,6 +120,8 @@ struct Stored {
     #[serde(default)]
     providers: BTreeMap<String, ProviderRecord>,
     resources: Vec<Existing>,
+    #[serde(default)]
+    forgotten: Vec<Forgotten>,
 }
 
 /// Parses a stored state document; `whence` names it in errors (a path, or a backend).
@@ -134,6 +161,7 @@ pub fn parse(bytes: &[u8], whence: &str) -> Result<State, StateError> {
         seed: stored.seed,
         providers: stored.providers,
         resources,
+        forgotten: stored.forgotten,
     })
 }
 

@@ -1,4 +1,5 @@
-//! `oss state list|show|pull|push|versions|migrate`: reading and moving the state document.
+//! `oss state list|show|pull|push|versions|migrate`: reading and moving the state document
+//! (`rm` and `mv` are in [`super::state_rm`] and [`super::state_mv`]).
 
 use super::super::args::{Cli, StateCommand};
 use super::super::failure::{self, ExitStatus, Failure};
@@ -19,6 +20,12 @@ pub async fn run(
         StateCommand::Pull { serial } => pull(&session, *serial).await,
         StateCommand::Versions { json } => versions(&session, *json).await,
         StateCommand::Push { file, force } => push(cli, &session, file, *force).await,
+        StateCommand::Rm { addresses, dry_run } => {
+            super::state_rm::run(cli, &session, addresses, *dry_run).await
+        }
+        StateCommand::Mv { from, to, dry_run } => {
+            super::state_mv::run(cli, &session, from, to, *dry_run).await
+        }
         StateCommand::Migrate {
             to,
             to_url,

@@ -31,6 +31,7 @@ mod client;
 mod ec2;
 mod error;
 mod images;
+mod import;
 mod node;
 mod offerings;
 mod refresh;
@@ -592,6 +593,19 @@ impl Driver for AwsDriver {
             Kind::Key => self.create_key(&request).await,
             Kind::Firewall => self.create_firewall(&request).await,
         }
+    }
+
+    async fn import(&self, address: &Address, id: &str) -> Result<Existing, DriverError> {
+        self.import_instance(address, id).await
+    }
+
+    async fn remark(
+        &self,
+        existing: &Existing,
+        lineage: &str,
+        to: Option<&Address>,
+    ) -> Result<Existing, DriverError> {
+        self.remark_object(existing, lineage, to).await
     }
 
     async fn update(

@@ -14,6 +14,7 @@
 //! observed or a classified error; a node's own output goes to its log files.
 
 mod claims;
+mod marker;
 mod node_dir;
 mod procs;
 mod settings;
@@ -238,6 +239,19 @@ impl Driver for LocalDriver {
         refreshed.orphans.sort_by(|a, b| a.address.cmp(&b.address));
         refreshed.debris.sort_by(|a, b| a.address.cmp(&b.address));
         Ok(refreshed)
+    }
+
+    async fn import(&self, address: &Address, id: &str) -> Result<Existing, DriverError> {
+        self.import_node(address, id).await
+    }
+
+    async fn remark(
+        &self,
+        existing: &Existing,
+        lineage: &str,
+        to: Option<&Address>,
+    ) -> Result<Existing, DriverError> {
+        self.remark_node(existing, lineage, to)
     }
 
     async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {

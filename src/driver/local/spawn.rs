@@ -18,7 +18,7 @@ use tokio::process::Command;
 use super::claims::{claim_address, release_claims};
 use super::node_dir::{
     NodeMeta, NodeSpec, STDERR_LOG, STDOUT_LOG, first_port, leader_pid, log_tail, observed,
-    read_nodes, write_meta,
+    read_meta, read_nodes, write_meta,
 };
 use super::procs::{NodeProcess, ProcessMap, pid_alive, scan_nodes, send_signal};
 use super::{CreateRequest, DriverError};
@@ -78,7 +78,18 @@ impl LocalDriver {
             .map_err(|e| io_error("create the node directory root", &self.root, e))?;
         // The id follows from lineage and address, so a directory a crash left before its
         // node.json was written is found (and reclaimed) by the next create of that address.
-        let provider_id = provider_id(&spec.name, request.lineage, &request.desired.address);
+        let mut provider_id = provider_id(&spec.name, request.lineage, &request.desired.address);
+        // A directory of that name whose node was renamed or forgotten since (its marker names
+        // another address, or no lineage) still runs and is not this create's to reclaim: the
+        // new node takes the next free name.
+        let base = provider_id.clone();
+        let mut next = 1;
+        while read_meta(&self.root.join(&provider_id)).is_some_and(|meta| {
+            meta.lineage != request.lineage || meta.address != request.desired.address
+        }) {
+            provider_id = format!("{base}-{next}");
+            next += 1;
+        }
         let dir = self.root.join(&provider_id);
         if let Err(e) = fsutil::create_private_dir(&dir) {
             if e.kind() != io::ErrorKind::AlreadyExists {

@@ -1,5 +1,5 @@
 //! The API calls' effects, applied to the ledger under the file lock (refresh, create,
-//! update). Each checks everything before it changes anything, so a refused call leaves no
+//! update, import, remark). Each checks everything before it changes anything, so a refused call leaves no
 //! trace. Pure: no I/O.
 
 use std::collections::{BTreeMap, HashSet};
@@ -41,6 +41,48 @@ pub(super) fn refresh_in(
         .map(SimInstance::existing)
         .collect();
     refreshed
+}
+
+/// Instance `id` of `provider`, which must exist.
+pub(super) fn instance_of<'a>(
+    ledger: &'a Ledger,
+    provider: &str,
+    id: &str,
+) -> Result<&'a SimInstance, DriverError> {
+    ledger
+        .instances
+        .get(id)
+        .filter(|i| i.placement.provider == provider)
+        .ok_or_else(|| {
+            DriverError::fatal(format!(
+                "Simulated provider `{provider}` has no instance `{id}`."
+            ))
+            .with_code(CODE_NOT_FOUND)
+        })
+}
+
+/// Marks instance `id` of `provider` with `lineage` and `address` (`None`: unmarked, so no
+/// lineage adopts it) and returns it as it now is.
+pub(super) fn remark_in(
+    ledger: &mut Ledger,
+    provider: &str,
+    id: &str,
+    lineage: &str,
+    address: Option<&Address>,
+) -> Result<Existing, DriverError> {
+    let mut instance = instance_of(ledger, provider, id)?.clone();
+    // Removed and inserted again, so the owner index follows the new marker.
+    ledger.remove(id);
+    match address {
+        Some(address) => {
+            instance.lineage = lineage.to_string();
+            instance.address = address.clone();
+        }
+        None => instance.lineage = String::new(),
+    }
+    let existing = instance.existing();
+    ledger.insert(instance);
+    Ok(existing)
 }
 
 pub(super) fn create_in(

@@ -44,7 +44,7 @@ use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed};
 use crate::catalog::Catalog;
 use crate::resource::{Address, Desired, Existing, Kind};
 use bucket::Bucket;
-use calls::{Order, create_in, refresh_in, update_in};
+use calls::{Order, create_in, instance_of, refresh_in, remark_in, update_in};
 use cloud::Cloud;
 use faults::{Fault, Faults};
 pub use ledger::SimInstance;
@@ -306,6 +306,34 @@ impl Driver for SimDriver {
             .flatten();
         self.store
             .run(move |ledger| update_in(ledger, &name, existing, tags, ports))
+            .await
+    }
+
+    async fn import(&self, address: &Address, id: &str) -> Result<Existing, DriverError> {
+        self.call().await?;
+        let (name, id) = (self.cloud.name.clone(), id.to_string());
+        let address = address.clone();
+        self.store
+            .run(move |ledger| {
+                let mut found = instance_of(ledger, &name, &id)?.existing();
+                found.address = address;
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn remark(
+        &self,
+        existing: &Existing,
+        lineage: &str,
+        to: Option<&Address>,
+    ) -> Result<Existing, DriverError> {
+        self.call().await?;
+        let name = self.cloud.name.clone();
+        let (id, lineage) = (existing.provider_id.clone(), lineage.to_string());
+        let to = to.cloned();
+        self.store
+            .run(move |ledger| remark_in(ledger, &name, &id, &lineage, to.as_ref()))
             .await
     }
 
