@@ -163,7 +163,7 @@ impl<'p, 'a, O: AsRef<Offer>> Tally<'p, 'a, O> {
     }
 
     /// Whether a node of `node`'s index slot (`i / slot`) already sits in `domain`: only a
-    /// preference when arranging new nodes, so that fresh fleets keep index slots.
+    /// preference when placing new nodes, so that fresh fleets keep index slots.
     fn index_sibling_in(&self, node: usize, domain: usize) -> bool {
         let slot = self.problem.fleet.slot.max(1);
         let first = node / slot * slot;
@@ -210,7 +210,13 @@ pub fn allocate<O: AsRef<Offer>>(problem: &Problem<'_, O>) -> Result<Vec<usize>,
                 if tally.chosen[node].is_some() {
                     continue;
                 }
-                let offer = rank(node).find(|&o| tally.fits(o));
+                // Preferring a domain the node's index slot does not hold yet keeps a fresh
+                // fleet's slots at consecutive indexes, as before slots were free.
+                let offer = rank(node)
+                    .find(|&o| {
+                        tally.fits(o) && !tally.index_sibling_in(node, tally.offer(o).domain)
+                    })
+                    .or_else(|| rank(node).find(|&o| tally.fits(o)));
                 match offer {
                     Some(offer) => tally.take(node, offer),
                     None => return Err(shortfall(&tally)),
@@ -608,14 +614,23 @@ mod tests {
                 })
                 .collect();
             let order: Vec<usize> = (0..offers.len()).collect();
+            // Sometimes each node by its own preference (`first`): kept nodes and
+            // feasibility are checked, the price is not.
+            let by_preference = rng.random_bool(0.3);
+            let count = offers.len();
+            let rank = move |_: usize| -> Box<dyn Iterator<Item = usize>> { Box::new(0..count) };
             let problem = Problem {
                 offers: &offers,
                 capacity: &capacity,
                 fleet,
                 sticky: &sticky,
-                ranking: Ranking::Price {
-                    order: &order,
-                    descending,
+                ranking: if by_preference {
+                    Ranking::Preference(&rank)
+                } else {
+                    Ranking::Price {
+                        order: &order,
+                        descending,
+                    }
                 },
             };
             let got = allocate(&problem);
@@ -652,6 +667,11 @@ mod tests {
                 most,
                 "case {case}: kept ({fleet:?}, {sticky:?})"
             );
+            solved += 1;
+            moved += usize::from(kept.len() < existing.len());
+            if by_preference {
+                continue;
+            }
             let best = brute_force(&offers, &capacity, fleet, &kept, descending)
                 .expect("the allocator's own arrangement fits");
             let cost = total(&offers, &chosen);
@@ -659,8 +679,6 @@ mod tests {
                 (cost - best).abs() < 1e-9,
                 "case {case}: {cost} vs optimum {best} keeping {kept:?} ({fleet:?})"
             );
-            solved += 1;
-            moved += usize::from(kept.len() < existing.len());
         }
         assert!(
             solved >= 500 && moved >= 50,
@@ -693,6 +711,24 @@ mod tests {
         };
         // Domain 0 holds one node; slot siblings differ; no domain holds more than two.
         assert_eq!(allocate(&problem).unwrap(), vec![0, 1, 1, 2]);
+        // Without the capacity limit a fresh fleet's slots are consecutive indexes; two nodes
+        // that run in domain 0 both stay, each the first replica of its own slot. New nodes
+        // still avoid their index sibling's domain when they can, as before (node 3 beside
+        // node 2), so fresh fleets place as they always did.
+        let unlimited = vec![None; 3];
+        let fresh = Problem {
+            capacity: &unlimited,
+            ..problem
+        };
+        assert_eq!(allocate(&fresh).unwrap(), vec![0, 1, 0, 1]);
+        let sticky = [Some(0), Some(0), None, None];
+        let kept = Problem {
+            sticky: &sticky,
+            ..fresh
+        };
+        let chosen = allocate(&kept).unwrap();
+        assert_eq!(chosen, vec![0, 0, 1, 2]);
+        check_rules(&offers, &unlimited, fleet, &chosen);
     }
 
     #[test]
