@@ -8,7 +8,7 @@ mod common;
 use common::Project;
 use serde_json::Value;
 
-/// Every change of a `--json` plan as (address, action), sorted by address.
+/// Every change of a `--json` plan as (address, action), in the plan's order (by address).
 fn changes(p: &Project) -> Vec<(String, String)> {
     let plan: Value = serde_json::from_str(&p.ok(&["plan", "--json"])).unwrap();
     plan["changes"]
@@ -25,7 +25,7 @@ fn changes(p: &Project) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Where each node runs, by address order in the state: `provider/location`.
+/// Where each node runs (`provider/location`), sorted by address text.
 fn where_nodes_run(p: &Project) -> Vec<(String, String)> {
     let mut all: Vec<(String, String)> = p.state("cheapest")["resources"]
         .as_array()
@@ -121,5 +121,24 @@ fn a_spread_that_forbids_one_node_replaces_that_node_alone() {
         after[2].1, "cloud-a/a-fra-1",
         "the cheapest offer of another provider"
     );
+    p.ok(&["destroy", "--auto-approve"]);
+}
+
+#[test]
+fn growing_count_and_redundancy_at_once_only_creates() {
+    // The case: four nodes at 1:1, then 2:1 with a count of 6 (twelve nodes).
+    let mut strategy = common::sim_example("cheapest-across-providers.json");
+    let p = Project::with_strategy(&strategy);
+    p.ok(&["apply", "--auto-approve"]);
+    let before = where_nodes_run(&p);
+    strategy["redundancy"] = "2:1".into();
+    strategy["node"]["count"] = 6.into();
+    p.write_strategy(&strategy);
+    assert_eq!(changes(&p), nodes(4..12, "create"));
+    p.ok(&["apply", "--auto-approve"]);
+    let after = where_nodes_run(&p);
+    assert!(before.iter().all(|b| after.contains(b)), "{after:?}");
+    let (code, out, _) = p.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}");
     p.ok(&["destroy", "--auto-approve"]);
 }
