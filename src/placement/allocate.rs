@@ -72,9 +72,12 @@ impl Fleet {
         if by_index.iter().all(distinct) {
             return by_index;
         }
-        let first_of = |d: usize| domains.iter().position(|&x| x == d).unwrap_or(0);
+        let mut first_of = vec![usize::MAX; domains.iter().max().map_or(0, |d| d + 1)];
+        for (node, &d) in domains.iter().enumerate().rev() {
+            first_of[d] = node;
+        }
         let mut laid_out: Vec<usize> = (0..domains.len()).collect();
-        laid_out.sort_by_key(|&n| (first_of(domains[n]), n));
+        laid_out.sort_by_key(|&n| (first_of[domains[n]], n));
         let count = domains.len().div_ceil(slot);
         let mut slots = vec![Vec::with_capacity(slot); count];
         for (k, node) in laid_out.into_iter().enumerate() {
@@ -281,9 +284,9 @@ fn by_price<O: AsRef<Offer>>(
         });
     }
     // Arrange: each node takes the domain with the most units left, preferring one its index
-    // slot does not hold yet (so a fresh fleet's slots are consecutive indexes:
-    // largest-remaining-first always succeeds when no domain exceeds the slot count), and
-    // there the cheapest unit left.
+    // slot does not hold yet, and there the cheapest unit left. For a fresh fleet the
+    // preference always holds (largest-remaining-first succeeds when no domain exceeds the
+    // slot count), so its slots are consecutive indexes, as they were before slots were free.
     let domains = tally.domain_used.len();
     let mut left = vec![0usize; domains];
     for (o, count) in &bag {
@@ -433,7 +436,10 @@ mod tests {
             let domains = s.units.len();
             if left == 0 {
                 // Every node has a domain (the domains from `d` on hold none of the new ones).
-                let mut all: Vec<usize> = (0..domains).map(|d| s.counts[d] + s.fixed[d]).collect();
+                let mut all: Vec<usize> = (0..domains)
+                    .map(|d| s.counts[d] + s.fixed[d])
+                    .filter(|&n| n > 0)
+                    .collect();
                 if s.fleet.slot <= 1 || partitionable(&mut all, s.fleet.slot) {
                     let cost: f64 = (0..domains)
                         .map(|d| s.units[d][..s.counts[d]].iter().sum::<f64>())
