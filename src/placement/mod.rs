@@ -118,7 +118,8 @@ pub fn place(input: &Input<'_>) -> Result<Vec<Placed>, StrategyError> {
 }
 
 /// Each node's place, with its own ranking as fall-backs: without its place and without the
-/// failure domains its slot siblings hold.
+/// failure domains its slot siblings hold (slots as [`Fleet::slots`] derives them from the
+/// chosen domains, so the same placements give the same fall-backs).
 fn fallbacks(
     input: &Input<'_>,
     offers: &Offers<'_>,
@@ -127,13 +128,20 @@ fn fallbacks(
     chosen: &[usize],
 ) -> Vec<Placed> {
     let domain = |o: usize| offers.list[o].offer.domain;
-    let slot = fleet.slot.max(1);
+    let domains: Vec<usize> = chosen.iter().map(|&o| domain(o)).collect();
+    let mut slot_of = vec![0; chosen.len()];
+    let slots = fleet.slots(&domains);
+    for (s, members) in slots.iter().enumerate() {
+        for &node in members {
+            slot_of[node] = s;
+        }
+    }
     (0..fleet.nodes)
         .map(|node| {
-            let first = node / slot * slot;
-            let taken: Vec<usize> = (first..(first + slot).min(fleet.nodes))
-                .filter(|&n| n != node)
-                .map(|n| domain(chosen[n]))
+            let taken: Vec<usize> = slots[slot_of[node]]
+                .iter()
+                .filter(|&&n| n != node)
+                .map(|&n| domains[n])
                 .collect();
             let fallbacks = ranker
                 .ranked(node)
@@ -475,6 +483,48 @@ mod tests {
                 "west/usw-2a/small"
             ]
         );
+    }
+
+    #[test]
+    fn growing_the_redundancy_keeps_every_node_and_fall_backs_follow_the_slots() {
+        let s = strategy(json!({"default_pick": "cheapest"}));
+        let now: Vec<Option<Placement>> = run(&s, &[], 1, false)
+            .unwrap()
+            .into_iter()
+            .map(|p| Some(p.placement))
+            .collect();
+        assert_eq!(places(&placed_now(&now)), ["east/use-1a/small"; 2]);
+        // 2:1: both stay, each the first replica of its own slot; the new replicas go next door.
+        let s = strategy(json!({"default_pick": "cheapest", "redundancy": "2:1"}));
+        let placed = run(&s, &now, 1, false).unwrap();
+        assert_eq!(
+            places(&placed),
+            [
+                "east/use-1a/small",
+                "east/use-1a/small",
+                "east/use-1b/small",
+                "east/use-1b/small"
+            ]
+        );
+        // Slots {0, 2} and {1, 3}: no node falls back into its slot sibling's location.
+        for (node, sibling) in [(0, 2), (1, 3), (2, 0), (3, 1)] {
+            let theirs = &placed[sibling].placement.location;
+            assert!(
+                placed[node].fallbacks.iter().all(|f| f.location != *theirs),
+                "node {node} may fall back into {theirs}: {:?}",
+                placed[node].fallbacks
+            );
+            assert!(!placed[node].fallbacks.is_empty());
+        }
+    }
+
+    fn placed_now(now: &[Option<Placement>]) -> Vec<Placed> {
+        now.iter()
+            .map(|p| Placed {
+                placement: p.clone().unwrap(),
+                fallbacks: Vec::new(),
+            })
+            .collect()
     }
 
     #[test]
