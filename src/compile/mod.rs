@@ -164,19 +164,15 @@ fn cycle(strategy: &Strategy, members: &[Address]) -> StrategyError {
     if members.len() > 10 {
         names.push(format!("and {} more", members.len() - 10));
     }
-    strategy.invalid(vec![
-        strategy.problem(
-            &pointer,
-            format!(
-                "References and depends_on form a cycle: {} each wait for another of them.",
-                names.join(", ")
-            ),
-            Some(
-                "break the circle: one of these groups must not refer to (or depend on) the others"
-                    .into(),
-            ),
+    let message = match members {
+        [one] => format!("{one} refers to (or depends on) itself: it would wait for itself."),
+        _ => format!(
+            "References and depends_on form a cycle: {} each wait for another of them.",
+            names.join(", ")
         ),
-    ])
+    };
+    let hint = "break the circle: one of these groups must not refer to (or depend on) the others";
+    strategy.invalid(vec![strategy.problem(&pointer, message, Some(hint.into()))])
 }
 
 /// What a node is created with. Attributes that came with node groups are left out when
