@@ -441,3 +441,49 @@ fn a_reviewed_plan_looks_up_its_ami_once_for_all_launches() {
     assert_eq!(moto.instances(REGION).len(), 6);
     ok(&p, &["destroy", "--auto-approve"]);
 }
+
+#[test]
+fn state_rm_leaves_the_instance_and_import_adopts_it_back_by_its_id() {
+    let moto = Moto::start();
+    let p = project(&strategy(
+        "imported",
+        &moto.url(),
+        2,
+        json!({"options": [{"id": "ap-southeast-2a"}]}),
+    ));
+    ok(&p, &["apply", "--auto-approve"]);
+    let state: Value = serde_json::from_str(&ok(&p, &["state", "pull"])).unwrap();
+    let id = resource(&state, "node.web[1]")["provider_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&p, &["state", "rm", "node.web[1]"]);
+    // Forgotten, not destroyed: the instance runs, without this state's marker.
+    let instances = moto.instances(REGION);
+    let forgotten = instances.iter().find(|i| i["id"] == id.as_str()).unwrap();
+    assert_ne!(forgotten["state"], "terminated", "{forgotten}");
+    assert!(
+        forgotten["tags"].get("oss:lineage").is_none(),
+        "{forgotten}"
+    );
+    let plan = ok(&p, &["plan"]);
+    assert!(plan.contains("node.web[1] will be created"), "{plan}");
+
+    // An id that does not exist is refused and changes nothing.
+    let before = ok(&p, &["state", "pull"]);
+    let (code, _, err) = run(&p, &["import", "node.web[1]", "i-0123456789abcdef0"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("i-0123456789abcdef0"), "{err}");
+    assert_eq!(ok(&p, &["state", "pull"]), before);
+
+    ok(&p, &["import", "node.web[1]", &id]);
+    let state: Value = serde_json::from_str(&ok(&p, &["state", "pull"])).unwrap();
+    assert_eq!(resource(&state, "node.web[1]")["provider_id"], id.as_str());
+    let instances = moto.instances(REGION);
+    let back = instances.iter().find(|i| i["id"] == id.as_str()).unwrap();
+    assert_eq!(back["tags"]["oss:address"], "node.web[1]", "{back}");
+    let (code, out, err) = run(&p, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "the imported instance matches\n{out}\n{err}");
+    ok(&p, &["destroy", "--auto-approve"]);
+    assert!(moto.instances(REGION).is_empty());
+}

@@ -232,3 +232,28 @@ fn state_mv_renames_a_node_and_refuses_a_taken_target() {
     p.ok(&["destroy", "--auto-approve"]);
     assert!(p.node_processes().is_empty());
 }
+
+#[test]
+fn import_on_sim_adopts_a_forgotten_instance_and_refuses_an_unknown_id() {
+    let strategy = common::sim_example("cheapest-across-providers.json");
+    let group = strategy["node"]["name"]
+        .as_str()
+        .unwrap_or("node")
+        .to_string();
+    let p = Project::with_strategy(&strategy);
+    p.ok(&["apply", "--auto-approve"]);
+    let address = format!("node.{group}[0]");
+    let id = provider_id(&p, &address);
+    p.ok(&["state", "rm", &address]);
+    assert!(!addresses(&p).contains(&address));
+    let serial_before = serial(&p);
+    // An id the provider does not know changes nothing.
+    let (code, _, err) = p.run(&["import", &address, "no-such-instance"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(serial(&p), serial_before);
+    p.ok(&["import", &address, &id]);
+    assert_eq!(provider_id(&p, &address), id);
+    let (code, out, err) = p.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "the imported instance matches\n{out}\n{err}");
+    p.ok(&["destroy", "--auto-approve"]);
+}
