@@ -24,9 +24,10 @@ pub async fn run(
         .await
         .map_err(failure::engine)?;
     outln!(
-        "Strategy {} is valid: {} resource(s) across {} provider option(s).",
+        "Strategy {} is valid: {} resource(s) in {} group(s) across {} provider option(s).",
         crate::echo::EchoPath(&session.strategy.path),
         graph.len(),
+        session.strategy.groups.len(),
         session.strategy.provider.options.len()
     );
     Ok(ExitStatus::Success)
