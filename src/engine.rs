@@ -41,6 +41,8 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Scope(#[from] plan::ScopeError),
+    #[error(transparent)]
+    Protected(#[from] plan::guard::ProtectedError),
     #[error("The saved plan is stale: {0}")]
     StalePlan(String),
     #[error("The saved plan was made for strategy `{plan}`, not `{strategy}`")]
@@ -154,7 +156,12 @@ impl Session {
         state: Option<&State>,
     ) -> Result<HashMap<String, Arc<dyn Driver>>, EngineError> {
         let mut all = self.drivers.clone();
-        for resource in state.iter().flat_map(|s| s.resources.values()) {
+        let deposed = state.iter().flat_map(|s| &s.deposed);
+        for resource in state
+            .iter()
+            .flat_map(|s| s.resources.values())
+            .chain(deposed)
+        {
             let name = &resource.placement.provider;
             if !all.contains_key(name) {
                 all.insert(name.clone(), self.driver(name)?);
@@ -211,6 +218,8 @@ impl Session {
             adopted: adopted.iter().map(|r| r.address.clone()).collect(),
         };
         let changes = plan::diff(desired.as_ref(), &current, &options.scope);
+        // Refused before anything changes (refresh changed only this in-memory copy).
+        plan::guard::check(&changes, &self.guards())?;
         let plan = Plan {
             format_version: plan::FORMAT_VERSION,
             strategy: self.strategy.name.clone(),
@@ -228,6 +237,36 @@ impl Session {
             adopted,
             recovered_steps: loaded.recovered_steps,
         })
+    }
+
+    /// Each group's `prevent_destroy`, with where to lift it.
+    fn guards(&self) -> BTreeMap<String, plan::guard::GroupGuard> {
+        let strategy = &self.strategy;
+        strategy
+            .groups
+            .iter()
+            .map(|group| {
+                let written = format!("{}/prevent_destroy", group.pointer);
+                let at = match strategy.problem(&written, String::new(), None).position {
+                    Some(p) => format!(
+                        "{written} ({}:{}:{})",
+                        crate::echo::EchoPath(&strategy.path),
+                        p.line,
+                        p.column
+                    ),
+                    None => format!(
+                        "{} in {}",
+                        group.pointer,
+                        crate::echo::EchoPath(&strategy.path)
+                    ),
+                };
+                let guard = plan::guard::GroupGuard {
+                    protected: group.spec.prevent_destroy,
+                    lift_at: at,
+                };
+                (group.name.clone(), guard)
+            })
+            .collect()
     }
 
     /// The desired graph, for `oss graph` and planning.
@@ -342,7 +381,13 @@ impl Session {
             let debris = refreshed.debris.into_iter().map(|d| (d, true));
             let found = refreshed.orphans.into_iter().map(|o| (o, false));
             for (orphan, dead) in found.chain(debris) {
-                if state.resources.contains_key(&orphan.address) {
+                // A deposed object is the old one of a replace, not the address's: it is
+                // deleted, never adopted back.
+                let deposed = state.deposed.iter().any(|d| {
+                    d.provider_id == orphan.provider_id
+                        && d.placement.provider == orphan.placement.provider
+                });
+                if deposed || state.resources.contains_key(&orphan.address) {
                     continue;
                 }
                 provider_adopted += 1;

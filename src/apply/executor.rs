@@ -1,6 +1,11 @@
 //! The scheduler: hands out ready steps (all dependencies done) like a dependency queue, runs
 //! at most `parallelism` of them on a `JoinSet`, retries what the driver marks retryable (on
 //! the budgets of `retry`), and fails over to the next candidate when a create is refused.
+//!
+//! A replace deletes the old object, then creates the new one; with create-before-destroy
+//! (`Change::creates_first`) it records the old one as deposed, creates the new one and waits
+//! until it is ready, and only then deletes the old one, so that a crash in between leaves the
+//! old object in state for the next plan to delete.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -15,8 +20,8 @@ use super::retry::{self, Retries};
 use crate::driver::{CreateRequest, Driver, DriverError, ErrorClass, Scope};
 use crate::plan::{Action, Change};
 use crate::report::{Event, Reporter};
-use crate::resource::{Address, Existing, Placement};
-use crate::state::journal::Journal;
+use crate::resource::{self, Address, Existing, Placement};
+use crate::state::journal::{Deposed, Entry, Journal};
 
 /// How the executor runs.
 #[derive(Clone, Debug)]
@@ -99,6 +104,8 @@ struct Shared {
     blocked: Mutex<HashSet<String>>,
     /// What exists now, kept current as steps finish.
     existing: Mutex<HashMap<Address, Existing>>,
+    /// Deposed objects this apply deletes, by address: creates there must not take them.
+    deposed: HashMap<Address, Vec<Existing>>,
     /// Cancelled on interrupt: steps in flight make no further retries.
     cancel: CancellationToken,
 }
@@ -122,6 +129,15 @@ pub async fn execute(
         .filter(|c| c.action != Action::NoOp)
         .collect();
     let (mut waiting_on, dependents) = dependencies(&steps);
+    let mut deposed: HashMap<Address, Vec<Existing>> = HashMap::new();
+    for step in steps.iter().filter(|s| s.deposed) {
+        if let Some(old) = &step.before {
+            deposed
+                .entry(step.address.clone())
+                .or_default()
+                .push(old.clone());
+        }
+    }
     let parallelism = options.parallelism.max(1);
     let shared = Arc::new(Shared {
         drivers,
@@ -132,6 +148,7 @@ pub async fn execute(
         options,
         blocked: Mutex::new(HashSet::new()),
         existing: Mutex::new(existing),
+        deposed,
         cancel: cancel.clone(),
     });
     reporter.report(Event::ApplyStarted { steps: steps.len() });
@@ -281,16 +298,27 @@ pub async fn execute(
 
 /// For each step, how many steps it waits for, and which steps wait for it. Creates and
 /// updates wait for the steps of what they depend on; a delete waits for the deletes of what
-/// depends on it.
+/// depends on it; deleting a deposed object waits for the create at its address (the new one
+/// first).
 fn dependencies(steps: &[Change]) -> (Vec<usize>, Vec<Vec<usize>>) {
     let index: HashMap<&Address, usize> = steps
         .iter()
         .enumerate()
+        .filter(|(_, s)| !s.deposed)
         .map(|(i, s)| (&s.address, i))
         .collect();
     let mut waiting_on = vec![0; steps.len()];
     let mut dependents = vec![Vec::new(); steps.len()];
     for (i, step) in steps.iter().enumerate() {
+        if step.deposed {
+            if let Some(&j) = index.get(&step.address)
+                && steps[j].after.is_some()
+            {
+                waiting_on[i] += 1;
+                dependents[j].push(i);
+            }
+            continue;
+        }
         if let Some(after) = &step.after {
             for dep in &after.depends_on {
                 if let Some(&j) = index.get(dep)
@@ -397,6 +425,18 @@ async fn perform(
     shared: &Shared,
     result: &mut StepResult,
 ) -> Result<Option<Existing>, String> {
+    if change.deposed {
+        let old = change
+            .before
+            .as_ref()
+            .ok_or("a deposed delete without its object")?;
+        delete_deposed(change, old, shared).await?;
+        return Ok(None);
+    }
+    if change.creates_first() {
+        create_before_destroy(change, shared, result).await?;
+        return Ok(None);
+    }
     if matches!(change.action, Action::Delete | Action::Replace)
         && let Some(before) = &change.before
     {
@@ -413,21 +453,122 @@ async fn perform(
     }
     let created = match (change.action, &change.after) {
         (Action::Create | Action::Replace, Some(desired)) => {
-            create(desired, shared, result).await?
+            let replacing = shared
+                .deposed
+                .get(&change.address)
+                .map_or(&[][..], Vec::as_slice);
+            create(desired, shared, result, replacing).await?
         }
         (Action::Update, Some(desired)) => {
             let before = change
                 .before
                 .as_ref()
                 .ok_or("update without a prior resource")?;
-            let driver = driver_for(shared, &before.placement.provider)?;
-            retrying(shared, &change.address, || driver.update(before, desired))
-                .await
-                .map_err(|e| e.to_string())?
+            // Lifecycle controls are oss's own: a change of only those calls no provider.
+            let for_provider = change
+                .changed_fields()
+                .iter()
+                .any(|f| !resource::LIFECYCLE.contains(&f.name.as_str()));
+            let mut updated = if for_provider {
+                let driver = driver_for(shared, &before.placement.provider)?;
+                retrying(shared, &change.address, || driver.update(before, desired))
+                    .await
+                    .map_err(|e| e.to_string())?
+            } else {
+                before.clone()
+            };
+            keep_lifecycle(&mut updated, desired);
+            updated
         }
         _ => return Ok(None),
     };
     Ok(Some(created))
+}
+
+/// Records the lifecycle controls `desired` sets on what a driver returned (drivers keep only
+/// the attributes they use), so that state remembers them.
+fn keep_lifecycle(existing: &mut Existing, desired: &crate::resource::Desired) {
+    for name in resource::LIFECYCLE {
+        if resource::lifecycle(&desired.attributes, name) {
+            existing
+                .attributes
+                .insert(name.to_string(), serde_json::Value::Bool(true));
+        } else {
+            existing.attributes.remove(name);
+        }
+    }
+}
+
+/// A create-before-destroy replace: the old object is recorded as deposed (durably, before
+/// anything else), the new one is created, waited for and recorded, and only then is the old
+/// one deleted. A create that fails gives the address back to the old object, which still
+/// runs; a delete that fails leaves it deposed, for the next plan to delete.
+async fn create_before_destroy(
+    change: &Change,
+    shared: &Shared,
+    result: &mut StepResult,
+) -> Result<(), String> {
+    let address = &change.address;
+    let old = change
+        .before
+        .as_ref()
+        .ok_or("a replace without its object")?;
+    let desired = change
+        .after
+        .as_ref()
+        .ok_or("a replace without its resource")?;
+    journal(shared, Entry::Depose(address.clone())).await?;
+    lock(&shared.existing).remove(address);
+    shared.reporter.report(Event::Deposed {
+        address,
+        provider_id: &old.provider_id,
+    });
+    let mut replacing = vec![old.clone()];
+    replacing.extend(shared.deposed.get(address).into_iter().flatten().cloned());
+    let new = match create(desired, shared, result, &replacing).await {
+        Ok(new) => new,
+        Err(message) => {
+            journal(shared, Entry::Restore(address.clone())).await?;
+            lock(&shared.existing).insert(address.clone(), old.clone());
+            return Err(message);
+        }
+    };
+    let new_id = new.provider_id.clone();
+    record(shared, new).await?;
+    shared.reporter.report(Event::ReplacementReady {
+        address,
+        provider_id: &new_id,
+        old: &old.provider_id,
+    });
+    delete_deposed(change, old, shared).await.map_err(|e| {
+        format!("the replacement {new_id} runs, but the old object {} is still there (the next apply deletes it): {e}", old.provider_id)
+    })
+}
+
+/// Deletes a deposed object and drops it from state.
+async fn delete_deposed(change: &Change, old: &Existing, shared: &Shared) -> Result<(), String> {
+    let driver = driver_for(shared, &old.placement.provider)?;
+    retrying(shared, &change.address, || driver.delete(old))
+        .await
+        .map_err(|e| e.to_string())?;
+    let dropped = Deposed {
+        address: old.address.clone(),
+        provider_id: old.provider_id.clone(),
+    };
+    journal(shared, Entry::DropDeposed(dropped)).await?;
+    shared.reporter.report(Event::DeposedDeleted {
+        address: &change.address,
+        provider_id: &old.provider_id,
+    });
+    Ok(())
+}
+
+async fn journal(shared: &Shared, entry: Entry) -> Result<(), String> {
+    shared
+        .journal
+        .record(entry)
+        .await
+        .map_err(|e| format!("{e}: {}", source_text(&e)))
 }
 
 /// Makes a created or updated resource durable in the journal, then known to later steps.
@@ -450,6 +591,7 @@ async fn create(
     desired: &crate::resource::Desired,
     shared: &Shared,
     result: &mut StepResult,
+    replacing: &[Existing],
 ) -> Result<Existing, String> {
     let candidates: Vec<&Placement> = std::iter::once(&desired.placement)
         .chain(&desired.fallbacks)
@@ -473,10 +615,12 @@ async fn create(
             placement,
             lineage: &shared.lineage,
             dependencies: &dependencies,
+            replacing,
         };
         match retrying(shared, &desired.address, || driver.create(request.clone())).await {
-            Ok(existing) => {
+            Ok(mut existing) => {
                 result.placement = Some(existing.placement.clone());
+                keep_lifecycle(&mut existing, desired);
                 return Ok(existing);
             }
             Err(e) if e.class == ErrorClass::FailOver => {
@@ -691,6 +835,7 @@ mod tests {
             before: None,
             after: Some(d),
             gone: false,
+            deposed: false,
         }
     }
 
@@ -1192,6 +1337,7 @@ mod tests {
             before: Some(e),
             after: None,
             gone: false,
+            deposed: false,
         };
         let changes = vec![
             delete(existing("key", &[])),

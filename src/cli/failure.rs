@@ -162,6 +162,10 @@ pub fn engine(e: EngineError) -> Failure {
         EngineError::StalePlan(_) => {
             Failure::from(e).with_hint("make a new plan with `oss plan --out FILE` and review it")
         }
+        EngineError::Protected(ref protected) => {
+            let hint = protected.hint();
+            Failure::from(e).with_hint(hint)
+        }
         EngineError::Scope(ref scope) => {
             let hint = scope.hint();
             Failure {

@@ -82,6 +82,7 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
     let actions: &[&str] = match c.effect() {
         Effect::Create | Effect::Recreate => &["create"],
         Effect::Update => &["update"],
+        Effect::Replace if c.creates_first() => &["create", "delete"],
         Effect::Replace => &["delete", "create"],
         Effect::Delete => &["delete"],
         Effect::Forget => &["forget"],
@@ -93,6 +94,7 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
         "actions": actions,
         "reason": c.reason,
         "gone": c.gone,
+        "deposed": c.deposed,
         "before": fields(|f| &f.before),
         "after": fields(|f| &f.after),
         "changed": c.changed_fields().iter().map(|f| f.name.clone()).collect::<Vec<_>>(),

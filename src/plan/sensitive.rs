@@ -141,6 +141,7 @@ mod tests {
             before: existing,
             after: desired,
             gone: false,
+            deposed: false,
         }
     }
 

@@ -3,6 +3,10 @@
 //! (the bytes every backend stores) and its parsing, which refuses what cannot be trusted: an
 //! unknown format version, or a resource listed twice.
 //!
+//! Beside the resources, `deposed` lists objects that a create-before-destroy replace has
+//! moved aside: the old object still runs (or may) while its replacement takes the address;
+//! the next plan deletes any that a crash left behind.
+//!
 //! Pure: no I/O. Secrets never enter the document (resources hold only compiled attributes and
 //! what providers observed).
 
@@ -28,6 +32,10 @@ pub struct State {
     pub seed: Option<u64>,
     #[serde(with = "as_list")]
     pub resources: BTreeMap<Address, Existing>,
+    /// Old objects of create-before-destroy replaces, still to be deleted (each with the
+    /// address it had; several may share one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deposed: Vec<Existing>,
 }
 
 impl State {
@@ -40,6 +48,7 @@ impl State {
             strategy: strategy.to_string(),
             seed: None,
             resources: BTreeMap::new(),
+            deposed: Vec::new(),
         }
     }
 }
@@ -76,6 +85,8 @@ struct Stored {
     #[serde(default)]
     seed: Option<u64>,
     resources: Vec<Existing>,
+    #[serde(default)]
+    deposed: Vec<Existing>,
 }
 
 /// Parses a stored state document; `whence` names it in errors (a path, or a backend).
@@ -114,6 +125,7 @@ pub fn parse(bytes: &[u8], whence: &str) -> Result<State, StateError> {
         strategy: stored.strategy,
         seed: stored.seed,
         resources,
+        deposed: stored.deposed,
     })
 }
 

@@ -119,6 +119,7 @@ async fn create_at(
         placement: &placement,
         lineage: LINEAGE,
         dependencies: &[],
+        replacing: &[],
     };
     driver.create(request).await
 }
@@ -330,6 +331,7 @@ async fn invalid_placements_are_fatal_and_name_the_value() {
         placement: &image,
         lineage: LINEAGE,
         dependencies: &[],
+        replacing: &[],
     };
     let error = driver.create(request).await.unwrap_err();
     assert!(
@@ -624,6 +626,7 @@ async fn refresh_finds_orphans_of_its_lineage_only() {
         placement: &placement,
         lineage: "another-lineage",
         dependencies: &[],
+        replacing: &[],
     };
     driver.create(foreign).await.expect("create foreign");
 
