@@ -325,3 +325,68 @@ fn a_crash_between_create_and_destroy_leaves_the_old_node_for_the_next_apply() {
     p.ok(&["destroy", "--auto-approve"]);
     assert!(p.node_processes().is_empty());
 }
+
+#[test]
+fn a_crash_before_the_new_node_is_recorded_never_adopts_the_old_one_back() {
+    let p = Project::with_strategy(&replaceable(false));
+    p.ok(&["apply", "--auto-approve"]);
+    let old_pid = observed(&p, "node.web[0]", "pid").as_i64().unwrap();
+    let old_id = p.state("hello")["resources"][0]["provider_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The new node takes seconds to get ready: kill oss once the old one is deposed, before
+    // the new one is recorded. The old one still runs and carries the address's marker.
+    let mut slow = replaceable(false);
+    let command = slow["node"]["command"].as_str().unwrap().to_string();
+    slow["node"]["command"] = format!("sleep 3; {command}").into();
+    p.write_strategy(&slow);
+    let journal = p.path("state/hello.journal");
+    let mut child = p
+        .oss()
+        .args(["apply", "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deposed = || std::fs::read_to_string(&journal).is_ok_and(|t| t.contains("{\"depose\""));
+    let reached = wait_until(Duration::from_secs(60), deposed);
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    assert!(reached, "the apply never deposed the old node");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(!text.contains("{\"put\""), "killed too late:\n{text}");
+    assert!(alive(&p, old_pid), "the old node was already gone");
+
+    let plan = p.ok(&["plan"]);
+    assert!(
+        plan.contains(&format!("node.web[0] (deposed {old_id}) will be destroyed")),
+        "{plan}"
+    );
+    // Refresh finds the old node by its marker, but it is not the address's any more.
+    assert!(
+        !plan.contains("command changed"),
+        "the old node was adopted back:\n{plan}"
+    );
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(p.path("state/hello.lock")).unwrap()).unwrap();
+    p.ok(&["force-unlock", lock["id"].as_str().unwrap()]);
+    p.ok(&["apply", "--auto-approve"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || !alive(&p, old_pid)),
+        "the old node still runs"
+    );
+    assert_ne!(
+        p.state("hello")["resources"][0]["provider_id"],
+        old_id.as_str(),
+        "the old node was adopted back as the address's"
+    );
+    let url = observed(&p, "node.web[0]", "url");
+    assert_eq!(http_get(url.as_str().unwrap()), "web-0\n");
+    assert_eq!(p.node_processes().len(), 1, "{:?}", p.node_processes());
+    let (code, out, _) = p.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}");
+    p.ok(&["destroy", "--auto-approve"]);
+    assert!(p.node_processes().is_empty());
+}
