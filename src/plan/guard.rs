@@ -67,7 +67,7 @@ impl ProtectedError {
         lifts.sort_unstable();
         lifts.dedup();
         format!(
-            "{}; or leave these nodes out with --exclude ADDR",
+            "{}; or narrow the plan so it leaves them alone (--target, or --exclude on plan and apply)",
             lifts.join("; ")
         )
     }
