@@ -122,3 +122,90 @@ pub fn check(
         Err(ProtectedError { refusals })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::{Existing, Kind, Placement};
+
+    fn node(group: &str, recorded: bool) -> Existing {
+        let mut attributes = crate::resource::Attributes::new();
+        if recorded {
+            attributes.insert("prevent_destroy".into(), true.into());
+        }
+        Existing {
+            address: Address::node(group, 0),
+            kind: Kind::Node,
+            placement: Placement {
+                provider: "local".into(),
+                location: "local-a".into(),
+                size: "small".into(),
+                image: "host".into(),
+                hourly_price: None,
+                currency: None,
+            },
+            provider_id: format!("{group}-0"),
+            attributes,
+            observed: Default::default(),
+            dependencies: vec![],
+        }
+    }
+
+    fn delete(before: Existing, gone: bool, deposed: bool) -> Change {
+        Change {
+            address: before.address.clone(),
+            action: Action::Delete,
+            reason: "no longer in the strategy".into(),
+            before: Some(before),
+            after: None,
+            gone,
+            deposed,
+        }
+    }
+
+    fn groups(protected: bool) -> BTreeMap<String, GroupGuard> {
+        let guard = GroupGuard {
+            protected,
+            lift_at: "/nodes/web/prevent_destroy (strategy.json:3:5)".into(),
+        };
+        [("web".to_string(), guard)].into()
+    }
+
+    #[test]
+    fn the_strategy_decides_for_its_groups_and_state_for_removed_ones() {
+        // The strategy's word wins over what state recorded, both ways.
+        assert!(check(&[delete(node("web", false), false, false)], &groups(true)).is_err());
+        assert!(check(&[delete(node("web", true), false, false)], &groups(false)).is_ok());
+        // A group no longer in the strategy keeps what state recorded.
+        let err = check(&[delete(node("db", true), false, false)], &groups(false)).unwrap_err();
+        assert_eq!(err.refusals[0].address, Address::node("db", 0));
+        assert!(
+            err.hint().contains("group db is no longer in the strategy"),
+            "{}",
+            err.hint()
+        );
+        assert!(check(&[delete(node("db", false), false, false)], &groups(false)).is_ok());
+    }
+
+    #[test]
+    fn nothing_is_refused_that_destroys_nothing() {
+        let gone = delete(node("web", true), true, false);
+        let deposed = delete(node("web", true), false, true);
+        assert!(check(&[gone, deposed], &groups(true)).is_ok());
+    }
+
+    #[test]
+    fn every_refused_node_is_named_with_its_reason() {
+        let mut replace = delete(node("web", true), false, false);
+        replace.action = Action::Replace;
+        replace.reason = "size changed (forces replacement)".into();
+        let err = check(&[replace], &groups(true)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "The plan would destroy 1 node protected by \"prevent_destroy\", so it is refused and nothing was changed:\n  node.web[0] would be replaced: size changed (forces replacement)"
+        );
+        assert!(err.hint().starts_with(
+            "set \"prevent_destroy\": false at /nodes/web/prevent_destroy (strategy.json:3:5)"
+        ));
+    }
+}
