@@ -1318,6 +1318,87 @@ mod tests {
         );
     }
 
+    /// Replaces `n0` (recorded in state as `old`) and returns the driver's log, the outcome
+    /// and the state after.
+    async fn replace_n0(script: Arc<Script>, create_first: bool) -> (Vec<String>, Outcome, State) {
+        let old = Existing {
+            address: Address("n0".into()),
+            kind: Kind::Node,
+            placement: place("a"),
+            provider_id: "old".into(),
+            attributes: Default::default(),
+            observed: Default::default(),
+            dependencies: vec![],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), "t");
+        let mut state = State::new("t");
+        state.resources.insert(old.address.clone(), old.clone());
+        store.write(&mut state).unwrap();
+        let mut want = desired("n0", &[], &[]);
+        if create_first {
+            want.attributes
+                .insert("create_before_destroy".into(), true.into());
+        }
+        let change = Change {
+            action: Action::Replace,
+            before: Some(old),
+            ..create(want)
+        };
+        assert_eq!(change.creates_first(), create_first);
+        let run = Run {
+            drivers: [("script".to_string(), script.clone() as Arc<dyn Driver>)].into(),
+            lineage: state.lineage.clone(),
+            journal: Arc::new(store.begin_journal(&state).unwrap()),
+            reporter: Arc::new(crate::report::Silent),
+            existing: state.resources.clone().into_iter().collect(),
+        };
+        let outcome = execute(
+            vec![change],
+            run,
+            Options::default(),
+            CancellationToken::new(),
+        )
+        .await;
+        let log = script.log.lock().unwrap().clone();
+        (log, outcome, store.load().unwrap().state.unwrap())
+    }
+
+    #[tokio::test]
+    async fn create_before_destroy_creates_the_new_one_before_deleting_the_old() {
+        let (log, outcome, _) = replace_n0(Arc::new(Script::default()), false).await;
+        assert!(outcome.succeeded());
+        assert_eq!(
+            log,
+            ["delete n0", "create n0 at a"],
+            "a plain replace deletes first"
+        );
+
+        let (log, outcome, state) = replace_n0(Arc::new(Script::default()), true).await;
+        assert!(outcome.succeeded(), "{outcome:?}");
+        assert_eq!(log, ["create n0 at a", "delete n0"]);
+        assert!(state.deposed.is_empty(), "{:?}", state.deposed);
+        let new = &state.resources[&Address("n0".into())];
+        assert_ne!(new.provider_id, "old");
+        assert_eq!(
+            new.attributes["create_before_destroy"], true,
+            "the flag is recorded"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_replacement_leaves_the_old_one_in_place() {
+        let script = Arc::new(Script {
+            broken: ["n0".to_string()].into(),
+            ..Script::default()
+        });
+        let (log, outcome, state) = replace_n0(script, true).await;
+        assert!(matches!(outcome.steps[0].status, Status::Failed(_)));
+        assert_eq!(log, ["create n0 at a"], "the old one is not deleted");
+        assert_eq!(state.resources[&Address("n0".into())].provider_id, "old");
+        assert!(state.deposed.is_empty());
+    }
+
     #[tokio::test]
     async fn deletes_run_in_reverse_dependency_order() {
         let script = Arc::new(Script::default());
