@@ -799,14 +799,14 @@ async fn a_create_that_replaces_an_object_never_takes_it_for_the_new_one() {
     );
     // Refresh knows the new one as the address's and reports nothing to adopt.
     let refreshed = driver
-        .refresh(LINEAGE, &[new.clone()])
+        .refresh(LINEAGE, std::slice::from_ref(&new))
         .await
         .expect("refresh");
     assert!(refreshed.known[&new.address].is_some());
     assert!(refreshed.orphans.is_empty(), "{:?}", refreshed.orphans);
     driver.delete(&old).await.expect("delete the old one");
     let refreshed = driver
-        .refresh(LINEAGE, &[new.clone()])
+        .refresh(LINEAGE, std::slice::from_ref(&new))
         .await
         .expect("refresh");
     assert!(refreshed.known[&new.address].is_some(), "the new one stays");
