@@ -46,6 +46,8 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Scope(#[from] plan::ScopeError),
+    #[error(transparent)]
+    Protected(#[from] plan::guard::ProtectedError),
     #[error("The saved plan is stale: {0}")]
     StalePlan(String),
     #[error("The saved plan was made for strategy `{plan}`, not `{strategy}`")]
@@ -192,7 +194,12 @@ impl Session {
         state: Option<&State>,
     ) -> Result<HashMap<String, Arc<dyn Driver>>, EngineError> {
         let mut all = self.drivers.clone();
-        for resource in state.iter().flat_map(|s| s.resources.values()) {
+        let deposed = state.iter().flat_map(|s| &s.deposed);
+        for resource in state
+            .iter()
+            .flat_map(|s| s.resources.values())
+            .chain(deposed)
+        {
             let name = &resource.placement.provider;
             if !all.contains_key(name) {
                 all.insert(name.clone(), self.driver(name, state)?);
@@ -257,9 +264,10 @@ impl Session {
             moved,
         };
         let changes = plan::diff(desired.as_ref(), &current, &options.scope);
-        // Lifecycle checks (`prevent_destroy`, `create_before_destroy`) go here, on the
-        // changes: a departed provider's deletes and replaces are changes like any other, so
-        // they hold for those too.
+        // Refused before anything changes (refresh changed only this in-memory copy). A
+        // departed provider's deletes and replaces are changes like any other, so the
+        // protection holds for those too.
+        plan::guard::check(&changes, &self.guards())?;
         let plan = Plan {
             format_version: plan::FORMAT_VERSION,
             strategy: self.strategy.name.clone(),
@@ -303,6 +311,36 @@ impl Session {
             let problem = self.strategy.problem(&pointer, message, Some(hint));
             EngineError::Compile(self.strategy.invalid(vec![problem]).into())
         })
+    }
+
+    /// Each group's `prevent_destroy`, with where to lift it.
+    fn guards(&self) -> BTreeMap<String, plan::guard::GroupGuard> {
+        let strategy = &self.strategy;
+        strategy
+            .groups
+            .iter()
+            .map(|group| {
+                let written = format!("{}/prevent_destroy", group.pointer);
+                let at = match strategy.problem(&written, String::new(), None).position {
+                    Some(p) => format!(
+                        "{written} ({}:{}:{})",
+                        crate::echo::EchoPath(&strategy.path),
+                        p.line,
+                        p.column
+                    ),
+                    None => format!(
+                        "{} in {}",
+                        group.pointer,
+                        crate::echo::EchoPath(&strategy.path)
+                    ),
+                };
+                let guard = plan::guard::GroupGuard {
+                    protected: group.spec.prevent_destroy,
+                    lift_at: at,
+                };
+                (group.name.clone(), guard)
+            })
+            .collect()
     }
 
     /// The desired graph, for `oss graph` and planning.
@@ -417,8 +455,15 @@ impl Session {
             let debris = refreshed.debris.into_iter().map(|d| (d, true));
             let found = refreshed.orphans.into_iter().map(|o| (o, false));
             for (orphan, dead) in found.chain(debris) {
-                // Forgotten with `oss state rm`: not ours any more, whatever its marker says.
-                if state.resources.contains_key(&orphan.address)
+                // A deposed object is the old one of a replace, not the address's: it is
+                // deleted, never adopted back. One forgotten with `oss state rm` is not ours
+                // any more, whatever its marker says.
+                let deposed = state.deposed.iter().any(|d| {
+                    d.provider_id == orphan.provider_id
+                        && d.placement.provider == orphan.placement.provider
+                });
+                if deposed
+                    || state.resources.contains_key(&orphan.address)
                     || state.is_forgotten(&provider, &orphan.provider_id)
                 {
                     continue;

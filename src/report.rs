@@ -77,6 +77,24 @@ pub enum Event<'a> {
         address: &'a Address,
         because: &'a Address,
     },
+    /// Create-before-destroy: the old object at `address` is set aside (recorded as deposed,
+    /// still running) so that its replacement can be created first.
+    Deposed {
+        address: &'a Address,
+        provider_id: &'a str,
+    },
+    /// Create-before-destroy: the replacement `provider_id` is created and ready; the old
+    /// object `old` is deleted next.
+    ReplacementReady {
+        address: &'a Address,
+        provider_id: &'a str,
+        old: &'a str,
+    },
+    /// A deposed object is deleted.
+    DeposedDeleted {
+        address: &'a Address,
+        provider_id: &'a str,
+    },
     /// An interrupt arrived: nothing new starts; `in_flight` steps finish.
     Interrupted {
         in_flight: usize,

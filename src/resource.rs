@@ -112,7 +112,7 @@ impl Kind {
     /// Attributes a driver can change without replacing the resource.
     pub fn updatable(self, attribute: &str) -> bool {
         match self {
-            Kind::Node => attribute == "tags",
+            Kind::Node => attribute == "tags" || LIFECYCLE.contains(&attribute),
             Kind::Firewall => attribute == "ports" || attribute == "tags",
             Kind::Key => false,
         }
@@ -126,6 +126,16 @@ impl Kind {
             Kind::Firewall => "firewall",
         }
     }
+}
+
+/// A node's lifecycle controls, kept among its attributes (only when `true`) so that state
+/// remembers them: `prevent_destroy` still guards a node whose group left the strategy. They
+/// change in place, and no provider ever sees them.
+pub const LIFECYCLE: [&str; 2] = ["create_before_destroy", "prevent_destroy"];
+
+/// Whether `attributes` set the lifecycle control `name` (one of [`LIFECYCLE`]).
+pub fn lifecycle(attributes: &Attributes, name: &str) -> bool {
+    attributes.get(name).and_then(Value::as_bool) == Some(true)
 }
 
 /// Where a resource lives: one offering of one provider.

@@ -487,3 +487,56 @@ fn state_rm_leaves_the_instance_and_import_adopts_it_back_by_its_id() {
     ok(&p, &["destroy", "--auto-approve"]);
     assert!(moto.instances(REGION).is_empty());
 }
+
+#[test]
+fn create_before_destroy_runs_two_instances_for_one_address_then_one() {
+    let moto = Moto::start();
+    let mut s = strategy(
+        "cbd",
+        &moto.url(),
+        1,
+        json!({"options": [{"id": "ap-southeast-2a"}]}),
+    );
+    s["node"]["create_before_destroy"] = true.into();
+    let p = project(&s);
+    ok(&p, &["apply", "--auto-approve"]);
+    let old = resource(&p.state("cbd"), "node.web[0]")["provider_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The launch looks for an instance of this address to adopt: the old one is not it.
+    let (code, _, err) = run(&p, &["apply", "--auto-approve", "--replace", "node.web[0]"]);
+    assert_eq!(code, 0, "{err}");
+    let new = resource(&p.state("cbd"), "node.web[0]")["provider_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        new, old,
+        "the old instance was adopted as its own replacement"
+    );
+    let at = |needle: &str| {
+        err.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{err}"))
+    };
+    assert!(
+        at(&format!(
+            "replacement {new} is ready; deleting the old object {old}"
+        )) < at(&format!("old object {old} deleted")),
+        "{err}"
+    );
+    let instances = moto.instances(REGION);
+    let by = live_by_address(&instances);
+    let ids: Vec<&str> = by["node.web[0]"]
+        .iter()
+        .filter(|i| i["state"] != "shutting-down")
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [new.as_str()], "{instances:#?}");
+    // Refresh takes the new one for the address, and adopts nothing.
+    let (code, out, err) = run(&p, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    ok(&p, &["destroy", "--auto-approve"]);
+    assert!(moto.instances(REGION).is_empty());
+}

@@ -1,6 +1,11 @@
 //! The scheduler: hands out ready steps (all dependencies done) like a dependency queue, runs
 //! at most `parallelism` of them on a `JoinSet`, retries what the driver marks retryable (on
 //! the budgets of `retry`), and fails over to the next candidate when a create is refused.
+//!
+//! A replace deletes the old object, then creates the new one; with create-before-destroy
+//! (`Change::creates_first`) it records the old one as deposed, creates the new one and waits
+//! until it is ready, and only then deletes the old one, so that a crash in between leaves the
+//! old object in state for the next plan to delete.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -16,8 +21,8 @@ use crate::driver::{CreateRequest, Driver, DriverError, ErrorClass, Scope};
 use crate::plan::{Action, Change};
 use crate::reference::Known;
 use crate::report::{Event, Reporter};
-use crate::resource::{Address, Desired, Existing, Placement};
-use crate::state::journal::Journal;
+use crate::resource::{self, Address, Desired, Existing, Placement};
+use crate::state::journal::{Deposed, Entry, Journal};
 use serde_json::Value;
 
 /// How the executor runs.
@@ -101,6 +106,8 @@ struct Shared {
     blocked: Mutex<HashSet<String>>,
     /// What exists now, kept current as steps finish.
     existing: Mutex<HashMap<Address, Existing>>,
+    /// Deposed objects this apply deletes, by address: creates there must not take them.
+    deposed: HashMap<Address, Vec<Existing>>,
     /// Cancelled on interrupt: steps in flight make no further retries.
     cancel: CancellationToken,
 }
@@ -124,6 +131,15 @@ pub async fn execute(
         .filter(|c| c.action != Action::NoOp)
         .collect();
     let (mut waiting_on, dependents) = dependencies(&steps);
+    let mut deposed: HashMap<Address, Vec<Existing>> = HashMap::new();
+    for step in steps.iter().filter(|s| s.deposed) {
+        if let Some(old) = &step.before {
+            deposed
+                .entry(step.address.clone())
+                .or_default()
+                .push(old.clone());
+        }
+    }
     let parallelism = options.parallelism.max(1);
     let shared = Arc::new(Shared {
         drivers,
@@ -134,6 +150,7 @@ pub async fn execute(
         options,
         blocked: Mutex::new(HashSet::new()),
         existing: Mutex::new(existing),
+        deposed,
         cancel: cancel.clone(),
     });
     reporter.report(Event::ApplyStarted { steps: steps.len() });
@@ -284,16 +301,27 @@ pub async fn execute(
 /// For each step, how many steps it waits for, and which steps wait for it. Creates and
 /// updates wait for the steps of what they depend on; a delete waits for the deletes and
 /// replaces of what depends on it (a replace deletes the old object first, which may still
-/// use it: a node moving off a provider, and that provider's firewall).
+/// use it: a node moving off a provider, and that provider's firewall); deleting a deposed
+/// object waits for the create at its address (the new one first).
 fn dependencies(steps: &[Change]) -> (Vec<usize>, Vec<Vec<usize>>) {
     let index: HashMap<&Address, usize> = steps
         .iter()
         .enumerate()
+        .filter(|(_, s)| !s.deposed)
         .map(|(i, s)| (&s.address, i))
         .collect();
     let mut waiting_on = vec![0; steps.len()];
     let mut dependents = vec![Vec::new(); steps.len()];
     for (i, step) in steps.iter().enumerate() {
+        if step.deposed {
+            if let Some(&j) = index.get(&step.address)
+                && steps[j].after.is_some()
+            {
+                waiting_on[i] += 1;
+                dependents[j].push(i);
+            }
+            continue;
+        }
         if let Some(after) = &step.after {
             for dep in &after.depends_on {
                 if let Some(&j) = index.get(dep)
@@ -400,6 +428,18 @@ async fn perform(
     shared: &Shared,
     result: &mut StepResult,
 ) -> Result<Option<Existing>, String> {
+    if change.deposed {
+        let old = change
+            .before
+            .as_ref()
+            .ok_or("a deposed delete without its object")?;
+        delete_deposed(change, old, shared).await?;
+        return Ok(None);
+    }
+    if change.creates_first() {
+        create_before_destroy(change, shared, result).await?;
+        return Ok(None);
+    }
     if matches!(change.action, Action::Delete | Action::Replace)
         && let Some(before) = &change.before
     {
@@ -421,17 +461,32 @@ async fn perform(
         .transpose()?;
     let created = match (change.action, rendered.as_ref()) {
         (Action::Create | Action::Replace, Some(desired)) => {
-            create(desired, shared, result).await?
+            let replacing = shared
+                .deposed
+                .get(&change.address)
+                .map_or(&[][..], Vec::as_slice);
+            create(desired, shared, result, replacing).await?
         }
         (Action::Update, Some(desired)) => {
             let before = change
                 .before
                 .as_ref()
                 .ok_or("update without a prior resource")?;
-            let driver = driver_for(shared, &before.placement.provider)?;
-            retrying(shared, &change.address, || driver.update(before, desired))
-                .await
-                .map_err(|e| e.to_string())?
+            // Lifecycle controls are oss's own: a change of only those calls no provider.
+            let for_provider = change
+                .changed_fields()
+                .iter()
+                .any(|f| !resource::LIFECYCLE.contains(&f.name.as_str()));
+            let mut updated = if for_provider {
+                let driver = driver_for(shared, &before.placement.provider)?;
+                retrying(shared, &change.address, || driver.update(before, desired))
+                    .await
+                    .map_err(|e| e.to_string())?
+            } else {
+                before.clone()
+            };
+            keep_lifecycle(&mut updated, desired);
+            updated
         }
         _ => return Ok(None),
     };
@@ -467,6 +522,93 @@ fn rendered(desired: &Desired, shared: &Shared) -> Result<Desired, String> {
     }
 }
 
+/// Records the lifecycle controls `desired` sets on what a driver returned (drivers keep only
+/// the attributes they use), so that state remembers them.
+fn keep_lifecycle(existing: &mut Existing, desired: &crate::resource::Desired) {
+    for name in resource::LIFECYCLE {
+        if resource::lifecycle(&desired.attributes, name) {
+            existing
+                .attributes
+                .insert(name.to_string(), serde_json::Value::Bool(true));
+        } else {
+            existing.attributes.remove(name);
+        }
+    }
+}
+
+/// A create-before-destroy replace: the old object is recorded as deposed (durably, before
+/// anything else), the new one is created, waited for and recorded, and only then is the old
+/// one deleted. A create that fails gives the address back to the old object, which still
+/// runs; a delete that fails leaves it deposed, for the next plan to delete.
+async fn create_before_destroy(
+    change: &Change,
+    shared: &Shared,
+    result: &mut StepResult,
+) -> Result<(), String> {
+    let address = &change.address;
+    let old = change
+        .before
+        .as_ref()
+        .ok_or("a replace without its object")?;
+    let desired = change
+        .after
+        .as_ref()
+        .ok_or("a replace without its resource")?;
+    let desired = &rendered(desired, shared)?;
+    journal(shared, Entry::Depose(address.clone())).await?;
+    lock(&shared.existing).remove(address);
+    shared.reporter.report(Event::Deposed {
+        address,
+        provider_id: &old.provider_id,
+    });
+    let mut replacing = vec![old.clone()];
+    replacing.extend(shared.deposed.get(address).into_iter().flatten().cloned());
+    let new = match create(desired, shared, result, &replacing).await {
+        Ok(new) => new,
+        Err(message) => {
+            journal(shared, Entry::Restore(address.clone())).await?;
+            lock(&shared.existing).insert(address.clone(), old.clone());
+            return Err(message);
+        }
+    };
+    let new_id = new.provider_id.clone();
+    record(shared, new).await?;
+    shared.reporter.report(Event::ReplacementReady {
+        address,
+        provider_id: &new_id,
+        old: &old.provider_id,
+    });
+    delete_deposed(change, old, shared).await.map_err(|e| {
+        format!("the replacement {new_id} runs, but the old object {} is still there (the next apply deletes it): {e}", old.provider_id)
+    })
+}
+
+/// Deletes a deposed object and drops it from state.
+async fn delete_deposed(change: &Change, old: &Existing, shared: &Shared) -> Result<(), String> {
+    let driver = driver_for(shared, &old.placement.provider)?;
+    retrying(shared, &change.address, || driver.delete(old))
+        .await
+        .map_err(|e| e.to_string())?;
+    let dropped = Deposed {
+        address: old.address.clone(),
+        provider_id: old.provider_id.clone(),
+    };
+    journal(shared, Entry::DropDeposed(dropped)).await?;
+    shared.reporter.report(Event::DeposedDeleted {
+        address: &change.address,
+        provider_id: &old.provider_id,
+    });
+    Ok(())
+}
+
+async fn journal(shared: &Shared, entry: Entry) -> Result<(), String> {
+    shared
+        .journal
+        .record(entry)
+        .await
+        .map_err(|e| format!("{e}: {}", source_text(&e)))
+}
+
 /// Makes a created or updated resource durable in the journal, then known to later steps.
 async fn record(shared: &Shared, resource: Existing) -> Result<(), String> {
     shared
@@ -487,6 +629,7 @@ async fn create(
     desired: &crate::resource::Desired,
     shared: &Shared,
     result: &mut StepResult,
+    replacing: &[Existing],
 ) -> Result<Existing, String> {
     let candidates: Vec<&Placement> = std::iter::once(&desired.placement)
         .chain(&desired.fallbacks)
@@ -510,10 +653,12 @@ async fn create(
             placement,
             lineage: &shared.lineage,
             dependencies: &dependencies,
+            replacing,
         };
         match retrying(shared, &desired.address, || driver.create(request.clone())).await {
-            Ok(existing) => {
+            Ok(mut existing) => {
                 result.placement = Some(existing.placement.clone());
+                keep_lifecycle(&mut existing, desired);
                 return Ok(existing);
             }
             Err(e) if e.class == ErrorClass::FailOver => {
@@ -731,6 +876,7 @@ mod tests {
             after: Some(d),
             gone: false,
             moved_from: None,
+            deposed: false,
         }
     }
 
@@ -1213,6 +1359,87 @@ mod tests {
         );
     }
 
+    /// Replaces `n0` (recorded in state as `old`) and returns the driver's log, the outcome
+    /// and the state after.
+    async fn replace_n0(script: Arc<Script>, create_first: bool) -> (Vec<String>, Outcome, State) {
+        let old = Existing {
+            address: Address("n0".into()),
+            kind: Kind::Node,
+            placement: place("a"),
+            provider_id: "old".into(),
+            attributes: Default::default(),
+            observed: Default::default(),
+            dependencies: vec![],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), "t");
+        let mut state = State::new("t");
+        state.resources.insert(old.address.clone(), old.clone());
+        store.write(&mut state).unwrap();
+        let mut want = desired("n0", &[], &[]);
+        if create_first {
+            want.attributes
+                .insert("create_before_destroy".into(), true.into());
+        }
+        let change = Change {
+            action: Action::Replace,
+            before: Some(old),
+            ..create(want)
+        };
+        assert_eq!(change.creates_first(), create_first);
+        let run = Run {
+            drivers: [("script".to_string(), script.clone() as Arc<dyn Driver>)].into(),
+            lineage: state.lineage.clone(),
+            journal: Arc::new(store.begin_journal(&state).unwrap()),
+            reporter: Arc::new(crate::report::Silent),
+            existing: state.resources.clone().into_iter().collect(),
+        };
+        let outcome = execute(
+            vec![change],
+            run,
+            Options::default(),
+            CancellationToken::new(),
+        )
+        .await;
+        let log = script.log.lock().unwrap().clone();
+        (log, outcome, store.load().unwrap().state.unwrap())
+    }
+
+    #[tokio::test]
+    async fn create_before_destroy_creates_the_new_one_before_deleting_the_old() {
+        let (log, outcome, _) = replace_n0(Arc::new(Script::default()), false).await;
+        assert!(outcome.succeeded());
+        assert_eq!(
+            log,
+            ["delete n0", "create n0 at a"],
+            "a plain replace deletes first"
+        );
+
+        let (log, outcome, state) = replace_n0(Arc::new(Script::default()), true).await;
+        assert!(outcome.succeeded(), "{outcome:?}");
+        assert_eq!(log, ["create n0 at a", "delete n0"]);
+        assert!(state.deposed.is_empty(), "{:?}", state.deposed);
+        let new = &state.resources[&Address("n0".into())];
+        assert_ne!(new.provider_id, "old");
+        assert_eq!(
+            new.attributes["create_before_destroy"], true,
+            "the flag is recorded"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_replacement_leaves_the_old_one_in_place() {
+        let script = Arc::new(Script {
+            broken: ["n0".to_string()].into(),
+            ..Script::default()
+        });
+        let (log, outcome, state) = replace_n0(script, true).await;
+        assert!(matches!(outcome.steps[0].status, Status::Failed(_)));
+        assert_eq!(log, ["create n0 at a"], "the old one is not deleted");
+        assert_eq!(state.resources[&Address("n0".into())].provider_id, "old");
+        assert!(state.deposed.is_empty());
+    }
+
     #[tokio::test]
     async fn deletes_run_in_reverse_dependency_order() {
         let script = Arc::new(Script::default());
@@ -1233,6 +1460,7 @@ mod tests {
             after: None,
             gone: false,
             moved_from: None,
+            deposed: false,
         };
         let changes = vec![
             delete(existing("key", &[])),
@@ -1275,6 +1503,7 @@ mod tests {
                 after: None,
                 gone: false,
                 moved_from: None,
+                deposed: false,
             },
             Change {
                 address: old_node.address.clone(),
@@ -1284,6 +1513,7 @@ mod tests {
                 after: Some(desired("node", &[], &[])),
                 gone: false,
                 moved_from: None,
+                deposed: false,
             },
         ];
         let (outcome, _) = run(script.clone(), changes, 4, CancellationToken::new()).await;

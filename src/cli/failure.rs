@@ -166,6 +166,10 @@ pub fn engine(e: EngineError) -> Failure {
             let hint = departed.hint();
             Failure::from(e).with_hint(hint)
         }
+        EngineError::Protected(ref protected) => {
+            let hint = protected.hint();
+            Failure::from(e).with_hint(hint)
+        }
         EngineError::Scope(ref scope) => {
             let hint = scope.hint();
             Failure {

@@ -186,6 +186,23 @@ impl Reporter for Progress {
             Event::StepSkipped { address, because } => {
                 self.line(format!("{address}: skipped because {because} failed"));
             }
+            Event::Deposed {
+                address,
+                provider_id,
+            } => self.line(format!(
+                "{address}: keeping the old object {provider_id} until its replacement is ready (create before destroy)"
+            )),
+            Event::ReplacementReady {
+                address,
+                provider_id,
+                old,
+            } => self.line(format!(
+                "{address}: replacement {provider_id} is ready; deleting the old object {old}"
+            )),
+            Event::DeposedDeleted {
+                address,
+                provider_id,
+            } => self.line(format!("{address}: old object {provider_id} deleted")),
             Event::Interrupted { in_flight } => self.line(format!(
                 "Interrupted: starting nothing new, waiting for {in_flight} step(s) in flight, then saving state. Interrupt again to stop at once."
             )),

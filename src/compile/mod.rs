@@ -188,6 +188,14 @@ fn node_attributes(group: &Group, index: usize) -> Attributes {
     if !spec.env.is_empty() {
         attributes.insert("env".into(), json!(spec.env));
     }
+    for (name, set) in [
+        ("create_before_destroy", spec.create_before_destroy),
+        ("prevent_destroy", spec.prevent_destroy),
+    ] {
+        if set {
+            attributes.insert(name.into(), json!(true));
+        }
+    }
     attributes
 }
 

@@ -127,6 +127,11 @@ pub struct CreateRequest<'a> {
     pub lineage: &'a str,
     /// What the resource depends on, as it exists now (a node's key pair and firewall).
     pub dependencies: &'a [Existing],
+    /// Objects at the same address that this create replaces and that may still exist: the
+    /// old node of a create-before-destroy replace, deposed objects not deleted yet. A
+    /// driver never adopts one of them as the created object, and gives the new object an
+    /// id of its own.
+    pub replacing: &'a [Existing],
 }
 
 /// The answer of a batched refresh.

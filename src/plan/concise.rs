@@ -16,15 +16,18 @@ pub fn render(plan: &Plan) -> String {
         .collect();
     let width = changed
         .iter()
-        .map(|c| c.address.as_str().chars().count())
+        .map(|c| c.label().chars().count())
         .max()
         .unwrap_or(0);
     let mut out = String::new();
     for change in &changed {
-        let (symbol, word) = describe(change.effect());
+        let (symbol, word) = match describe(change.effect()) {
+            (_, word) if change.creates_first() => ("+/-", word),
+            described => described,
+        };
         let line = format!(
             "{symbol:<3} {:<width$}  {word:<8}  {}",
-            change.address.as_str(),
+            change.label(),
             change.reason
         );
         // An empty reason would leave trailing spaces.
@@ -58,7 +61,8 @@ pub fn render(plan: &Plan) -> String {
     out
 }
 
-/// The symbol and word of a change: `-/+ replace`; a gone resource is `+ recreate` or
+/// The symbol and word of a change: `-/+ replace` (`+/-` when the new one is created first,
+/// see [`Change::creates_first`]); a gone resource is `+ recreate` or
 /// `- forget` (nothing is destroyed).
 fn describe(effect: Effect) -> (&'static str, &'static str) {
     match effect {

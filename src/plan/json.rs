@@ -96,6 +96,7 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
     let actions: &[&str] = match c.effect() {
         Effect::Create | Effect::Recreate => &["create"],
         Effect::Update => &["update"],
+        Effect::Replace if c.creates_first() => &["create", "delete"],
         Effect::Replace => &["delete", "create"],
         Effect::Delete => &["delete"],
         Effect::Forget => &["forget"],
@@ -108,6 +109,7 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
         "actions": actions,
         "reason": c.reason,
         "gone": c.gone,
+        "deposed": c.deposed,
         "before": fields(false),
         "after": fields(true),
         "after_unknown": c.after.as_ref().map(|a| {

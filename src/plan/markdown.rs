@@ -223,13 +223,14 @@ fn warning(out: &mut String, plan: &Plan, tally: &Tally) {
         .filter(|c| matches!(c.effect(), Effect::Delete | Effect::Replace));
     for change in destructive.clone().take(WARNED_BY_NAME) {
         let verb = match change.effect() {
+            Effect::Replace if change.creates_first() => "replace (new one first)",
             Effect::Replace => "replace",
             _ => "delete",
         };
         let _ = writeln!(
             out,
             "> - {} {verb}: {}",
-            code(change.address.as_str()),
+            code(&change.label()),
             inline(&change.reason)
         );
     }
@@ -273,8 +274,9 @@ fn unpriced(change: &Change) -> bool {
     before || after
 }
 
-fn label(effect: Effect) -> &'static str {
-    match effect {
+fn label(change: &Change) -> &'static str {
+    match change.effect() {
+        Effect::Replace if change.creates_first() => "± replace (new one first)",
         Effect::Create => "+ create",
         Effect::Update => "~ update",
         Effect::Replace => "± replace",
@@ -308,8 +310,8 @@ fn row(change: &Change, currency: &str) -> String {
     let live_before = before.filter(|_| !change.gone);
     format!(
         "| {} | {} | {} | {} → {} | {} |\n",
-        code(change.address.as_str()).replace('|', "\\|"),
-        label(change.effect()),
+        code(&change.label()).replace('|', "\\|"),
+        label(change),
         inline(&placement),
         price(live_before),
         price(after),
@@ -322,8 +324,8 @@ fn details(change: &Change) -> String {
     let effect = change.effect();
     let mut out = format!(
         "**{}** {}: {}\n\n",
-        code(change.address.as_str()),
-        label(effect),
+        code(&change.label()),
+        label(change),
         inline(&change.reason)
     );
     let fields = match effect {
@@ -553,6 +555,7 @@ mod tests {
                     }),
                     gone: false,
                     moved_from: None,
+                    deposed: false,
                 }
             })
             .collect();

@@ -5,6 +5,7 @@
 //! Pure: no I/O. Rendering lives in [`text`], [`json`], [`markdown`] and [`concise`].
 
 pub mod concise;
+pub mod guard;
 pub mod json;
 pub mod markdown;
 mod scope;
@@ -63,6 +64,10 @@ pub struct Change {
     /// The address it had in state before a `moved` block renamed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_from: Option<Address>,
+    /// A delete of a deposed object (`before`): the old object of a create-before-destroy
+    /// replace that was not deleted yet. The address itself is another change's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deposed: bool,
 }
 
 /// One attribute's change, as shown to people.
@@ -76,6 +81,25 @@ pub struct FieldChange {
 }
 
 impl Change {
+    /// A replace that creates the new object and waits until it is ready before deleting the
+    /// old one (its group says `"create_before_destroy": true`); Terraform's `+/-`.
+    pub fn creates_first(&self) -> bool {
+        self.action == Action::Replace
+            && !self.gone
+            && self
+                .after
+                .as_ref()
+                .is_some_and(|a| crate::resource::lifecycle(&a.attributes, "create_before_destroy"))
+    }
+
+    /// The address as plans show it: a deposed object's says so, with its provider id.
+    pub fn label(&self) -> String {
+        match (&self.before, self.deposed) {
+            (Some(before), true) => format!("{} (deposed {})", self.address, before.provider_id),
+            _ => self.address.to_string(),
+        }
+    }
+
     /// Attribute-level before → after (placement fields first, then attributes by name).
     pub fn fields(&self) -> Vec<FieldChange> {
         let before = self
@@ -414,11 +438,25 @@ pub fn diff(desired: Option<&DesiredGraph>, current: &Current<'_>, scope: &Scope
                 after: None,
                 gone,
                 moved_from: None,
+                deposed: false,
             });
         }
     }
+    // Old objects a create-before-destroy replace left (a crash came before their delete).
+    for old in current.state.iter().flat_map(|s| &s.deposed) {
+        changes.push(Change {
+            address: old.address.clone(),
+            action: Action::Delete,
+            reason: "deposed: the old object of a create-before-destroy replace".into(),
+            before: Some(old.clone()),
+            after: None,
+            gone: false,
+            moved_from: None,
+            deposed: true,
+        });
+    }
     changes.retain(|c| scope.covers(&c.address));
-    for change in &mut changes {
+    for change in changes.iter_mut().filter(|c| !c.deposed) {
         if let Some(from) = current.moved.get(&change.address) {
             change.moved_from = Some(from.clone());
             change.reason = match change.action {
@@ -427,7 +465,7 @@ pub fn diff(desired: Option<&DesiredGraph>, current: &Current<'_>, scope: &Scope
             };
         }
     }
-    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    changes.sort_by(|a, b| (&a.address, a.deposed).cmp(&(&b.address, b.deposed)));
     changes
 }
 
@@ -546,6 +584,7 @@ fn change_for(
         after: Some(want.clone()),
         gone: false,
         moved_from: None,
+        deposed: false,
     };
     if have.is_none() {
         change.action = Action::Create;

@@ -142,6 +142,7 @@ mod tests {
             after: desired,
             gone: false,
             moved_from: None,
+            deposed: false,
         }
     }
 

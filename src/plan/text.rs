@@ -109,6 +109,11 @@ fn render_change(out: &mut String, change: &Change, styles: &Styles) {
     let (symbol, verb, style) = match change.action {
         Action::Create => ("  +", "will be created", &styles.add),
         Action::Update => ("  ~", "will be updated in place", &styles.change),
+        Action::Replace if change.creates_first() => (
+            "+/-",
+            "must be replaced (the new one first, then the old one goes)",
+            &styles.replace,
+        ),
         Action::Replace => ("-/+", "must be replaced", &styles.replace),
         Action::Delete if change.gone => ("  -", "will be forgotten", &styles.destroy),
         Action::Delete => ("  -", "will be destroyed", &styles.destroy),
@@ -119,10 +124,10 @@ fn render_change(out: &mut String, change: &Change, styles: &Styles) {
         out,
         "  {} {} {verb}: {}",
         styles.dim.apply_to("#"),
-        styles.bold.apply_to(&change.address),
+        styles.bold.apply_to(change.label()),
         change.reason
     );
-    let _ = writeln!(out, "{} {}", style.apply_to(symbol), change.address);
+    let _ = writeln!(out, "{} {}", style.apply_to(symbol), change.label());
     let fields: Vec<FieldChange> = match change.action {
         Action::Create | Action::Delete => change.fields(),
         _ => change.changed_fields(),

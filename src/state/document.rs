@@ -4,6 +4,10 @@
 //! (the bytes every backend stores) and its parsing, which refuses what cannot be trusted: an
 //! unknown format version, or a resource listed twice.
 //!
+//! Beside the resources, `deposed` lists objects that a create-before-destroy replace has
+//! moved aside: the old object still runs (or may) while its replacement takes the address;
+//! the next plan deletes any that a crash left behind.
+//!
 //! Pure: no I/O. Secrets never enter the document (resources hold only compiled attributes and
 //! what providers observed; provider records hold `env.NAME` references, never their values).
 
@@ -33,6 +37,10 @@ pub struct State {
     pub providers: BTreeMap<String, ProviderRecord>,
     #[serde(with = "as_list")]
     pub resources: BTreeMap<Address, Existing>,
+    /// Old objects of create-before-destroy replaces, still to be deleted (each with the
+    /// address it had; several may share one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deposed: Vec<Existing>,
     /// Objects `oss state rm` forgot: refresh does not adopt them again by their marker
     /// (`oss import` of one takes it off the list).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -82,6 +90,7 @@ impl State {
             providers: BTreeMap::new(),
             resources: BTreeMap::new(),
             forgotten: Vec::new(),
+            deposed: Vec::new(),
         }
     }
 }
@@ -122,6 +131,7 @@ struct Stored {
     resources: Vec<Existing>,
     #[serde(default)]
     forgotten: Vec<Forgotten>,
+    deposed: Vec<Existing>,
 }
 
 /// Parses a stored state document; `whence` names it in errors (a path, or a backend).
@@ -162,6 +172,7 @@ pub fn parse(bytes: &[u8], whence: &str) -> Result<State, StateError> {
         providers: stored.providers,
         resources,
         forgotten: stored.forgotten,
+        deposed: stored.deposed,
     })
 }
 

@@ -3,7 +3,9 @@
 //! (one JSON object per line, the same in local files, PostgreSQL rows and S3 objects), and
 //! the fold that replays records onto a loaded state.
 //!
-//! The format is stable: `{"put": RESOURCE}`, `{"delete": "ADDRESS"}`, and the header
+//! The format is stable: `{"put": RESOURCE}`, `{"delete": "ADDRESS"}`, the entries of a
+//! create-before-destroy replace (`{"depose": "ADDRESS"}`, `{"restore": "ADDRESS"}`,
+//! `{"drop_deposed": {"address": "ADDRESS", "provider_id": "ID"}}`), and the header
 //! `{"journal":1,"lineage":"..","base_serial":N}`. Pure: no I/O; backends store the text.
 
 use async_trait::async_trait;
@@ -21,6 +23,22 @@ pub enum Entry {
     Put(Box<Existing>),
     /// The resource no longer exists.
     Delete(Address),
+    /// The resource at this address is moved aside (still existing) so that its replacement
+    /// can take the address: create-before-destroy.
+    Depose(Address),
+    /// The replacement could not be created: the object moved aside last for this address
+    /// takes it back.
+    Restore(Address),
+    /// A deposed object no longer exists.
+    DropDeposed(Deposed),
+}
+
+/// Which deposed object: the address it had and its provider id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deposed {
+    pub address: Address,
+    pub provider_id: String,
 }
 
 impl Entry {
@@ -42,6 +60,24 @@ impl Entry {
             }
             Entry::Delete(a) => {
                 state.resources.remove(&a);
+            }
+            Entry::Depose(a) => {
+                if let Some(r) = state.resources.remove(&a) {
+                    state.deposed.push(r);
+                }
+            }
+            Entry::Restore(a) => {
+                if !state.resources.contains_key(&a)
+                    && let Some(i) = state.deposed.iter().rposition(|r| r.address == a)
+                {
+                    let r = state.deposed.remove(i);
+                    state.resources.insert(a, r);
+                }
+            }
+            Entry::DropDeposed(d) => {
+                state
+                    .deposed
+                    .retain(|r| r.address != d.address || r.provider_id != d.provider_id);
             }
         }
     }
@@ -141,6 +177,11 @@ pub trait Journal: Send + Sync {
     async fn delete(&self, address: &Address) -> Result<(), StateError> {
         self.append(&[Entry::Delete(address.clone())]).await
     }
+
+    /// Records one entry.
+    async fn record(&self, entry: Entry) -> Result<(), StateError> {
+        self.append(&[entry]).await
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +206,51 @@ mod tests {
         let decoded = Header::decode(header).unwrap();
         assert_eq!(decoded.encode(), header);
         assert_eq!(decoded.base_serial, 4);
+    }
+
+    #[test]
+    fn a_deposed_object_is_kept_until_dropped() {
+        use crate::state::document::tests::node;
+        let mut state = State::new("t");
+        state.resources.insert(node(0).address.clone(), node(0));
+        let new = Existing {
+            provider_id: "web-0-new".into(),
+            ..node(0)
+        };
+        let lines = encode_lines(&[
+            Entry::Depose(node(0).address),
+            Entry::Put(Box::new(new.clone())),
+        ]);
+        let text = String::from_utf8(lines).unwrap();
+        let state = fold(state, text.lines()).state.unwrap();
+        assert_eq!(state.deposed, [node(0)], "the old object is not forgotten");
+        assert_eq!(state.resources[&node(0).address], new);
+        let drop = Entry::DropDeposed(Deposed {
+            address: node(0).address,
+            provider_id: "web-0".into(),
+        });
+        assert_eq!(
+            drop.encode(),
+            r#"{"drop_deposed":{"address":"node.web[0]","provider_id":"web-0"}}"#
+        );
+        let state = fold(state, [drop.encode().as_str()]).state.unwrap();
+        assert!(state.deposed.is_empty());
+        assert_eq!(state.resources.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_replacement_gives_the_address_back() {
+        use crate::state::document::tests::node;
+        let mut state = State::new("t");
+        state.resources.insert(node(0).address.clone(), node(0));
+        let lines = [
+            Entry::Depose(node(0).address),
+            Entry::Restore(node(0).address),
+        ];
+        let text = String::from_utf8(encode_lines(&lines)).unwrap();
+        let state = fold(state, text.lines()).state.unwrap();
+        assert!(state.deposed.is_empty());
+        assert_eq!(state.resources[&node(0).address], node(0));
     }
 
     #[test]

@@ -34,12 +34,14 @@ pub(super) type Live = HashMap<Address, Instance>;
 pub(super) type LiveCell = Arc<tokio::sync::OnceCell<Live>>;
 
 impl AwsDriver {
-    /// Instances of this lineage and address in `region` that are pending or running.
+    /// Instances of this lineage and address in `region` that are pending or running, but
+    /// for those in `except` (the objects a create replaces).
     pub(super) async fn find_node(
         &self,
         region: &str,
         lineage: &str,
         address: &Address,
+        except: &[&str],
     ) -> Result<Option<Instance>, DriverError> {
         let params = Params::new()
             .filter(1, &format!("tag:{TAG_LINEAGE}"), &[lineage])
@@ -48,7 +50,7 @@ impl AwsDriver {
         let answer = self.call(region, "DescribeInstances", params).await?;
         let mut found: Vec<Instance> = Instance::all(&answer)
             .into_iter()
-            .filter(|i| i.is_live() && self.ours(&i.tags))
+            .filter(|i| i.is_live() && self.ours(&i.tags) && !except.contains(&i.id.as_str()))
             .collect();
         // Should two exist (only a foreign tool could do that), adopt the oldest id.
         found.sort_by(|a, b| a.id.cmp(&b.id));
@@ -138,17 +140,27 @@ impl AwsDriver {
         }
 
         // Adoption: an instance of this lineage and address that a crash left behind.
+        // The old instance of a replace (still running beside the new one) is never adopted.
+        let replacing: Vec<&str> = request
+            .replacing
+            .iter()
+            .map(|r| r.provider_id.as_str())
+            .collect();
         let attempt = (region.clone(), desired.address.clone());
         let retried = lock(&self.launched).contains(&attempt);
-        let found = if retried {
-            self.find_node(&region, request.lineage, &desired.address)
+        let cell = self.live(&region, request.lineage).await?;
+        let seen = cell
+            .get()
+            .and_then(|live| live.get(&desired.address))
+            .cloned();
+        // The snapshot holds one instance per address: when that is the old one, ask.
+        let shadowed = seen
+            .as_ref()
+            .is_some_and(|i| replacing.contains(&i.id.as_str()));
+        let found = if retried || shadowed {
+            self.find_node(&region, request.lineage, &desired.address, &replacing)
                 .await?
         } else {
-            let cell = self.live(&region, request.lineage).await?;
-            let seen = cell
-                .get()
-                .and_then(|live| live.get(&desired.address))
-                .cloned();
             match seen {
                 Some(seen) => self
                     .describe_one(&region, &seen.id)
@@ -198,7 +210,7 @@ impl AwsDriver {
             .set("Placement.AvailabilityZone", zone)
             .set(
                 "ClientToken",
-                self.client_token(request.lineage, &desired.address, placement),
+                self.client_token(request.lineage, &desired.address, placement, &replacing),
             );
         if let Some(key) = dependency(Kind::Key) {
             params = params.set("KeyName", &key.provider_id);
@@ -389,10 +401,13 @@ impl AwsDriver {
         lineage: &str,
         address: &Address,
         placement: &Placement,
+        replacing: &[&str],
     ) -> String {
         let mut hash = Sha256::new();
         hash.update(self.nonce.to_be_bytes());
-        for part in [lineage, address.as_str(), &placement.to_string()] {
+        let placement = placement.to_string();
+        let parts = [lineage, address.as_str(), &placement];
+        for part in parts.iter().chain(replacing) {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
@@ -465,20 +480,20 @@ mod tests {
             hourly_price: None,
             currency: None,
         };
-        let a = driver.client_token("L", &Address::node("web", 0), &placement);
+        let a = driver.client_token("L", &Address::node("web", 0), &placement, &[]);
         assert_eq!(
             a,
-            driver.client_token("L", &Address::node("web", 0), &placement)
+            driver.client_token("L", &Address::node("web", 0), &placement, &[])
         );
         assert_ne!(
             a,
-            driver.client_token("L", &Address::node("web", 1), &placement)
+            driver.client_token("L", &Address::node("web", 1), &placement, &[])
         );
         assert!(a.len() <= 64 && a.is_ascii());
         let other = new_driver();
         assert_ne!(
             a,
-            other.client_token("L", &Address::node("web", 0), &placement)
+            other.client_token("L", &Address::node("web", 0), &placement, &[])
         );
     }
 

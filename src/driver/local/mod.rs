@@ -351,7 +351,14 @@ fn host_arch() -> &'static str {
     }
 }
 
-pub(super) fn provider_id(name: &str, lineage: &str, address: &Address) -> String {
+/// A node's id: its name, and a digest of lineage, address and the ids of the objects it
+/// replaces (none, unless the old node still runs beside it: create-before-destroy).
+pub(super) fn provider_id(
+    name: &str,
+    lineage: &str,
+    address: &Address,
+    replacing: &[&str],
+) -> String {
     let base: String = name
         .chars()
         .map(|c| {
@@ -364,7 +371,12 @@ pub(super) fn provider_id(name: &str, lineage: &str, address: &Address) -> Strin
         .take(48)
         .collect();
     let base = if base.is_empty() { "node" } else { &base };
-    let digest = crate::digest::sha256_hex(format!("{lineage}\0{address}").as_bytes());
+    let mut seed = format!("{lineage}\0{address}");
+    for id in replacing {
+        seed.push('\0');
+        seed.push_str(id);
+    }
+    let digest = crate::digest::sha256_hex(seed.as_bytes());
     format!("{base}-{}", &digest[..8])
 }
 

@@ -45,7 +45,9 @@ impl LocalDriver {
         let (processes, nodes) = self.look().await?;
         for (id, meta) in nodes {
             let same = meta.lineage == request.lineage && meta.address == request.desired.address;
-            if !same || self.is_starting(&id) {
+            // The old node of a replace is not the new one, however alike.
+            let replaced = request.replacing.iter().any(|r| r.provider_id == id);
+            if !same || replaced || self.is_starting(&id) {
                 continue;
             }
             let dir = self.root.join(&id);
@@ -76,9 +78,20 @@ impl LocalDriver {
     ) -> Result<Existing, DriverError> {
         fsutil::create_private_dir_all(&self.root)
             .map_err(|e| io_error("create the node directory root", &self.root, e))?;
-        // The id follows from lineage and address, so a directory a crash left before its
-        // node.json was written is found (and reclaimed) by the next create of that address.
-        let mut provider_id = provider_id(&spec.name, request.lineage, &request.desired.address);
+        // The id follows from lineage and address (and the objects it replaces, which may still
+        // run beside it), so a directory a crash left before its node.json was written is
+        // found (and reclaimed) by the next create of that address.
+        let replacing: Vec<&str> = request
+            .replacing
+            .iter()
+            .map(|r| r.provider_id.as_str())
+            .collect();
+        let mut provider_id = provider_id(
+            &spec.name,
+            request.lineage,
+            &request.desired.address,
+            &replacing,
+        );
         // A directory of that name whose node was renamed or forgotten since (its marker names
         // another address, or no lineage) still runs and is not this create's to reclaim: the
         // new node takes the next free name.

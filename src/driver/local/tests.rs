@@ -81,6 +81,7 @@ impl Env {
             placement: &placement,
             lineage,
             dependencies: &[],
+            replacing: &[],
         };
         self.driver.create(request).await
     }
@@ -540,6 +541,7 @@ async fn unknown_location_is_fatal_and_lists_valid_ones() {
         placement: &placement,
         lineage: LINEAGE,
         dependencies: &[],
+        replacing: &[],
     };
     let error = env.driver.create(request).await.unwrap_err();
     assert_eq!(error.class, ErrorClass::Fatal);

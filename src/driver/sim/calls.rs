@@ -18,6 +18,8 @@ pub(super) struct Order {
     pub desired: Desired,
     pub placement: Placement,
     pub dependencies: Vec<Existing>,
+    /// Ids of the objects this create replaces (never adopted as the new one).
+    pub replacing: Vec<String>,
 }
 
 pub(super) fn refresh_in(
@@ -91,7 +93,12 @@ pub(super) fn create_in(
     order: Order,
 ) -> Result<Existing, DriverError> {
     let desired = &order.desired;
-    if let Some(found) = ledger.find(&cloud.name, &order.lineage, &desired.address) {
+    if let Some(found) = ledger.find(
+        &cloud.name,
+        &order.lineage,
+        &desired.address,
+        &order.replacing,
+    ) {
         return Ok(found.existing());
     }
     let network = match desired.kind {

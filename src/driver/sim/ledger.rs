@@ -177,9 +177,20 @@ impl Ledger {
         Some(instance)
     }
 
-    pub fn find(&self, provider: &str, lineage: &str, address: &Address) -> Option<&SimInstance> {
+    /// The first instance of `provider`, `lineage` and `address`, but for those in `except`.
+    pub fn find(
+        &self,
+        provider: &str,
+        lineage: &str,
+        address: &Address,
+        except: &[String],
+    ) -> Option<&SimInstance> {
         let owner = (provider.to_string(), lineage.to_string(), address.clone());
-        let id = self.owners.get(&owner)?.first()?;
+        let id = self
+            .owners
+            .get(&owner)?
+            .iter()
+            .find(|id| !except.contains(id))?;
         self.instances.get(id)
     }
 

@@ -285,6 +285,11 @@ impl Driver for SimDriver {
             desired: request.desired.clone(),
             placement: request.placement.clone(),
             dependencies: request.dependencies.to_vec(),
+            replacing: request
+                .replacing
+                .iter()
+                .map(|r| r.provider_id.clone())
+                .collect(),
         };
         self.store
             .run(move |ledger| create_in(ledger, &cloud, order))

@@ -121,6 +121,7 @@ async fn create_at(
         placement: &placement,
         lineage: LINEAGE,
         dependencies: &[],
+        replacing: &[],
     };
     driver.create(request).await
 }
@@ -332,6 +333,7 @@ async fn invalid_placements_are_fatal_and_name_the_value() {
         placement: &image,
         lineage: LINEAGE,
         dependencies: &[],
+        replacing: &[],
     };
     let error = driver.create(request).await.unwrap_err();
     assert!(
@@ -626,6 +628,7 @@ async fn refresh_finds_orphans_of_its_lineage_only() {
         placement: &placement,
         lineage: "another-lineage",
         dependencies: &[],
+        replacing: &[],
     };
     driver.create(foreign).await.expect("create foreign");
 
@@ -769,4 +772,44 @@ async fn a_full_location_refuses_the_whole_location() {
             .iter()
             .all(|p| p.capacity.is_none())
     );
+}
+
+#[tokio::test]
+async fn a_create_that_replaces_an_object_never_takes_it_for_the_new_one() {
+    let env = Env::new();
+    let driver = env.driver(json!({}));
+    let old = create(&driver, 0).await.expect("old");
+    // Without `replacing`, a second create of the address finds the first (a crash's orphan).
+    assert_eq!(
+        create(&driver, 0).await.expect("again").provider_id,
+        old.provider_id
+    );
+    let desired = node(0);
+    let at = placement("sim-a", "small");
+    let replacing = [old.clone()];
+    let request = CreateRequest {
+        desired: &desired,
+        placement: &at,
+        lineage: LINEAGE,
+        dependencies: &[],
+        replacing: &replacing,
+    };
+    let new = driver.create(request).await.expect("new");
+    assert_ne!(
+        new.provider_id, old.provider_id,
+        "two objects for one address"
+    );
+    // Refresh knows the new one as the address's and reports nothing to adopt.
+    let refreshed = driver
+        .refresh(LINEAGE, std::slice::from_ref(&new))
+        .await
+        .expect("refresh");
+    assert!(refreshed.known[&new.address].is_some());
+    assert!(refreshed.orphans.is_empty(), "{:?}", refreshed.orphans);
+    driver.delete(&old).await.expect("delete the old one");
+    let refreshed = driver
+        .refresh(LINEAGE, std::slice::from_ref(&new))
+        .await
+        .expect("refresh");
+    assert!(refreshed.known[&new.address].is_some(), "the new one stays");
 }
