@@ -437,3 +437,56 @@ fn an_older_state_without_records_still_destroys_local_nodes() {
     assert_eq!(p.node_dirs(), Vec::<PathBuf>::new());
     assert_eq!(p.node_processes(), vec![]);
 }
+
+/// `strategy` with `create_before_destroy` on its group.
+fn creating_first(providers: &[Value]) -> Value {
+    let mut s = strategy(providers);
+    s["node"]["create_before_destroy"] = true.into();
+    s
+}
+
+/// Applies, and checks from the progress lines that every node's replacement was ready before
+/// its old object's delete began.
+fn apply_creating_first(p: &Project, args: &[&str]) {
+    let (code, out, err) = p.run(&[&["apply", "--auto-approve"], args].concat());
+    assert_eq!(code, 0, "{out}\n{err}");
+    for address in ["node.app[0]", "node.app[1]"] {
+        let at = |needle: &str| {
+            err.lines()
+                .position(|l| l.contains(address) && l.contains(needle))
+                .unwrap_or_else(|| panic!("no {address} line with {needle:?} in\n{err}"))
+        };
+        assert!(at("keeping the old object") < at("is ready; deleting the old object"));
+        assert!(
+            at("is ready; deleting the old object") < at("deleted"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn with_create_before_destroy_the_new_sim_nodes_are_ready_before_the_old_go() {
+    let p = Project::with_strategy(&creating_first(&[cloud_a(), cloud_b()]));
+    p.set_env("OSS_MIGRATION_KEY", "migration-key-1");
+    p.ok(&["apply", "--auto-approve"]);
+    p.write_strategy(&creating_first(&[cloud_b()]));
+    apply_creating_first(&p, &[]);
+    let on = providers_in_state(&p);
+    assert!(
+        on.iter().all(|(_, provider)| provider == "cloud-b"),
+        "{on:?}"
+    );
+    assert_eq!(world(&p.path("worlds/alpha.json")), Vec::<String>::new());
+    assert_eq!(plan_changes(&p, &[]), vec![]);
+    p.ok(&["destroy", "--auto-approve"]);
+}
+
+#[test]
+fn with_create_before_destroy_local_nodes_serve_until_their_sim_replacements_are_ready() {
+    let p = Project::with_strategy(&creating_first(&[local(), cloud_b()]));
+    p.ok(&["apply", "--auto-approve"]);
+    p.write_strategy(&creating_first(&[cloud_b(), local()]));
+    apply_creating_first(&p, &["--rebalance"]);
+    all_on_cloud_b(&p);
+    p.ok(&["destroy", "--auto-approve"]);
+}

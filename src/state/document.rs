@@ -131,6 +131,7 @@ struct Stored {
     resources: Vec<Existing>,
     #[serde(default)]
     forgotten: Vec<Forgotten>,
+    #[serde(default)]
     deposed: Vec<Existing>,
 }
 
