@@ -2,11 +2,11 @@
 # Node groups benchmark: `oss plan --refresh=false` of 10 groups of 1,000 local nodes each,
 # where every group reads the previous group's first node through references (env, tags) and
 # so depends on it, beside the same 10,000 nodes as one group without references, in one run.
-# Prints a markdown table.   bash bench/groups.sh   (RUNS=5 GROUPS=10 PER_GROUP=1000)
+# Prints a markdown table.   bash bench/groups.sh   (RUNS=5 GROUP_COUNT=10 PER_GROUP=1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
-groups=${GROUPS:-10}
+groups=${GROUP_COUNT:-10}
 per=${PER_GROUP:-1000}
 command -v python3 >/dev/null || { echo "bench needs python3" >&2; exit 1; }
 cargo build --release --quiet

@@ -263,7 +263,7 @@ impl Session {
             adopted: adopted.iter().map(|r| r.address.clone()).collect(),
             moved,
         };
-        let changes = plan::diff(desired.as_ref(), &current, &options.scope);
+        let changes = plan::diff(desired, &current, &options.scope);
         // Refused before anything changes (refresh changed only this in-memory copy). A
         // departed provider's deletes and replaces are changes like any other, so the
         // protection holds for those too.

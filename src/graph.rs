@@ -90,6 +90,16 @@ impl DesiredGraph {
         self.order.iter().map(|&i| &self.graph[i])
     }
 
+    /// The resources themselves, each after everything it depends on.
+    pub fn into_dependency_order(self) -> Vec<Desired> {
+        let (nodes, _) = self.graph.into_nodes_edges();
+        let mut slots: Vec<Option<Desired>> = nodes.into_iter().map(|n| Some(n.weight)).collect();
+        self.order
+            .iter()
+            .filter_map(|i| slots[i.index()].take())
+            .collect()
+    }
+
     /// Graphviz DOT text, one node per resource labelled with its placement.
     pub fn to_dot(&self) -> String {
         let mut out = String::from("digraph oss {\n  rankdir = LR;\n  node [shape = box];\n");

@@ -180,8 +180,10 @@ pub fn render_templates(
 ) -> Vec<Reference> {
     let mut missing: Vec<Reference> = Vec::new();
     let templates = std::mem::take(&mut desired.templates);
+    let mut remaining = crate::resource::Attributes::new();
     desired.unknown.clear();
-    for (attribute, written) in templates {
+    for (attribute, written) in templates.iter() {
+        let attribute = attribute.clone();
         let mut unknown = false;
         let mut one = |text: &str| -> (Option<Value>, String) {
             let Ok(template) = Template::parse(text) else {
@@ -219,7 +221,7 @@ pub fn render_templates(
             }
             (Some(Value::String(text)), partial)
         };
-        let (value, partial) = match &written {
+        let (value, partial) = match written {
             Value::String(text) => {
                 let (value, partial) = one(text);
                 (value.unwrap_or(Value::Null), Value::String(partial))
@@ -240,11 +242,12 @@ pub fn render_templates(
         if unknown {
             desired.attributes.insert(attribute.clone(), Value::Null);
             desired.unknown.insert(attribute.clone());
-            desired.templates.insert(attribute, partial);
+            remaining.insert(attribute, partial);
         } else {
             desired.attributes.insert(attribute, value);
         }
     }
+    desired.templates = std::sync::Arc::new(remaining);
     missing
 }
 

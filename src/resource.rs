@@ -179,13 +179,17 @@ pub struct Desired {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
     /// Attributes written with references (`${node.db[0].address}`), as written: rendered
-    /// again at apply time, once what they refer to exists.
-    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
-    pub templates: Attributes,
+    /// again at apply time, once what they refer to exists. Shared by a group's nodes.
+    #[serde(default, skip_serializing_if = "no_templates")]
+    pub templates: std::sync::Arc<Attributes>,
     /// Attributes whose value is known only after apply (they refer to something this plan
     /// creates or replaces); `attributes` holds `null` for them until then.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub unknown: std::collections::BTreeSet<String>,
+}
+
+fn no_templates(templates: &std::sync::Arc<Attributes>) -> bool {
+    templates.is_empty()
 }
 
 /// A resource known to exist, as recorded in state.

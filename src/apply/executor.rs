@@ -476,7 +476,7 @@ async fn perform(
             let for_provider = change
                 .changed_fields()
                 .iter()
-                .any(|f| !resource::LIFECYCLE.contains(&f.name.as_str()));
+                .any(|f| !resource::LIFECYCLE.contains(&f.name));
             let mut updated = if for_provider {
                 let driver = driver_for(shared, &before.placement.provider)?;
                 retrying(shared, &change.address, || driver.update(before, desired))

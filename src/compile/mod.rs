@@ -135,12 +135,15 @@ pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
             placed.into_iter().zip(&addresses).zip(needs).enumerate()
         {
             depends_on.extend(wired.depends_on.iter().cloned());
+            let mut attributes = node_attributes(group, index);
+            // Written with references: the value comes when the plan renders the template.
+            attributes.retain(|name, _| !wired.templates.contains_key(name));
             resources.push(Desired {
                 address: address.clone(),
                 kind: Kind::Node,
                 placement: placed.placement,
                 fallbacks: placed.fallbacks,
-                attributes: node_attributes(group, index),
+                attributes,
                 depends_on,
                 templates: wired.templates.clone(),
                 unknown: Default::default(),
@@ -240,7 +243,7 @@ fn regional_resource(
         fallbacks: Vec::new(),
         attributes,
         depends_on: Vec::new(),
-        templates: Attributes::new(),
+        templates: Default::default(),
         unknown: Default::default(),
     }
 }

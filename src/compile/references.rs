@@ -17,8 +17,9 @@ use crate::strategy::{Group, Problem, Strategy};
 /// What a group's nodes carry because of references.
 #[derive(Debug, Default)]
 pub(super) struct Wired {
-    /// Attributes written with references, as written (`command`, `env`, `tags`).
-    pub templates: Attributes,
+    /// Attributes written with references, as written (`command`, `env`, `tags`), shared
+    /// by the group's nodes.
+    pub templates: std::sync::Arc<Attributes>,
     /// The nodes they read, and those `depends_on` names.
     pub depends_on: BTreeSet<Address>,
 }
@@ -59,14 +60,16 @@ pub(super) fn wire(
             }
         }
     }
+    let mut templates = Attributes::new();
     for attribute in templated {
         let value = match attribute.as_str() {
             "command" => json!(spec.command),
             "env" => json!(spec.env),
             _ => json!(spec.tags),
         };
-        wired.templates.insert(attribute, value);
+        templates.insert(attribute, value);
     }
+    wired.templates = std::sync::Arc::new(templates);
     for (i, name) in spec.depends_on.iter().enumerate() {
         let pointer = format!("{}/depends_on/{i}", group.pointer);
         let address = Address(name.clone());

@@ -80,11 +80,11 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
         let map: Map<String, Value> = c
             .fields()
             .iter()
-            .filter(|f| !sensitive.contains(&f.name.as_str()))
+            .filter(|f| !sensitive.contains(&f.name))
             .filter(|f| !(after && f.unknown))
             .filter_map(|f| {
                 let value = if after { &f.after } else { &f.before };
-                value.clone().map(|v| (f.name.clone(), v))
+                value.as_deref().map(|v| (f.name.to_string(), v.clone()))
             })
             .collect();
         if map.is_empty() {
@@ -115,7 +115,7 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
         "after_unknown": c.after.as_ref().map(|a| {
             a.unknown.iter().map(|n| (n.clone(), Value::Bool(true))).collect::<Map<String, Value>>()
         }).filter(|m| !m.is_empty()),
-        "changed": c.changed_fields().iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+        "changed": c.changed_fields().iter().map(|f| f.name).collect::<Vec<_>>(),
         "sensitive": sensitive,
         "provider_id": c.before.as_ref().map(|b| b.provider_id.clone()),
         "cost": cost_json(&c.cost(), &c.currency().unwrap_or_else(|| "USD".into()), false),

@@ -340,14 +340,14 @@ fn details(change: &Change) -> String {
         let _ = writeln!(out, "{note}\n");
         return out;
     }
-    let width = fields.iter().map(|f| chars(&f.name)).max().unwrap_or(0);
+    let width = fields.iter().map(|f| chars(f.name)).max().unwrap_or(0);
     let mut lines = Vec::new();
     for field in &fields {
         let forces = effect == Effect::Replace
             && change
                 .after
                 .as_ref()
-                .is_some_and(|d| !d.kind.updatable(&field.name));
+                .is_some_and(|d| !d.kind.updatable(field.name));
         diff_field(&mut lines, field, width, forces);
     }
     let body = lines.join("\n");
@@ -366,7 +366,7 @@ fn diff_field(lines: &mut Vec<String>, field: &FieldChange, width: usize, forces
         lines.push(format!("+ {name} = (known after apply){note}"));
         return;
     }
-    match (&field.before, &field.after) {
+    match (field.before.as_deref(), field.after.as_deref()) {
         (Some(Value::String(b)), Some(Value::String(a)))
             if b.contains('\n') || a.contains('\n') =>
         {

@@ -14,6 +14,7 @@ pub mod text;
 
 pub use scope::{Scope, ScopeError};
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
@@ -70,12 +71,12 @@ pub struct Change {
     pub deposed: bool,
 }
 
-/// One attribute's change, as shown to people.
+/// One attribute's change, as shown to people (borrowed from the change).
 #[derive(Clone, Debug, PartialEq)]
-pub struct FieldChange {
-    pub name: String,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
+pub struct FieldChange<'a> {
+    pub name: &'a str,
+    pub before: Option<Cow<'a, Value>>,
+    pub after: Option<Cow<'a, Value>>,
     /// The value after is known only after apply (`after` is `null` until then).
     pub unknown: bool,
 }
@@ -101,7 +102,7 @@ impl Change {
     }
 
     /// Attribute-level before → after (placement fields first, then attributes by name).
-    pub fn fields(&self) -> Vec<FieldChange> {
+    pub fn fields(&self) -> Vec<FieldChange<'_>> {
         let before = self
             .before
             .as_ref()
@@ -110,17 +111,17 @@ impl Change {
             .after
             .as_ref()
             .map(|a| view(&a.placement, &a.attributes));
-        let mut names: Vec<&String> = before
+        let mut names: Vec<&str> = before
             .iter()
             .chain(after.iter())
-            .flat_map(|fields| fields.keys())
+            .flat_map(|fields| fields.keys().copied())
             .collect();
         names.sort_by_key(|n| field_order(n));
         names.dedup();
         names
             .into_iter()
             .map(|name| FieldChange {
-                name: name.clone(),
+                name,
                 before: before.as_ref().and_then(|b| b.get(name).cloned()),
                 after: after.as_ref().and_then(|a| a.get(name).cloned()),
                 unknown: self
@@ -132,7 +133,7 @@ impl Change {
     }
 
     /// Fields whose value differs (a value known only after apply counts as differing).
-    pub fn changed_fields(&self) -> Vec<FieldChange> {
+    pub fn changed_fields(&self) -> Vec<FieldChange<'_>> {
         self.fields()
             .into_iter()
             .filter(|f| f.before != f.after || f.unknown)
@@ -148,20 +149,26 @@ fn field_order(name: &str) -> (usize, &str) {
     (rank, name)
 }
 
-/// Placement and attributes as one sorted map of fields.
-fn view(
-    placement: &Placement,
-    attributes: &crate::resource::Attributes,
-) -> BTreeMap<String, Value> {
-    let mut fields: BTreeMap<String, Value> = attributes.clone();
-    fields.insert("provider".into(), Value::from(placement.provider.clone()));
-    fields.insert("location".into(), Value::from(placement.location.clone()));
+/// Placement and attributes as one sorted map of fields, borrowed where they can be.
+fn view<'a>(
+    placement: &'a Placement,
+    attributes: &'a crate::resource::Attributes,
+) -> BTreeMap<&'a str, Cow<'a, Value>> {
+    let mut fields: BTreeMap<&'a str, Cow<'a, Value>> = attributes
+        .iter()
+        .map(|(k, v)| (k.as_str(), Cow::Borrowed(v)))
+        .collect();
+    let mut owned = |name: &'a str, value: &str| {
+        fields.insert(name, Cow::Owned(Value::from(value)));
+    };
+    owned("provider", &placement.provider);
+    owned("location", &placement.location);
     // Key pairs and firewalls have a provider and a region only.
     if !placement.size.is_empty() {
-        fields.insert("size".into(), Value::from(placement.size.clone()));
+        owned("size", &placement.size);
     }
     if !placement.image.is_empty() {
-        fields.insert("image".into(), Value::from(placement.image.clone()));
+        owned("image", &placement.image);
     }
     fields
 }
@@ -396,37 +403,54 @@ pub struct Current<'a> {
 /// Diffs the desired graph (`None` for a destroy plan) against what exists. Resources are
 /// taken in dependency order, so what a reference reads is decided before its readers: a
 /// value of something created or replaced is known only after apply.
-pub fn diff(desired: Option<&DesiredGraph>, current: &Current<'_>, scope: &Scope) -> Vec<Change> {
+pub fn diff(desired: Option<DesiredGraph>, current: &Current<'_>, scope: &Scope) -> Vec<Change> {
     let existing = current.state.map(|s| &s.resources);
-    let mut changes = Vec::new();
+    let destroying = desired.is_none();
+    let mut changes: Vec<Change> = Vec::new();
+    // Where each desired address's change is (a reference reads what it decided).
+    let mut decided: HashMap<Address, usize> = HashMap::new();
     if let Some(desired) = desired {
-        let mut nodes: HashMap<&str, usize> = HashMap::new();
+        let mut nodes: HashMap<String, usize> = HashMap::new();
         for resource in desired.resources() {
             if let Some(group) = resource.address.group() {
-                *nodes.entry(group).or_default() += 1;
+                *nodes.entry(group.to_string()).or_default() += 1;
             }
         }
-        let mut decided: HashMap<Address, Action> = HashMap::new();
-        for want in desired.in_dependency_order() {
+        // The nodes of a group share their templates, and what those read is decided before
+        // any of them (a group reading itself is a cycle): rendered once per group.
+        let mut by_group: HashMap<String, Rendered> = HashMap::new();
+        for mut want in desired.into_dependency_order() {
             let have = existing.and_then(|e| e.get(&want.address));
-            let mut want = want.clone();
-            let lookup = |r: &Reference| plan_value(r, &nodes, &decided, existing, desired);
-            let missing = crate::reference::render_templates(&mut want, &lookup);
-            let change = change_for(&want, have, current, scope, &missing, &decided);
-            decided.insert(change.address.clone(), change.action);
+            let group = want.address.group().map(str::to_string);
+            let missing = match group.as_ref().and_then(|g| by_group.get(g)) {
+                _ if want.templates.is_empty() => Vec::new(),
+                Some(rendered) => rendered.onto(&mut want),
+                None => {
+                    let lookup =
+                        |r: &Reference| plan_value(r, &nodes, &decided, &changes, existing);
+                    let rendered = Rendered::of(&mut want, &lookup);
+                    let missing = rendered.missing.clone();
+                    if let Some(group) = group {
+                        by_group.insert(group, rendered);
+                    }
+                    missing
+                }
+            };
+            let change = change_for(want, have, current, scope, &missing, &decided, &changes);
+            decided.insert(change.address.clone(), changes.len());
             changes.push(change);
         }
     }
     if let Some(existing) = existing {
         for (address, have) in existing {
-            if desired.is_some_and(|d| d.get(address).is_some()) {
+            if decided.contains_key(address) {
                 continue;
             }
             let gone = current.gone.contains(address);
             changes.push(Change {
                 address: address.clone(),
                 action: Action::Delete,
-                reason: match (gone, desired.is_some()) {
+                reason: match (gone, !destroying) {
                     (true, _) => "gone already: forget it".into(),
                     (false, true) => match departed(have, current) {
                         Some(reason) => reason,
@@ -469,31 +493,62 @@ pub fn diff(desired: Option<&DesiredGraph>, current: &Current<'_>, scope: &Scope
     changes
 }
 
+/// A group's templates as rendered at plan time, to give each of its nodes.
+struct Rendered {
+    values: Vec<(String, Value)>,
+    unknown: std::collections::BTreeSet<String>,
+    templates: std::sync::Arc<crate::resource::Attributes>,
+    missing: Vec<Reference>,
+}
+
+impl Rendered {
+    fn of(want: &mut Desired, lookup: &dyn Fn(&Reference) -> Known) -> Self {
+        let names: Vec<String> = want.templates.keys().cloned().collect();
+        let missing = crate::reference::render_templates(want, lookup);
+        Rendered {
+            values: names
+                .into_iter()
+                .filter_map(|n| want.attributes.get(&n).map(|v| (n, v.clone())))
+                .collect(),
+            unknown: want.unknown.clone(),
+            templates: want.templates.clone(),
+            missing,
+        }
+    }
+
+    fn onto(&self, want: &mut Desired) -> Vec<Reference> {
+        for (name, value) in &self.values {
+            want.attributes.insert(name.clone(), value.clone());
+        }
+        want.unknown = self.unknown.clone();
+        want.templates = self.templates.clone();
+        self.missing.clone()
+    }
+}
+
 /// What a reference reads at plan time: counts always; a node's attributes from state unless
 /// this plan creates or replaces it, then only `name` and `port`.
 fn plan_value(
     reference: &Reference,
-    nodes: &HashMap<&str, usize>,
-    decided: &HashMap<Address, Action>,
+    nodes: &HashMap<String, usize>,
+    decided: &HashMap<Address, usize>,
+    changes: &[Change],
     existing: Option<&BTreeMap<Address, Existing>>,
-    desired: &DesiredGraph,
 ) -> Known {
     let count = nodes.get(reference.group.as_str()).copied().unwrap_or(0);
     if reference.selector == Selector::Count {
         return Known::Value(Value::from(count));
     }
     let one = |address: &Address| -> Known {
-        let fresh = matches!(
-            decided.get(address),
-            Some(Action::Create | Action::Replace) | None
-        );
+        let change = decided.get(address).map(|&i| &changes[i]);
+        let fresh = change.is_none_or(|c| matches!(c.action, Action::Create | Action::Replace));
         let have = existing.and_then(|e| e.get(address));
         match (fresh, have) {
             (false, Some(have)) => {
                 Known::Value(have.exposed(&reference.attribute).unwrap_or(Value::Null))
             }
-            _ => match desired
-                .get(address)
+            _ => match change
+                .and_then(|c| c.after.as_ref())
                 .and_then(|d| d.exposed_before_apply(&reference.attribute))
             {
                 Some(value) => Known::Value(value),
@@ -516,7 +571,7 @@ fn plan_value(
 }
 
 /// Why a reference is not known yet: `node.db[0].address (node.db[0] will be created)`.
-fn pending(missing: &[Reference], decided: &HashMap<Address, Action>) -> String {
+fn pending(missing: &[Reference], decided: &HashMap<Address, usize>, changes: &[Change]) -> String {
     let shown: Vec<String> = missing
         .iter()
         .take(3)
@@ -525,7 +580,7 @@ fn pending(missing: &[Reference], decided: &HashMap<Address, Action>) -> String 
             let how = whom
                 .as_ref()
                 .and_then(|a| decided.get(a))
-                .map_or("will be created", |a| match a {
+                .map_or("will be created", |&i| match changes[i].action {
                     Action::Replace => "will be replaced",
                     _ => "will be created",
                 });
@@ -553,12 +608,13 @@ fn departed(have: &Existing, current: &Current<'_>) -> Option<String> {
 }
 
 fn change_for(
-    want: &Desired,
+    want: Desired,
     have: Option<&Existing>,
     current: &Current<'_>,
     scope: &Scope,
     missing: &[Reference],
-    decided: &HashMap<Address, Action>,
+    decided: &HashMap<Address, usize>,
+    changes: &[Change],
 ) -> Change {
     // A moved resource takes the attributes that follow from its address (its name and
     // index) from the new address: a rename is not a reason to replace it.
@@ -576,12 +632,13 @@ fn change_for(
         }
         other => other,
     };
+    let (address, kind) = (want.address.clone(), want.kind);
     let mut change = Change {
-        address: want.address.clone(),
+        address: address.clone(),
         action: Action::NoOp,
         reason: String::new(),
         before: have.cloned(),
-        after: Some(want.clone()),
+        after: Some(want),
         gone: false,
         moved_from: None,
         deposed: false,
@@ -591,17 +648,21 @@ fn change_for(
         change.reason = "not in state".into();
         return change;
     }
-    if current.gone.contains(&want.address) {
+    if current.gone.contains(&address) {
         change.action = Action::Replace;
         change.reason = "gone: no longer running at the provider".into();
         change.gone = true;
         return change;
     }
-    let changed = change.changed_fields();
+    let changed: Vec<String> = change
+        .changed_fields()
+        .iter()
+        .map(|f| f.name.to_string())
+        .collect();
     let forcing: Vec<&str> = changed
         .iter()
-        .filter(|f| !want.kind.updatable(&f.name))
-        .map(|f| f.name.as_str())
+        .map(String::as_str)
+        .filter(|name| !kind.updatable(name))
         .collect();
     // A changed value read through references says which references.
     let through = if missing.is_empty() {
@@ -609,7 +670,7 @@ fn change_for(
     } else {
         format!(
             ": it refers to {}, known after apply",
-            pending(missing, decided)
+            pending(missing, decided, changes)
         )
     };
     if let Some(reason) = have.and_then(|have| departed(have, current)) {
@@ -621,14 +682,13 @@ fn change_for(
             "{} changed (forces replacement){through}",
             forcing.join(", ")
         );
-    } else if scope.replaces(&want.address) {
+    } else if scope.replaces(&address) {
         change.action = Action::Replace;
         change.reason = "replacement requested with --replace".into();
     } else if !changed.is_empty() {
-        let names: Vec<&str> = changed.iter().map(|f| f.name.as_str()).collect();
         change.action = Action::Update;
-        change.reason = format!("{} changed{through}", names.join(", "));
-    } else if current.adopted.contains(&want.address) {
+        change.reason = format!("{} changed{through}", changed.join(", "));
+    } else if current.adopted.contains(&address) {
         change.reason = "adopted: found running with this state's marker".into();
     }
     change

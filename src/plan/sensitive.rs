@@ -188,7 +188,7 @@ mod tests {
         let changed: Vec<String> = shown.changes[0]
             .changed_fields()
             .into_iter()
-            .map(|f| f.name)
+            .map(|f| f.name.to_string())
             .collect();
         assert_eq!(changed, ["command"], "the change is still visible");
         assert_eq!(

@@ -176,7 +176,7 @@ fn render_field(
         let forces = change
             .after
             .as_ref()
-            .is_some_and(|d| !d.kind.updatable(&field.name))
+            .is_some_and(|d| !d.kind.updatable(field.name))
             && change.action == Action::Replace;
         let note = if forces {
             styles.replace.apply_to(" # forces replacement").to_string()
@@ -217,7 +217,7 @@ fn render_field(
             let forces = change
                 .after
                 .as_ref()
-                .is_some_and(|d| !d.kind.updatable(&field.name));
+                .is_some_and(|d| !d.kind.updatable(field.name));
             let note = if forces && change.action == Action::Replace {
                 styles.replace.apply_to(" # forces replacement").to_string()
             } else {
