@@ -8,23 +8,11 @@ mod common;
 
 use std::collections::HashSet;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::Project;
+use common::{Project, wait_until};
 
 const NODES: usize = 10;
-
-/// Waits until `ready` holds, polling; false after `timeout`.
-fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if ready() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
-}
 
 /// Nodes the apply journal records as created so far (one line per finished step).
 fn recorded(p: &Project) -> usize {

@@ -6,22 +6,12 @@
 mod common;
 
 use common::Project;
-use serde_json::Value;
 
 /// Every change of a `--json` plan as (address, action), in the plan's order (by address).
 fn changes(p: &Project) -> Vec<(String, String)> {
-    let plan: Value = serde_json::from_str(&p.ok(&["plan", "--json"])).unwrap();
-    plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["action"] != "no-op")
-        .map(|c| {
-            (
-                c["address"].as_str().unwrap().to_string(),
-                c["action"].as_str().unwrap().to_string(),
-            )
-        })
+    common::plan_changes(p, &[])
+        .into_iter()
+        .map(|(address, action, _)| (address, action))
         .collect()
 }
 

@@ -7,9 +7,9 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Project, http_get};
+use common::{Project, http_get, wait_until};
 use serde_json::Value;
 
 fn sample(count: usize, set: &[(&str, Value)]) -> Value {
@@ -185,18 +185,6 @@ fn prevent_destroy_refuses_every_plan_that_would_destroy_a_protected_node() {
     assert!(!alive(&p, pids[1]), "the count decrease went through");
     p.ok(&["destroy", "--auto-approve"]);
     assert!(p.node_processes().is_empty());
-}
-
-/// Waits until `ready` holds, polling; false after `timeout`.
-fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if ready() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
 }
 
 /// The sample with one create-before-destroy node whose process ignores SIGTERM when

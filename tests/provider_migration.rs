@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::Project;
+use common::{Project, plan_changes};
 use serde_json::{Value, json};
 
 fn examples() -> PathBuf {
@@ -102,22 +102,6 @@ fn world(path: &Path) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|i| i.address.to_string())
-        .collect()
-}
-
-/// (address, action, reason) of every change of a JSON plan but its no-ops.
-fn plan_changes(p: &Project, args: &[&str]) -> Vec<(String, String, String)> {
-    let out = p.ok(&[&["plan", "--json"], args].concat());
-    let plan: Value = serde_json::from_str(&out).unwrap();
-    plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["action"] != "no-op")
-        .map(|c| {
-            let field = |name: &str| c[name].as_str().unwrap().to_string();
-            (field("address"), field("action"), field("reason"))
-        })
         .collect()
 }
 

@@ -191,3 +191,32 @@ pub fn http_get(url: &str) -> String {
         .map(|(_, body)| body.to_string())
         .unwrap_or_default()
 }
+
+/// Waits until `ready` holds, polling every 2 ms; false after `timeout`.
+pub fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < timeout {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+/// (address, action, reason) of every change but the no-ops of `oss plan --json ARGS`, in the
+/// plan's order (by address).
+pub fn plan_changes(p: &Project, args: &[&str]) -> Vec<(String, String, String)> {
+    let out = p.ok(&[&["plan", "--json"], args].concat());
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no-op")
+        .map(|c| {
+            let field = |name: &str| c[name].as_str().unwrap().to_string();
+            (field("address"), field("action"), field("reason"))
+        })
+        .collect()
+}
