@@ -16,6 +16,7 @@ pub mod echo;
 pub mod engine;
 pub mod fsutil;
 pub mod graph;
+pub mod inventory;
 pub mod lifecycle;
 pub mod net;
 pub mod outputs;

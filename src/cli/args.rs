@@ -67,6 +67,22 @@ pub enum Command {
     },
     /// Print the desired resource graph as Graphviz DOT.
     Graph,
+    /// The nodes in state as configuration tools read them (Ansible's dynamic-inventory
+    /// protocol with --list / --host, a salt-ssh roster, a Bolt v2 inventory, a Fabric host
+    /// list, Chef node JSON, ssh_config blocks, or JSON).
+    Inventory {
+        #[arg(long, default_value = "json", value_parser = crate::inventory::formats::Format::NAMES.to_vec())]
+        format: String,
+        /// Only the nodes of this group.
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+        /// Ansible's `--list` (the whole inventory; the default).
+        #[arg(long, conflicts_with = "host")]
+        list: bool,
+        /// Ansible's `--host NAME`: one host's variables.
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
+    },
     /// Print the strategy's outputs, evaluated over the state (or one of them).
     Output {
         /// One output; without it, every output as `NAME = VALUE`.

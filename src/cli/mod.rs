@@ -86,6 +86,14 @@ async fn run(cli: &Cli, secrets: &mut Secrets) -> Result<ExitStatus, Failure> {
         Command::Destroy(args) => commands::destroy::run(cli, args, secrets).await,
         Command::Show { plan, format } => commands::show::run(cli, plan, *format, secrets).await,
         Command::Graph => commands::graph::run(cli, secrets).await,
+        Command::Inventory {
+            format,
+            group,
+            host,
+            ..
+        } => {
+            commands::inventory::run(cli, format, group.as_deref(), host.as_deref(), secrets).await
+        }
         Command::Output { name, json, raw } => {
             commands::output::run(cli, name.as_deref(), *json, *raw, secrets).await
         }

@@ -39,6 +39,14 @@ pub struct NodeSpec {
     /// The key's text, read at load (a public key is not a secret).
     #[serde(skip)]
     pub public_key: Option<String>,
+    /// Who configuration tools log in as, for the inventories.
+    #[serde(default)]
+    pub ssh_user: Option<String>,
+    #[serde(default)]
+    pub ssh_port: Option<u16>,
+    /// The private key the inventories name (never read by oss).
+    #[serde(default)]
+    pub ssh_private_key: Option<String>,
     /// The names of the strategy's providers this group may use (`None`: all).
     #[serde(default)]
     pub providers: Option<Vec<String>>,

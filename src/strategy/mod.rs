@@ -143,6 +143,8 @@ pub struct Strategy {
     pub variables: BTreeMap<String, Variable>,
     /// Renames: each `from` address (a group or one node) is now `to`.
     pub moved: Vec<Moved>,
+    /// Inventory files to write after every apply: format name → path (as written).
+    pub inventory: BTreeMap<String, String>,
     /// Where state lives (the `state` block), if the strategy says.
     pub state: Option<crate::state::BackendSpec>,
     pub path: PathBuf,
@@ -244,6 +246,8 @@ struct Raw {
     outputs: BTreeMap<String, RawOutput>,
     #[serde(default)]
     moved: Vec<Moved>,
+    #[serde(default)]
+    inventory: BTreeMap<String, String>,
 }
 
 /// An output as written: the value alone, or with a description.
@@ -527,6 +531,7 @@ pub fn parse_with(
         outputs,
         variables,
         moved: raw.moved,
+        inventory: raw.inventory,
         state: raw.state,
         path: path.to_path_buf(),
         hash: crate::digest::sha256_hex(text.as_bytes()),

@@ -131,7 +131,17 @@ async fn execute(
     if !destroying {
         print_outputs(session).await;
     }
-    Ok(if outcome.succeeded() {
+    // The strategy's inventory files follow the state just written (also after a destroy,
+    // so they never list nodes that are gone).
+    let mut inventories_written = true;
+    if !session.strategy.inventory.is_empty() {
+        let state = session.backend.load().await.ok().and_then(|l| l.state);
+        for failed in super::inventory::write_files(&session.strategy, state.as_ref()) {
+            super::super::output::errln!("error: {failed}");
+            inventories_written = false;
+        }
+    }
+    Ok(if outcome.succeeded() && inventories_written {
         ExitStatus::Success
     } else {
         ExitStatus::Failure

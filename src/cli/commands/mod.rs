@@ -9,6 +9,7 @@ pub mod destroy;
 pub mod force_unlock;
 pub mod graph;
 pub mod import;
+pub mod inventory;
 pub mod output;
 pub mod plan;
 pub mod show;
