@@ -105,3 +105,70 @@ fn every_format_lists_the_fleet_and_the_files_follow_each_apply() {
             .unwrap();
     assert_eq!(after["_meta"]["hostvars"], json!({}));
 }
+
+/// Ansible itself (ansible-core, from the test virtualenv) reads oss's inventory through the
+/// example's dynamic-inventory script, with every group and host variable expected.
+#[test]
+fn ansible_inventory_reads_the_example_script() {
+    let venv = common::moto::venv();
+    let ansible = venv.join("bin/ansible-inventory");
+    assert!(
+        ansible.exists(),
+        "ansible-core is missing from {} (run scripts/test.sh)",
+        venv.display()
+    );
+    let p = Project::with_strategy(&strategy());
+    p.ok(&["apply", "--auto-approve"]);
+    let oss_dir = std::path::Path::new(env!("CARGO_BIN_EXE_oss"))
+        .parent()
+        .unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cm/ansible/inventory");
+    let path = format!(
+        "{}:{}",
+        oss_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&ansible)
+            .args(["-i", script])
+            .args(args)
+            .current_dir(p.dir.path())
+            .env("PATH", &path)
+            .env("HOME", p.dir.path())
+            .env("ANSIBLE_HOME", p.path(".ansible"))
+            .env("ANSIBLE_LOCAL_TEMP", p.path(".ansible/tmp"))
+            .env("ANSIBLE_INVENTORY_UNPARSED_FAILED", "true")
+            .env("OSS_STRATEGY", "strategy.json")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}\n{stdout}\n{stderr}");
+        serde_json::from_str::<Value>(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    };
+    let list = run(&["--list"]);
+    let hosts = |group: &str| -> Vec<String> {
+        let mut names: Vec<String> = list[group]["hosts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no group {group} in {list:#}"))
+            .iter()
+            .map(|h| h.as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(hosts("web"), ["web-0", "web-1", "web-2"]);
+    assert_eq!(hosts("db"), ["db-0"]);
+    assert_eq!(hosts("provider_local").len(), 4);
+    assert_eq!(hosts("location_local_a").len(), 4);
+    assert_eq!(hosts("tag_role_db"), ["db-0"]);
+    let vars = &list["_meta"]["hostvars"]["web-1"];
+    assert_eq!(vars["ansible_user"], "deploy", "{vars:#}");
+    assert_eq!(vars["ansible_port"], 2222);
+    assert!(vars["ansible_host"].as_str().unwrap().starts_with("127."));
+    assert_eq!(vars["oss"]["group"], "web");
+    let one = run(&["--host", "web-1"]);
+    assert_eq!(one["ansible_host"], vars["ansible_host"]);
+    p.ok(&["destroy", "--auto-approve"]);
+}
