@@ -172,3 +172,59 @@ fn ansible_inventory_reads_the_example_script() {
     assert_eq!(one["ansible_host"], vars["ansible_host"]);
     p.ok(&["destroy", "--auto-approve"]);
 }
+
+#[test]
+fn the_hand_off_runs_after_an_apply_that_changed_something_and_fails_on_its_own() {
+    let mut s = strategy();
+    s["hand_off"] = json!({"run": "wc -l < {inventory} > handed-off.txt && echo ran >> runs.txt"});
+    let p = Project::with_strategy(&s);
+    let (code, _, err) = p.run(&["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("Hand-off: wc -l <"), "{err}");
+    assert!(err.contains("inventory/hosts.json"), "{err}");
+    let lines: usize = std::fs::read_to_string(p.path("handed-off.txt"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        lines > 10,
+        "the inventory was written before the hand-off ran"
+    );
+    // Nothing changed: skipped, unless asked always; --no-hand-off skips it.
+    let (_, _, err) = p.run(&["apply", "--auto-approve"]);
+    assert!(err.contains("Hand-off skipped"), "{err}");
+    s["hand_off"]["when"] = json!("always");
+    p.write_strategy(&s);
+    p.ok(&["apply", "--auto-approve"]);
+    p.ok(&["apply", "--auto-approve", "--no-hand-off"]);
+    let runs = std::fs::read_to_string(p.path("runs.txt")).unwrap();
+    assert_eq!(runs.lines().count(), 2, "{runs}");
+
+    // A failing hand-off is its own error; the apply's state stands.
+    s["hand_off"]["run"] = json!("echo configuring; exit 3");
+    p.write_strategy(&s);
+    let serial = p.state("web-and-db")["serial"].clone();
+    let (code, out, err) = p.run(&["apply", "--auto-approve"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("configuring"), "its output streams: {out}");
+    assert!(
+        err.contains("The hand-off exited with status 3; the apply itself succeeded"),
+        "{err}"
+    );
+    assert_eq!(p.state("web-and-db")["serial"], serial);
+    p.ok(&["destroy", "--auto-approve"]);
+
+    // {inventory} with no inventory file to name is refused before anything happens.
+    let mut bad = strategy();
+    bad.as_object_mut().unwrap().remove("inventory");
+    bad["hand_off"] = json!({"run": "ansible-playbook -i {inventory} site.yml"});
+    let p = Project::with_strategy(&bad);
+    let (code, _, err) = p.run(&["apply", "--auto-approve"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("at /hand_off/run: The hand-off command uses {inventory}"),
+        "{err}"
+    );
+    assert!(!p.path("state").exists() || p.node_processes().is_empty());
+}

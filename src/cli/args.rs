@@ -258,6 +258,9 @@ pub struct ApplyArgs {
     /// How many steps run at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub parallelism: u32,
+    /// Do not run the strategy's hand_off command after the apply.
+    #[arg(long)]
+    pub no_hand_off: bool,
 }
 
 #[derive(Debug, Args)]

@@ -145,6 +145,8 @@ pub struct Strategy {
     pub moved: Vec<Moved>,
     /// Inventory files to write after every apply: format name → path (as written).
     pub inventory: BTreeMap<String, String>,
+    /// What to run after a successful apply.
+    pub hand_off: Option<HandOff>,
     /// Where state lives (the `state` block), if the strategy says.
     pub state: Option<crate::state::BackendSpec>,
     pub path: PathBuf,
@@ -248,6 +250,26 @@ struct Raw {
     moved: Vec<Moved>,
     #[serde(default)]
     inventory: BTreeMap<String, String>,
+    hand_off: Option<HandOff>,
+}
+
+/// A command run after a successful apply (`hand_off`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandOff {
+    /// The command line; `{inventory}` stands for the inventory file the strategy writes.
+    pub run: String,
+    /// After an apply that changed something (the default), or after every one.
+    #[serde(default)]
+    pub when: HandOffWhen,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandOffWhen {
+    #[default]
+    Changed,
+    Always,
 }
 
 /// An output as written: the value alone, or with a description.
@@ -512,6 +534,19 @@ pub fn parse_with(
             (name, output)
         })
         .collect();
+    if let Some(hand_off) = &raw.hand_off
+        && hand_off.run.contains("{inventory}")
+        && raw.inventory.is_empty()
+    {
+        return Err(invalid(vec![Problem {
+            position: locate(text, "/hand_off/run", None),
+            pointer: "/hand_off/run".into(),
+            message:
+                "The hand-off command uses {inventory}, but the strategy writes no inventory file."
+                    .into(),
+            hint: Some("add e.g. \"inventory\": {\"ansible\": \"inventory/hosts.json\"}".into()),
+        }]));
+    }
     for variable in variables.values().filter(|v| v.sensitive) {
         if let Some(text) = variable.text() {
             secrets.push(text);
@@ -532,6 +567,7 @@ pub fn parse_with(
         variables,
         moved: raw.moved,
         inventory: raw.inventory,
+        hand_off: raw.hand_off,
         state: raw.state,
         path: path.to_path_buf(),
         hash: crate::digest::sha256_hex(text.as_bytes()),

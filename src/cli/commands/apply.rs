@@ -26,6 +26,7 @@ pub async fn run(
         source,
         auto_approve: args.auto_approve,
         parallelism: args.parallelism,
+        hand_off: !args.no_hand_off,
     };
     change::run(cli, request, secrets).await
 }

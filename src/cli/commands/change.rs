@@ -38,6 +38,8 @@ pub struct Request<'a> {
     pub source: Source<'a>,
     pub auto_approve: bool,
     pub parallelism: u32,
+    /// Run the strategy's `hand_off` after a successful apply.
+    pub hand_off: bool,
 }
 
 /// Takes the state lock for `operation`, registered so that a panic releases it.
@@ -68,7 +70,7 @@ pub async fn run(
             .await
             .map_err(failure::engine)?;
     }
-    let _lock = lock(&session, request.operation, cli.lock_timeout).await?;
+    let held = lock(&session, request.operation, cli.lock_timeout).await?;
     // The debug hook panics in a task of its own, like a bug in any step would.
     let operation = request.operation;
     let _ = tokio::spawn(async move { panic::debug_hook(operation) }).await;
@@ -100,7 +102,16 @@ pub async fn run(
             planned
         }
     };
-    execute(&session, planned, &request, reporter, &interrupts.cancel).await
+    let changed = planned.plan.has_changes();
+    let status = execute(&session, planned, &request, reporter, &interrupts.cancel).await?;
+    // The hand-off may take long: it runs with the state lock released.
+    drop(held);
+    match &session.strategy.hand_off {
+        Some(hand_off) if request.hand_off && status == ExitStatus::Success => {
+            super::hand_off::run(&session.strategy, hand_off, changed, &interrupts.cancel).await
+        }
+        _ => Ok(status),
+    }
 }
 
 async fn execute(

@@ -24,6 +24,7 @@ pub async fn run(
         },
         auto_approve: args.auto_approve,
         parallelism: args.parallelism,
+        hand_off: false,
     };
     change::run(cli, request, secrets).await
 }

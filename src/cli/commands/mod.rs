@@ -8,6 +8,7 @@ pub mod change;
 pub mod destroy;
 pub mod force_unlock;
 pub mod graph;
+pub mod hand_off;
 pub mod import;
 pub mod inventory;
 pub mod output;
