@@ -228,3 +228,42 @@ fn the_hand_off_runs_after_an_apply_that_changed_something_and_fails_on_its_own(
     );
     assert!(!p.path("state").exists() || p.node_processes().is_empty());
 }
+
+/// The Bolt inventory validates against Bolt's published schema (vendored in
+/// tests/fixtures/bolt/), read as YAML by PyYAML from the test virtualenv.
+#[test]
+fn the_bolt_inventory_fits_bolts_schema() {
+    let p = Project::with_strategy(&strategy());
+    p.ok(&["apply", "--auto-approve"]);
+    let yaml = p.ok(&["inventory", "--format", "bolt"]);
+    std::fs::write(p.path("inventory.yaml"), &yaml).unwrap();
+    let python = common::moto::venv().join("bin/python");
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(p.path("inventory.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["groups"].as_array().unwrap().len(), 2, "{doc:#}");
+    let schema: Value =
+        serde_json::from_str(include_str!("fixtures/bolt/bolt-inventory.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{yaml}");
+    // The schema can fail: a group name Bolt does not accept is refused.
+    let mut bad = doc.clone();
+    bad["groups"][0]["name"] = json!("Web Servers");
+    assert!(!validator.is_valid(&bad));
+    p.ok(&["destroy", "--auto-approve"]);
+}

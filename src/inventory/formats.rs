@@ -203,9 +203,11 @@ fn bolt(inventory: &Inventory) -> String {
             q(&group_name(&[group]))
         ));
         for h in hosts {
+            // A URI with its scheme, as the schema's `format: uri` wants (a bare host is not one).
+            let uri = format!("ssh://{}:{}", h.host.as_deref().unwrap_or_default(), h.port);
             out.push_str(&format!(
                 "      - uri: {}\n        name: {}\n        config:\n          ssh:\n            port: {}\n",
-                q(h.host.as_deref().unwrap_or_default()),
+                q(&uri),
                 q(&h.name),
                 h.port
             ));
@@ -382,8 +384,8 @@ mod tests {
         assert_eq!(chef[0]["json_class"], "Chef::Node");
         assert_eq!(chef[0]["automatic"]["ipaddress"], "127.1.0.3");
         let bolt = Format::Bolt.render(&inv);
-        assert!(
-            bolt.contains("groups:\n  - name: \"web\"\n    targets:\n      - uri: \"127.1.0.3\"")
-        );
+        assert!(bolt.contains(
+            "groups:\n  - name: \"web\"\n    targets:\n      - uri: \"ssh://127.1.0.3:22\""
+        ));
     }
 }
