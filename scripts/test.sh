@@ -11,6 +11,17 @@ need() {
 need cargo "install Rust with rustup"
 need python3 "local nodes in the tests run a small Python HTTP service; apt-get install python3"
 
+# The configuration-management tests log in to local nodes that run OpenSSH's sshd.
+if [ ! -x /usr/sbin/sshd ]; then
+  echo "Installing openssh-server (the inventory tests run sshd on loopback nodes)" >&2
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >&2
+  else
+    echo "error: the tests need /usr/sbin/sshd: apt-get install openssh-server" >&2
+    exit 1
+  fi
+fi
+
 # The AWS driver's and the S3 backend's tests run against moto; each test starts its own
 # moto_server from this virtualenv on a free loopback port. Pins change → the venv is rebuilt.
 VENV=$(bash scripts/moto-venv.sh)

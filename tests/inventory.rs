@@ -267,3 +267,75 @@ fn the_bolt_inventory_fits_bolts_schema() {
     assert!(!validator.is_valid(&bad));
     p.ok(&["destroy", "--auto-approve"]);
 }
+
+/// The real thing: three local nodes run OpenSSH's sshd on their loopback addresses
+/// (examples/cm/ssh-nodes.json), ansible-playbook logs in to each through oss's dynamic
+/// inventory and writes the page its HTTP service serves, and curl sees it on every node.
+#[test]
+fn ansible_playbook_configures_three_nodes_over_ssh() {
+    assert!(
+        std::path::Path::new("/usr/sbin/sshd").exists(),
+        "the test needs OpenSSH's sshd (scripts/test.sh installs openssh-server)"
+    );
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cm");
+    let strategy: Value =
+        serde_json::from_slice(&std::fs::read(examples.join("ssh-nodes.json")).unwrap()).unwrap();
+    let p = Project::with_strategy(&strategy);
+    let key = p.path("id_ed25519");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let public = std::fs::read_to_string(p.path("id_ed25519.pub")).unwrap();
+    p.set_env("OSS_VAR_authorized_key", public.trim());
+    p.set_env("OSS_VAR_private_key", key.to_str().unwrap());
+    p.ok(&["apply", "--auto-approve"]);
+
+    let oss_dir = std::path::Path::new(env!("CARGO_BIN_EXE_oss"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        oss_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(common::moto::venv().join("bin/ansible-playbook"))
+        .arg("-i")
+        .arg(examples.join("ansible/inventory"))
+        .arg(examples.join("ansible/site.yml"))
+        .current_dir(p.dir.path())
+        .env("PATH", &path)
+        .env("HOME", p.dir.path())
+        .env("ANSIBLE_HOME", p.path(".ansible"))
+        .env("ANSIBLE_LOCAL_TEMP", p.path(".ansible/tmp"))
+        .env("ANSIBLE_HOST_KEY_CHECKING", "False")
+        .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
+        // No SSH master connection left behind after the playbook (Ansible keeps one 60 s).
+        .env("ANSIBLE_SSH_ARGS", "-o ControlMaster=no")
+        .env("OSS_STRATEGY", "strategy.json")
+        .env("OSS_VAR_authorized_key", public.trim())
+        .env("OSS_VAR_private_key", key.to_str().unwrap())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("changed=1"), "{stdout}");
+    let hosts: Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path("inventory/hosts.json")).unwrap())
+            .unwrap();
+    let vars = hosts["_meta"]["hostvars"].as_object().unwrap();
+    assert_eq!(vars.len(), 3);
+    for (name, v) in vars {
+        let ip = v["ansible_host"].as_str().unwrap();
+        let body = common::http_get(&format!("http://{ip}:8080/"));
+        assert_eq!(body, format!("configured by ansible for {name}\n"), "{ip}");
+    }
+    p.ok(&["destroy", "--auto-approve"]);
+    assert!(p.node_processes().is_empty(), "{:?}", p.node_processes());
+}
