@@ -58,14 +58,6 @@ pub enum EngineError {
     Lifecycle(#[from] crate::lifecycle::LifecycleError),
 }
 
-/// The directory of the strategy file (relative paths in its settings resolve against it).
-fn strategy_dir(strategy: &Strategy) -> PathBuf {
-    match strategy.path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// A strategy opened for work: its drivers and its state backend.
 pub struct Session {
     pub strategy: Strategy,
@@ -112,7 +104,7 @@ impl Session {
                 name: option.name.clone(),
                 settings: option.settings.clone(),
                 state_dir: state_dir.to_path_buf(),
-                base_dir: strategy_dir(&strategy),
+                base_dir: strategy.dir().to_path_buf(),
             };
             // Settings a driver refuses are strategy problems, located like the others.
             let driver = driver::build(&option.kind, config).map_err(|e| {
@@ -170,7 +162,7 @@ impl Session {
                 name: provider.to_string(),
                 settings: Default::default(),
                 state_dir: self.state_dir.clone(),
-                base_dir: strategy_dir(&self.strategy),
+                base_dir: self.strategy.dir().to_path_buf(),
             };
             return driver::build(provider, config).map_err(|_| unrecorded().into());
         };
@@ -180,7 +172,7 @@ impl Session {
             name: provider.to_string(),
             settings,
             state_dir: self.state_dir.clone(),
-            base_dir: strategy_dir(&self.strategy),
+            base_dir: self.strategy.dir().to_path_buf(),
         };
         driver::build(&record.kind, config).map_err(|source| EngineError::Driver {
             provider: provider.to_string(),

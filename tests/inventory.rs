@@ -106,39 +106,46 @@ fn every_format_lists_the_fleet_and_the_files_follow_each_apply() {
     assert_eq!(after["_meta"]["hostvars"], json!({}));
 }
 
-/// Ansible itself (ansible-core, from the test virtualenv) reads oss's inventory through the
-/// example's dynamic-inventory script, with every group and host variable expected.
-#[test]
-fn ansible_inventory_reads_the_example_script() {
-    let venv = common::moto::venv();
-    let ansible = venv.join("bin/ansible-inventory");
+/// An Ansible command-line tool from the test virtualenv, run in the project with `oss` on
+/// its PATH and its home, configuration and temporary files inside the project.
+fn ansible(p: &Project, tool: &str) -> std::process::Command {
+    let path = common::moto::venv().join("bin").join(tool);
     assert!(
-        ansible.exists(),
-        "ansible-core is missing from {} (run scripts/test.sh)",
-        venv.display()
+        path.exists(),
+        "{} is missing (ansible-core: run scripts/test.sh)",
+        path.display()
     );
-    let p = Project::with_strategy(&strategy());
-    p.ok(&["apply", "--auto-approve"]);
     let oss_dir = std::path::Path::new(env!("CARGO_BIN_EXE_oss"))
         .parent()
         .unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cm/ansible/inventory");
-    let path = format!(
+    let search = format!(
         "{}:{}",
         oss_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    let mut command = std::process::Command::new(path);
+    command
+        .current_dir(p.dir.path())
+        .env("PATH", search)
+        .env("HOME", p.dir.path())
+        .env("ANSIBLE_HOME", p.path(".ansible"))
+        .env("ANSIBLE_LOCAL_TEMP", p.path(".ansible/tmp"))
+        .env("OSS_STRATEGY", "strategy.json");
+    command
+}
+
+/// Ansible itself (ansible-core, from the test virtualenv) reads oss's inventory through the
+/// example's dynamic-inventory script, with every group and host variable expected.
+#[test]
+fn ansible_inventory_reads_the_example_script() {
+    let p = Project::with_strategy(&strategy());
+    p.ok(&["apply", "--auto-approve"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cm/ansible/inventory");
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(&ansible)
+        let out = ansible(&p, "ansible-inventory")
             .args(["-i", script])
             .args(args)
-            .current_dir(p.dir.path())
-            .env("PATH", &path)
-            .env("HOME", p.dir.path())
-            .env("ANSIBLE_HOME", p.path(".ansible"))
-            .env("ANSIBLE_LOCAL_TEMP", p.path(".ansible/tmp"))
             .env("ANSIBLE_INVENTORY_UNPARSED_FAILED", "true")
-            .env("OSS_STRATEGY", "strategy.json")
             .env("NO_COLOR", "1")
             .output()
             .unwrap();
@@ -293,28 +300,14 @@ fn ansible_playbook_configures_three_nodes_over_ssh() {
     p.set_env("OSS_VAR_private_key", key.to_str().unwrap());
     p.ok(&["apply", "--auto-approve"]);
 
-    let oss_dir = std::path::Path::new(env!("CARGO_BIN_EXE_oss"))
-        .parent()
-        .unwrap();
-    let path = format!(
-        "{}:{}",
-        oss_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = std::process::Command::new(common::moto::venv().join("bin/ansible-playbook"))
+    let out = ansible(&p, "ansible-playbook")
         .arg("-i")
         .arg(examples.join("ansible/inventory"))
         .arg(examples.join("ansible/site.yml"))
-        .current_dir(p.dir.path())
-        .env("PATH", &path)
-        .env("HOME", p.dir.path())
-        .env("ANSIBLE_HOME", p.path(".ansible"))
-        .env("ANSIBLE_LOCAL_TEMP", p.path(".ansible/tmp"))
         .env("ANSIBLE_HOST_KEY_CHECKING", "False")
         .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
         // No SSH master connection left behind after the playbook (Ansible keeps one 60 s).
         .env("ANSIBLE_SSH_ARGS", "-o ControlMaster=no")
-        .env("OSS_STRATEGY", "strategy.json")
         .env("OSS_VAR_authorized_key", public.trim())
         .env("OSS_VAR_private_key", key.to_str().unwrap())
         .output()

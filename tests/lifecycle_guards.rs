@@ -239,11 +239,17 @@ fn create_before_destroy_brings_the_new_node_up_before_the_old_one_goes() {
     let deleted = at(&format!("node.web[0]: old object {old} deleted"));
     assert!(kept < ready && ready < deleted, "out of order:\n{err}");
 
-    let url = observed(&p, "node.web[0]", "url");
-    assert_eq!(http_get(url.as_str().unwrap()), "web-0\n");
     assert!(!alive(&p, old_pid), "the old node still runs");
-    assert_eq!(p.node_processes().len(), 1, "{:?}", p.node_processes());
     assert!(p.state("hello").get("deposed").is_none());
+    only_the_new_node_serves(&p);
+}
+
+/// The replaced node answers, it is the one node process left, the next plan is empty, and
+/// destroy leaves nothing running.
+fn only_the_new_node_serves(p: &Project) {
+    let url = observed(p, "node.web[0]", "url");
+    assert_eq!(http_get(url.as_str().unwrap()), "web-0\n");
+    assert_eq!(p.node_processes().len(), 1, "{:?}", p.node_processes());
     let (code, out, _) = p.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(code, 0, "{out}");
     p.ok(&["destroy", "--auto-approve"]);
@@ -305,13 +311,7 @@ fn a_crash_between_create_and_destroy_leaves_the_old_node_for_the_next_apply() {
         "the old node still runs"
     );
     assert!(p.state("hello").get("deposed").is_none());
-    let url = observed(&p, "node.web[0]", "url");
-    assert_eq!(http_get(url.as_str().unwrap()), "web-0\n");
-    assert_eq!(p.node_processes().len(), 1, "{:?}", p.node_processes());
-    let (code, out, _) = p.run(&["plan", "--detailed-exitcode"]);
-    assert_eq!(code, 0, "{out}");
-    p.ok(&["destroy", "--auto-approve"]);
-    assert!(p.node_processes().is_empty());
+    only_the_new_node_serves(&p);
 }
 
 #[test]
@@ -370,11 +370,5 @@ fn a_crash_before_the_new_node_is_recorded_never_adopts_the_old_one_back() {
         old_id.as_str(),
         "the old node was adopted back as the address's"
     );
-    let url = observed(&p, "node.web[0]", "url");
-    assert_eq!(http_get(url.as_str().unwrap()), "web-0\n");
-    assert_eq!(p.node_processes().len(), 1, "{:?}", p.node_processes());
-    let (code, out, _) = p.run(&["plan", "--detailed-exitcode"]);
-    assert_eq!(code, 0, "{out}");
-    p.ok(&["destroy", "--auto-approve"]);
-    assert!(p.node_processes().is_empty());
+    only_the_new_node_serves(&p);
 }

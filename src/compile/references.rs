@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::reference::{ATTRIBUTES, Reference, Selector, Template};
 use crate::resource::{Address, Attributes};
+use crate::strategy::locate::escape;
 use crate::strategy::{Group, Problem, Strategy};
 
 /// What a group's nodes carry because of references.
@@ -119,10 +120,6 @@ pub(super) fn check_outputs(
             check(strategy, &at, reference, nodes, whole, problems);
         }
     }
-}
-
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
 }
 
 fn parsed(

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::locate::locate;
+use super::locate::{escape, locate};
 use super::{Choice, Pick, Problem, Redundancy, Spread};
 
 /// What every node of one group needs, as written.
@@ -116,11 +116,6 @@ impl Group {
             self.spec.image.pick,
         ]
     }
-}
-
-/// Escapes a key for a JSON pointer.
-pub(super) fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
 }
 
 /// The pointers of the groups in the document as written: `/node`, or `/nodes/NAME` for each

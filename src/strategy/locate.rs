@@ -72,9 +72,7 @@ pub fn pointer_at(text: &str, offset: usize) -> Option<String> {
         for frame in &stack[..n] {
             pointer.push('/');
             match &frame.key {
-                Some(key) if frame.object => {
-                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"))
-                }
+                Some(key) if frame.object => pointer.push_str(&escape(key)),
                 _ => pointer.push_str(&frame.index.to_string()),
             }
         }
@@ -319,6 +317,11 @@ impl Walker<'_> {
             }
         }
     }
+}
+
+/// A key escaped for a JSON pointer (RFC 6901: `~` as `~0`, `/` as `~1`).
+pub fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 #[cfg(test)]

@@ -184,6 +184,11 @@ impl Strategy {
         }
     }
 
+    /// The strategy file's directory: relative paths in it resolve against it.
+    pub fn dir(&self) -> &Path {
+        dir_of(&self.path)
+    }
+
     /// The group named `name`.
     pub fn group(&self, name: &str) -> Option<&Group> {
         self.groups.iter().find(|g| g.name == name)
@@ -440,10 +445,7 @@ pub fn parse_with(
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = dir_of(path);
     let shorthand = raw.node.is_some();
     let specs: Vec<(String, NodeSpec)> = raw
         .node
@@ -453,7 +455,7 @@ pub fn parse_with(
             raw.nodes
                 .into_iter()
                 .flatten()
-                .map(|(key, spec)| (format!("/nodes/{}", group::escape(&key)), spec)),
+                .map(|(key, spec)| (format!("/nodes/{}", locate::escape(&key)), spec)),
         )
         .collect();
     // Top-level redundancy and spread are every group's default.
@@ -577,6 +579,13 @@ pub fn parse_with(
     })
 }
 
+/// The directory of the strategy file at `path` (`.` for a bare file name).
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// The names providers go by (`name` setting, else the kind; the original tool's EC2 names
 /// are `aws`), in the strategy's order.
 fn provider_names(value: &Value) -> Vec<String> {
@@ -600,10 +609,7 @@ fn provider_names(value: &Value) -> Vec<String> {
 /// Each provider's settings as written (`env.` references unresolved), checked by its driver
 /// before anything is resolved or changed; problems are located at the setting.
 fn check_provider_settings(path: &Path, text: &str, value: &Value) -> Vec<Problem> {
-    let base_dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let base_dir = dir_of(path);
     let options = value
         .pointer("/provider/options")
         .and_then(Value::as_array)
@@ -739,7 +745,7 @@ fn resolve_env(
         }
         Value::Object(map) => {
             for (key, item) in map.iter_mut() {
-                let escaped = key.replace('~', "~0").replace('/', "~1");
+                let escaped = locate::escape(key);
                 resolve_env(item, format!("{pointer}/{escaped}"), env, secrets, problems);
             }
         }

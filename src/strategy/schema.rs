@@ -40,7 +40,7 @@ pub(super) fn check(text: &str, value: &Value) -> Vec<Problem> {
                     let allowed = allowed_keys(error.schema_path().as_str());
                     problems.push(Problem {
                         position: locate(text, &pointer, Some(key)),
-                        pointer: format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1")),
+                        pointer: format!("{pointer}/{}", super::locate::escape(key)),
                         message: format!("Unknown property \"{key}\"."),
                         hint: Some(match allowed {
                             Some(keys) => format!("allowed here: {keys}"),

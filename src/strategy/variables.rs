@@ -74,7 +74,7 @@ pub(super) fn substitute(
         }
     }
     for (name, declaration) in &declared {
-        let at = format!("/variables/{}", super::group::escape(name));
+        let at = format!("/variables/{}", super::locate::escape(name));
         // A malformed declaration is the schema's to report.
         let Some(declaration) = declaration.as_object() else {
             continue;
@@ -252,7 +252,7 @@ fn replace(
                 if pointer.is_empty() && key == "variables" {
                     continue;
                 }
-                let at = format!("{pointer}/{}", super::group::escape(key));
+                let at = format!("{pointer}/{}", super::locate::escape(key));
                 replace(item, at, text, variables, problems);
             }
         }

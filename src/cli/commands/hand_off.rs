@@ -4,7 +4,6 @@
 //! Its output streams through; its failure is an error of its own, after the state was
 //! written, and changes nothing in it. `--no-hand-off` skips it.
 
-use std::path::Path;
 use std::process::Stdio;
 
 use tokio_util::sync::CancellationToken;
@@ -25,11 +24,7 @@ pub async fn run(
         );
         return Ok(ExitStatus::Success);
     }
-    let dir = strategy
-        .path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = strategy.dir();
     // The Ansible inventory if there is one, else the first file written.
     let inventory = strategy
         .inventory

@@ -2,8 +2,6 @@
 //! configuration tool reads them, on stdout; every node left out, and why, on stderr. Also
 //! the writing of the strategy's `inventory` files after an apply (atomic, 0600).
 
-use std::path::Path;
-
 use super::super::args::Cli;
 use super::super::failure::{ExitStatus, Failure};
 use super::super::output::{self, errln};
@@ -75,11 +73,7 @@ fn report(inventory: &Inventory, format: Format) {
 /// Writes the strategy's `inventory` files from `state` (atomically, readable by the owner
 /// alone); returns what could not be written, one line each.
 pub fn write_files(strategy: &Strategy, state: Option<&crate::state::State>) -> Vec<String> {
-    let dir = strategy
-        .path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = strategy.dir();
     let inventory = Inventory::of(strategy, state, None);
     let mut failed = Vec::new();
     for (name, file) in &strategy.inventory {
