@@ -139,15 +139,21 @@ async fn execute(
     reporter.finish();
     let outcome = outcome?;
     print_summary(&outcome, request.title);
-    if !destroying {
-        print_outputs(session).await;
+    // Outputs and inventory files read the state just written, loaded once for both.
+    let strategy = &session.strategy;
+    let wants_outputs = !destroying && !strategy.outputs.is_empty();
+    let state = match wants_outputs || !strategy.inventory.is_empty() {
+        true => session.backend.load().await.ok().and_then(|l| l.state),
+        false => None,
+    };
+    if wants_outputs {
+        print_outputs(strategy, state.as_ref());
     }
-    // The strategy's inventory files follow the state just written (also after a destroy,
-    // so they never list nodes that are gone).
+    // The inventory files follow the state (also after a destroy, so they never list nodes
+    // that are gone).
     let mut inventories_written = true;
-    if !session.strategy.inventory.is_empty() {
-        let state = session.backend.load().await.ok().and_then(|l| l.state);
-        for failed in super::inventory::write_files(&session.strategy, state.as_ref()) {
+    if !strategy.inventory.is_empty() {
+        for failed in super::inventory::write_files(strategy, state.as_ref()) {
             super::super::output::errln!("error: {failed}");
             inventories_written = false;
         }
@@ -201,14 +207,8 @@ impl Drop for Interrupts {
 }
 
 /// The strategy's outputs over the state just written, as `oss output` lists them.
-async fn print_outputs(session: &Session) {
-    if session.strategy.outputs.is_empty() {
-        return;
-    }
-    let Ok(loaded) = session.backend.load().await else {
-        return;
-    };
-    let outputs = crate::outputs::evaluate(&session.strategy, loaded.state.as_ref());
+fn print_outputs(strategy: &crate::strategy::Strategy, state: Option<&crate::state::State>) {
+    let outputs = crate::outputs::evaluate(strategy, state);
     let text = super::output::listing(&outputs);
     super::super::output::out(&format!("\nOutputs:\n\n{text}"));
 }
