@@ -11,13 +11,23 @@ need() {
 need cargo "install Rust with rustup"
 need python3 "local nodes in the tests run a small Python HTTP service; apt-get install python3"
 
-# The configuration-management tests log in to local nodes that run OpenSSH's sshd.
-if [ ! -x /usr/sbin/sshd ]; then
-  echo "Installing openssh-server (the inventory tests run sshd on loopback nodes)" >&2
+# Debian packages the tests start or call: "program package why" per line. Whatever is missing
+# is installed in one apt-get run (as root), or the script stops saying what to install.
+DEBS=(
+  "/usr/sbin/sshd openssh-server the inventory tests log in to local nodes over SSH"
+  "/usr/bin/puppet puppet the Puppet example runs puppet apply on nodes over SSH"
+)
+missing=()
+for line in "${DEBS[@]}"; do
+  read -r program package why <<<"$line"
+  [ -x "$program" ] || { echo "Installing $package ($why)" >&2; missing+=("$package"); }
+done
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
   else
-    echo "error: the tests need /usr/sbin/sshd: apt-get install openssh-server" >&2
+    echo "error: the tests need: apt-get install ${missing[*]}" >&2
     exit 1
   fi
 fi
