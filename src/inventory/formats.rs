@@ -109,16 +109,23 @@ pub fn ansible_hostvars(h: &Host) -> Value {
     if let Some(key) = &h.private_key {
         vars.insert("ansible_ssh_private_key_file".into(), json!(key));
     }
-    vars.insert(
-        "oss".into(),
-        json!({
-            "address": h.address, "group": h.group, "provider": h.provider,
-            "location": h.location, "region": h.region, "size": h.size, "image": h.image,
-            "hourly_price": h.hourly_price, "provider_id": h.provider_id,
-            "private_address": h.private_address, "tags": h.tags,
-        }),
-    );
+    vars.insert("oss".into(), oss_facts(h));
     Value::Object(vars)
+}
+
+/// oss's own facts about a host, as every format that carries facts gives them (Ansible's
+/// host variables, salt-ssh's grains, Chef's attributes), all under `oss`.
+fn oss_facts(h: &Host) -> Value {
+    let mut facts = json!({
+        "address": h.address, "group": h.group, "provider": h.provider,
+        "location": h.location, "region": h.region, "size": h.size, "image": h.image,
+        "hourly_price": h.hourly_price, "provider_id": h.provider_id,
+        "private_address": h.private_address, "tags": h.tags,
+    });
+    if let Some(dir) = &h.node_dir {
+        facts["node_dir"] = json!(dir);
+    }
+    facts
 }
 
 /// The `--list` document.
@@ -178,6 +185,19 @@ fn salt(inventory: &Inventory) -> String {
         if let Some(key) = &h.private_key {
             out.push_str(&format!("  priv: {}\n", q(key)));
         }
+        // Nodes sharing one machine would share salt-ssh's bundle (and its minion id) in
+        // /var/tmp: each gets its own in its directory.
+        if let Some(dir) = &h.node_dir {
+            out.push_str(&format!(
+                "  thin_dir: {}\n",
+                q(&format!("{dir}/.salt-thin"))
+            ));
+        }
+        // oss's facts as grains (JSON is YAML's flow style), as Ansible gets host variables.
+        out.push_str(&format!(
+            "  minion_opts:\n    grains:\n      oss: {}\n",
+            oss_facts(h)
+        ));
     }
     if out.is_empty() {
         out.push_str("{}\n");
@@ -217,11 +237,10 @@ fn bolt(inventory: &Inventory) -> String {
             if let Some(key) = &h.private_key {
                 out.push_str(&format!("            private-key: {}\n", q(key)));
             }
+            // JSON is YAML's flow style.
             out.push_str(&format!(
-                "        facts:\n          oss_provider: {}\n          oss_location: {}\n          oss_address: {}\n",
-                q(&h.provider),
-                q(&h.location),
-                q(h.address.as_str())
+                "        facts:\n          oss: {}\n",
+                oss_facts(h)
             ));
         }
     }
@@ -261,7 +280,7 @@ fn chef(inventory: &Inventory) -> Value {
                     "chef_environment": "_default",
                     "run_list": [],
                     "automatic": {"ipaddress": h.host, "hostname": h.name, "fqdn": h.name},
-                    "normal": {"oss": ansible_hostvars(h)["oss"].clone(),
+                    "normal": {"oss": oss_facts(h),
                                "tags": h.tags.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>()},
                 })
             })
@@ -311,6 +330,7 @@ mod tests {
             hourly_price: Some(0.0),
             provider_id: format!("{name}-x"),
             tags: [("app".to_string(), "hello world".to_string())].into(),
+            node_dir: None,
         }
     }
 

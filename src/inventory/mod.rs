@@ -41,6 +41,9 @@ pub struct Host {
     pub hourly_price: Option<f64>,
     pub provider_id: String,
     pub tags: BTreeMap<String, String>,
+    /// The node's own directory, where it shares a machine with other nodes (the local
+    /// provider's node directory): tools that keep files on their targets go there.
+    pub node_dir: Option<String>,
 }
 
 /// A host left out of a format, and why.
@@ -113,6 +116,11 @@ impl Inventory {
                     hourly_price: r.placement.hourly_price,
                     provider_id: r.provider_id.clone(),
                     tags,
+                    node_dir: r
+                        .observed
+                        .get("dir")
+                        .and_then(Value::as_str)
+                        .map(String::from),
                 })
             })
             .collect();

@@ -4,6 +4,7 @@
 
 pub mod fault_proxy;
 pub mod moto;
+pub mod tools;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -59,6 +60,11 @@ impl Project {
         let mut env = self.env.lock().unwrap();
         env.retain(|(n, _)| n != name);
         env.push((name.to_string(), value.to_string()));
+    }
+
+    /// The variables set with [`Project::set_env`].
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.env.lock().unwrap().clone()
     }
 
     /// `oss` run in the project directory, without colours.
@@ -176,20 +182,31 @@ pub fn sim_example(name: &str) -> Value {
     strategy
 }
 
-/// GET `url` (plain http://host:port/) and return the body.
+/// GET `url` (plain http://host:port/path) and return the body.
 pub fn http_get(url: &str) -> String {
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(stream, "GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let response = http_response(url);
     response
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_string())
         .unwrap_or_default()
+}
+
+/// GET `url` (plain http://host:port/path) with HTTP/1.0 and return the whole response: status
+/// line, headers and body.
+pub fn http_response(url: &str) -> String {
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = match rest.find('/') {
+        Some(slash) => (&rest[..slash], &rest[slash..]),
+        None => (rest, "/"),
+    };
+    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }
 
 /// Waits until `ready` holds, polling every 2 ms; false after `timeout`.
