@@ -2,6 +2,8 @@
 # Starts a throwaway PostgreSQL for the tests: initdb into a temp dir, a free loopback port,
 # trust auth for the `oss` user. Prints `export` lines for the caller to eval; stop it with
 # `scripts/postgres.sh stop DIR`. Installs PostgreSQL from Debian's packages when missing.
+# With OSS_PG_TLS_DIR=DIR (holding server.crt and server.key), the server has ssl=on and
+# accepts TCP connections over TLS only (hostssl; plain-text ones are rejected).
 set -euo pipefail
 
 bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -30,8 +32,15 @@ chmod 755 "$dir"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 as_owner "$pg/initdb" -D "$dir/data" -U oss -A trust --no-sync >"$dir/initdb.log" 2>&1 \
   || { cat "$dir/initdb.log" >&2; exit 1; }
+options="-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+if [ -n "${OSS_PG_TLS_DIR:-}" ]; then
+  install -m 600 "$OSS_PG_TLS_DIR/server.crt" "$OSS_PG_TLS_DIR/server.key" "$dir/data/"
+  [ "$(id -u)" = 0 ] && chown postgres "$dir/data/server.crt" "$dir/data/server.key"
+  printf 'local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n' >"$dir/data/pg_hba.conf"
+  options="$options -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+fi
 as_owner "$pg/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
+  -o "$options" start >/dev/null \
   || { cat "$dir/server.log" >&2; exit 1; }
 echo "export OSS_TEST_PG_URL=postgres://oss@127.0.0.1:$port/postgres"
 echo "export OSS_TEST_PG_DIR=$dir"

@@ -5,13 +5,16 @@
 //! nothing. The lock is a session-level advisory lock held on its own connection, with a row
 //! saying who holds it: when the holder's session dies, PostgreSQL releases the lock itself.
 //!
-//! The schema is created on first use. Messages never carry the URL's password.
+//! The schema is created on first use. Messages never carry the URL's password. The
+//! connection is TLS as the URL's `sslmode` and `sslrootcert` ask ([`tls`]).
+
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::backend::{self, Backend, Held, Version};
 use super::document::{self, State};
@@ -96,11 +99,27 @@ pub fn redact(url: &str) -> String {
 }
 
 async fn connect(url: &str, shown: &str) -> Result<Client, StateError> {
+    let (rest, tls) = tls::split(url).map_err(|e| failure(shown, "bad TLS settings", e))?;
+    let mut config: tokio_postgres::Config = rest
+        .parse()
+        .map_err(|e| failure(shown, "cannot read the URL", e))?;
+    config.ssl_mode(tls.ssl_mode());
+    let connector = tokio_postgres_rustls::MakeRustlsConnect::new(
+        tls.client_config()
+            .map_err(|e| failure(shown, "bad TLS settings", e))?,
+    );
     let (client, connection) =
-        tokio::time::timeout(Duration::from_secs(10), tokio_postgres::connect(url, NoTls))
+        tokio::time::timeout(Duration::from_secs(10), config.connect(connector))
             .await
             .map_err(|_| failure(shown, "cannot connect", "no answer within 10 s"))?
-            .map_err(|e| failure(shown, "cannot connect", e))?;
+            .map_err(|e| {
+                // tokio-postgres says "error performing TLS handshake"; the cause says why.
+                let why = std::iter::once(e.to_string())
+                    .chain(crate::echo::causes(&e))
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                failure(shown, "cannot connect", why)
+            })?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
