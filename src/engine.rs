@@ -269,6 +269,7 @@ impl Session {
             seed,
             destroy: options.destroy,
             sensitive: plan::sensitive::find(&changes, &self.strategy.secrets),
+            warnings: plan::exposure::warnings(&changes, &self.strategy.ssh_ports()),
             changes,
         };
         Ok(Planned {

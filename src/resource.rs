@@ -113,7 +113,7 @@ impl Kind {
     pub fn updatable(self, attribute: &str) -> bool {
         match self {
             Kind::Node => attribute == "tags" || LIFECYCLE.contains(&attribute),
-            Kind::Firewall => attribute == "ports" || attribute == "tags",
+            Kind::Firewall => matches!(attribute, "ports" | "sources" | "tags"),
             Kind::Key => false,
         }
     }

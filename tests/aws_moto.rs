@@ -540,3 +540,58 @@ fn create_before_destroy_runs_two_instances_for_one_address_then_one() {
     ok(&p, &["destroy", "--auto-approve"]);
     assert!(moto.instances(REGION).is_empty());
 }
+
+/// Ports open only to some sources: one security-group rule per block (IPv4 and IPv6), changed
+/// in place when the blocks change, and a plan warning when SSH is open to the whole internet.
+#[test]
+fn ports_open_to_some_sources_become_rules_changed_in_place() {
+    let moto = Moto::start();
+    let zone = json!({"options": [{"id": "ap-southeast-2a"}]});
+    let mut s = strategy("cidrs", &moto.url(), 1, zone);
+    s["node"]["ports"] = json!([443, {"port": 22, "from": ["203.0.113.0/24", "2001:db8::/32"]}]);
+    let p = project(&s);
+    let planned = ok(&p, &["plan"]);
+    assert!(!planned.contains("Warning:"), "{planned}");
+    ok(&p, &["apply", "--auto-approve"]);
+    let rules = |moto: &Moto| moto.keys_and_groups(REGION).1[0]["rules"].clone();
+    assert_eq!(
+        rules(&moto),
+        json!(["22 2001:db8::/32", "22 203.0.113.0/24", "443 0.0.0.0/0"])
+    );
+    let (code, out, err) = run(&p, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let instance = moto.instances(REGION)[0]["id"].clone();
+
+    // Other blocks: the group is updated in place, the node untouched.
+    s["node"]["ports"] = json!([443, {"port": 22, "from": ["198.51.100.0/24"]}]);
+    p.write_strategy(&s);
+    let (code, out, err) = run(&p, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        out.contains("firewall.aws.ap-southeast-2 will be updated in place"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{out}"
+    );
+    ok(&p, &["apply", "--auto-approve"]);
+    assert_eq!(rules(&moto), json!(["22 198.51.100.0/24", "443 0.0.0.0/0"]));
+    assert_eq!(moto.instances(REGION)[0]["id"], instance);
+
+    // SSH open to anyone: the plan says so in every format, and still applies.
+    s["node"]["ports"] = json!([443, 22]);
+    p.write_strategy(&s);
+    let text = ok(&p, &["plan"]);
+    let warning = "firewall.aws.ap-southeast-2 opens SSH (port 22) to the whole internet";
+    assert!(text.contains(&format!("Warning: {warning}")), "{text}");
+    assert!(ok(&p, &["plan", "--markdown"]).contains(warning));
+    let doc: Value = serde_json::from_str(&ok(&p, &["plan", "--json"])).unwrap();
+    assert!(
+        doc["warnings"][0].as_str().unwrap().starts_with(warning),
+        "{doc:#}"
+    );
+    ok(&p, &["apply", "--auto-approve"]);
+    assert_eq!(rules(&moto), json!(["22 0.0.0.0/0", "443 0.0.0.0/0"]));
+    ok(&p, &["destroy", "--auto-approve"]);
+}

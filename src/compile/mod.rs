@@ -223,6 +223,10 @@ fn regional_resource(
     match kind {
         Kind::Firewall => {
             attributes.insert("ports".into(), json!(spec.ports));
+            // Only where some port is restricted, so firewalls made before show no change.
+            if !spec.ports.sources().is_empty() {
+                attributes.insert("sources".into(), json!(spec.ports.sources()));
+            }
             attributes.insert("tags".into(), json!(spec.tags));
         }
         _ => {

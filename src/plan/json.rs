@@ -32,7 +32,7 @@ pub fn write(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
 }
 
 fn head(plan: &Plan) -> Value {
-    json!({
+    let mut head = json!({
         "format_version": super::FORMAT_VERSION.to_string(),
         "strategy": plan.strategy,
         "strategy_hash": plan.strategy_hash,
@@ -40,7 +40,11 @@ fn head(plan: &Plan) -> Value {
         "destroy": plan.destroy,
         "summary": summary_json(plan),
         "cost": cost_json(&plan.cost(), &plan.currency(), true),
-    })
+    });
+    if !plan.warnings.is_empty() {
+        head["warnings"] = json!(plan.warnings);
+    }
+    head
 }
 
 /// The counts; `move` only when `moved` blocks rename something.

@@ -184,6 +184,9 @@ fn summary(plan: &Plan, currency: &str) -> String {
     }
     out.push_str("\n\n");
     warning(&mut out, plan, &tally);
+    for exposed in &plan.warnings {
+        let _ = writeln!(out, "> ⚠️ {}\n", inline(exposed));
+    }
     let _ = writeln!(
         out,
         "**Monthly cost:** {}",
@@ -569,6 +572,7 @@ mod tests {
             destroy: false,
             changes,
             sensitive: Default::default(),
+            warnings: Vec::new(),
         }
     }
 

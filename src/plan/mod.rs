@@ -5,6 +5,7 @@
 //! Pure: no I/O. Rendering lives in [`text`], [`json`], [`markdown`] and [`concise`].
 
 pub mod concise;
+pub mod exposure;
 pub mod guard;
 pub mod json;
 pub mod markdown;
@@ -311,6 +312,9 @@ pub struct Plan {
     /// Per address, the attributes that hold a secret ([`sensitive`]): never shown.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sensitive: BTreeMap<Address, std::collections::BTreeSet<String>>,
+    /// What the plan leaves open that a reviewer should see ([`exposure`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Plan {

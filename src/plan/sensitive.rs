@@ -181,6 +181,7 @@ mod tests {
             destroy: false,
             changes: vec![c],
             sensitive,
+            warnings: Vec::new(),
         };
         let shown = plan.for_display();
         let text = serde_json::to_string(shown.as_ref()).unwrap();

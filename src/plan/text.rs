@@ -47,6 +47,9 @@ pub fn render(plan: &Plan, color: bool) -> String {
         }
         out.push('\n');
     }
+    for warning in &plan.warnings {
+        let _ = writeln!(out, "{} {warning}\n", styles.bold.apply_to("Warning:"));
+    }
     if !plan.has_changes() {
         let _ = writeln!(
             out,

@@ -29,8 +29,9 @@ pub struct NodeSpec {
     pub location: Choice,
     #[serde(default)]
     pub command: String,
+    /// The ports, each open to anyone or to the CIDR blocks of its `from`.
     #[serde(default)]
-    pub ports: Vec<u16>,
+    pub ports: super::ports::Ports,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// Path of an SSH public key file (relative to the strategy) to install on the nodes.

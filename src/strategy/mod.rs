@@ -17,6 +17,7 @@ pub mod locate;
 mod note;
 mod original;
 mod pick;
+pub mod ports;
 mod schema;
 mod source;
 mod variables;
@@ -187,6 +188,13 @@ impl Strategy {
     /// The strategy file's directory: relative paths in it resolve against it.
     pub fn dir(&self) -> &Path {
         dir_of(&self.path)
+    }
+
+    /// The ports configuration tools log in on: 22 and every group's `ssh_port`.
+    pub fn ssh_ports(&self) -> std::collections::BTreeSet<u16> {
+        std::iter::once(22)
+            .chain(self.groups.iter().filter_map(|g| g.spec.ssh_port))
+            .collect()
     }
 
     /// The group named `name`.

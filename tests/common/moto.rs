@@ -178,7 +178,7 @@ impl Moto {
             region,
             ("AKIDBOTO", "boto-secret"),
             "keys = [k['KeyName'] for k in ec2.describe_key_pairs()['KeyPairs']]\n\
-             groups = [{'id': g['GroupId'], 'name': g['GroupName'], 'ports': sorted(p.get('FromPort', -1) for p in g['IpPermissions'])} for g in ec2.describe_security_groups()['SecurityGroups'] if g['GroupName'] != 'default']\n\
+             groups = [{'id': g['GroupId'], 'name': g['GroupName'], 'ports': sorted(p.get('FromPort', -1) for p in g['IpPermissions']), 'rules': sorted([f\"{p['FromPort']} {r['CidrIp']}\" for p in g['IpPermissions'] for r in p.get('IpRanges', [])] + [f\"{p['FromPort']} {r['CidrIpv6']}\" for p in g['IpPermissions'] for r in p.get('Ipv6Ranges', [])])} for g in ec2.describe_security_groups()['SecurityGroups'] if g['GroupName'] != 'default']\n\
              print(json.dumps([keys, groups]))\n",
         );
         let keys = found[0]

@@ -186,7 +186,16 @@ pub struct Group {
     pub vpc_id: String,
     /// TCP ports open to 0.0.0.0/0, one port per rule (as oss opens them), sorted.
     pub open_ports: Vec<u16>,
+    /// Every single-port TCP rule: port and source block (IPv4 or IPv6), sorted.
+    pub rules: Vec<Rule>,
     pub tags: Tags,
+}
+
+/// One ingress rule as oss makes them: one TCP port from one CIDR block.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rule {
+    pub port: u16,
+    pub cidr: String,
 }
 
 impl Group {
@@ -209,11 +218,31 @@ impl Group {
                     .collect();
                 open_ports.sort_unstable();
                 open_ports.dedup();
+                let mut rules: Vec<Rule> = item
+                    .items("ipPermissions")
+                    .filter(|p| p.text_at(&["ipProtocol"]) == Some("tcp"))
+                    .filter_map(|p| {
+                        let from: u16 = p.text_at(&["fromPort"])?.parse().ok()?;
+                        let to: u16 = p.text_at(&["toPort"])?.parse().ok()?;
+                        let v4 = p.items("ipRanges").filter_map(|r| r.text_at(&["cidrIp"]));
+                        let v6 = p
+                            .items("ipv6Ranges")
+                            .filter_map(|r| r.text_at(&["cidrIpv6"]));
+                        let cidrs: Vec<String> = v4.chain(v6).map(String::from).collect();
+                        (from == to).then_some((from, cidrs))
+                    })
+                    .flat_map(|(port, cidrs)| {
+                        cidrs.into_iter().map(move |cidr| Rule { port, cidr })
+                    })
+                    .collect();
+                rules.sort();
+                rules.dedup();
                 Some(Group {
                     id: item.text_at(&["groupId"])?.to_string(),
                     name: item.text_at(&["groupName"]).unwrap_or_default().to_string(),
                     vpc_id: item.text_at(&["vpcId"]).unwrap_or_default().to_string(),
                     open_ports,
+                    rules,
                     tags: tag_map(item),
                 })
             })
@@ -268,6 +297,48 @@ pub fn attribute_ports(attributes: &crate::resource::Attributes) -> Vec<u16> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The rules a firewall's attributes ask for: each of its `ports` from each block of its
+/// `sources` entry, or from 0.0.0.0/0 when it has none; sorted.
+pub fn attribute_rules(attributes: &crate::resource::Attributes) -> Vec<Rule> {
+    let sources = attributes.get("sources").and_then(Value::as_object);
+    let mut rules: Vec<Rule> = attribute_ports(attributes)
+        .into_iter()
+        .flat_map(|port| {
+            let from: Vec<String> = sources
+                .and_then(|s| s.get(&port.to_string()))
+                .and_then(Value::as_array)
+                .map(|blocks| {
+                    blocks
+                        .iter()
+                        .filter_map(|b| b.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_else(|| vec!["0.0.0.0/0".to_string()]);
+            from.into_iter().map(move |cidr| Rule { port, cidr })
+        })
+        .collect();
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+/// The `sources` attribute that `rules` (as a group has them) amount to for `ports`: only
+/// the ports open to something other than exactly 0.0.0.0/0.
+pub fn sources_of(rules: &[Rule], ports: &[u16]) -> Option<Value> {
+    let mut sources = serde_json::Map::new();
+    for port in ports {
+        let from: Vec<&str> = rules
+            .iter()
+            .filter(|r| r.port == *port)
+            .map(|r| r.cidr.as_str())
+            .collect();
+        if !from.is_empty() && from != ["0.0.0.0/0"] {
+            sources.insert(port.to_string(), Value::from(from));
+        }
+    }
+    (!sources.is_empty()).then_some(Value::Object(sources))
 }
 
 #[cfg(test)]

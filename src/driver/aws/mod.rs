@@ -632,17 +632,19 @@ impl Driver for AwsDriver {
             Kind::Firewall => {
                 let name = attribute_name(desired);
                 let group = &existing.provider_id;
-                let before = ec2::attribute_ports(&existing.attributes);
-                let after = ec2::attribute_ports(&desired.attributes);
-                let open: Vec<u16> = after
+                let (before, after) = (
+                    ec2::attribute_rules(&existing.attributes),
+                    ec2::attribute_rules(&desired.attributes),
+                );
+                let open: Vec<ec2::Rule> = after
                     .iter()
-                    .copied()
-                    .filter(|p| !before.contains(p))
+                    .filter(|r| !before.contains(r))
+                    .cloned()
                     .collect();
-                let close: Vec<u16> = before
+                let close: Vec<ec2::Rule> = before
                     .iter()
-                    .copied()
-                    .filter(|p| !after.contains(p))
+                    .filter(|r| !after.contains(r))
+                    .cloned()
                     .collect();
                 self.change_rules(&region, group, "AuthorizeSecurityGroupIngress", &open)
                     .await?;
@@ -650,14 +652,9 @@ impl Driver for AwsDriver {
                     .await?;
                 let mut had = ec2::visible_tags(&had, &name);
                 let mut want = ec2::visible_tags(&want, &name);
-                had.insert(
-                    TAG_PORTS.into(),
-                    serde_json::to_string(&before).unwrap_or_default(),
-                );
-                want.insert(
-                    TAG_PORTS.into(),
-                    serde_json::to_string(&after).unwrap_or_default(),
-                );
+                let ports = |a| serde_json::to_string(&ec2::attribute_ports(a)).unwrap_or_default();
+                had.insert(TAG_PORTS.into(), ports(&existing.attributes));
+                want.insert(TAG_PORTS.into(), ports(&desired.attributes));
                 self.retag(&region, group, &had, &want).await?;
             }
             Kind::Key => {}

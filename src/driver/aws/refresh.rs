@@ -135,6 +135,11 @@ impl AwsDriver {
                         .and_then(|p| serde_json::from_str(p).ok())
                         .unwrap_or_else(|| Value::from(group.open_ports.clone()));
                     let mut extra = Attributes::new();
+                    let numbers: Vec<u16> =
+                        serde_json::from_value(ports.clone()).unwrap_or_default();
+                    if let Some(sources) = ec2::sources_of(&group.rules, &numbers) {
+                        extra.insert("sources".into(), sources);
+                    }
                     extra.insert("ports".into(), ports);
                     extra.insert("tags".into(), tags_value(&ec2::user_tags(&group.tags)));
                     refreshed.orphans.extend(self.regional_from_tags(

@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::client::Params;
-use super::ec2::{self, Group, KeyPair, TAG_LINEAGE, TAG_PORTS, Tags, region_of};
+use super::ec2::{self, Group, KeyPair, Rule, TAG_LINEAGE, TAG_PORTS, Tags, region_of};
 use super::{AwsDriver, attribute_name, pages};
 use crate::driver::{CreateRequest, DriverError, ErrorClass, Scope};
 use crate::resource::{Desired, Existing, Kind};
@@ -200,6 +200,7 @@ impl AwsDriver {
                 name: name.clone(),
                 vpc_id: vpc.unwrap_or_default(),
                 open_ports: Vec::new(),
+                rules: Vec::new(),
                 tags,
             },
             Ok(_) => self.read_group(&region, &name, &vpc?).await?,
@@ -220,11 +221,10 @@ impl AwsDriver {
             ))
             .with_code("InvalidGroup.Duplicate"));
         }
-        let want = ec2::attribute_ports(&desired.attributes);
-        let missing: Vec<u16> = want
-            .iter()
-            .copied()
-            .filter(|p| !group.open_ports.contains(p))
+        let want = ec2::attribute_rules(&desired.attributes);
+        let missing: Vec<Rule> = want
+            .into_iter()
+            .filter(|r| !group.rules.contains(r))
             .collect();
         self.change_rules(
             &region,
@@ -233,7 +233,11 @@ impl AwsDriver {
             &missing,
         )
         .await?;
-        group.open_ports.extend(missing);
+        for rule in missing {
+            if rule.cidr == "0.0.0.0/0" && !group.open_ports.contains(&rule.port) {
+                group.open_ports.push(rule.port);
+            }
+        }
         group.open_ports.sort_unstable();
         Ok(made(
             request,
@@ -262,25 +266,38 @@ impl AwsDriver {
         })
     }
 
-    /// Opens (`AuthorizeSecurityGroupIngress`) or closes (`Revoke…`) TCP `ports` to anyone.
+    /// Opens (`AuthorizeSecurityGroupIngress`) or closes (`Revoke…`) `rules` in one call: one
+    /// permission per port, with its IPv4 and IPv6 blocks.
     pub(super) async fn change_rules(
         &self,
         region: &str,
         group: &str,
         action: &str,
-        ports: &[u16],
+        rules: &[Rule],
     ) -> Result<(), DriverError> {
-        if ports.is_empty() {
+        if rules.is_empty() {
             return Ok(());
         }
+        let mut by_port: std::collections::BTreeMap<u16, Vec<&str>> = Default::default();
+        for rule in rules {
+            by_port.entry(rule.port).or_default().push(&rule.cidr);
+        }
         let mut params = Params::new().set("GroupId", group);
-        for (i, port) in ports.iter().enumerate() {
+        for (i, (port, blocks)) in by_port.iter().enumerate() {
             let n = i + 1;
             params = params
                 .set(format!("IpPermissions.{n}.IpProtocol"), "tcp")
                 .set(format!("IpPermissions.{n}.FromPort"), port.to_string())
-                .set(format!("IpPermissions.{n}.ToPort"), port.to_string())
-                .set(format!("IpPermissions.{n}.IpRanges.1.CidrIp"), "0.0.0.0/0");
+                .set(format!("IpPermissions.{n}.ToPort"), port.to_string());
+            let (v6, v4): (Vec<&str>, Vec<&str>) = blocks.iter().partition(|b| b.contains(':'));
+            for (k, block) in v4.iter().enumerate() {
+                let key = format!("IpPermissions.{n}.IpRanges.{}.CidrIp", k + 1);
+                params = params.set(key, *block);
+            }
+            for (k, block) in v6.iter().enumerate() {
+                let key = format!("IpPermissions.{n}.Ipv6Ranges.{}.CidrIpv6", k + 1);
+                params = params.set(key, *block);
+            }
         }
         match self.call(region, action, params).await {
             Ok(_) => Ok(()),
