@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 pub use error::VaultError;
 pub use key::Key;
-pub use share::Share;
+pub use share::{Share, seal_age};
 pub use unlock::{Collector, Identity, identities};
 pub use vault::{SecretValue, Unlocked, Vault, valid_name};
 
