@@ -573,7 +573,7 @@ impl Drop for Agent {
 
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"))
+        .is_ok_and(|s| s.split_whitespace().nth(2).is_none_or(|st| st != "Z"))
 }
 
 fn agent_pid(out: &str) -> i32 {
@@ -643,4 +643,69 @@ fn the_unlock_agent_serves_until_lock_or_ttl() {
         agent.0
     )));
     assert!(!socket.exists());
+}
+
+/// At a terminal (a pseudo-terminal from util-linux's `script`), shares are asked for one at
+/// a time with progress, without echo, as when unsealing Vault; a path to a share file works
+/// as well as its text.
+#[test]
+fn shares_are_entered_at_a_terminal_one_at_a_time() {
+    use std::io::{Read, Write};
+    assert!(
+        Path::new("/usr/bin/script").exists(),
+        "the test needs script(1) from util-linux (Debian's bsdutils)"
+    );
+    let p = project(&cloud_strategy(1));
+    let shares = vault_with_key(&p, 3, 2);
+    let oss = p.oss();
+    let mut command = Command::new("script");
+    command
+        .args(["-qec"])
+        .arg(format!("{} plan", oss.get_program().to_str().unwrap()))
+        .arg("/dev/null")
+        .current_dir(p.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in oss.get_envs() {
+        match value {
+            Some(v) => command.env(name, v),
+            None => command.env_remove(name),
+        };
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let mut wait_for = |text: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !seen.contains(text) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(bytes) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(_) => panic!("no {text:?} in:\n{seen}"),
+            }
+        }
+        seen.clone()
+    };
+    wait_for("Share 1 of 2");
+    let share_text = std::fs::read_to_string(&shares[2]).unwrap();
+    let line = share_text.lines().last().unwrap().to_string();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{line}").unwrap();
+    wait_for("Share 2 of 2");
+    writeln!(stdin, "{}", shares[0].display()).unwrap();
+    let seen = wait_for("Plan:");
+    let _ = child.wait();
+    assert!(seen.contains("1 of 2 shares given."), "{seen}");
+    assert!(!seen.contains(&line), "the share was echoed:\n{seen}");
+    assert!(!seen.contains(CLOUD_KEY), "{seen}");
 }

@@ -48,16 +48,17 @@ pub type Ask<'a> = &'a mut dyn FnMut(usize, usize) -> Option<Zeroizing<String>>;
 /// unless every share given is sound and there are enough.
 pub fn unlock(how: &Unlock, ask: Option<Ask<'_>>) -> Result<(Vault, Unlocked), VaultError> {
     let vault = Vault::load(&how.vault)?;
-    if how.shares.is_empty() && how.use_agent {
-        if let Some((key_id, data)) = agent::fetch(&how.agent_dir, vault.id())? {
-            if key_id != vault.key_id() || vault.check(&data).is_err() {
-                return Err(VaultError::Agent {
-                    socket: agent::socket_path(&how.agent_dir, vault.id()),
-                    reason: "it holds the data key from before `oss secrets rotate`".into(),
-                });
-            }
-            return Ok((vault, Unlocked { data, unseal: None }));
+    if how.shares.is_empty()
+        && how.use_agent
+        && let Some((key_id, data)) = agent::fetch(&how.agent_dir, vault.id())?
+    {
+        if key_id != vault.key_id() || vault.check(&data).is_err() {
+            return Err(VaultError::Agent {
+                socket: agent::socket_path(&how.agent_dir, vault.id()),
+                reason: "it holds the data key from before `oss secrets rotate`".into(),
+            });
         }
+        return Ok((vault, Unlocked { data, unseal: None }));
     }
     let keys = {
         let mut collector = Collector::new(&vault, identities(&how.identities)?);

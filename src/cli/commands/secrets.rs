@@ -118,11 +118,9 @@ fn set(cli: &Cli, name: &str) -> Result<ExitStatus, Failure> {
 fn read_value(name: &str) -> Result<Zeroizing<String>, Failure> {
     let mut value = Zeroizing::new(String::new());
     if std::io::stdin().is_terminal() {
-        let term = console::Term::stderr();
-        let _ = term.write_str(&format!("Value of {name} (input hidden): "));
-        *value = term
-            .read_secure_line()
-            .map_err(|e| Failure::user(format!("Cannot read the value: {e}."), "try again"))?;
+        let line = shares::read_hidden(&format!("Value of {name} (input hidden): "))
+            .ok_or_else(|| Failure::user("Cannot read the value at the terminal.", "try again"))?;
+        value.push_str(line.trim_end_matches('\r'));
     } else {
         std::io::stdin()
             .take(MAX_VALUE + 1)
