@@ -1,7 +1,7 @@
 //! A secret given to a provider through `env.`, or kept in the vault and given as
-//! `secret.NAME` (through shares and through the unlock agent), appears nowhere: not in any command's output
-//! (every plan format, show, state, graph, catalog, errors) and not in any file oss leaves in
-//! the project (state, its backup, the journal, saved plans, the simulated cloud's records),
+//! `secret.NAME` (through shares and through the unlock agent), appears nowhere: not in any
+//! command's output (every plan format, show, state, graph, catalog, errors) and not in any
+//! file oss leaves in the project (state, its backup, the journal, saved plans, the simulated cloud's records),
 //! nor in a local node's environment (tests/node_env.rs reads that from /proc as well).
 //!
 //! The secrets are canaries: distinctive strings no output would hold by chance. The scanner

@@ -768,9 +768,10 @@ fn resolve_env(
                     message: format!(
                         "{kind}.{name} is used outside provider settings and the state block; {kind}. references are only read there."
                     ),
-                    hint: Some(
-                        "values from the environment and the vault are secrets and are kept out of state and plans; put credentials in the provider block".into(),
-                    ),
+                    hint: Some(format!(
+                        "values from the {} are secrets and are kept out of state and plans; put credentials in the provider block",
+                        if kind == "env" { "environment" } else { "vault" }
+                    )),
                     pointer,
                     position: None,
                 });
