@@ -709,3 +709,42 @@ fn shares_are_entered_at_a_terminal_one_at_a_time() {
     assert!(!seen.contains(&line), "the share was echoed:\n{seen}");
     assert!(!seen.contains(CLOUD_KEY), "{seen}");
 }
+
+/// The state backend's URL (with its password) from the vault: `"url": "secret.PG_URL"`
+/// against the real PostgreSQL that scripts/test.sh starts; the URL is in no output and the
+/// state's row holds no trace of it.
+#[test]
+fn a_state_backend_url_comes_from_the_vault() {
+    let url = std::env::var("OSS_TEST_PG_URL").unwrap_or_else(|_| {
+        panic!("OSS_TEST_PG_URL is not set: run the tests with `bash scripts/test.sh`, which starts a throwaway PostgreSQL")
+    });
+    let mut strategy = cloud_strategy(1);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    strategy["name"] = format!("vault-pg-{nanos:08x}-{}", std::process::id()).into();
+    strategy["state"] = serde_json::json!({"backend": "postgres", "url": "secret.PG_URL"});
+    let p = project(&strategy);
+    let shares = vault_with_key(&p, 2, 2);
+    let given = share_args(&[&shares[0], &shares[1]]);
+    let (code, out, err) = run_with_stdin(&p, &args(&["secrets", "set", "PG_URL"], &given), &url);
+    assert_eq!(code, 0, "{out}{err}");
+    let out = p.ok(&args(&["apply", "--auto-approve"], &given));
+    assert!(!out.contains(&url), "{out}");
+    let pulled = p.ok(&args(&["state", "pull"], &given));
+    assert!(pulled.contains("\"serial\""), "{pulled}");
+    assert!(
+        !pulled.contains(&url) && !pulled.contains(CLOUD_KEY),
+        "{pulled}"
+    );
+    assert!(
+        !p.path("state/cheapest.state.json").exists(),
+        "the state is in PostgreSQL"
+    );
+    // Without the shares the backend cannot even be found: refused before any connection.
+    let err = fails(&p, &["state", "list"]);
+    assert!(err.contains("0 of the 2 shares needed"), "{err}");
+    assert!(!err.contains(&url), "{err}");
+    p.ok(&args(&["destroy", "--auto-approve"], &given));
+}
