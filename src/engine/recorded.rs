@@ -311,4 +311,27 @@ mod tests {
         );
         assert_eq!(read.len(), 2);
     }
+
+    #[test]
+    fn a_departed_provider_reading_the_vault_is_named_and_its_reference_recorded() {
+        let record = ProviderRecord {
+            kind: "sim".into(),
+            settings: json!({"catalog": "aws", "api_key": "secret.SIM_KEY"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        let env = |name: &str| Some(format!("value-of-{name}"));
+        let err = resolve("cloud-a", &record, &env).unwrap_err();
+        assert!(
+            matches!(&err, DepartedError::VaultSecret { provider, name }
+                if provider == "cloud-a" && name == "SIM_KEY"),
+            "{err}"
+        );
+        assert!(
+            err.hint().starts_with("add the provider back"),
+            "{}",
+            err.hint()
+        );
+    }
 }

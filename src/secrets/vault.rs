@@ -372,3 +372,55 @@ fn check_split(threshold: u8, count: u8) -> Result<(), VaultError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unlocked(vault: &Vault, shares: &[Share]) -> Unlocked {
+        let picked: Vec<&Share> = shares.iter().take(vault.threshold().into()).collect();
+        vault.unseal(share::combine(&picked).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_secret_moved_to_another_name_does_not_decrypt() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut vault, shares) = Vault::create(&dir.path().join("v.json"), 2, 3).unwrap();
+        let keys = unlocked(&vault, &shares);
+        vault.set(&keys.data, "A", "alpha").unwrap();
+        vault.set(&keys.data, "B", "beta").unwrap();
+        assert_eq!(vault.get(&keys.data, "A").unwrap().expose(), "alpha");
+        let a = vault.doc.secrets["A"].clone();
+        vault.doc.secrets.insert("B".into(), a);
+        assert!(matches!(
+            vault.get(&keys.data, "B"),
+            Err(VaultError::Tampered { name, .. }) if name == "B"
+        ));
+        assert!(format!("{:?}", vault.get(&keys.data, "A").unwrap()).contains("sensitive"));
+    }
+
+    #[test]
+    fn rekey_keeps_the_data_key_and_rotate_keeps_the_unseal_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut vault, old) = Vault::create(&dir.path().join("v.json"), 2, 3).unwrap();
+        let keys = unlocked(&vault, &old);
+        vault.set(&keys.data, "A", "alpha").unwrap();
+        let new = vault.rekey(&keys, 3, 4).unwrap();
+        let picked: Vec<&Share> = old.iter().take(2).collect();
+        assert!(vault.unseal(share::combine(&picked).unwrap()).is_err());
+        let keys = unlocked(&vault, &new);
+        assert_eq!(vault.get(&keys.data, "A").unwrap().expose(), "alpha");
+        let data = vault.rotate(&keys).unwrap();
+        assert_ne!(data.bytes(), keys.data.bytes());
+        assert!(vault.get(&keys.data, "A").is_err(), "the old data key");
+        let again = unlocked(&vault, &new);
+        assert_eq!(again.data.bytes(), data.bytes());
+        assert_eq!(vault.get(&data, "A").unwrap().expose(), "alpha");
+        // The agent's keys (no unseal key) cannot rotate.
+        let agent = Unlocked { data, unseal: None };
+        assert!(matches!(
+            vault.rotate(&agent),
+            Err(VaultError::Usage { .. })
+        ));
+    }
+}
