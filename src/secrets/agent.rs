@@ -6,7 +6,7 @@
 //!
 //! Requests: `key VAULT_ID` → `ok KEY_ID HEX`; `lock` → `ok` and the agent ends.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -193,8 +193,6 @@ fn answer(stream: UnixStream, id: &str, key_id: &str, key: &Key) -> Answered {
         }
     }
 }
-
-use std::io::Read as _;
 
 /// One request to the agent for vault `id`; `None` when no agent answers there.
 fn request(dir: &Path, id: &str, line: &str) -> Result<Option<Zeroizing<String>>, VaultError> {
