@@ -16,6 +16,7 @@ need python3 "local nodes in the tests run a small Python HTTP service; apt-get 
 DEBS=(
   "/usr/sbin/sshd openssh-server the inventory tests log in to local nodes over SSH"
   "/usr/bin/puppet puppet the Puppet example runs puppet apply on nodes over SSH"
+  "/usr/bin/age age the vault tests open shares with age identities and encrypt shares with the age CLI"
 )
 missing=()
 for line in "${DEBS[@]}"; do

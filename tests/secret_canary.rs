@@ -1,6 +1,7 @@
-//! A secret given to a provider through `env.` appears nowhere: not in any command's output
-//! (every plan format, show, state, graph, catalog, errors) and not in any file oss leaves in
-//! the project (state, its backup, the journal, saved plans, the simulated cloud's records),
+//! A secret given to a provider through `env.`, or kept in the vault and given as
+//! `secret.NAME` (through shares and through the unlock agent), appears nowhere: not in any
+//! command's output (every plan format, show, state, graph, catalog, errors) and not in any
+//! file oss leaves in the project (state, its backup, the journal, saved plans, the simulated cloud's records),
 //! nor in a local node's environment (tests/node_env.rs reads that from /proc as well).
 //!
 //! The secrets are canaries: distinctive strings no output would hold by chance. The scanner
@@ -290,4 +291,188 @@ fn a_provider_recorded_in_state_keeps_its_credentials_out() {
     }
     // Only the strategy holds the literal key: not the state, its backup, or the clouds.
     assert_eq!(leaking_files(p.dir.path()), ["strategy.json"]);
+}
+
+/// A secret kept in the vault, given to the clouds as `secret.NAME`.
+const VAULT_CANARY: &str = "oss-canary-vault-3e9d17b4";
+
+/// Runs `oss ARGS` with `stdin`; returns (exit code, stdout + stderr).
+fn run_stdin(p: &Project, args: &[&str], stdin: &str) -> (i32, String) {
+    use std::io::Write;
+    let mut child = p
+        .oss()
+        .args(args)
+        .env("OSS_CANARY_KEY", CANARY)
+        .env("OSS_CANARY_WRONG_KEY", WRONG_CANARY)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "$ oss {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The sample's local nodes (each writing its environment to `env.txt`) and the simulated
+/// clouds, which require `secret.REQUIRED` and are given `secret.{given}` from the vault.
+fn vault_strategy(given: &str) -> Value {
+    let mut strategy = local_strategy();
+    for option in strategy["provider"]["options"].as_array_mut().unwrap() {
+        if let Some(sim) = option.get_mut("sim") {
+            sim["api_key"] = format!("secret.{given}").into();
+            sim["require_api_key"] = "secret.REQUIRED".into();
+        }
+    }
+    strategy
+}
+
+#[test]
+fn a_secret_from_the_vault_appears_in_no_output_file_or_node() {
+    let p = Project::with_strategy(&vault_strategy("GIVEN"));
+    p.set_env("OSS_AGENT_DIR", p.path("agents").to_str().unwrap());
+    let mut outputs = Vec::new();
+    ok(
+        &p,
+        &["secrets", "init", "--shares", "3", "--threshold", "2"],
+        &mut outputs,
+    );
+    let shares: Vec<String> = files_under(&p.path("shares"))
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    let given = ["--share", &shares[0], "--share", &shares[2]];
+    for (name, value) in [
+        ("REQUIRED", VAULT_CANARY),
+        ("GIVEN", VAULT_CANARY),
+        ("WRONG", WRONG_CANARY),
+    ] {
+        let (code, text) = run_stdin(&p, &[&["secrets", "set", name][..], &given].concat(), value);
+        assert_eq!(code, 0, "{text}");
+        outputs.push(text);
+    }
+    ok(&p, &[&["validate"][..], &given].concat(), &mut outputs);
+    for format in [&[][..], &["--json"], &["--markdown"], &["--concise"]] {
+        ok(&p, &[&["plan"], format, &given].concat(), &mut outputs);
+    }
+    ok(
+        &p,
+        &[&["plan", "--out", "p.bin"][..], &given].concat(),
+        &mut outputs,
+    );
+    ok(
+        &p,
+        &[&["show", "p.bin", "--json"][..], &given].concat(),
+        &mut outputs,
+    );
+    // Through the unlock agent from here on.
+    let (code, text) = run(&p, &[&["unlock", "--ttl", "120s"][..], &given].concat());
+    assert_eq!(code, 0, "{text}");
+    let agent_pid: i32 = text
+        .split("(pid ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    struct Kill(i32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            // SAFETY: kill on the agent this test started.
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+    let _agent = Kill(agent_pid);
+    outputs.push(text);
+    ok(&p, &["apply", "p.bin", "--auto-approve"], &mut outputs);
+    for args in [
+        &["show"][..],
+        &["show", "--json"],
+        &["state", "list"],
+        &["catalog"],
+    ] {
+        ok(&p, args, &mut outputs);
+    }
+    // The clouds alone (own strategy file and state): the right secret is accepted and the
+    // wrong one refused, so the values really come from the vault.
+    for (given, action, code_wanted) in [
+        ("GIVEN", "apply", 0),
+        ("WRONG", "apply", 1),
+        ("GIVEN", "destroy", 0),
+    ] {
+        let mut clouds = strategy(1, "OSS_CANARY_KEY");
+        for option in clouds["provider"]["options"].as_array_mut().unwrap() {
+            option["sim"]["api_key"] = format!("secret.{given}").into();
+            option["sim"]["require_api_key"] = "secret.REQUIRED".into();
+        }
+        std::fs::write(p.path("clouds.json"), clouds.to_string()).unwrap();
+        let (code, text) = run(
+            &p,
+            &[
+                "-s",
+                "clouds.json",
+                "--state-dir",
+                "state-clouds",
+                action,
+                "--auto-approve",
+            ],
+        );
+        assert_eq!(code, code_wanted, "{text}");
+        if code_wanted == 1 {
+            assert!(text.contains("AuthFailure"), "{text}");
+        }
+        outputs.push(text);
+    }
+
+    // The nodes ran and wrote their environment; the agent's holds nothing either.
+    let dirs = p.node_dirs();
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    for dir in &dirs {
+        let dump = std::fs::read_to_string(dir.join("env.txt")).unwrap();
+        assert!(dump.contains("OSS_NODE_NAME=web-"), "{dump}");
+    }
+    for file in ["environ", "cmdline"] {
+        let bytes = std::fs::read(format!("/proc/{agent_pid}/{file}")).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(VAULT_CANARY));
+    }
+    let vault = std::fs::read_to_string(p.path("secrets.oss.json")).unwrap();
+    assert!(vault.contains("\"REQUIRED\""), "{vault}");
+    assert_eq!(leaking_vault_files(p.dir.path()), Vec::<String>::new());
+
+    ok(&p, &["destroy", "--auto-approve"], &mut outputs);
+    ok(&p, &["lock"], &mut outputs);
+    for text in &outputs {
+        assert!(
+            !text.contains(VAULT_CANARY) && !text.contains(CANARY) && !text.contains(WRONG_CANARY),
+            "a secret leaked:\n{text}"
+        );
+    }
+    assert_eq!(leaking_vault_files(p.dir.path()), Vec::<String>::new());
+    // The scanner finds the vault canary where it is.
+    std::fs::write(p.path("state/planted.txt"), VAULT_CANARY).unwrap();
+    assert_eq!(leaking_vault_files(p.dir.path()), ["state/planted.txt"]);
+}
+
+/// Files under `dir` holding the vault canary (or either other), as relative paths.
+fn leaking_vault_files(dir: &Path) -> Vec<String> {
+    let mut found = leaking_files(dir);
+    for file in files_under(dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        let name = file.strip_prefix(dir).unwrap().display().to_string();
+        if bytes
+            .windows(VAULT_CANARY.len())
+            .any(|w| w == VAULT_CANARY.as_bytes())
+            && !found.contains(&name)
+        {
+            found.push(name);
+        }
+    }
+    found
 }

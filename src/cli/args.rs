@@ -40,6 +40,22 @@ pub struct Cli {
     /// Set a strategy variable (repeatable; before OSS_VAR_NAME and the default).
     #[arg(long = "var", global = true, value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
+    /// The vault that `secret.NAME` references and `oss secrets` read.
+    #[arg(
+        long,
+        global = true,
+        env = "OSS_VAULT",
+        value_name = "FILE",
+        default_value = "secrets.oss.json"
+    )]
+    pub vault: PathBuf,
+    /// A share of the vault's key (repeatable; before the paths in OSS_SHARES, which are
+    /// separated by `:`).
+    #[arg(long = "share", global = true, value_name = "FILE")]
+    pub shares: Vec<PathBuf>,
+    /// An age identity file that opens age-encrypted shares (repeatable).
+    #[arg(long = "identity", global = true, value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -113,6 +129,60 @@ pub enum Command {
     },
     /// Remove a state lock left behind, given its id.
     ForceUnlock { lock_id: String },
+    /// The vault of secrets that `secret.NAME` references read (k of n shares unlock it).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Unlock the vault once: an agent keeps its data key in memory (0600 Unix socket) until
+    /// the TTL ends or `oss lock`.
+    Unlock {
+        /// How long the agent keeps the key (e.g. 30m, 8h).
+        #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+        ttl: Duration,
+    },
+    /// End the unlock agent of the vault.
+    Lock,
+    /// The unlock agent itself (started by `oss unlock`; reads the key from stdin).
+    #[command(name = "unlock-agent", hide = true)]
+    UnlockAgent {
+        #[arg(long)]
+        vault_id: String,
+        #[arg(long)]
+        key_id: String,
+        #[arg(long, value_parser = parse_duration)]
+        ttl: Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Create the vault (safe to commit) and write each share of its key to its own file.
+    Init(DealArgs),
+    /// Set secret NAME to the value read from stdin (one trailing newline dropped).
+    Set { name: String },
+    /// The secrets' names (never their values).
+    List,
+    /// Remove secret NAME.
+    Rm { name: String },
+    /// New shares for the same secrets; the old shares stop working.
+    Rekey(DealArgs),
+    /// A new data key: every secret encrypted again (the shares stay valid).
+    Rotate,
+}
+
+#[derive(Debug, Args)]
+pub struct DealArgs {
+    /// How many shares to make.
+    #[arg(long = "shares", value_name = "N")]
+    pub count: u8,
+    /// How many shares unlock the vault.
+    #[arg(long, value_name = "K")]
+    pub threshold: u8,
+    /// The directory the share files are written to (0700; files 0600).
+    #[arg(long, value_name = "DIR", default_value = "shares")]
+    pub out: PathBuf,
+    /// Encrypt share i to the i-th age public key given (`age1...`; one per share, in order).
+    #[arg(long = "recipient", value_name = "AGE_KEY")]
+    pub recipients: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@ pub(crate) mod output;
 mod panic;
 mod progress;
 mod session;
+mod shares;
 
 use std::process::ExitCode;
 
@@ -108,5 +109,13 @@ async fn run(cli: &Cli, secrets: &mut Secrets) -> Result<ExitStatus, Failure> {
         Command::ForceUnlock { lock_id } => {
             commands::force_unlock::run(cli, lock_id, secrets).await
         }
+        Command::Secrets(sub) => commands::secrets::run(cli, sub),
+        Command::Unlock { ttl } => commands::unlock::unlock(cli, *ttl),
+        Command::Lock => commands::unlock::lock(cli),
+        Command::UnlockAgent {
+            vault_id,
+            key_id,
+            ttl,
+        } => commands::unlock::serve(vault_id, key_id, *ttl),
     }
 }

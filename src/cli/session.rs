@@ -12,7 +12,8 @@ use super::progress::Progress;
 use crate::engine::Session;
 use crate::strategy::{self, Strategy};
 
-/// The secrets met so far (values of `env.` references), replaced in every error printed.
+/// The secrets met so far (values of `env.` and `secret.` references), replaced in every
+/// error printed.
 #[derive(Default)]
 pub struct Secrets(Vec<String>);
 
@@ -61,16 +62,36 @@ fn strategy_path(given: &Option<PathBuf>) -> PathBuf {
 
 fn load_strategy(cli: &Cli, secrets: &mut Secrets) -> Result<Strategy, Failure> {
     let path = strategy_path(&cli.strategy);
-    let strategy = strategy::load_with(&path, &|name| std::env::var(name).ok(), &cli.vars)
-        .map_err(|e| {
-            let read = matches!(e, strategy::StrategyError::Read { .. });
-            let failure = Failure::from(e);
-            if read {
-                failure.with_hint("pass -s FILE, or run oss where strategy.json is")
-            } else {
-                failure
-            }
-        })?;
+    // The vault is opened at the first `secret.NAME` (shares, agent or terminal) and only
+    // then; an unlock that fails is the error, naming the share at fault.
+    let how = super::shares::unlock_settings(cli, true);
+    let vault = std::cell::RefCell::new(None);
+    let lookup = |name: &str| -> Result<String, String> {
+        let mut slot = vault.borrow_mut();
+        match slot.get_or_insert_with(|| super::shares::unlock(&how)) {
+            Ok((vault, keys)) => vault
+                .get(&keys.data, name)
+                .map(|v| v.expose().to_string())
+                .map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "secret.{name} cannot be read: the vault is locked."
+            )),
+        }
+    };
+    let loaded =
+        strategy::load_resolving(&path, &|name| std::env::var(name).ok(), &lookup, &cli.vars);
+    if let Some(Err(failure)) = vault.take() {
+        return Err(failure);
+    }
+    let strategy = loaded.map_err(|e| {
+        let read = matches!(e, strategy::StrategyError::Read { .. });
+        let failure = Failure::from(e);
+        if read {
+            failure.with_hint("pass -s FILE, or run oss where strategy.json is")
+        } else {
+            failure
+        }
+    })?;
     secrets.extend(&strategy.secrets);
     // Old spellings read as today's: said once, on stderr, with how to write them now.
     for note in &strategy.notes {

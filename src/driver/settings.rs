@@ -75,11 +75,14 @@ pub fn parse<T: Checked>(settings: &Map<String, Value>) -> Result<T, SettingsErr
     Ok(parsed)
 }
 
-/// Whether `text` is an `env.NAME` reference (unresolved, as written in the strategy).
+/// Whether `text` is an `env.NAME` or `secret.NAME` reference (unresolved, as written in the
+/// strategy).
 pub fn is_env_reference(text: &str) -> bool {
-    text.strip_prefix("env.").is_some_and(|name| {
-        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    })
+    text.strip_prefix("env.")
+        .or_else(|| text.strip_prefix("secret."))
+        .is_some_and(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
 }
 
 fn pointer_of(path: &serde_path_to_error::Path) -> String {
@@ -263,6 +266,8 @@ mod tests {
     fn env_references_and_closest_names() {
         assert!(is_env_reference("env.AWS_KEY_1"));
         assert!(!is_env_reference("env."));
+        assert!(is_env_reference("secret.AWS_KEY"));
+        assert!(!is_env_reference("secret."));
         assert!(!is_env_reference("https://env.example"));
         assert_eq!(
             closest("ready_timeot", &["ready_timeout", "stop_grace"]),

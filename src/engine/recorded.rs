@@ -30,6 +30,11 @@ pub enum DepartedError {
          env.{variable}, but environment variable {variable} is not set"
     )]
     MissingVariable { provider: String, variable: String },
+    #[error(
+        "Provider `{provider}` is no longer in the strategy and its recorded settings read \
+         secret.{name}, which only a strategy naming the provider reads from the vault"
+    )]
+    VaultSecret { provider: String, name: String },
 }
 
 impl DepartedError {
@@ -43,6 +48,9 @@ impl DepartedError {
                 "export {variable}=... (what the provider was applied with) to manage or \
                  destroy its resources"
             ),
+            DepartedError::VaultSecret { .. } => "add the provider back to the strategy to \
+                 manage or destroy its resources"
+                .into(),
         }
     }
 }
@@ -84,7 +92,9 @@ pub fn record(option: &ProviderOption, secrets: &[String]) -> ProviderRecord {
     let secret_keys = driver::secret_settings(&option.kind);
     let mut settings = Map::new();
     for (key, value) in &option.written {
-        let reference = value.as_str().is_some_and(|s| s.starts_with("env."));
+        let reference = value
+            .as_str()
+            .is_some_and(driver::settings::is_env_reference);
         if secret_keys.contains(&key.as_str()) && !reference {
             continue;
         }
@@ -128,9 +138,15 @@ pub fn resolve(
     let mut settings = Value::Object(record.settings.clone());
     let mut read = Vec::new();
     resolve_value(&mut settings, env, &mut read).map_err(|variable| {
-        DepartedError::MissingVariable {
-            provider: provider.to_string(),
-            variable,
+        match variable.strip_prefix("secret.") {
+            Some(name) => DepartedError::VaultSecret {
+                provider: provider.to_string(),
+                name: name.to_string(),
+            },
+            None => DepartedError::MissingVariable {
+                provider: provider.to_string(),
+                variable,
+            },
         }
     })?;
     let Value::Object(settings) = settings else {
@@ -146,6 +162,9 @@ fn resolve_value(
 ) -> Result<(), String> {
     match value {
         Value::String(s) => {
+            if s.starts_with("secret.") && driver::settings::is_env_reference(s) {
+                return Err(s.clone());
+            }
             if let Some(name) = s.strip_prefix("env.") {
                 let found = env(name).ok_or_else(|| name.to_string())?;
                 read.push(found.clone());
@@ -291,5 +310,28 @@ mod tests {
             json!({"catalog": "value-of-CAT", "errors": {"x": ["value-of-DEEP"]}, "n": 1})
         );
         assert_eq!(read.len(), 2);
+    }
+
+    #[test]
+    fn a_departed_provider_reading_the_vault_is_named_and_its_reference_recorded() {
+        let record = ProviderRecord {
+            kind: "sim".into(),
+            settings: json!({"catalog": "aws", "api_key": "secret.SIM_KEY"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        let env = |name: &str| Some(format!("value-of-{name}"));
+        let err = resolve("cloud-a", &record, &env).unwrap_err();
+        assert!(
+            matches!(&err, DepartedError::VaultSecret { provider, name }
+                if provider == "cloud-a" && name == "SIM_KEY"),
+            "{err}"
+        );
+        assert!(
+            err.hint().starts_with("add the provider back"),
+            "{}",
+            err.hint()
+        );
     }
 }

@@ -125,7 +125,7 @@ impl std::fmt::Debug for ProviderOption {
     }
 }
 
-/// A checked strategy with `env.` references resolved. Its `Debug` leaves out the secrets.
+/// A checked strategy with `env.` and `secret.` references resolved. Its `Debug` leaves out the secrets.
 #[derive(Clone)]
 pub struct Strategy {
     pub name: String,
@@ -153,7 +153,7 @@ pub struct Strategy {
     pub path: PathBuf,
     /// SHA-256 of the file's bytes: a saved plan is refused when it changes.
     pub hash: String,
-    /// Values that came from the environment: never to be shown or stored.
+    /// Values that came from the environment or the vault: never to be shown or stored.
     pub secrets: Vec<String>,
     /// The file's text, to locate problems found after parsing (an option matching nothing).
     pub text: String,
@@ -350,11 +350,44 @@ pub fn parse(
     parse_with(path, text, env, &[])
 }
 
+/// Looks up the value of `secret.NAME` in the vault: the value, or why it cannot be had (one
+/// sentence; the problem is located at the reference).
+pub type SecretLookup<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// The lookup of a strategy read without a vault: every `secret.NAME` is a problem.
+pub fn no_vault(name: &str) -> Result<String, String> {
+    Err(format!(
+        "secret.{name} needs the vault, which this command does not open."
+    ))
+}
+
 /// Like [`load_with`], from text already read.
 pub fn parse_with(
     path: &Path,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    vars: &[(String, String)],
+) -> Result<Strategy, StrategyError> {
+    parse_resolving(path, text, env, &no_vault, vars)
+}
+
+/// Like [`load_with`], with `secret.NAME` references read through `secret`.
+pub fn load_resolving(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    secret: SecretLookup<'_>,
+    vars: &[(String, String)],
+) -> Result<Strategy, StrategyError> {
+    let text = source::read(path)?;
+    parse_resolving(path, &text, env, secret, vars)
+}
+
+/// Like [`parse_with`], with `secret.NAME` references read through `secret`.
+pub fn parse_resolving(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    secret: SecretLookup<'_>,
     vars: &[(String, String)],
 ) -> Result<Strategy, StrategyError> {
     let invalid = |problems| StrategyError::Invalid {
@@ -394,7 +427,14 @@ pub fn parse_with(
     original::rewrite(&mut written);
     let mut secrets = Vec::new();
     let mut problems = Vec::new();
-    resolve_env(&mut value, String::new(), env, &mut secrets, &mut problems);
+    let lookup = Lookup { env, secret };
+    resolve_env(
+        &mut value,
+        String::new(),
+        &lookup,
+        &mut secrets,
+        &mut problems,
+    );
     for problem in &mut problems {
         problem.position = locate(text, &problem.pointer, None);
     }
@@ -707,54 +747,87 @@ fn syntax_message(e: &serde_json::Error) -> String {
     }
 }
 
-/// Replaces `"env.NAME"` strings by the variable's value; a missing variable is a problem
-/// located at the string that names it.
+/// Where references are read from: `env.NAME` from the environment, `secret.NAME` from the
+/// vault.
+struct Lookup<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    secret: SecretLookup<'a>,
+}
+
+/// Replaces `"env.NAME"` and `"secret.NAME"` strings by the variable's or the secret's value;
+/// a missing one is a problem located at the string that names it.
 fn resolve_env(
     value: &mut Value,
     pointer: String,
-    env: &dyn Fn(&str) -> Option<String>,
+    lookup: &Lookup<'_>,
     secrets: &mut Vec<String>,
     problems: &mut Vec<Problem>,
 ) {
     match value {
         Value::String(s) => {
-            if let Some(name) = s.strip_prefix("env.") {
-                if !pointer.starts_with("/provider/options/") && !pointer.starts_with("/state/") {
-                    problems.push(Problem {
-                        message: format!(
-                            "env.{name} is used outside provider settings and the state block; env. references are only read there."
-                        ),
-                        hint: Some(
-                            "values from the environment are secrets and are kept out of state and plans; put credentials in the provider block".into(),
-                        ),
-                        pointer,
-                        position: None,
-                    });
-                    return;
+            let reference = match (s.strip_prefix("env."), s.strip_prefix("secret.")) {
+                (Some(name), _) => ("env", name.to_string()),
+                (_, Some(name)) if crate::secrets::valid_name(name) => ("secret", name.to_string()),
+                _ => return,
+            };
+            let (kind, name) = reference;
+            if !pointer.starts_with("/provider/options/") && !pointer.starts_with("/state/") {
+                problems.push(Problem {
+                    message: format!(
+                        "{kind}.{name} is used outside provider settings and the state block; {kind}. references are only read there."
+                    ),
+                    hint: Some(format!(
+                        "values from the {} are secrets and are kept out of state and plans; put credentials in the provider block",
+                        if kind == "env" { "environment" } else { "vault" }
+                    )),
+                    pointer,
+                    position: None,
+                });
+                return;
+            }
+            let found = if kind == "env" {
+                (lookup.env)(&name).ok_or_else(|| {
+                    (
+                        format!("Environment variable {name} is not set (env.{name})."),
+                        format!("export {name}=... before running oss"),
+                    )
+                })
+            } else {
+                (lookup.secret)(&name).map_err(|message| {
+                    (
+                        message,
+                        format!("add it with `oss secrets set {name}`, or pass --vault FILE"),
+                    )
+                })
+            };
+            match found {
+                Ok(v) => {
+                    secrets.push(v.clone());
+                    *s = v;
                 }
-                match env(name) {
-                    Some(v) => {
-                        secrets.push(v.clone());
-                        *s = v;
-                    }
-                    None => problems.push(Problem {
-                        message: format!("Environment variable {name} is not set (env.{name})."),
-                        hint: Some(format!("export {name}=... before running oss")),
-                        pointer,
-                        position: None,
-                    }),
-                }
+                Err((message, hint)) => problems.push(Problem {
+                    message,
+                    hint: Some(hint),
+                    pointer,
+                    position: None,
+                }),
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                resolve_env(item, format!("{pointer}/{i}"), env, secrets, problems);
+                resolve_env(item, format!("{pointer}/{i}"), lookup, secrets, problems);
             }
         }
         Value::Object(map) => {
             for (key, item) in map.iter_mut() {
                 let escaped = locate::escape(key);
-                resolve_env(item, format!("{pointer}/{escaped}"), env, secrets, problems);
+                resolve_env(
+                    item,
+                    format!("{pointer}/{escaped}"),
+                    lookup,
+                    secrets,
+                    problems,
+                );
             }
         }
         _ => {}
