@@ -25,6 +25,7 @@ pub mod plan;
 pub mod reference;
 pub mod report;
 pub mod resource;
+pub mod serve;
 pub mod state;
 pub mod strategy;
 pub mod suggest;

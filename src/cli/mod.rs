@@ -108,5 +108,6 @@ async fn run(cli: &Cli, secrets: &mut Secrets) -> Result<ExitStatus, Failure> {
         Command::ForceUnlock { lock_id } => {
             commands::force_unlock::run(cli, lock_id, secrets).await
         }
+        Command::Serve(args) => commands::serve::run(cli, args, secrets).await,
     }
 }

@@ -13,6 +13,7 @@ pub mod import;
 pub mod inventory;
 pub mod output;
 pub mod plan;
+pub mod serve;
 pub mod show;
 pub mod state;
 pub mod state_mv;
