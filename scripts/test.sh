@@ -16,6 +16,8 @@ need python3 "local nodes in the tests run a small Python HTTP service; apt-get 
 DEBS=(
   "/usr/sbin/sshd openssh-server the inventory tests log in to local nodes over SSH"
   "/usr/bin/puppet puppet the Puppet example runs puppet apply on nodes over SSH"
+  "/usr/bin/chromium chromium the dashboard tests drive headless Chromium (tests/serve.rs)"
+  "/usr/bin/chromedriver chromium-driver the dashboard tests speak WebDriver to chromedriver"
 )
 missing=()
 for line in "${DEBS[@]}"; do

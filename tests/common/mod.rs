@@ -2,8 +2,10 @@
 //! real `local` nodes, and clean up every process they started even when a test fails.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod fault_proxy;
 pub mod moto;
+pub mod serve;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
