@@ -315,6 +315,10 @@ fn the_api_reads_only_and_answers_bad_requests_with_located_errors() {
     );
     let (status, body) = served.get("/api/history/diff?from=1&to=99");
     assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("There is no version 99 of the state in "),
+        "{body}"
+    );
 
     let (status, body) = served.get("/api/plans");
     assert_eq!(status, 200);

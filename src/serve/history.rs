@@ -76,15 +76,25 @@ pub async fn versions(source: &Source) -> Result<Vec<Summary>, StateError> {
     Ok(out)
 }
 
+/// Why a version cannot be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    #[error("There is no version {serial} of the state in {backend}")]
+    Missing { serial: u64, backend: String },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
 /// Version `serial`, redacted.
-pub async fn read(source: &Source, serial: u64) -> Result<State, StateError> {
-    let whence = format!("version {serial} in {}", source.session.backend.describe());
+pub async fn read(source: &Source, serial: u64) -> Result<State, VersionError> {
+    let backend = source.session.backend.describe();
+    let whence = format!("version {serial} in {backend}");
     let bytes = source
         .session
         .backend
         .raw(Some(serial))
         .await?
-        .ok_or_else(|| StateError::Refused(format!("there is no {whence}")))?;
+        .ok_or(VersionError::Missing { serial, backend })?;
     Ok(redact(document::parse(&bytes, &whence)?, &source.secrets))
 }
 
@@ -118,7 +128,7 @@ pub struct Diff {
     pub text: String,
 }
 
-pub async fn diff(source: &Source, from: u64, to: u64) -> Result<Diff, StateError> {
+pub async fn diff(source: &Source, from: u64, to: u64) -> Result<Diff, VersionError> {
     let (old, new) = (read(source, from).await?, read(source, to).await?);
     Ok(compare(&old, &new))
 }

@@ -320,11 +320,13 @@ async fn diff_of(source: &Source, q: &HashMap<String, String>) -> Result<history
         })
     };
     let (from, to) = (serial("from")?, serial("to")?);
-    history::diff(source, from, to).await.map_err(|e| {
-        Problem::not_found(
+    history::diff(source, from, to).await.map_err(|e| match e {
+        history::VersionError::Missing { .. } => {
+            Problem::not_found(format!("{e}."), "the History page lists the versions kept")
+        }
+        history::VersionError::State(e) => Problem::unavailable(
             source.redact_text(&format!("Cannot compare serial {from} with {to}: {e}")),
-            "the History page lists the versions kept",
-        )
+        ),
     })
 }
 
