@@ -1,5 +1,6 @@
 //! The world map of the Fleet page: an SVG drawn from data, offline. Equirectangular: the
-//! graticule every 30°, the equator, and one circle per provider location with nodes, placed
+//! land (Natural Earth, vendored: [`super::world`]), the graticule every 30°, the equator, and
+//! one circle per provider location with nodes, placed
 //! by the catalog's latitude and longitude and sized by its node count. Locations without
 //! coordinates (the `local` provider's) are listed under it instead.
 
@@ -18,6 +19,14 @@ fn y(latitude: f64) -> f64 {
     (90.0 - latitude.clamp(-90.0, 90.0)) / 180.0 * HEIGHT
 }
 
+/// For the land: not clamped, so a ring continued past 180° runs off the edge.
+fn project(longitude: f64, latitude: f64) -> (f64, f64) {
+    (
+        (longitude + 180.0) / 360.0 * WIDTH,
+        (90.0 - latitude) / 180.0 * HEIGHT,
+    )
+}
+
 pub fn render(points: &[Point], catalog_error: Option<&str>) -> Markup {
     let placed: Vec<&Point> = points.iter().filter(|p| p.latitude.is_some()).collect();
     let unplaced: Vec<&Point> = points.iter().filter(|p| p.latitude.is_none()).collect();
@@ -30,6 +39,7 @@ pub fn render(points: &[Point], catalog_error: Option<&str>) -> Markup {
             svg id="map" viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-label=(label)
                 xmlns="http://www.w3.org/2000/svg" {
                 rect.sea x="0" y="0" width=(WIDTH) height=(HEIGHT) {}
+                path.land fill-rule="evenodd" d=(super::world::land_path(project)) {}
                 @for lon in (-150..=150).step_by(30) {
                     line.grid x1=(x(lon as f64)) y1="0" x2=(x(lon as f64)) y2=(HEIGHT) {}
                 }

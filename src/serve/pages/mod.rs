@@ -10,6 +10,7 @@ pub mod history;
 pub mod map;
 pub mod node;
 pub mod plans;
+pub mod world;
 
 use maud::{DOCTYPE, Markup, html};
 
