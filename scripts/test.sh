@@ -18,6 +18,7 @@ DEBS=(
   "/usr/bin/puppet puppet the Puppet example runs puppet apply on nodes over SSH"
   "/usr/bin/chromium chromium the dashboard tests drive headless Chromium (tests/serve.rs)"
   "/usr/bin/chromedriver chromium-driver the dashboard tests speak WebDriver to chromedriver"
+  "/usr/bin/prometheus prometheus a real Prometheus scrapes oss serve's /metrics (tests/serve.rs)"
 )
 missing=()
 for line in "${DEBS[@]}"; do

@@ -344,3 +344,125 @@ fn the_api_reads_only_and_answers_bad_requests_with_located_errors() {
     // Serving takes no lock: an apply runs beside it.
     p.ok(&["apply", "--auto-approve"]);
 }
+
+/// A real Prometheus (Debian's) on a free loopback port, scraping `target` every second;
+/// killed by pid when dropped.
+struct Prometheus {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(target: &str) -> Prometheus {
+        let binary = "/usr/bin/prometheus";
+        assert!(
+            std::path::Path::new(binary).exists(),
+            "the metrics test needs {binary}: apt-get install prometheus (scripts/test.sh installs it)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("oss-prom-")
+            .tempdir()
+            .unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: oss\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = std::process::Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus starts");
+        Prometheus {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// The samples of an instant query (PromQL already percent-encoded), or none yet.
+    fn query(&self, promql: &str) -> Vec<Value> {
+        let path = format!("/api/v1/query?query={promql}");
+        // Not listening yet: nothing scraped yet either.
+        if std::net::TcpStream::connect(&self.addr).is_err() {
+            return Vec::new();
+        }
+        let (status, _, body) = common::serve::get(&self.addr, "GET", &path, &[]);
+        if status != 200 {
+            return Vec::new();
+        }
+        let answer: Value = serde_json::from_str(&body).unwrap_or_default();
+        answer["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn prometheus_scrapes_the_fleet_from_metrics() {
+    let mut strategy = common::sim_example("cheapest-across-providers.json");
+    strategy["node"]["count"] = 3.into();
+    let p = Project::with_strategy(&strategy);
+    p.ok(&["apply", "--auto-approve"]);
+    let state = p.state("cheapest");
+    let hourly: f64 = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["placement"]["hourly_price"].as_f64().unwrap())
+        .sum();
+    let served = Served::start(&p, &[]);
+    let (status, head, text) = served.get_with("/metrics", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    assert!(text.contains("# TYPE oss_nodes gauge"), "{text}");
+
+    let prometheus = Prometheus::start(&served.addr);
+    // sum(oss_nodes), once Prometheus has scraped oss at least once.
+    let started = Instant::now();
+    let nodes = loop {
+        let nodes = prometheus.query("sum%28oss_nodes%29");
+        if !nodes.is_empty() {
+            break nodes;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "Prometheus had no oss_nodes after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(nodes[0]["value"][1], "3");
+    let up = prometheus.query("up%7Bjob%3D%22oss%22%7D");
+    assert_eq!(up[0]["value"][1], "1", "{up:?}");
+    let cost = prometheus.query("oss_fleet_cost_per_hour");
+    let scraped: f64 = cost[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!((scraped - hourly).abs() < 1e-9, "{scraped} != {hourly}");
+    assert_eq!(cost[0]["metric"]["currency"], "USD");
+}

@@ -13,6 +13,7 @@ mod auth;
 mod detail;
 mod fleet;
 mod history;
+mod metrics;
 mod pages;
 mod plans;
 mod routes;

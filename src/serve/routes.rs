@@ -20,7 +20,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::auth::Token;
 use super::source::Source;
-use super::{detail, fleet, history, pages, plans};
+use super::{detail, fleet, history, metrics, pages, plans};
 
 /// Rows per page of the Fleet page and `/api/fleet`, unless asked otherwise.
 const PAGE: usize = 500;
@@ -49,6 +49,7 @@ pub fn router(source: Shared, token: Option<Token>) -> Router {
         .route("/api/plans", get(plans_api))
         .route("/api/plans/{index}", get(plan_api))
         .route("/api/events", get(events))
+        .route("/metrics", get(metrics))
         .route("/assets/style.css", get(style))
         .route("/assets/live.js", get(live))
         .fallback(not_found)
@@ -417,6 +418,11 @@ async fn events(
         Some((Ok(event), receiver))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn metrics(State(source): State<Shared>) -> Response {
+    let text = metrics::render(&source.live.latest());
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
 
 async fn style() -> Response {
