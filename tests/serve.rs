@@ -466,3 +466,27 @@ fn prometheus_scrapes_the_fleet_from_metrics() {
     assert!((scraped - hourly).abs() < 1e-9, "{scraped} != {hourly}");
     assert_eq!(cost[0]["metric"]["currency"], "USD");
 }
+
+#[test]
+fn sigterm_ends_open_event_streams_and_the_server() {
+    let p = Project::sample(1);
+    p.ok(&["apply", "--auto-approve"]);
+    let mut served = Served::start(&p, &[]);
+    // A browser's event stream, left open.
+    let mut stream = std::net::TcpStream::connect(&served.addr).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        format!("GET /api/events HTTP/1.1\r\nHost: {}\r\n\r\n", served.addr).as_bytes(),
+    )
+    .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut head = [0u8; 64];
+    let n = std::io::Read::read(&mut stream, &mut head).unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"));
+    let status = served
+        .terminate(Duration::from_secs(10))
+        .expect("oss serve still running 10 s after SIGTERM");
+    assert!(status.success(), "{status:?}");
+}

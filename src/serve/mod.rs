@@ -80,6 +80,7 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     options.check()?;
     let source = source::Source::open(session, &options).await?;
+    let stopping = source.stopping.clone();
     let app = routes::router(source, options.token);
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -93,7 +94,10 @@ pub async fn run(
     })?;
     ready(bound);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.cancel();
+        })
         .await
         .map_err(ServeError::Stopped)
 }

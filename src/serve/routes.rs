@@ -400,23 +400,32 @@ async fn plan_api(State(source): State<Shared>, Path(index): Path<String>) -> Re
     }
 }
 
-/// Server-sent events: one `added`, `changed`, `removed` or `state-error` event per change the
+/// Server-sent events (ended when the server stops): one `added`, `changed`, `removed` or `state-error` event per change the
 /// watcher sees (data: the change as JSON), and `resync` when this client fell behind.
 async fn events(
     State(source): State<Shared>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = source.live.subscribe();
-    let stream = stream::unfold(receiver, |mut receiver| async move {
-        let event = match receiver.recv().await {
-            Ok(change) => Event::default()
-                .event(change.kind)
-                .json_data(&change)
-                .unwrap_or_else(|_| Event::default().event("resync").data("{}")),
-            Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok(event), receiver))
-    });
+    let stopping = source.stopping.clone();
+    let stream = stream::unfold(
+        (receiver, stopping),
+        |(mut receiver, stopping)| async move {
+            // A stopping server ends its streams, or the graceful shutdown would wait for ever.
+            let received = tokio::select! {
+                received = receiver.recv() => received,
+                () = stopping.cancelled() => return None,
+            };
+            let event = match received {
+                Ok(change) => Event::default()
+                    .event(change.kind)
+                    .json_data(&change)
+                    .unwrap_or_else(|_| Event::default().event("resync").data("{}")),
+                Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok(event), (receiver, stopping)))
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 

@@ -32,6 +32,8 @@ pub struct Source {
     /// Why there are no coordinates, when the catalogs could not be read.
     pub catalog_error: Option<String>,
     pub live: Live,
+    /// Cancelled when the server stops: long-lived answers (the event stream) end.
+    pub stopping: tokio_util::sync::CancellationToken,
     pub summaries: Mutex<HashMap<(u64, String), Summary>>,
     pub fallbacks: Mutex<Option<Fallbacks>>,
 }
@@ -71,6 +73,7 @@ impl Source {
             locations,
             catalog_error,
             live,
+            stopping: tokio_util::sync::CancellationToken::new(),
             summaries: Mutex::new(HashMap::new()),
             fallbacks: Mutex::new(None),
         }))
