@@ -83,7 +83,7 @@ done
 
 echo "Command: \`bash bench/run.sh serve\` (or \`bash bench/serve.sh\`). Date: $(date -u +%Y-%m-%d). Release build, $runs requests each."
 echo
-echo "\`oss serve\` over a local state of $(printf "%'d" "$nodes") \`sim\` nodes (the state file written directly,"
+echo "\`oss serve\` over a local state of $nodes \`sim\` nodes (the state file written directly,"
 echo "spread over every priced location of the three simulated clouds), one curl request at a time"
 echo "over loopback, wall time from connect to the last byte. Pages are paginated: 500 rows by"
 echo "default, \`limit\` up to 5,000; totals, counts and the map always cover the whole fleet."
