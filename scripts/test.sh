@@ -17,6 +17,9 @@ DEBS=(
   "/usr/sbin/sshd openssh-server the inventory tests log in to local nodes over SSH"
   "/usr/bin/puppet puppet the Puppet example runs puppet apply on nodes over SSH"
   "/usr/bin/age age the vault tests open shares with age identities and encrypt shares with the age CLI"
+  "/usr/bin/chromium chromium the dashboard tests drive headless Chromium (tests/serve.rs)"
+  "/usr/bin/chromedriver chromium-driver the dashboard tests speak WebDriver to chromedriver"
+  "/usr/bin/prometheus prometheus a real Prometheus scrapes oss serve's /metrics (tests/serve.rs)"
 )
 missing=()
 for line in "${DEBS[@]}"; do

@@ -7,6 +7,7 @@
 //! A provider that state holds resources of but the strategy no longer names is built from
 //! what state recorded of it (`recorded`), so its resources can still be refreshed and deleted.
 
+pub mod logs;
 pub mod recorded;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -26,6 +26,7 @@ pub mod reference;
 pub mod report;
 pub mod resource;
 pub mod secrets;
+pub mod serve;
 pub mod state;
 pub mod strategy;
 pub mod suggest;

@@ -476,3 +476,87 @@ fn leaking_vault_files(dir: &Path) -> Vec<String> {
     }
     found
 }
+
+/// Every page and JSON answer of `oss serve`, even with the secret pasted into a node's tags
+/// (so the state itself holds it): shown as `(sensitive)`, never as itself.
+#[test]
+fn a_secret_appears_on_no_page_of_the_dashboard() {
+    let mut pasted = strategy(2, "OSS_CANARY_KEY");
+    pasted["node"]["tags"]["pasted"] = format!("token {CANARY}").into();
+    let p = Project::with_strategy(&pasted);
+    let mut outputs = Vec::new();
+    ok(&p, &["apply", "--auto-approve"], &mut outputs);
+    p.write_strategy(&{
+        let mut grown = pasted.clone();
+        grown["node"]["count"] = 3.into();
+        grown
+    });
+    ok(&p, &["plan", "--out", "grow.bin"], &mut outputs);
+    ok(&p, &["apply", "--auto-approve"], &mut outputs);
+    ok(&p, &["plan", "--out", "same.bin"], &mut outputs);
+    // The state does hold it: the pages must hide what is there.
+    let stored = std::fs::read_to_string(p.path("state/cheapest.state.json")).unwrap();
+    assert!(stored.contains(CANARY));
+
+    p.set_env("OSS_CANARY_KEY", CANARY);
+    p.set_env("OSS_CANARY_WRONG_KEY", WRONG_CANARY);
+    let served = common::serve::Served::start(&p, &["--plan", "grow.bin", "--plan", "same.bin"]);
+    let (_, history) = served.get("/api/history");
+    let versions: Value = serde_json::from_str(&history).unwrap();
+    let versions = versions.as_array().unwrap();
+    let (first, latest) = (
+        &versions[0]["serial"],
+        &versions[versions.len() - 1]["serial"],
+    );
+    let diff = format!("diff?from={first}&to={latest}");
+    let mut paths: Vec<String> = [
+        "/",
+        "/api/fleet",
+        "/history",
+        "/api/history",
+        "/cost",
+        "/api/cost",
+        "/plans",
+        "/api/plans",
+        "/plans/0",
+        "/plans/1",
+        "/api/plans/0",
+        "/api/plans/1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    paths.push(format!("/history/{diff}"));
+    paths.push(format!("/api/history/{diff}"));
+    for i in 0..3 {
+        paths.push(format!("/nodes/node.app%5B{i}%5D"));
+        paths.push(format!("/api/nodes/node.app%5B{i}%5D"));
+    }
+    let mut sensitive_shown = 0;
+    for path in &paths {
+        let (status, body) = served.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            !body.contains(CANARY) && !body.contains(WRONG_CANARY),
+            "a secret leaked on {path}:\n{body}"
+        );
+        sensitive_shown += usize::from(body.contains("(sensitive)"));
+        outputs.push(body);
+    }
+    // What was scanned is the real content: the node pages show the tag, hidden.
+    assert!(
+        sensitive_shown >= 6,
+        "{sensitive_shown} pages showed (sensitive)"
+    );
+    let (_, node) = served.get("/api/nodes/node.app%5B0%5D");
+    let node: Value = serde_json::from_str(&node).unwrap();
+    assert_eq!(
+        node["resource"]["attributes"]["tags"]["pasted"],
+        "(sensitive)"
+    );
+    drop(served);
+    ok(&p, &["destroy", "--auto-approve"], &mut outputs);
+    for text in &outputs {
+        assert!(!text.contains(CANARY), "a secret leaked:\n{text}");
+    }
+}

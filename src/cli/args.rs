@@ -129,6 +129,9 @@ pub enum Command {
     },
     /// Remove a state lock left behind, given its id.
     ForceUnlock { lock_id: String },
+    /// Serve the dashboard: the fleet, its nodes, history, cost and plans in a browser, and
+    /// the same as JSON under /api/ (read-only; docs/serve.md).
+    Serve(ServeArgs),
     /// The vault of secrets that `secret.NAME` references read (k of n shares unlock it).
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -183,6 +186,22 @@ pub struct DealArgs {
     /// Encrypt share i to the i-th age public key given (`age1...`; one per share, in order).
     #[arg(long = "recipient", value_name = "AGE_KEY")]
     pub recipients: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen. Anything but a loopback address needs --token-file.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7878")]
+    pub listen: std::net::SocketAddr,
+    /// A file (mode 0600) whose first line is the token every request must carry.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// How often the state is read again for live apply progress (e.g. 1s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub poll: Duration,
+    /// A plan saved with `oss plan --out` to show on the Plans page (repeatable).
+    #[arg(long = "plan", value_name = "FILE")]
+    pub plans: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

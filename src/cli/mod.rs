@@ -117,5 +117,6 @@ async fn run(cli: &Cli, secrets: &mut Secrets) -> Result<ExitStatus, Failure> {
             key_id,
             ttl,
         } => commands::unlock::serve(vault_id, key_id, *ttl),
+        Command::Serve(args) => commands::serve::run(cli, args, secrets).await,
     }
 }

@@ -148,6 +148,14 @@ pub struct Refreshed {
     pub debris: Vec<Existing>,
 }
 
+/// The end of one of a node's output streams, oldest line first.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LogStream {
+    /// `stderr`, `stdout`, `console`.
+    pub name: String,
+    pub lines: Vec<String>,
+}
+
 /// One provider.
 #[async_trait]
 pub trait Driver: Send + Sync {
@@ -187,6 +195,18 @@ pub trait Driver: Send + Sync {
 
     /// Remove the object; removing something already gone succeeds.
     async fn delete(&self, existing: &Existing) -> Result<(), DriverError>;
+
+    /// The last `lines` lines of each output stream of `existing` (a local node's
+    /// `stderr.log` and `stdout.log`), for the dashboard. Only reads. `None`: this provider
+    /// keeps no logs it can show.
+    async fn logs(
+        &self,
+        existing: &Existing,
+        lines: usize,
+    ) -> Result<Option<Vec<LogStream>>, DriverError> {
+        let _ = (existing, lines);
+        Ok(None)
+    }
 
     /// Reads the existing object `id` for `oss import`, as the resource it would be at
     /// `address`. Only reads: the engine checks it against the strategy, then marks it with

@@ -2,9 +2,11 @@
 //! real `local` nodes, and clean up every process they started even when a test fails.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod fault_proxy;
 pub mod moto;
 pub mod tools;
+pub mod serve;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

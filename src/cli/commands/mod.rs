@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod output;
 pub mod plan;
 pub mod secrets;
+pub mod serve;
 pub mod show;
 pub mod state;
 pub mod state_mv;

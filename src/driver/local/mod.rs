@@ -32,11 +32,12 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
-use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed};
+use super::{CreateRequest, Driver, DriverConfig, DriverError, LogStream, Refreshed};
 use crate::catalog::{Catalog, Image, Location, Size};
 use crate::resource::{Address, Attributes, Desired, Existing, Placement};
 use node_dir::{
-    NodeSpec, check_tags, first_port, leader_pid, observed, observed_addr, read_meta, write_meta,
+    NodeSpec, STDERR_LOG, STDOUT_LOG, check_tags, first_port, last_lines, leader_pid, observed,
+    observed_addr, read_meta, write_meta,
 };
 use spawn::accepts;
 
@@ -297,6 +298,22 @@ impl Driver for LocalDriver {
         let dir = self.node_dir(&existing.provider_id)?;
         self.stop(&dir).await?;
         self.remove_node(dir).await
+    }
+
+    async fn logs(
+        &self,
+        existing: &Existing,
+        lines: usize,
+    ) -> Result<Option<Vec<LogStream>>, DriverError> {
+        let dir = self.node_dir(&existing.provider_id)?;
+        let streams = [("stderr", STDERR_LOG), ("stdout", STDOUT_LOG)]
+            .into_iter()
+            .map(|(name, file)| LogStream {
+                name: name.to_string(),
+                lines: last_lines(&dir.join(file), lines),
+            })
+            .collect();
+        Ok(Some(streams))
     }
 }
 
