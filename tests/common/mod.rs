@@ -4,6 +4,7 @@
 
 pub mod fault_proxy;
 pub mod moto;
+pub mod rest_fake;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

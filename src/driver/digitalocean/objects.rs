@@ -44,7 +44,7 @@ fn rules(ports: &[u64]) -> (Value, Value) {
     let outbound = json!([
         {"protocol": "tcp", "ports": "0", "destinations": anywhere},
         {"protocol": "udp", "ports": "0", "destinations": anywhere},
-        {"protocol": "icmp", "destinations": anywhere},
+        {"protocol": "icmp", "ports": "0", "destinations": anywhere},
     ]);
     (Value::from(inbound), outbound)
 }
