@@ -331,6 +331,8 @@ fn throttling_server_errors_and_a_timed_out_call_converge_without_duplicates() {
     fake.inject("droplets_get", Fault::Hang(Duration::from_secs(3)), 1);
     fake.inject("firewalls_create", Fault::Throttle { retry_after: 1 }, 1);
     fake.inject("droplets_create", Fault::Status(503), 1);
+    // Carried out, answer lost: the retry adopts the droplet instead of creating a second.
+    fake.inject("droplets_create", Fault::Lose, 1);
     let p = project(&strategy("faults", &fake.url(), 3, nyc1()), TOKEN);
     let started = Instant::now();
     ok(&p, &["apply", "--auto-approve"]);
@@ -353,6 +355,7 @@ fn throttling_server_errors_and_a_timed_out_call_converge_without_duplicates() {
     assert_eq!(met("droplets_get", 500), 3);
     assert_eq!(met("droplets_get", 0), 1, "the hung call");
     assert_eq!(met("droplets_create", 503), 1);
+    assert_eq!(met("droplets_create", 0), 1, "the lost answer");
     ok(&p, &["destroy", "--auto-approve"]);
     assert!(fake.world().droplets.is_empty());
     fake.assert_conforming();
@@ -429,4 +432,56 @@ fn the_fake_refuses_requests_the_document_does_not_allow_and_checks_its_answers(
         .check_response("GET", "/v2/droplets/1", 200, Some(&bad))
         .unwrap_err();
     assert!(e.contains("required"), "{e}");
+}
+
+struct Plain;
+impl oss::net::rest::Classify for Plain {
+    fn error_fields(&self, body: &Value) -> (Option<String>, Option<String>) {
+        (
+            body["id"].as_str().map(String::from),
+            body["message"].as_str().map(String::from),
+        )
+    }
+}
+
+#[tokio::test]
+async fn the_rest_client_reads_every_page_in_one_call_each_and_honours_a_throttle() {
+    use oss::net::rest::{Client, Paging, Token};
+    let fake = fake();
+    {
+        let mut world = fake.world();
+        for i in 0..450 {
+            world.add_droplet("nyc1", &format!("d-{i}"), &["oss:lineage:L"]);
+        }
+        world.add_droplet("nyc1", "other", &["someone-else"]);
+    }
+    fake.inject("droplets_list", Fault::Throttle { retry_after: 1 }, 1);
+    let client = Client::new(
+        &fake.url(),
+        Token::new(TOKEN.into()),
+        Box::new(Plain),
+        Paging::NextLink("/links/pages/next"),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let all = client
+        .list(
+            "/v2/droplets",
+            &[("tag_name", "oss:lineage:L".to_string())],
+            200,
+            "droplets",
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 450);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured"
+    );
+    // Three pages, one call each, plus the throttled one.
+    assert_eq!(fake.count("droplets_list"), 4, "{:?}", fake.calls());
+    let ids: std::collections::BTreeSet<u64> =
+        all.iter().map(|d| d["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids.len(), 450, "no droplet twice");
+    fake.assert_conforming();
 }

@@ -83,6 +83,25 @@ impl DigitalOcean {
         );
     }
 
+    /// Adds an active droplet directly (a fleet made by someone else, or a big one).
+    pub fn add_droplet(&mut self, region: &str, name: &str, tags: &[&str]) -> u64 {
+        let id = self.id();
+        let droplet = Droplet {
+            id,
+            name: name.to_string(),
+            region: region.to_string(),
+            size: SIZES[0].0.to_string(),
+            image: IMAGES[0].1.to_string(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ssh_keys: Vec::new(),
+            user_data: None,
+            created: Instant::now() - self.boot,
+            created_at: now_rfc3339(),
+        };
+        self.droplets.insert(id, droplet);
+        id
+    }
+
     /// Deletes a droplet behind oss's back.
     pub fn remove_droplet(&mut self, id: u64) -> bool {
         self.droplets.remove(&id).is_some()

@@ -90,6 +90,9 @@ pub enum Fault {
     Status(u16),
     /// Hold the call this long, then close without an answer (the client's time-out fires).
     Hang(Duration),
+    /// Carry the call out, then close without an answer (a lost answer: the retry must not
+    /// do it twice).
+    Lose,
 }
 
 struct Shared<W> {
@@ -362,7 +365,7 @@ fn respond<W: World>(
             "server_error",
             "Server was unable to give you a response.",
         ),
-        None => {
+        Some(Fault::Lose) | None => {
             let request = Request {
                 method: method.to_string(),
                 path: path.to_string(),
@@ -374,6 +377,10 @@ fn respond<W: World>(
             let mut world = shared.world.lock().unwrap_or_else(|p| p.into_inner());
             let mut r = world.handle(&request);
             r.headers.extend(world.headers());
+            if matches!(fault, Some(Fault::Lose)) {
+                record(&op.id, 0);
+                return None;
+            }
             r
         }
     };
