@@ -81,14 +81,15 @@ pub fn driver_error(provider: &str, e: rest::Error) -> DriverError {
         _ => Scope::Offer,
     };
     let mut text = format!(
-        "DigitalOcean {} failed{} (provider `{provider}`): {message}",
+        "DigitalOcean {} failed{} (provider `{provider}`): {}.",
         e.call,
         status.map_or(String::new(), |s| format!(" with HTTP {s}")),
+        message.trim_end_matches('.'),
     );
     if status == Some(401) {
         text.push_str(
-            " hint: the token was refused; set DIGITALOCEAN_TOKEN (or the provider's `token`) \
-             to a valid API token with read and write scope",
+            " The token was refused: set DIGITALOCEAN_TOKEN (or the provider's `token`) to a \
+             valid API token with read and write scope.",
         );
     }
     let code = code.unwrap_or_else(|| match status {

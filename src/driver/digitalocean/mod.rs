@@ -121,8 +121,8 @@ impl DigitalOceanDriver {
     fn api(&self) -> Result<&Client, DriverError> {
         self.api.as_ref().ok_or_else(|| {
             DriverError::fatal(format!(
-                "Provider `{}` has no DigitalOcean token. hint: set DIGITALOCEAN_TOKEN, or \
-                 \"token\": \"env.NAME\" in its block",
+                "Provider `{}` has no DigitalOcean token: set DIGITALOCEAN_TOKEN, or \
+                 \"token\": \"env.NAME\" in its block.",
                 self.name
             ))
             .with_code("NoCredentials")
