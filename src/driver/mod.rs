@@ -7,6 +7,7 @@
 //! duplicate.
 
 pub mod aws;
+pub mod digitalocean;
 pub mod local;
 pub mod settings;
 pub mod sim;
@@ -268,7 +269,7 @@ impl fmt::Debug for DriverConfig {
 }
 
 /// Providers this build knows, for schema checks and hints.
-pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim", "aws"];
+pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim", "aws", "digitalocean"];
 
 /// Checks the settings of a provider of kind `kind` as written in the strategy (`env.`
 /// references unresolved, `name` removed), so `oss validate` and `plan` refuse bad settings
@@ -283,6 +284,7 @@ pub fn check_settings(
         "local" => local::check_settings(settings),
         "sim" => sim::check_settings(settings, base_dir),
         "aws" => aws::check_settings(settings),
+        "digitalocean" => digitalocean::check_settings(settings),
         _ => Ok(()),
     }
 }
@@ -296,6 +298,7 @@ pub fn secret_settings(kind: &str) -> &'static [&'static str] {
         "local" => local::SECRET_SETTINGS,
         "sim" => sim::SECRET_SETTINGS,
         "aws" => aws::SECRET_SETTINGS,
+        "digitalocean" => digitalocean::SECRET_SETTINGS,
         _ => &[],
     }
 }
@@ -306,6 +309,7 @@ pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, Driver
         "local" => Ok(Arc::new(local::LocalDriver::new(config)?)),
         "sim" => Ok(Arc::new(sim::SimDriver::new(config)?)),
         "aws" => Ok(Arc::new(aws::AwsDriver::new(config)?)),
+        "digitalocean" => Ok(Arc::new(digitalocean::DigitalOceanDriver::new(config)?)),
         other => Err(DriverError::fatal(format!(
             "Unknown provider `{other}`; known providers: {}",
             KNOWN_PROVIDERS.join(", ")

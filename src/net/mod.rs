@@ -9,3 +9,4 @@
 pub mod aws;
 pub mod encode;
 pub mod http;
+pub mod rest;

@@ -5,8 +5,9 @@
 pub mod browser;
 pub mod fault_proxy;
 pub mod moto;
-pub mod tools;
+pub mod rest_fake;
 pub mod serve;
+pub mod tools;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

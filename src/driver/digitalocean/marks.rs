@@ -1,0 +1,98 @@
+//! How oss marks what it creates at DigitalOcean, whose tags are bare names
+//! (`^[a-zA-Z0-9_\-\:]+$`): a droplet carries `oss:lineage:LINEAGE` and `oss:node:GROUP:INDEX`
+//! (its address `node.GROUP[INDEX]`), and the tag its firewall targets; a firewall and an SSH
+//! key carry the lineage in their names. Pure text.
+
+use sha2::{Digest, Sha256};
+
+use crate::resource::Address;
+
+pub fn lineage_tag(lineage: &str) -> String {
+    format!("oss:lineage:{lineage}")
+}
+
+/// `oss:node:web:3` for `node.web[3]`; `None` for an address of another shape.
+pub fn address_tag(address: &Address) -> Option<String> {
+    let group = address.group()?;
+    let index = address
+        .as_str()
+        .strip_prefix(&format!("node.{group}["))?
+        .strip_suffix(']')?;
+    index.parse::<usize>().ok()?;
+    Some(format!("oss:node:{group}:{index}"))
+}
+
+/// The address a droplet's tags name.
+pub fn address_of(tags: &[String]) -> Option<Address> {
+    tags.iter().find_map(|t| {
+        let (group, index) = t.strip_prefix("oss:node:")?.rsplit_once(':')?;
+        Some(Address::node(group, index.parse().ok()?))
+    })
+}
+
+/// The tag the firewall at `address` of `lineage` applies to: droplets carrying it get its
+/// rules.
+pub fn firewall_tag(lineage: &str, address: &Address) -> String {
+    let digest = Sha256::digest(format!("{lineage}\0{address}").as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("oss:fw:{hex}")
+}
+
+/// A name DigitalOcean accepts for droplets and firewalls (letters, digits, `.` and `-`,
+/// starting and ending with a letter or digit), at most `max` characters.
+pub fn name(text: &str, max: usize) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(max)
+        .collect();
+    let trimmed = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if trimmed.is_empty() {
+        "oss".into()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// The name of the firewall or key at `address` named `base`: the region and the lineage's
+/// first 8 characters added, so a create after a crash finds its own by name.
+pub fn object_name(base: &str, region: Option<&str>, lineage: &str) -> String {
+    let short: String = lineage.chars().take(8).collect();
+    match region {
+        Some(region) => name(&format!("{base}-{region}-{short}"), 255),
+        None => name(&format!("{base}-{short}"), 255),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_round_trip_through_tags() {
+        let a = Address::node("web", 12);
+        let tag = address_tag(&a).unwrap();
+        assert_eq!(tag, "oss:node:web:12");
+        assert_eq!(address_of(&["x".into(), tag]), Some(a));
+        assert_eq!(address_tag(&Address("firewall.do.nyc1".into())), None);
+        assert_eq!(address_of(&["oss:node:web:x".into()]), None);
+    }
+
+    #[test]
+    fn names_are_what_the_api_accepts() {
+        assert_eq!(name("oss-my_app-web", 64), "oss-my-app-web");
+        assert_eq!(name("__", 64), "oss");
+        assert_eq!(
+            object_name("oss-a", Some("nyc1"), "0123456789"),
+            "oss-a-nyc1-01234567"
+        );
+        let tag = firewall_tag("L", &Address("firewall.do.nyc1".into()));
+        assert!(tag.starts_with("oss:fw:") && tag.len() == 7 + 16, "{tag}");
+    }
+}
