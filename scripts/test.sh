@@ -16,6 +16,9 @@ need python3 "local nodes in the tests run a small Python HTTP service; apt-get 
 DEBS=(
   "/usr/sbin/sshd openssh-server the inventory tests log in to local nodes over SSH"
   "/usr/bin/puppet puppet the Puppet example runs puppet apply on nodes over SSH"
+  "/usr/sbin/named bind9 the DNS tests publish records on a real BIND 9 server"
+  "/usr/sbin/tsig-keygen bind9-utils the DNS tests make a TSIG key and change the zone with nsupdate"
+  "/usr/bin/dig bind9-dnsutils the DNS tests check the records with dig"
 )
 missing=()
 for line in "${DEBS[@]}"; do

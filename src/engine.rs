@@ -63,6 +63,8 @@ pub struct Session {
     pub strategy: Strategy,
     pub backend: Arc<dyn Backend>,
     drivers: HashMap<String, Arc<dyn Driver>>,
+    /// The `dns` block's provider (also among `drivers`), checked before every plan.
+    dns: Option<Arc<crate::dns::RecordDriver>>,
     state_dir: PathBuf,
     /// How refresh calls are retried (the budgets apply's steps use).
     retries: apply::retry::Retries,
@@ -114,10 +116,24 @@ impl Session {
             })?;
             drivers.insert(option.name.clone(), driver);
         }
+        let mut dns = None;
+        if let Some(block) = &strategy.dns {
+            let option = &block.provider;
+            let built =
+                crate::dns::build(&option.kind, &option.name, &option.settings).map_err(|e| {
+                    let pointer = format!("/dns/provider/{}", option.kind);
+                    let problem = strategy.problem(&pointer, strategy.redact(&e.message), None);
+                    EngineError::Compile(strategy.invalid(vec![problem]).into())
+                })?;
+            let built = Arc::new(built);
+            drivers.insert(option.name.clone(), built.clone() as Arc<dyn Driver>);
+            dns = Some(built);
+        }
         Ok(Session {
             backend,
             strategy,
             drivers,
+            dns,
             state_dir: state_dir.to_path_buf(),
             retries: apply::retry::Retries::default(),
         })
@@ -213,6 +229,14 @@ impl Session {
             });
         }
         let mut state = loaded.state;
+        // A zone the server does not serve, or a key it refuses, stops the plan before
+        // anything changes.
+        if let Some(dns) = &self.dns {
+            dns.check().await.map_err(|source| EngineError::Driver {
+                provider: crate::driver::Driver::name(dns.as_ref()).to_string(),
+                source,
+            })?;
+        }
         // Renamed first, so refresh (which knows objects by provider id) and compile see the
         // new addresses.
         let moved = match state.as_mut() {

@@ -263,6 +263,9 @@ pub fn check_settings(
         "local" => local::check_settings(settings),
         "sim" => sim::check_settings(settings, base_dir),
         "aws" => aws::check_settings(settings),
+        kind if crate::dns::is_dns_kind(kind) => {
+            crate::dns::check_settings(kind, settings, base_dir)
+        }
         _ => Ok(()),
     }
 }
@@ -276,6 +279,7 @@ pub fn secret_settings(kind: &str) -> &'static [&'static str] {
         "local" => local::SECRET_SETTINGS,
         "sim" => sim::SECRET_SETTINGS,
         "aws" => aws::SECRET_SETTINGS,
+        kind if crate::dns::is_dns_kind(kind) => crate::dns::secret_settings(kind),
         _ => &[],
     }
 }
@@ -286,6 +290,11 @@ pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, Driver
         "local" => Ok(Arc::new(local::LocalDriver::new(config)?)),
         "sim" => Ok(Arc::new(sim::SimDriver::new(config)?)),
         "aws" => Ok(Arc::new(aws::AwsDriver::new(config)?)),
+        kind if crate::dns::is_dns_kind(kind) => Ok(Arc::new(crate::dns::build(
+            kind,
+            &config.name,
+            &config.settings,
+        )?)),
         other => Err(DriverError::fatal(format!(
             "Unknown provider `{other}`; known providers: {}",
             KNOWN_PROVIDERS.join(", ")

@@ -592,6 +592,7 @@ impl Driver for AwsDriver {
             Kind::Node => self.create_node(&request).await,
             Kind::Key => self.create_key(&request).await,
             Kind::Firewall => self.create_firewall(&request).await,
+            Kind::Record => Err(not_records()),
         }
     }
 
@@ -661,6 +662,7 @@ impl Driver for AwsDriver {
                 self.retag(&region, group, &had, &want).await?;
             }
             Kind::Key => {}
+            Kind::Record => return Err(not_records()),
         }
         Ok(Existing {
             attributes: desired.attributes.clone(),
@@ -692,8 +694,14 @@ impl Driver for AwsDriver {
                 Err(e) if e.code.as_deref() == Some("InvalidGroup.NotFound") => Ok(()),
                 Err(e) => Err(e),
             },
+            Kind::Record => Err(not_records()),
         }
     }
+}
+
+/// DNS records are a DNS provider's (`src/dns/`), never EC2's.
+fn not_records() -> DriverError {
+    DriverError::fatal("The aws compute provider holds no DNS records.")
 }
 
 /// Whether `class` means the provider could not be asked at all.

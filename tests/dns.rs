@@ -1,0 +1,205 @@
+//! DNS records on a real BIND 9: a local fleet's names published by TSIG-signed RFC 2136
+//! updates and checked with `dig`: per-node A records, the round-robin name, SRV records and
+//! the ownership TXT; updates in place on scale, replace and TTL changes; names held by
+//! others refused; a wrong key or an unserved zone stopping the plan before anything runs.
+
+mod common;
+
+use common::Project;
+use common::bind::{Bind, KEY_NAME, LOCKED_ZONE, ZONE};
+use serde_json::{Value, json};
+
+fn strategy(bind: &Bind, count: usize) -> Value {
+    let mut s: Value = serde_json::from_str(include_str!("../strategy.sample.json")).unwrap();
+    s["node"]["count"] = count.into();
+    s["dns"] = json!({
+        "zone": ZONE,
+        "ttl": 30,
+        "services": {"http": {"group": "web"}},
+        "provider": {"rfc2136": {
+            "server": bind.server(),
+            "key_name": KEY_NAME,
+            "key_secret": "env.OSS_TEST_TSIG_SECRET"
+        }}
+    });
+    s
+}
+
+fn project(bind: &Bind, count: usize) -> Project {
+    let p = Project::with_strategy(&strategy(bind, count));
+    p.set_env("OSS_TEST_TSIG_SECRET", &bind.secret);
+    p
+}
+
+/// Each node's address as state records it, by index.
+fn addresses(p: &Project) -> Vec<String> {
+    let state = p.state("hello");
+    let mut found: Vec<(u64, String)> = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "node")
+        .map(|r| {
+            (
+                r["attributes"]["index"].as_u64().unwrap(),
+                r["observed"]["addr"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, a)| a).collect()
+}
+
+fn sorted(mut list: Vec<String>) -> Vec<String> {
+    list.sort();
+    list
+}
+
+#[test]
+fn records_follow_the_fleet_and_change_in_place() {
+    let bind = Bind::start();
+    let p = project(&bind, 2);
+    let plan = p.ok(&["plan"]);
+    for address in ["dns.web[0]", "dns.web[1]", "dns.web", "dns._http._tcp"] {
+        assert!(plan.contains(address), "the plan shows {address}:\n{plan}");
+    }
+    p.ok(&["apply", "--auto-approve"]);
+    let ips = addresses(&p);
+    assert_eq!(ips.len(), 2);
+    for (i, ip) in ips.iter().enumerate() {
+        assert_eq!(bind.dig(&format!("web-{i}.{ZONE}"), "A"), vec![ip.clone()]);
+        let txt = bind.dig(&format!("web-{i}.{ZONE}"), "TXT");
+        assert_eq!(txt.len(), 1, "{txt:?}");
+        assert!(txt[0].contains("heritage=oss") && txt[0].contains(&format!("dns.web[{i}]")));
+    }
+    assert_eq!(bind.dig(&format!("web.{ZONE}"), "A"), sorted(ips.clone()));
+    assert_eq!(
+        bind.dig(&format!("_http._tcp.{ZONE}"), "SRV"),
+        [
+            format!("0 0 8080 web-0.{ZONE}."),
+            format!("0 0 8080 web-1.{ZONE}.")
+        ]
+    );
+    assert_eq!(bind.ttl(&format!("web.{ZONE}"), "A"), Some(30));
+    // Nothing changed: nothing to do.
+    let again = p.ok(&["plan"]);
+    assert!(again.contains("No changes"), "{again}");
+
+    // Scale up: the new node's name is created, the shared names updated in place.
+    p.write_strategy(&strategy(&bind, 3));
+    let plan = p.ok(&["plan"]);
+    assert!(plan.contains("dns.web[2]"), "{plan}");
+    assert!(!plan.contains("dns.web must be replaced"), "{plan}");
+    p.ok(&["apply", "--auto-approve"]);
+    let ips = addresses(&p);
+    assert_eq!(ips.len(), 3);
+    assert_eq!(bind.dig(&format!("web.{ZONE}"), "A"), sorted(ips.clone()));
+    assert_eq!(bind.dig(&format!("_http._tcp.{ZONE}"), "SRV").len(), 3);
+
+    // A replaced node: its name now points at the new address, updated in place.
+    let json = p.ok(&["plan", "--replace", "node.web[0]", "--json"]);
+    let plan: Value = serde_json::from_str(&json).unwrap();
+    let action = |address: &str| {
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["address"] == address)
+            .map(|c| c["action"].as_str().unwrap().to_string())
+    };
+    assert_eq!(action("node.web[0]").as_deref(), Some("replace"));
+    assert_eq!(action("dns.web[0]").as_deref(), Some("update"));
+    assert_eq!(action("dns.web").as_deref(), Some("update"));
+    p.ok(&["apply", "--auto-approve", "--replace", "node.web[0]"]);
+    let now = addresses(&p);
+    assert_eq!(bind.dig(&format!("web-0.{ZONE}"), "A"), vec![now[0].clone()]);
+    assert_eq!(bind.dig(&format!("web.{ZONE}"), "A"), sorted(now.clone()));
+
+    // A new TTL changes every record in place.
+    let mut s = strategy(&bind, 3);
+    s["dns"]["ttl"] = json!(120);
+    p.write_strategy(&s);
+    let json = p.ok(&["plan", "--json"]);
+    let plan: Value = serde_json::from_str(&json).unwrap();
+    let records: Vec<&Value> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["address"].as_str().unwrap().starts_with("dns."))
+        .collect();
+    assert_eq!(records.len(), 5);
+    assert!(
+        records.iter().all(|c| c["action"] == "update"),
+        "{records:?}"
+    );
+    p.ok(&["apply", "--auto-approve"]);
+    assert_eq!(bind.ttl(&format!("web-1.{ZONE}"), "A"), Some(120));
+    assert_eq!(bind.ttl(&format!("_http._tcp.{ZONE}"), "SRV"), Some(120));
+
+    // Destroy takes every name away, ownership records too.
+    p.ok(&["destroy", "--auto-approve"]);
+    for name in ["web-0", "web-1", "web-2", "web", "_http._tcp"] {
+        for rtype in ["A", "TXT", "SRV"] {
+            assert!(
+                bind.dig(&format!("{name}.{ZONE}"), rtype).is_empty(),
+                "{name} {rtype}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_name_held_by_a_record_oss_does_not_own_is_refused_and_left_alone() {
+    let bind = Bind::start();
+    bind.nsupdate(&format!("update add web-1.{ZONE}. 300 A 10.9.9.9"));
+    let p = project(&bind, 2);
+    let (code, _out, err) = p.run(&["apply", "--auto-approve"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("web-1.{ZONE}. is already taken"))
+            && err.contains("A record (10.9.9.9)"),
+        "{err}"
+    );
+    assert_eq!(bind.dig(&format!("web-1.{ZONE}"), "A"), ["10.9.9.9"]);
+    assert!(bind.dig(&format!("web-1.{ZONE}"), "TXT").is_empty());
+    // The names nobody held are published.
+    assert_eq!(bind.dig(&format!("web-0.{ZONE}"), "A").len(), 1);
+}
+
+#[test]
+fn a_wrong_key_or_a_zone_the_server_does_not_serve_stops_the_plan() {
+    let bind = Bind::start();
+    let p = project(&bind, 1);
+    p.set_env(
+        "OSS_TEST_TSIG_SECRET",
+        "c2VjcmV0IHRoYXQgaXMgbm90IHRoZSBrZXk=",
+    );
+    let (code, _, err) = p.run(&["apply", "--auto-approve"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(&format!("refused TSIG key `{KEY_NAME}`")),
+        "{err}"
+    );
+    assert!(
+        !err.contains("c2VjcmV0"),
+        "the secret is never shown: {err}"
+    );
+    assert!(p.node_processes().is_empty(), "no node was started");
+
+    let mut s = strategy(&bind, 1);
+    s["dns"]["zone"] = json!("elsewhere.test");
+    p.write_strategy(&s);
+    p.set_env("OSS_TEST_TSIG_SECRET", &bind.secret);
+    let (code, _, err) = p.run(&["plan"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("does not serve zone elsewhere.test."), "{err}");
+
+    // Served, but the key may not change it: the update is refused, named.
+    let mut s = strategy(&bind, 1);
+    s["dns"]["zone"] = json!(LOCKED_ZONE);
+    p.write_strategy(&s);
+    let (code, _, err) = p.run(&["apply", "--auto-approve"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("REFUSED"), "{err}");
+    assert!(bind.dig(&format!("web-0.{LOCKED_ZONE}"), "A").is_empty());
+}
