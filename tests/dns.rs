@@ -22,6 +22,7 @@ fn strategy(bind: &Bind, count: usize) -> Value {
             "key_secret": "env.OSS_TEST_TSIG_SECRET"
         }}
     });
+    s["file_sd"] = json!("prometheus/targets.json");
     s
 }
 
@@ -81,6 +82,35 @@ fn records_follow_the_fleet_and_change_in_place() {
         ]
     );
     assert_eq!(bind.ttl(&format!("web.{ZONE}"), "A"), Some(30));
+
+    // Discovery: the endpoints, probed, with their names; and Prometheus's targets file.
+    let found: Value = serde_json::from_str(&p.ok(&["discover", "web", "--json"])).unwrap();
+    assert_eq!(found["dns_name"], format!("web.{ZONE}."));
+    assert_eq!(found["srv"], json!([format!("_http._tcp.{ZONE}.")]));
+    let endpoints = found["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 2);
+    for (i, e) in endpoints.iter().enumerate() {
+        assert_eq!(e["host"], ips[i].as_str());
+        assert_eq!(e["live"], true, "{e}");
+        assert_eq!(e["dns_name"], format!("web-{i}.{ZONE}."));
+    }
+    let text = p.ok(&["discover", "web"]);
+    assert!(
+        text.contains(&format!("web-1\t{}:8080\tup\tweb-1.{ZONE}.", ips[1])),
+        "{text}"
+    );
+    let (code, _, err) = p.run(&["discover", "wbe"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no node group wbe"), "{err}");
+    let targets: Value =
+        serde_json::from_slice(&std::fs::read(p.path("prometheus/targets.json")).unwrap()).unwrap();
+    assert_eq!(
+        targets,
+        json!([
+            {"targets": [format!("{}:8080", ips[0])], "labels": {"oss_strategy": "hello", "oss_group": "web", "oss_node": "web-0"}},
+            {"targets": [format!("{}:8080", ips[1])], "labels": {"oss_strategy": "hello", "oss_group": "web", "oss_node": "web-1"}},
+        ])
+    );
     // Nothing changed: nothing to do.
     let again = p.ok(&["plan"]);
     assert!(again.contains("No changes"), "{again}");
@@ -112,7 +142,10 @@ fn records_follow_the_fleet_and_change_in_place() {
     assert_eq!(action("dns.web").as_deref(), Some("update"));
     p.ok(&["apply", "--auto-approve", "--replace", "node.web[0]"]);
     let now = addresses(&p);
-    assert_eq!(bind.dig(&format!("web-0.{ZONE}"), "A"), vec![now[0].clone()]);
+    assert_eq!(
+        bind.dig(&format!("web-0.{ZONE}"), "A"),
+        vec![now[0].clone()]
+    );
     assert_eq!(bind.dig(&format!("web.{ZONE}"), "A"), sorted(now.clone()));
 
     // A new TTL changes every record in place.
@@ -136,8 +169,19 @@ fn records_follow_the_fleet_and_change_in_place() {
     assert_eq!(bind.ttl(&format!("web-1.{ZONE}"), "A"), Some(120));
     assert_eq!(bind.ttl(&format!("_http._tcp.{ZONE}"), "SRV"), Some(120));
 
+    let targets: Value =
+        serde_json::from_slice(&std::fs::read(p.path("prometheus/targets.json")).unwrap()).unwrap();
+    assert_eq!(
+        targets.as_array().unwrap().len(),
+        3,
+        "the targets follow each apply"
+    );
+
     // Destroy takes every name away, ownership records too.
     p.ok(&["destroy", "--auto-approve"]);
+    let targets: Value =
+        serde_json::from_slice(&std::fs::read(p.path("prometheus/targets.json")).unwrap()).unwrap();
+    assert_eq!(targets, json!([]));
     for name in ["web-0", "web-1", "web-2", "web", "_http._tcp"] {
         for rtype in ["A", "TXT", "SRV"] {
             assert!(
