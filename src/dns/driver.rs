@@ -6,6 +6,8 @@
 //! holds it. Every write is guarded on the server too (see [`Guard`]), so a name taken
 //! between the read and the write is refused, not overwritten.
 
+use std::sync::{Arc, OnceLock};
+
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -18,14 +20,18 @@ use crate::resource::{Attributes, Desired, Existing, Kind};
 /// One DNS provider's records in one zone.
 pub struct RecordDriver {
     name: String,
-    zone: Box<dyn Zone>,
+    zone: Arc<dyn Zone>,
+    /// Edits of steps running at once go out together (see [`super::batch`]); started with
+    /// the first write, on the runtime that makes it.
+    batcher: OnceLock<super::batch::Batcher>,
 }
 
 impl RecordDriver {
-    pub fn new(name: &str, zone: Box<dyn Zone>) -> Self {
+    pub fn new(name: &str, zone: Arc<dyn Zone>) -> Self {
         RecordDriver {
             name: name.to_string(),
             zone,
+            batcher: OnceLock::new(),
         }
     }
 
@@ -37,7 +43,10 @@ impl RecordDriver {
 
     /// Writes `edit`; a failed guard is explained by what the name holds now.
     async fn write(&self, edit: Edit, lineage_owner: &str) -> Result<(), DriverError> {
-        match self.zone.edit(std::slice::from_ref(&edit)).await {
+        let batcher = self
+            .batcher
+            .get_or_init(|| super::batch::Batcher::start(&self.name, self.zone.clone()));
+        match batcher.submit(edit.clone()).await {
             Err(e) if e.code.as_deref() == Some(super::PREREQUISITE) => {
                 let now = self.read_one(&edit.name).await?;
                 Err(refusal(&edit.name, &now, lineage_owner).unwrap_or_else(|| {

@@ -5,6 +5,7 @@
 //!
 //! A DNS provider is not a compute driver: it offers no catalog and places nothing.
 
+pub mod batch;
 pub mod driver;
 pub mod record;
 pub mod rfc2136;
@@ -61,8 +62,8 @@ pub fn build(
         }
     };
     let (zone, settings) = (zone.as_str(), &settings);
-    let zone_impl: Box<dyn Zone> = match kind {
-        "rfc2136" => Box::new(rfc2136::Rfc2136::new(name, zone, settings)?),
+    let zone_impl: std::sync::Arc<dyn Zone> = match kind {
+        "rfc2136" => std::sync::Arc::new(rfc2136::Rfc2136::new(name, zone, settings)?),
         other => {
             return Err(DriverError::fatal(format!(
                 "Unknown DNS provider `{other}`; known: {}",
