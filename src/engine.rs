@@ -280,6 +280,27 @@ impl Session {
             moved,
         };
         let changes = plan::diff(desired, &current, &options.scope);
+        // A name the plan would create that someone else holds is refused now, not after
+        // the nodes it points at were made.
+        if let Some(dns) = &self.dns {
+            let created: Vec<(Address, String)> = changes
+                .iter()
+                .filter(|c| c.action == plan::Action::Create)
+                .filter_map(|c| c.after.as_ref())
+                .filter(|d| d.kind == crate::resource::Kind::Record)
+                .filter_map(|d| {
+                    let name = d.attributes.get("name")?.as_str()?;
+                    Some((d.address.clone(), name.to_string()))
+                })
+                .collect();
+            let lineage = state.as_ref().map(|s| s.lineage.as_str());
+            dns.check_claims(lineage, &created)
+                .await
+                .map_err(|source| EngineError::Driver {
+                    provider: crate::driver::Driver::name(dns.as_ref()).to_string(),
+                    source,
+                })?;
+        }
         // Refused before anything changes (refresh changed only this in-memory copy). A
         // departed provider's deletes and replaces are changes like any other, so the
         // protection holds for those too.

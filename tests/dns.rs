@@ -204,10 +204,27 @@ fn a_name_held_by_a_record_oss_does_not_own_is_refused_and_left_alone() {
             && err.contains("A record (10.9.9.9)"),
         "{err}"
     );
+    // Refused at plan time: nothing else was touched.
+    assert!(p.node_processes().is_empty(), "no node was started");
+    assert!(bind.dig(&format!("web-0.{ZONE}"), "A").is_empty());
     assert_eq!(bind.dig(&format!("web-1.{ZONE}"), "A"), ["10.9.9.9"]);
     assert!(bind.dig(&format!("web-1.{ZONE}"), "TXT").is_empty());
-    // The names nobody held are published.
-    assert_eq!(bind.dig(&format!("web-0.{ZONE}"), "A").len(), 1);
+
+    // Another state's name is not ours either.
+    bind.nsupdate(&format!(
+        "update delete web-1.{ZONE}. A\nupdate add web.{ZONE}. 300 TXT \"heritage=oss,oss/lineage=someone-else,oss/address=dns.web\""
+    ));
+    let (code, _, err) = p.run(&["plan"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(&format!("web.{ZONE}. is already taken")) && err.contains("another oss state"),
+        "{err}"
+    );
+
+    // Once the name is free the apply goes through.
+    bind.nsupdate(&format!("update delete web.{ZONE}. TXT"));
+    p.ok(&["apply", "--auto-approve"]);
+    assert_eq!(bind.dig(&format!("web-1.{ZONE}"), "A").len(), 1);
 }
 
 #[test]
@@ -246,4 +263,48 @@ fn a_wrong_key_or_a_zone_the_server_does_not_serve_stops_the_plan() {
     assert_ne!(code, 0);
     assert!(err.contains("REFUSED"), "{err}");
     assert!(bind.dig(&format!("web-0.{LOCKED_ZONE}"), "A").is_empty());
+    assert!(p.node_processes().is_empty(), "no node was started");
+}
+
+#[test]
+fn many_records_go_out_in_few_update_messages() {
+    let bind = Bind::start();
+    let count = 60;
+    let catalog = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sim/cloud-b.json");
+    let s = json!({
+        "name": "fleet",
+        "default_pick": "cheapest",
+        "provider": {"options": [{"sim": {"name": "cloud-b", "catalog": catalog, "latency_ms": 0}}]},
+        "nodes": {"app": {
+            "count": count,
+            "image": {"options": [{"os": "ubuntu"}]},
+            "hardware": {"options": [{"min_vcpus": 2}]},
+            "location": {"options": [{"country": "AU"}]}
+        }},
+        "dns": {"zone": ZONE, "provider": {"rfc2136": {
+            "server": bind.server(),
+            "key_name": KEY_NAME,
+            "key_secret": "env.OSS_TEST_TSIG_SECRET"
+        }}}
+    });
+    let p = Project::with_strategy(&s);
+    p.set_env("OSS_TEST_TSIG_SECRET", &bind.secret);
+    let before = bind.updates();
+    p.ok(&["apply", "--auto-approve", "--parallelism", "200"]);
+    let sent = bind.updates() - before;
+    assert_eq!(bind.dig(&format!("app.{ZONE}"), "A").len(), count);
+    for i in 0..count {
+        assert_eq!(
+            bind.dig(&format!("app-{i}.{ZONE}"), "A").len(),
+            1,
+            "app-{i}"
+        );
+    }
+    // 61 records: one UPDATE each without batching.
+    eprintln!("{sent} UPDATE messages for {} records", count + 1);
+    assert!(
+        (1..=30).contains(&sent),
+        "{sent} UPDATE messages for {} records",
+        count + 1
+    );
 }

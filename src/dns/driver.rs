@@ -41,6 +41,31 @@ impl RecordDriver {
         self.zone.check().await
     }
 
+    /// Refuses, before anything changes, the first of `records` (address and name) whose
+    /// name is held by something that is not this state's (`lineage`; `None`: no state yet,
+    /// so nothing is ours).
+    pub async fn check_claims(
+        &self,
+        lineage: Option<&str>,
+        records: &[(crate::resource::Address, String)],
+    ) -> Result<(), DriverError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = records.iter().map(|(_, name)| name.clone()).collect();
+        let found = self.zone.read(&names).await?;
+        for ((address, name), sets) in records.iter().zip(found) {
+            let owner = match lineage {
+                Some(lineage) => record::owner_text(lineage, address),
+                None => String::new(),
+            };
+            if let Some(refused) = refusal(name, &sets, &owner) {
+                return Err(refused);
+            }
+        }
+        Ok(())
+    }
+
     /// Writes `edit`; a failed guard is explained by what the name holds now.
     async fn write(&self, edit: Edit, lineage_owner: &str) -> Result<(), DriverError> {
         let batcher = self
@@ -79,26 +104,20 @@ fn refusal(name: &str, sets: &[RecordSet], owner: &str) -> Option<DriverError> {
                     crate::echo::echo(&txt.values.join("\" \""))
                 ),
             };
-            Some(
-                DriverError::fatal(format!(
-                    "{name} is already taken: it is claimed by {holder}; oss changes only the names it owns"
-                ))
-                .with_code("NameTaken"),
-            )
+            Some(DriverError::fatal(format!(
+                "{name} is already taken: it is claimed by {holder}; oss changes only the names it owns (free the name, or leave its group out of dns.groups)"
+            )))
         }
         None => {
             let taken = sets
                 .iter()
                 .find(|s| s.rtype != Rtype::Txt && !s.values.is_empty())?;
-            Some(
-                DriverError::fatal(format!(
-                    "{name} is already taken: it has {} record{} ({}) that oss does not own; oss changes only the names it owns",
-                    taken.rtype.as_str(),
-                    if taken.values.len() == 1 { "" } else { "s" },
-                    crate::echo::echo(&taken.values.join(", "))
-                ))
-                .with_code("NameTaken"),
-            )
+            Some(DriverError::fatal(format!(
+                "{name} is already taken: it has {} record{} ({}) that oss does not own; oss changes only the names it owns (free the name, or leave its group out of dns.groups)",
+                taken.rtype.as_str(),
+                if taken.values.len() == 1 { "" } else { "s" },
+                crate::echo::echo(&taken.values.join(", "))
+            )))
         }
     }
 }

@@ -22,6 +22,8 @@ const TOOLS: [&str; 4] = [
 
 pub struct Bind {
     pub port: u16,
+    /// BIND's statistics channel (HTTP), to count the UPDATE messages it received.
+    pub stats_port: u16,
     /// The key's base64 secret.
     pub secret: String,
     dir: tempfile::TempDir,
@@ -121,6 +123,7 @@ impl Bind {
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port();
+            let stats_port = free_port();
             let conf = format!(
                 r#"options {{
     directory "{d}";
@@ -135,8 +138,9 @@ impl Bind {
     notify no;
 }};
 controls {{ }};
+statistics-channels {{ inet 127.0.0.1 port {stats_port} allow {{ 127.0.0.1; }}; }};
 include "{d}/key.conf";
-zone "{ZONE}" {{ type primary; file "{d}/{ZONE}.db"; update-policy {{ grant {KEY_NAME} zonesub ANY; }}; }};
+zone "{ZONE}" {{ type primary; file "{d}/{ZONE}.db"; update-policy {{ grant {KEY_NAME} zonesub ANY; }}; allow-transfer {{ key {KEY_NAME}; }}; }};
 zone "{LOCKED_ZONE}" {{ type primary; file "{d}/{LOCKED_ZONE}.db"; }};
 "#
             );
@@ -153,6 +157,7 @@ zone "{LOCKED_ZONE}" {{ type primary; file "{d}/{LOCKED_ZONE}.db"; }};
             if wait_ready(&mut child, port) {
                 return Bind {
                     port,
+                    stats_port,
                     secret,
                     dir,
                     child,
@@ -194,6 +199,28 @@ zone "{LOCKED_ZONE}" {{ type primary; file "{d}/{LOCKED_ZONE}.db"; }};
             .next()
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|t| t.parse().ok())
+    }
+
+    /// How many UPDATE messages the server has received, from its statistics channel.
+    pub fn updates(&self) -> u64 {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.stats_port)).unwrap();
+        stream
+            .write_all(b"GET /xml/v3/server HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        stream.read_to_string(&mut body).unwrap();
+        // <counters type="opcode"> ... <counter name="UPDATE">N</counter>
+        let opcodes = body
+            .split("<counters type=\"opcode\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</counters>").next())
+            .unwrap_or("");
+        opcodes
+            .split("<counter name=\"UPDATE\">")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .map_or(0, |n| n.trim().parse().unwrap())
     }
 
     /// Sends `commands` (nsupdate's language, `send` added) signed with the key.

@@ -78,7 +78,22 @@ impl Zone for Rfc2136 {
         if !answer.metadata.authoritative || !apex {
             return Err(unserved());
         }
-        Ok(())
+        // An UPDATE that changes nothing (its one prerequisite: the zone's apex exists) shows
+        // whether the server takes updates for the zone from this key at all.
+        let mut update = wire::message(OpCode::Update);
+        let mut zone = Query::new();
+        zone.set_name(self.zone.clone())
+            .set_query_class(DNSClass::IN)
+            .set_query_type(RecordType::SOA);
+        update.add_query(zone);
+        let mut in_use = Record::update0(self.zone.clone(), 0, RecordType::ANY);
+        in_use.dns_class = DNSClass::ANY;
+        update.add_answer(in_use);
+        let answer = conn.exchange(update).await?;
+        match self.wire.answer_error(&answer) {
+            None => Ok(()),
+            Some(error) => Err(error),
+        }
     }
 
     async fn read(&self, names: &[String]) -> Result<Vec<Vec<RecordSet>>, DriverError> {
