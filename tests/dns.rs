@@ -126,6 +126,18 @@ fn records_follow_the_fleet_and_change_in_place() {
     assert_eq!(bind.dig(&format!("web.{ZONE}"), "A"), sorted(ips.clone()));
     assert_eq!(bind.dig(&format!("_http._tcp.{ZONE}"), "SRV").len(), 3);
 
+    // A record state lost (as after a crash between writing it and saving) still carries
+    // this state's ownership TXT: the next apply takes it back instead of refusing it.
+    p.ok(&["state", "rm", "dns.web[2]"]);
+    let plan = p.ok(&["plan"]);
+    assert!(plan.contains("dns.web[2] will be created"), "{plan}");
+    p.ok(&["apply", "--auto-approve"]);
+    assert_eq!(
+        bind.dig(&format!("web-2.{ZONE}"), "A"),
+        vec![ips[2].clone()]
+    );
+    assert!(p.ok(&["plan"]).contains("No changes"));
+
     // A replaced node: its name now points at the new address, updated in place.
     let json = p.ok(&["plan", "--replace", "node.web[0]", "--json"]);
     let plan: Value = serde_json::from_str(&json).unwrap();
@@ -221,10 +233,26 @@ fn a_name_held_by_a_record_oss_does_not_own_is_refused_and_left_alone() {
         "{err}"
     );
 
-    // Once the name is free the apply goes through.
+    // Taken between the plan and the apply: the server-side guard refuses that name alone
+    // (its batch is sent again one edit at a time), and the record is left as it was.
     bind.nsupdate(&format!("update delete web.{ZONE}. TXT"));
+    p.ok(&["plan", "--out", "saved.plan"]);
+    bind.nsupdate(&format!("update add web-1.{ZONE}. 300 A 10.8.8.8"));
+    let (code, _, err) = p.run(&["apply", "saved.plan", "--auto-approve"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("web-1.{ZONE}. is already taken")) && err.contains("10.8.8.8"),
+        "{err}"
+    );
+    assert_eq!(bind.dig(&format!("web-1.{ZONE}"), "A"), ["10.8.8.8"]);
+    assert!(bind.dig(&format!("web-1.{ZONE}"), "TXT").is_empty());
+    assert_eq!(bind.dig(&format!("web-0.{ZONE}"), "A").len(), 1);
+
+    // Once the name is free the apply goes through.
+    bind.nsupdate(&format!("update delete web-1.{ZONE}. A"));
     p.ok(&["apply", "--auto-approve"]);
     assert_eq!(bind.dig(&format!("web-1.{ZONE}"), "A").len(), 1);
+    assert_eq!(bind.dig(&format!("web.{ZONE}"), "A").len(), 2);
 }
 
 #[test]

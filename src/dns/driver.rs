@@ -68,10 +68,7 @@ impl RecordDriver {
 
     /// Writes `edit`; a failed guard is explained by what the name holds now.
     async fn write(&self, edit: Edit, lineage_owner: &str) -> Result<(), DriverError> {
-        let batcher = self
-            .batcher
-            .get_or_init(|| super::batch::Batcher::start(&self.name, self.zone.clone()));
-        match batcher.submit(edit.clone()).await {
+        match self.batcher().submit(edit.clone()).await {
             Err(e) if e.code.as_deref() == Some(super::PREREQUISITE) => {
                 let now = self.read_one(&edit.name).await?;
                 Err(refusal(&edit.name, &now, lineage_owner).unwrap_or_else(|| {
@@ -83,6 +80,11 @@ impl RecordDriver {
             }
             other => other,
         }
+    }
+
+    fn batcher(&self) -> &super::batch::Batcher {
+        self.batcher
+            .get_or_init(|| super::batch::Batcher::start(&self.name, self.zone.clone()))
     }
 
     async fn read_one(&self, name: &str) -> Result<Vec<RecordSet>, DriverError> {
@@ -208,27 +210,29 @@ impl Driver for RecordDriver {
         let name = attribute(&desired.attributes, "name").to_string();
         let owner = record::owner_text(request.lineage, &desired.address);
         let (sets, ttl) = wanted(desired)?;
-        let now = self.read_one(&name).await?;
-        if let Some(refused) = refusal(&name, &now, &owner) {
-            return Err(refused);
-        }
-        // Ours already: an apply that stopped between writing and saving; written again.
-        let guard = match now.iter().any(|s| s.rtype == Rtype::Txt) {
-            true => Guard::Owner(owner.clone()),
-            false => Guard::Unclaimed,
-        };
-        let mut write = sets.clone();
+        let mut write = sets;
         write.push(owner_set(&name, ttl, &owner));
-        self.write(
-            Edit {
-                name: name.clone(),
-                guard,
-                write: write.clone(),
-                remove: Vec::new(),
-            },
-            &owner,
-        )
-        .await?;
+        let mut edit = Edit {
+            name: name.clone(),
+            guard: Guard::Unclaimed,
+            write: write.clone(),
+            remove: Vec::new(),
+        };
+        // Most names are free (the plan checked them): written at once, guarded on the
+        // server. Only when the guard fails is the name read, to refuse it or, when it is
+        // ours already (an apply that stopped between writing and saving), to write it again.
+        match self.batcher().submit(edit.clone()).await {
+            Ok(()) => {}
+            Err(e) if e.code.as_deref() == Some(super::PREREQUISITE) => {
+                let now = self.read_one(&name).await?;
+                if let Some(refused) = refusal(&name, &now, &owner) {
+                    return Err(refused);
+                }
+                edit.guard = Guard::Owner(owner.clone());
+                self.write(edit, &owner).await?;
+            }
+            Err(e) => return Err(e),
+        }
         let written = attribute(&desired.attributes, "type");
         Ok(Existing {
             address: desired.address.clone(),

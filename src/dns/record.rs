@@ -54,7 +54,7 @@ pub struct RecordSet {
 /// Who must own a name before an [`Edit`] may change it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Guard {
-    /// No TXT record is at the name: nobody claims it.
+    /// Nobody claims the name: it holds no TXT record and nothing of the types written.
     Unclaimed,
     /// The TXT records at the name are exactly this ownership text.
     Owner(String),

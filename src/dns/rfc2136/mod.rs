@@ -153,9 +153,16 @@ impl Zone for Rfc2136 {
             // Prerequisites (RFC 2136 2.4): the answer section.
             match &edit.guard {
                 Guard::Unclaimed => {
-                    let mut none = Record::update0(name.clone(), 0, RecordType::TXT);
-                    none.dns_class = DNSClass::NONE;
-                    update.add_answer(none);
+                    let mut types: Vec<Rtype> = edit.write.iter().map(|s| s.rtype).collect();
+                    types.push(Rtype::Txt);
+                    types.sort();
+                    types.dedup();
+                    for rtype in types {
+                        // "RRset does not exist" (RFC 2136 2.4.3).
+                        let mut none = Record::update0(name.clone(), 0, record_type(rtype));
+                        none.dns_class = DNSClass::NONE;
+                        update.add_answer(none);
+                    }
                 }
                 Guard::Owner(owner) => {
                     let data = RData::TXT(TXT::new(vec![owner.clone()]));
