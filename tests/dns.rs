@@ -336,3 +336,61 @@ fn many_records_go_out_in_few_update_messages() {
         count + 1
     );
 }
+
+/// Every regular file under `dir` that holds `needle`.
+fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_holding(&path, needle));
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && String::from_utf8_lossy(&bytes).contains(needle)
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn the_tsig_secret_appears_in_no_output_and_no_file() {
+    let bind = Bind::start();
+    let p = project(&bind, 1);
+    let mut outputs = Vec::new();
+    for args in [
+        &["plan", "--out", "saved.plan"][..],
+        &["apply", "saved.plan", "--auto-approve"],
+        &["plan", "--json"],
+        &["plan", "--markdown"],
+        &["show", "--json"],
+        &["state", "list"],
+        &["state", "show", "dns.web[0]"],
+        &["discover", "web", "--json"],
+        &["graph"],
+    ] {
+        let (code, out, err) = p.run(args);
+        assert_eq!(code, 0, "oss {args:?}: {err}");
+        outputs.push(format!("{out}{err}"));
+    }
+    // Failing runs too: a wrong secret, and a zone the server does not serve.
+    p.set_env("OSS_TEST_TSIG_SECRET", "d3Jvbmcgc2VjcmV0IGZvciB0aGUga2V5");
+    let (code, out, err) = p.run(&["plan"]);
+    assert_ne!(code, 0);
+    outputs.push(format!("{out}{err}"));
+    p.set_env("OSS_TEST_TSIG_SECRET", &bind.secret);
+    let state = p.state("hello");
+    assert_eq!(
+        state["providers"]["rfc2136"]["settings"]["key_secret"], "env.OSS_TEST_TSIG_SECRET",
+        "state records the reference, not the value"
+    );
+    for text in &outputs {
+        assert!(!text.contains(&bind.secret), "the secret leaked:\n{text}");
+    }
+    // The scanner finds a planted copy, so it is not scanning nothing.
+    std::fs::write(p.path("state/planted"), &bind.secret).unwrap();
+    assert_eq!(files_holding(p.dir.path(), &bind.secret).len(), 1);
+    std::fs::remove_file(p.path("state/planted")).unwrap();
+    assert!(files_holding(p.dir.path(), &bind.secret).is_empty());
+    p.ok(&["destroy", "--auto-approve"]);
+}
