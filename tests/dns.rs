@@ -194,7 +194,7 @@ fn records_follow_the_fleet_and_change_in_place() {
     let targets: Value =
         serde_json::from_slice(&std::fs::read(p.path("prometheus/targets.json")).unwrap()).unwrap();
     assert_eq!(targets, json!([]));
-    for name in ["web-0", "web-1", "web-2", "web", "_http._tcp"] {
+    for name in ["web-0", "web-1", "web", "_http._tcp"] {
         for rtype in ["A", "TXT", "SRV"] {
             assert!(
                 bind.dig(&format!("{name}.{ZONE}"), rtype).is_empty(),
