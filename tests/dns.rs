@@ -394,3 +394,49 @@ fn the_tsig_secret_appears_in_no_output_and_no_file() {
     assert!(files_holding(p.dir.path(), &bind.secret).is_empty());
     p.ok(&["destroy", "--auto-approve"]);
 }
+
+#[test]
+fn dns_block_problems_are_located_and_change_nothing() {
+    let p = Project::with_strategy(&json!({}));
+    p.set_env("X", "c2VjcmV0");
+    let check = |dns: Value, pointer: &str, says: &str| {
+        let mut s: Value = serde_json::from_str(include_str!("../strategy.sample.json")).unwrap();
+        s["dns"] = dns;
+        p.write_strategy(&s);
+        let (code, _, err) = p.run(&["validate"]);
+        assert_ne!(code, 0, "{pointer}");
+        assert!(
+            err.contains(&format!("at {pointer}:")) && err.contains(says),
+            "{pointer}: {says}:\n{err}"
+        );
+        assert!(err.contains("strategy.json:"), "located at a line: {err}");
+    };
+    let provider =
+        json!({"rfc2136": {"server": "127.0.0.1:53", "key_name": "k", "key_secret": "env.X"}});
+    check(
+        json!({"zone": "oss.test", "groups": ["wbe"], "provider": provider}),
+        "/dns/groups/0",
+        "did you mean \"web\"",
+    );
+    check(
+        json!({"zone": "oss.test", "services": {"http": {"group": "web", "port": 9999}}, "provider": provider}),
+        "/dns/services/http/port",
+        "Port 9999 is not one of group \"web\"'s ports",
+    );
+    check(
+        json!({"zone": "oss.test", "provider": {"rfc2136": {"server": "dns.example:53", "key_name": "k", "key_secret": "env.X"}}}),
+        "/dns/provider/rfc2136/server",
+        "IP address and port",
+    );
+    check(
+        json!({"zone": "oss.test", "provider": {"route54": {}}}),
+        "/dns/provider/route54",
+        "allowed here: rfc2136",
+    );
+    check(
+        json!({"zone": "oss.test", "provider": {"rfc2136": {"server": "127.0.0.1:53", "key_name": "k", "key_secret": "c2VjcmV0", "key_algorithm": "hmac-md5"}}}),
+        "/dns/provider/rfc2136/key_algorithm",
+        "hmac-sha256",
+    );
+    assert!(!p.path("state").exists(), "nothing was written");
+}
