@@ -107,3 +107,58 @@ pub fn records(dns: &Dns, nodes: &HashMap<&str, usize>) -> Vec<Desired> {
     }
     records
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn dns() -> Dns {
+        let mut services = BTreeMap::new();
+        services.insert("http".to_string(), ("web".to_string(), 8080));
+        Dns {
+            zone: "oss.test.".into(),
+            ttl: 30,
+            groups: vec!["web".into(), "db".into()],
+            services,
+            provider: crate::strategy::ProviderOption {
+                kind: "rfc2136".into(),
+                name: "rfc2136".into(),
+                settings: Default::default(),
+                written: Default::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn every_node_group_and_service_gets_its_record_depending_on_what_it_points_at() {
+        let nodes = HashMap::from([("web", 2), ("db", 0)]);
+        let records = records(&dns(), &nodes);
+        let addresses: Vec<&str> = records.iter().map(|r| r.address.as_str()).collect();
+        // An empty group has no round-robin name (an empty record set cannot exist).
+        assert_eq!(
+            addresses,
+            ["dns.web[0]", "dns.web[1]", "dns.web", "dns._http._tcp"]
+        );
+        let web = &records[2];
+        assert_eq!(web.attributes["name"], "web.oss.test.");
+        assert_eq!(
+            web.templates["values"],
+            "${node.web[0].address}, ${node.web[1].address}"
+        );
+        assert_eq!(
+            web.depends_on,
+            [Address::node("web", 0), Address::node("web", 1)]
+        );
+        let srv = &records[3];
+        assert_eq!(
+            srv.attributes["values"],
+            "0 0 8080 web-0.oss.test., 0 0 8080 web-1.oss.test."
+        );
+        assert!(srv.templates.is_empty());
+        assert_eq!(srv.depends_on[1], Address::record("web[1]"));
+        assert!(records.iter().all(|r| r.kind == Kind::Record
+            && r.placement.provider == "rfc2136"
+            && r.attributes["ttl"] == 30));
+    }
+}
