@@ -440,3 +440,33 @@ fn dns_block_problems_are_located_and_change_nothing() {
     );
     assert!(!p.path("state").exists(), "nothing was written");
 }
+
+#[test]
+fn records_of_a_dns_block_that_left_the_strategy_are_removed() {
+    let bind = Bind::start();
+    let p = project(&bind, 1);
+    p.ok(&["apply", "--auto-approve"]);
+    assert_eq!(bind.dig(&format!("web-0.{ZONE}"), "A").len(), 1);
+    let mut s = strategy(&bind, 1);
+    s.as_object_mut().unwrap().remove("dns");
+    p.write_strategy(&s);
+    // The provider is rebuilt from what state recorded (its zone, the secret's env. name).
+    let plan = p.ok(&["plan"]);
+    assert!(
+        plan.contains("provider rfc2136 is no longer in the strategy"),
+        "{plan}"
+    );
+    p.ok(&["apply", "--auto-approve"]);
+    for name in ["web-0", "web"] {
+        assert!(
+            bind.dig(&format!("{name}.{ZONE}"), "A").is_empty(),
+            "{name}"
+        );
+        assert!(
+            bind.dig(&format!("{name}.{ZONE}"), "TXT").is_empty(),
+            "{name}"
+        );
+    }
+    assert_eq!(p.node_processes().len(), 1, "the node stays");
+    p.ok(&["destroy", "--auto-approve"]);
+}
