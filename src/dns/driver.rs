@@ -67,11 +67,11 @@ impl RecordDriver {
     }
 
     /// Writes `edit`; a failed guard is explained by what the name holds now.
-    async fn write(&self, edit: Edit, lineage_owner: &str) -> Result<(), DriverError> {
+    async fn write(&self, edit: Edit, owner: &str) -> Result<(), DriverError> {
         match self.batcher().submit(edit.clone()).await {
             Err(e) if e.code.as_deref() == Some(super::PREREQUISITE) => {
                 let now = self.read_one(&edit.name).await?;
-                Err(refusal(&edit.name, &now, lineage_owner).unwrap_or_else(|| {
+                Err(refusal(&edit.name, &now, owner).unwrap_or_else(|| {
                     DriverError::retry(format!(
                         "{} changed while oss wrote it; trying again",
                         edit.name
