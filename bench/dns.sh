@@ -57,6 +57,8 @@ options {
   recursion no;
   dnssec-validation no;
   notify no;
+  # BIND 9.18 allows 100 records per name and type by default; the round-robin name holds N.
+  max-records-per-type 0;
 };
 controls { };
 statistics-channels { inet 127.0.0.1 port $stats allow { 127.0.0.1; }; };

@@ -470,3 +470,50 @@ fn records_of_a_dns_block_that_left_the_strategy_are_removed() {
     assert_eq!(p.node_processes().len(), 1, "the node stays");
     p.ok(&["destroy", "--auto-approve"]);
 }
+
+#[test]
+fn a_name_over_the_servers_record_limit_fails_fast_and_alone() {
+    // BIND 9.18 allows 100 records per name and type: a round-robin name over 101 nodes breaks
+    // that rule. The UPDATE fails at once (no endless retry), named, and every other name is
+    // published.
+    let bind = Bind::start();
+    let count = 101;
+    let catalog = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sim/cloud-b.json");
+    let s = json!({
+        "name": "fleet",
+        "default_pick": "cheapest",
+        "provider": {"options": [{"sim": {"name": "cloud-b", "catalog": catalog, "latency_ms": 0}}]},
+        "nodes": {"app": {
+            "count": count,
+            "image": {"options": [{"os": "ubuntu"}]},
+            "hardware": {"options": [{"min_vcpus": 2}]},
+            "location": {"options": [{"country": "AU"}]}
+        }},
+        "dns": {"zone": ZONE, "provider": {"rfc2136": {
+            "server": bind.server(),
+            "key_name": KEY_NAME,
+            "key_secret": "env.OSS_TEST_TSIG_SECRET"
+        }}}
+    });
+    let p = Project::with_strategy(&s);
+    p.set_env("OSS_TEST_TSIG_SECRET", &bind.secret);
+    let started = std::time::Instant::now();
+    let (code, _, err) = p.run(&["apply", "--auto-approve", "--parallelism", "200"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("app.{ZONE}.")) && err.contains("max-records-per-type"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "failed fast"
+    );
+    assert!(bind.dig(&format!("app.{ZONE}"), "A").is_empty());
+    for i in 0..count {
+        assert_eq!(
+            bind.dig(&format!("app-{i}.{ZONE}"), "A").len(),
+            1,
+            "app-{i}"
+        );
+    }
+}

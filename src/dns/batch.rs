@@ -1,8 +1,9 @@
 //! Many edits per change: the edits of record steps that run at once are queued to one
 //! group-commit thread ([`crate::batch`]) and sent together, in changes of at most
 //! [`MAX_BYTES`] of record data (an RFC 2136 UPDATE over TCP holds 64 KiB). A change whose
-//! guard fails as a whole is sent again one edit at a time, so only the edit whose name is
-//! taken is refused and the others go through.
+//! guard fails, or that the server cannot carry out, is sent again one edit at a time, so
+//! only the edit whose name is taken (or that breaks a server rule) fails and the others go
+//! through.
 
 use std::sync::Arc;
 
@@ -45,7 +46,7 @@ async fn commit(zone: &dyn Zone, edits: Vec<Edit>) -> Vec<Result<(), DriverError
     for chunk in chunks(&edits) {
         match zone.edit(chunk).await {
             Ok(()) => answers.extend(chunk.iter().map(|_| Ok(()))),
-            Err(e) if e.code.as_deref() == Some(super::PREREQUISITE) && chunk.len() > 1 => {
+            Err(e) if chunk.len() > 1 && is_one_edits_fault(&e) => {
                 for edit in chunk {
                     answers.push(zone.edit(std::slice::from_ref(edit)).await);
                 }
@@ -54,6 +55,15 @@ async fn commit(zone: &dyn Zone, edits: Vec<Edit>) -> Vec<Result<(), DriverError
         }
     }
     answers
+}
+
+/// Whether a failed change may be the fault of one of its edits (a guard, a server rule), so
+/// the others should go through on their own.
+fn is_one_edits_fault(error: &DriverError) -> bool {
+    matches!(
+        error.code.as_deref(),
+        Some(super::PREREQUISITE | super::UPDATE_FAILED)
+    )
 }
 
 /// `edits` cut into runs of at most [`MAX_BYTES`] of estimated record data.

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 pub use driver::RecordDriver;
-pub use rfc2136::wire::PREREQUISITE;
+pub use rfc2136::wire::{PREREQUISITE, UPDATE_FAILED};
 
 use crate::driver::DriverError;
 use crate::driver::settings::SettingsError;
@@ -32,7 +32,8 @@ pub trait Zone: Send + Sync {
     async fn read(&self, names: &[String]) -> Result<Vec<Vec<RecordSet>>, DriverError>;
 
     /// Applies the edits in one atomic change: all of them or, when one's guard fails (an
-    /// error with code [`PREREQUISITE`]), none.
+    /// error with code [`PREREQUISITE`]) or one breaks the server's rules ([`UPDATE_FAILED`]),
+    /// none.
     async fn edit(&self, edits: &[Edit]) -> Result<(), DriverError>;
 }
 

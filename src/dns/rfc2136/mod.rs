@@ -189,6 +189,18 @@ impl Zone for Rfc2136 {
         }
         let mut conn = self.wire.connect().await?;
         let answer = conn.exchange(update).await?;
+        // Retrying the same UPDATE gets the same answer: the server's log says which rule.
+        if answer.metadata.response_code == ResponseCode::ServFail {
+            let names: Vec<&str> = edits.iter().take(3).map(|e| e.name.as_str()).collect();
+            return Err(DriverError::fatal(format!(
+                "DNS server {} could not apply the update of {}{} in zone {} (SERVFAIL); a usual cause is more records at one name than the server allows (BIND: max-records-per-type, 100 by default); the server's log says which",
+                self.wire.server,
+                names.join(", "),
+                if edits.len() > 3 { " and more" } else { "" },
+                self.wire.zone
+            ))
+            .with_code(wire::UPDATE_FAILED));
+        }
         match self.wire.answer_error(&answer) {
             None => Ok(()),
             Some(error) => Err(error),

@@ -20,6 +20,10 @@ const FUDGE: u16 = 300;
 /// The error code of an UPDATE whose prerequisite failed (the guard on who owns a name).
 pub const PREREQUISITE: &str = "PREREQUISITE";
 
+/// The error code of an UPDATE the server could not carry out (SERVFAIL): something in it
+/// breaks the server's rules, such as more records at one name than it allows.
+pub const UPDATE_FAILED: &str = "UPDATE_FAILED";
+
 /// One server and the key to sign with.
 pub struct Wire {
     pub server: SocketAddr,
