@@ -7,10 +7,10 @@
 #    sees every record: N per-node A records and the N-address round-robin name.
 # Route53 change calls are not measured: the route53 provider is not in this build.
 # Prints a markdown section body; progress goes to stderr.
-#   bash bench/dns.sh     (RUNS=3 N=1000 PS="100 1000")
+#   bash bench/dns.sh     (RUNS=5 N=1000 PS="100 1000")
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${RUNS:-3}
+runs=${RUNS:-5}
 n=${N:-1000}
 ps=${PS:-100 1000}
 for tool in /usr/sbin/named /usr/sbin/tsig-keygen /usr/bin/dig python3 curl; do
