@@ -20,6 +20,9 @@ DEBS=(
   "/usr/bin/chromium chromium the dashboard tests drive headless Chromium (tests/serve.rs)"
   "/usr/bin/chromedriver chromium-driver the dashboard tests speak WebDriver to chromedriver"
   "/usr/bin/prometheus prometheus a real Prometheus scrapes oss serve's /metrics (tests/serve.rs)"
+  "/usr/sbin/named bind9 the DNS tests publish records on a real BIND 9 server"
+  "/usr/sbin/tsig-keygen bind9-utils the DNS tests make a TSIG key and change the zone with nsupdate"
+  "/usr/bin/dig bind9-dnsutils the DNS tests check the records with dig"
 )
 missing=()
 for line in "${DEBS[@]}"; do

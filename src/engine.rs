@@ -64,6 +64,8 @@ pub struct Session {
     pub strategy: Strategy,
     pub backend: Arc<dyn Backend>,
     drivers: HashMap<String, Arc<dyn Driver>>,
+    /// The `dns` block's provider (also among `drivers`), checked before every plan.
+    dns: Option<Arc<crate::dns::RecordDriver>>,
     state_dir: PathBuf,
     /// How refresh calls are retried (the budgets apply's steps use).
     retries: apply::retry::Retries,
@@ -115,10 +117,24 @@ impl Session {
             })?;
             drivers.insert(option.name.clone(), driver);
         }
+        let mut dns = None;
+        if let Some(block) = &strategy.dns {
+            let option = &block.provider;
+            let built =
+                crate::dns::build(&option.kind, &option.name, &option.settings).map_err(|e| {
+                    let pointer = format!("/dns/provider/{}", option.kind);
+                    let problem = strategy.problem(&pointer, strategy.redact(&e.message), None);
+                    EngineError::Compile(strategy.invalid(vec![problem]).into())
+                })?;
+            let built = Arc::new(built);
+            drivers.insert(option.name.clone(), built.clone() as Arc<dyn Driver>);
+            dns = Some(built);
+        }
         Ok(Session {
             backend,
             strategy,
             drivers,
+            dns,
             state_dir: state_dir.to_path_buf(),
             retries: apply::retry::Retries::default(),
         })
@@ -214,6 +230,14 @@ impl Session {
             });
         }
         let mut state = loaded.state;
+        // A zone the server does not serve, or a key it refuses, stops the plan before
+        // anything changes.
+        if let Some(dns) = &self.dns {
+            dns.check().await.map_err(|source| EngineError::Driver {
+                provider: crate::driver::Driver::name(dns.as_ref()).to_string(),
+                source,
+            })?;
+        }
         // Renamed first, so refresh (which knows objects by provider id) and compile see the
         // new addresses.
         let moved = match state.as_mut() {
@@ -257,6 +281,27 @@ impl Session {
             moved,
         };
         let changes = plan::diff(desired, &current, &options.scope);
+        // A name the plan would create that someone else holds is refused now, not after
+        // the nodes it points at were made.
+        if let Some(dns) = &self.dns {
+            let created: Vec<(Address, String)> = changes
+                .iter()
+                .filter(|c| c.action == plan::Action::Create)
+                .filter_map(|c| c.after.as_ref())
+                .filter(|d| d.kind == crate::resource::Kind::Record)
+                .filter_map(|d| {
+                    let name = d.attributes.get("name")?.as_str()?;
+                    Some((d.address.clone(), name.to_string()))
+                })
+                .collect();
+            let lineage = state.as_ref().map(|s| s.lineage.as_str());
+            dns.check_claims(lineage, &created)
+                .await
+                .map_err(|source| EngineError::Driver {
+                    provider: crate::driver::Driver::name(dns.as_ref()).to_string(),
+                    source,
+                })?;
+        }
         // Refused before anything changes (refresh changed only this in-memory copy). A
         // departed provider's deletes and replaces are changes like any other, so the
         // protection holds for those too.

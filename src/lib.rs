@@ -11,6 +11,8 @@ pub mod cli;
 pub mod clock;
 pub mod compile;
 pub mod digest;
+pub mod discovery;
+pub mod dns;
 pub mod driver;
 pub mod echo;
 pub mod engine;

@@ -69,6 +69,12 @@ impl Address {
             && self.0.ends_with(&format!(".{provider}.{region}"))
     }
 
+    /// The address of a DNS record set: a node's (`dns.web[0]`), a group's round-robin name
+    /// (`dns.web`) or a service's `SRV` records (`dns._http._tcp`).
+    pub fn record(name: &str) -> Self {
+        Address(format!("dns.{name}"))
+    }
+
     /// The group of a node address (`web` of `node.web[3]`).
     pub fn group(&self) -> Option<&str> {
         let rest = self.0.strip_prefix("node.")?;
@@ -106,6 +112,8 @@ pub enum Kind {
     Key,
     /// A firewall (security group) opening the node's ports, in one region.
     Firewall,
+    /// A DNS record set (with its ownership TXT record) a DNS provider publishes.
+    Record,
 }
 
 impl Kind {
@@ -115,15 +123,18 @@ impl Kind {
             Kind::Node => attribute == "tags" || LIFECYCLE.contains(&attribute),
             Kind::Firewall => matches!(attribute, "ports" | "sources" | "tags"),
             Kind::Key => false,
+            // The name and type are the record's identity; what it holds changes in place.
+            Kind::Record => attribute == "values" || attribute == "ttl",
         }
     }
 
-    /// The first word of its addresses (`node`, `key`, `firewall`).
+    /// The first word of its addresses (`node`, `key`, `firewall`, `dns`).
     pub fn word(self) -> &'static str {
         match self {
             Kind::Node => "node",
             Kind::Key => "key",
             Kind::Firewall => "firewall",
+            Kind::Record => "dns",
         }
     }
 }

@@ -99,6 +99,13 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         host: Option<String>,
     },
+    /// A group's endpoints from state (address and port, DNS names), each probed now.
+    Discover {
+        group: String,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the strategy's outputs, evaluated over the state (or one of them).
     Output {
         /// One output; without it, every output as `NAME = VALUE`.

@@ -95,6 +95,9 @@ async fn run(cli: &Cli, secrets: &mut Secrets) -> Result<ExitStatus, Failure> {
         } => {
             commands::inventory::run(cli, format, group.as_deref(), host.as_deref(), secrets).await
         }
+        Command::Discover { group, json } => {
+            commands::discover::run(cli, group, *json, secrets).await
+        }
         Command::Output { name, json, raw } => {
             commands::output::run(cli, name.as_deref(), *json, *raw, secrets).await
         }

@@ -1,11 +1,12 @@
 //! Compile: strategy + provider catalogs (+ the current state, for sticky placement) → the
 //! desired graph: every node with its attributes, its chosen placement and its ranked
 //! fall-backs, plus the key pairs and firewalls that providers with such resources need in
-//! each region a node may run in.
+//! each region a node may run in, and the DNS records the `dns` block asks for.
 //!
 //! Pure: no I/O, no provider calls. Placement decisions live in `placement`; references
 //! between groups are checked and wired in `references`.
 
+mod records;
 mod references;
 
 use std::collections::{BTreeSet, HashMap};
@@ -149,6 +150,9 @@ pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
                 unknown: Default::default(),
             });
         }
+    }
+    if let Some(dns) = &strategy.dns {
+        resources.extend(records::records(dns, &nodes));
     }
     DesiredGraph::new(resources).map_err(|e| match e {
         GraphError::Cycle(members) => cycle(strategy, &members).into(),

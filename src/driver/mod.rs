@@ -275,6 +275,14 @@ pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim", "aws", "digitalocean"];
 /// references unresolved, `name` removed), so `oss validate` and `plan` refuse bad settings
 /// before anything changes, each problem pointing at its setting. Relative paths resolve
 /// against `base_dir`, the strategy's directory. Unknown kinds are the schema's to refuse.
+/// What a compute driver answers when asked for a DNS record: records belong to the `dns`
+/// block's provider.
+pub fn no_records(provider: &str) -> DriverError {
+    DriverError::fatal(format!(
+        "The {provider} compute provider holds no DNS records."
+    ))
+}
+
 pub fn check_settings(
     kind: &str,
     settings: &Map<String, Value>,
@@ -285,6 +293,9 @@ pub fn check_settings(
         "sim" => sim::check_settings(settings, base_dir),
         "aws" => aws::check_settings(settings),
         "digitalocean" => digitalocean::check_settings(settings),
+        kind if crate::dns::is_dns_kind(kind) => {
+            crate::dns::check_settings(kind, settings, base_dir)
+        }
         _ => Ok(()),
     }
 }
@@ -299,6 +310,7 @@ pub fn secret_settings(kind: &str) -> &'static [&'static str] {
         "sim" => sim::SECRET_SETTINGS,
         "aws" => aws::SECRET_SETTINGS,
         "digitalocean" => digitalocean::SECRET_SETTINGS,
+        kind if crate::dns::is_dns_kind(kind) => crate::dns::secret_settings(kind),
         _ => &[],
     }
 }
@@ -310,6 +322,11 @@ pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, Driver
         "sim" => Ok(Arc::new(sim::SimDriver::new(config)?)),
         "aws" => Ok(Arc::new(aws::AwsDriver::new(config)?)),
         "digitalocean" => Ok(Arc::new(digitalocean::DigitalOceanDriver::new(config)?)),
+        kind if crate::dns::is_dns_kind(kind) => Ok(Arc::new(crate::dns::build(
+            kind,
+            &config.name,
+            &config.settings,
+        )?)),
         other => Err(DriverError::fatal(format!(
             "Unknown provider `{other}`; known providers: {}",
             KNOWN_PROVIDERS.join(", ")

@@ -76,7 +76,8 @@ pub fn records(
         .filter(|(name, _)| holding(name))
         .map(|(name, record)| (name.clone(), record.clone()))
         .collect();
-    for option in &strategy.provider.options {
+    let dns = strategy.dns.iter().map(|d| &d.provider);
+    for option in strategy.provider.options.iter().chain(dns) {
         if ahead || holding(&option.name) {
             records.insert(option.name.clone(), record(option, &strategy.secrets));
         } else {

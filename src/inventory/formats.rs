@@ -390,7 +390,10 @@ mod tests {
             ),
             "{roster}"
         );
-        assert!(!roster.contains("web-1") && !roster.contains("web-2"), "{roster}");
+        assert!(
+            !roster.contains("web-1") && !roster.contains("web-2"),
+            "{roster}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! picks and the rule between them, `locate` maps JSON pointers to line:column and back,
 //! `error` the located errors; this file turns the checked document into a [`Strategy`].
 
+pub mod dns;
 mod error;
 mod group;
 mod hardware;
@@ -148,6 +149,10 @@ pub struct Strategy {
     pub inventory: BTreeMap<String, String>,
     /// What to run after a successful apply.
     pub hand_off: Option<HandOff>,
+    /// The zone the groups' names go in, and its provider (the `dns` block).
+    pub dns: Option<dns::Dns>,
+    /// A Prometheus `file_sd` targets file written after every apply (path as written).
+    pub file_sd: Option<String>,
     /// Where state lives (the `state` block), if the strategy says.
     pub state: Option<crate::state::BackendSpec>,
     pub path: PathBuf,
@@ -264,6 +269,8 @@ struct Raw {
     #[serde(default)]
     inventory: BTreeMap<String, String>,
     hand_off: Option<HandOff>,
+    dns: Option<dns::RawDns>,
+    file_sd: Option<String>,
 }
 
 /// A command run after a successful apply (`hand_off`).
@@ -597,6 +604,12 @@ pub fn parse_resolving(
             hint: Some("add e.g. \"inventory\": {\"ansible\": \"inventory/hosts.json\"}".into()),
         }]));
     }
+    let dns = match raw.dns {
+        Some(block) => {
+            Some(dns::build(text, block, written.pointer("/dns"), &groups).map_err(&invalid)?)
+        }
+        None => None,
+    };
     for variable in variables.values().filter(|v| v.sensitive) {
         if let Some(text) = variable.text() {
             secrets.push(text);
@@ -618,6 +631,8 @@ pub fn parse_resolving(
         moved: raw.moved,
         inventory: raw.inventory,
         hand_off: raw.hand_off,
+        dns,
+        file_sd: raw.file_sd,
         state: raw.state,
         path: path.to_path_buf(),
         hash: crate::digest::sha256_hex(text.as_bytes()),
@@ -771,7 +786,10 @@ fn resolve_env(
                 _ => return,
             };
             let (kind, name) = reference;
-            if !pointer.starts_with("/provider/options/") && !pointer.starts_with("/state/") {
+            if !pointer.starts_with("/provider/options/")
+                && !pointer.starts_with("/state/")
+                && !pointer.starts_with("/dns/provider/")
+            {
                 problems.push(Problem {
                     message: format!(
                         "{kind}.{name} is used outside provider settings and the state block; {kind}. references are only read there."

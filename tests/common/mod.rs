@@ -2,6 +2,7 @@
 //! real `local` nodes, and clean up every process they started even when a test fails.
 #![allow(dead_code)]
 
+pub mod bind;
 pub mod browser;
 pub mod fault_proxy;
 pub mod moto;

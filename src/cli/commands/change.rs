@@ -142,7 +142,8 @@ async fn execute(
     // Outputs and inventory files read the state just written, loaded once for both.
     let strategy = &session.strategy;
     let wants_outputs = !destroying && !strategy.outputs.is_empty();
-    let state = match wants_outputs || !strategy.inventory.is_empty() {
+    let files = !strategy.inventory.is_empty() || strategy.file_sd.is_some();
+    let state = match wants_outputs || files {
         true => session.backend.load().await.ok().and_then(|l| l.state),
         false => None,
     };
@@ -157,6 +158,10 @@ async fn execute(
             super::super::output::errln!("error: {failed}");
             inventories_written = false;
         }
+    }
+    if let Some(failed) = super::discover::write_file_sd(strategy, state.as_ref()) {
+        super::super::output::errln!("error: {failed}");
+        inventories_written = false;
     }
     Ok(if outcome.succeeded() && inventories_written {
         ExitStatus::Success

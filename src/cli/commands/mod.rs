@@ -6,6 +6,7 @@ pub mod apply;
 pub mod catalog;
 pub mod change;
 pub mod destroy;
+pub mod discover;
 pub mod force_unlock;
 pub mod graph;
 pub mod hand_off;

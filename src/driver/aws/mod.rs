@@ -592,6 +592,7 @@ impl Driver for AwsDriver {
             Kind::Node => self.create_node(&request).await,
             Kind::Key => self.create_key(&request).await,
             Kind::Firewall => self.create_firewall(&request).await,
+            Kind::Record => Err(crate::driver::no_records("aws")),
         }
     }
 
@@ -658,6 +659,7 @@ impl Driver for AwsDriver {
                 self.retag(&region, group, &had, &want).await?;
             }
             Kind::Key => {}
+            Kind::Record => return Err(crate::driver::no_records("aws")),
         }
         Ok(Existing {
             attributes: desired.attributes.clone(),
@@ -689,10 +691,12 @@ impl Driver for AwsDriver {
                 Err(e) if e.code.as_deref() == Some("InvalidGroup.NotFound") => Ok(()),
                 Err(e) => Err(e),
             },
+            Kind::Record => Err(crate::driver::no_records("aws")),
         }
     }
 }
 
+/// DNS records are a DNS provider's (`src/dns/`), never EC2's.
 /// Whether `class` means the provider could not be asked at all.
 pub fn is_unreachable(error: &DriverError) -> bool {
     error.class == ErrorClass::FailOver && error.code.as_deref() == Some("Unreachable")

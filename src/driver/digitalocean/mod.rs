@@ -245,6 +245,7 @@ impl Driver for DigitalOceanDriver {
             Kind::Node => self.create_droplet(&request).await,
             Kind::Key => self.create_key(&request).await,
             Kind::Firewall => self.create_firewall(&request).await,
+            Kind::Record => Err(crate::driver::no_records("digitalocean")),
         }
     }
 
@@ -271,6 +272,7 @@ impl Driver for DigitalOceanDriver {
             Kind::Key if existing.observed.get("owned") == Some(&Value::Bool(false)) => Ok(()),
             Kind::Key => self.delete_path(&format!("/v2/account/keys/{id}")).await,
             Kind::Firewall => self.delete_path(&format!("/v2/firewalls/{id}")).await,
+            Kind::Record => Err(crate::driver::no_records("digitalocean")),
         }
     }
 }
