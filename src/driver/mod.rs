@@ -275,6 +275,16 @@ pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim", "aws", "digitalocean"];
 /// references unresolved, `name` removed), so `oss validate` and `plan` refuse bad settings
 /// before anything changes, each problem pointing at its setting. Relative paths resolve
 /// against `base_dir`, the strategy's directory. Unknown kinds are the schema's to refuse.
+/// The `name` attribute of a resource (`oss` when it has none): what cloud objects are named.
+pub fn attribute_name(desired: &Desired) -> String {
+    desired
+        .attributes
+        .get("name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("oss")
+        .to_string()
+}
+
 /// What a compute driver answers when asked for a DNS record: records belong to the `dns`
 /// block's provider.
 pub fn no_records(provider: &str) -> DriverError {

@@ -85,6 +85,54 @@ pub fn is_env_reference(text: &str) -> bool {
         })
 }
 
+/// The checks every cloud's settings share: the named strings are not empty, `endpoint` is an
+/// http(s) URL, and `regions`, when given, is a non-empty list of ids that `valid` accepts
+/// (`noun` and `example` name them in the message, e.g. "region id", `"ap-southeast-2"`).
+/// `env.`/`secret.` references are left for later.
+pub fn check_common(
+    strings: &[(&str, &Option<String>)],
+    endpoint: &Option<String>,
+    regions: &Option<Vec<String>>,
+    valid: impl Fn(&str) -> bool,
+    (noun, example): (&str, &str),
+) -> Result<(), SettingsError> {
+    for (key, value) in strings {
+        if value.as_deref() == Some("") {
+            return Err(SettingsError::at(
+                format!("/{key}"),
+                "Expected a non-empty string, found \"\".",
+            ));
+        }
+    }
+    if let Some(endpoint) = endpoint
+        && !is_env_reference(endpoint)
+        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+    {
+        return Err(SettingsError::at(
+            "/endpoint",
+            "Expected an http:// or https:// URL.",
+        ));
+    }
+    if let Some(regions) = regions {
+        if regions.is_empty() {
+            return Err(
+                SettingsError::at("/regions", format!("Expected at least one {noun}."))
+                    .with_hint(format!("e.g. [\"{example}\"]")),
+            );
+        }
+        if let Some(i) = regions
+            .iter()
+            .position(|r| !is_env_reference(r) && !valid(r))
+        {
+            return Err(SettingsError::at(
+                format!("/regions/{i}"),
+                format!("Expected a {noun} such as \"{example}\"."),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn pointer_of(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut pointer = String::new();

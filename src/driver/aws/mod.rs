@@ -508,14 +508,7 @@ async fn resolve_image(
     }
 }
 
-fn attribute_name(desired: &Desired) -> String {
-    desired
-        .attributes
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("oss")
-        .to_string()
-}
+use crate::driver::attribute_name;
 
 /// Region ids are lower-case words and numbers joined by dashes (`ap-southeast-2`).
 

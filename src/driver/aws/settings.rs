@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::images::{self, ImageSpec};
-use crate::driver::settings::{Checked, SettingsError, is_env_reference, parse};
+use crate::driver::settings::{Checked, SettingsError, check_common, parse};
 
 /// How long a region's zones, instance types and their offerings are kept between runs by
 /// default: an instance type's facts never change and offerings seldom do (a stale one is
@@ -48,46 +48,19 @@ pub(super) struct Settings {
 
 impl Checked for Settings {
     fn check(&self) -> Result<(), SettingsError> {
-        for (key, value) in [
-            ("access_key_id", &self.access_key_id),
-            ("secret_access_key", &self.secret_access_key),
-            ("session_token", &self.session_token),
-            ("profile", &self.profile),
-            ("endpoint", &self.endpoint),
-        ] {
-            if value.as_deref() == Some("") {
-                return Err(SettingsError::at(
-                    format!("/{key}"),
-                    "Expected a non-empty string, found \"\".",
-                ));
-            }
-        }
-        if let Some(endpoint) = &self.endpoint
-            && !is_env_reference(endpoint)
-            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-        {
-            return Err(SettingsError::at(
-                "/endpoint",
-                "Expected an http:// or https:// URL.",
-            ));
-        }
-        if let Some(regions) = &self.regions {
-            if regions.is_empty() {
-                return Err(
-                    SettingsError::at("/regions", "Expected at least one region id.")
-                        .with_hint("e.g. [\"ap-southeast-2\"]"),
-                );
-            }
-            if let Some(i) = regions
-                .iter()
-                .position(|r| !is_env_reference(r) && !plain_region(r))
-            {
-                return Err(SettingsError::at(
-                    format!("/regions/{i}"),
-                    "Expected a region id such as \"ap-southeast-2\".",
-                ));
-            }
-        }
+        check_common(
+            &[
+                ("access_key_id", &self.access_key_id),
+                ("secret_access_key", &self.secret_access_key),
+                ("session_token", &self.session_token),
+                ("profile", &self.profile),
+                ("endpoint", &self.endpoint),
+            ],
+            &self.endpoint,
+            &self.regions,
+            plain_region,
+            ("region id", "ap-southeast-2"),
+        )?;
         if let Some(seconds) = self.ready_timeout
             && !(seconds > 0.0 && seconds <= 3600.0)
         {

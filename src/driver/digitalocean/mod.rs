@@ -196,15 +196,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The `name` attribute of a resource.
-fn attribute_name(desired: &Desired) -> String {
-    desired
-        .attributes
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("oss")
-        .to_string()
-}
+use crate::driver::attribute_name;
 
 #[async_trait]
 impl Driver for DigitalOceanDriver {

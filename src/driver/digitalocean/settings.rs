@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::driver::settings::{Checked, SettingsError, is_env_reference, parse};
+use crate::driver::settings::{Checked, SettingsError, check_common, parse};
 
 /// DigitalOcean's API.
 pub const ENDPOINT: &str = "https://api.digitalocean.com";
@@ -37,40 +37,13 @@ pub(super) struct Settings {
 
 impl Checked for Settings {
     fn check(&self) -> Result<(), SettingsError> {
-        for (key, value) in [("token", &self.token), ("endpoint", &self.endpoint)] {
-            if value.as_deref() == Some("") {
-                return Err(SettingsError::at(
-                    format!("/{key}"),
-                    "Expected a non-empty string, found \"\".",
-                ));
-            }
-        }
-        if let Some(endpoint) = &self.endpoint
-            && !is_env_reference(endpoint)
-            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-        {
-            return Err(SettingsError::at(
-                "/endpoint",
-                "Expected an http:// or https:// URL.",
-            ));
-        }
-        if let Some(regions) = &self.regions {
-            if regions.is_empty() {
-                return Err(
-                    SettingsError::at("/regions", "Expected at least one region slug.")
-                        .with_hint("e.g. [\"nyc1\", \"ams3\"]"),
-                );
-            }
-            if let Some(i) = regions
-                .iter()
-                .position(|r| !is_env_reference(r) && !plain_slug(r))
-            {
-                return Err(SettingsError::at(
-                    format!("/regions/{i}"),
-                    "Expected a region slug such as \"nyc1\".",
-                ));
-            }
-        }
+        check_common(
+            &[("token", &self.token), ("endpoint", &self.endpoint)],
+            &self.endpoint,
+            &self.regions,
+            plain_slug,
+            ("region slug", "nyc1"),
+        )?;
         for (key, value, max) in [
             ("ready_timeout", self.ready_timeout, 3600.0),
             ("request_timeout", self.request_timeout, 300.0),
