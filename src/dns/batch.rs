@@ -43,7 +43,7 @@ impl Batcher {
 /// Sends `edits` in as few changes as fit; one answer per edit, in order.
 async fn commit(zone: &dyn Zone, edits: Vec<Edit>) -> Vec<Result<(), DriverError>> {
     let mut answers = Vec::with_capacity(edits.len());
-    for chunk in chunks(&edits) {
+    for chunk in zone.split(&edits) {
         match zone.edit(chunk).await {
             Ok(()) => answers.extend(chunk.iter().map(|_| Ok(()))),
             Err(e) if chunk.len() > 1 && is_one_edits_fault(&e) => {
