@@ -129,6 +129,10 @@ fn records_follow_the_fleet_on_route53() {
     let moto = Moto::start();
     let id = create_zone(&moto, "oss.test.");
     let p = project(&moto.url(), 2);
+    // A literal secret in the strategy is used, and kept out of state.
+    let mut literal = strategy(&moto.url(), 2);
+    literal["dns"]["provider"]["route53"]["secret_access_key"] = json!(KEYS.1);
+    p.write_strategy(&literal);
     let plan = p.ok(&["plan"]);
     for address in ["dns.web[0]", "dns.web[1]", "dns.web", "dns._http._tcp"] {
         assert!(plan.contains(address), "the plan shows {address}:\n{plan}");
