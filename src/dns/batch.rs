@@ -1,6 +1,7 @@
 //! Many edits per change: the edits of record steps that run at once are queued to one
-//! group-commit thread ([`crate::batch`]) and sent together, in changes of at most
-//! [`MAX_BYTES`] of record data (an RFC 2136 UPDATE over TCP holds 64 KiB). A change whose
+//! group-commit thread ([`crate::batch`]) and sent together, in changes the zone cuts
+//! ([`super::Zone::split`]: by default at most [`MAX_BYTES`] of record data, as an RFC 2136
+//! UPDATE over TCP holds 64 KiB; Route53 by its request quotas). A change whose
 //! guard fails, or that the server cannot carry out, is sent again one edit at a time, so
 //! only the edit whose name is taken (or that breaks a server rule) fails and the others go
 //! through.
