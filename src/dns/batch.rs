@@ -1,6 +1,7 @@
 //! Many edits per change: the edits of record steps that run at once are queued to one
-//! group-commit thread ([`crate::batch`]) and sent together, in changes of at most
-//! [`MAX_BYTES`] of record data (an RFC 2136 UPDATE over TCP holds 64 KiB). A change whose
+//! group-commit thread ([`crate::batch`]) and sent together, in changes the zone cuts
+//! ([`super::Zone::split`]: by default at most [`MAX_BYTES`] of record data, as an RFC 2136
+//! UPDATE over TCP holds 64 KiB; Route53 by its request quotas). A change whose
 //! guard fails, or that the server cannot carry out, is sent again one edit at a time, so
 //! only the edit whose name is taken (or that breaks a server rule) fails and the others go
 //! through.
@@ -43,7 +44,7 @@ impl Batcher {
 /// Sends `edits` in as few changes as fit; one answer per edit, in order.
 async fn commit(zone: &dyn Zone, edits: Vec<Edit>) -> Vec<Result<(), DriverError>> {
     let mut answers = Vec::with_capacity(edits.len());
-    for chunk in chunks(&edits) {
+    for chunk in zone.split(&edits) {
         match zone.edit(chunk).await {
             Ok(()) => answers.extend(chunk.iter().map(|_| Ok(()))),
             Err(e) if chunk.len() > 1 && is_one_edits_fault(&e) => {

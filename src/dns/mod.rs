@@ -9,6 +9,7 @@ pub mod batch;
 pub mod driver;
 pub mod record;
 pub mod rfc2136;
+pub mod route53;
 
 use std::path::Path;
 
@@ -35,6 +36,12 @@ pub trait Zone: Send + Sync {
     /// error with code [`PREREQUISITE`]) or one breaks the server's rules ([`UPDATE_FAILED`]),
     /// none.
     async fn edit(&self, edits: &[Edit]) -> Result<(), DriverError>;
+
+    /// `edits` cut into runs that fit one change each (default: [`batch::MAX_BYTES`] of
+    /// record data, an RFC 2136 UPDATE's bound).
+    fn split<'a>(&self, edits: &'a [Edit]) -> Vec<&'a [Edit]> {
+        batch::chunks(edits)
+    }
 }
 
 /// Whether `kind` is a DNS provider kind.
@@ -65,6 +72,7 @@ pub fn build(
     let (zone, settings) = (zone.as_str(), &settings);
     let zone_impl: std::sync::Arc<dyn Zone> = match kind {
         "rfc2136" => std::sync::Arc::new(rfc2136::Rfc2136::new(name, zone, settings)?),
+        "route53" => std::sync::Arc::new(route53::Route53::new(name, zone, settings)?),
         other => {
             return Err(DriverError::fatal(format!(
                 "Unknown DNS provider `{other}`; known: {}",
@@ -85,6 +93,7 @@ pub fn check_settings(
     settings.remove(ZONE_SETTING);
     match kind {
         "rfc2136" => rfc2136::check(&settings),
+        "route53" => route53::check(&settings),
         _ => Ok(()),
     }
 }
@@ -93,6 +102,7 @@ pub fn check_settings(
 pub fn secret_settings(kind: &str) -> &'static [&'static str] {
     match kind {
         "rfc2136" => rfc2136::SECRET_SETTINGS,
+        "route53" => route53::SECRET_SETTINGS,
         _ => &[],
     }
 }

@@ -63,7 +63,7 @@ impl std::fmt::Debug for Dns {
 }
 
 /// DNS provider kinds this build knows.
-pub const DNS_PROVIDERS: &[&str] = &["rfc2136"];
+pub const DNS_PROVIDERS: &[&str] = &["rfc2136", "route53"];
 
 /// Checks the block against the groups and builds it. `written` is the block as written
 /// (`env.` references unresolved), for the provider record state keeps.

@@ -5,6 +5,11 @@
 //! `InsufficientInstanceCapacity`, and answer a fraction of calls with 503/429: half of those
 //! before moto sees the call, half after moto carried it out (a lost answer), which is what
 //! makes retries dangerous. Faults are drawn from a fixed seed, so runs repeat.
+//!
+//! Route53's REST calls are counted by their API names (`ChangeResourceRecordSets`,
+//! `GetChange`...). The proxy can show changes as real Route53 does and moto does not: PENDING
+//! for a number of GetChange polls before INSYNC, and a change batch touching a chosen name
+//! refused with `InvalidChangeBatch` in Route53's error XML.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -25,6 +30,12 @@ struct Rules {
     rng: u64,
     /// Faults in a row per action: transient faults end, so at most `MAX_IN_A_ROW`.
     in_a_row: HashMap<String, u32>,
+    /// Route53: GetChange polls answered PENDING per change before moto's INSYNC.
+    pending_polls: u32,
+    /// Route53: polls answered PENDING so far, per change id.
+    polled: HashMap<String, u32>,
+    /// Route53: a change batch naming this record is refused with InvalidChangeBatch.
+    invalid_name: Option<String>,
 }
 
 /// The most calls of one action answered with a fault in a row (the driver retries reads six
@@ -103,6 +114,16 @@ impl FaultProxy {
         let mut rules = self.shared.rules.lock().unwrap();
         rules.fault_rate = rate;
         rules.spared = spared.iter().map(|a| a.to_string()).collect();
+    }
+
+    /// Route53: every change stays PENDING for `polls` GetChange calls.
+    pub fn pending_changes(&self, polls: u32) {
+        self.shared.rules.lock().unwrap().pending_polls = polls;
+    }
+
+    /// Route53: refuse any change batch that touches record `name` (`None`: refuse none).
+    pub fn refuse_change_of(&self, name: Option<&str>) {
+        self.shared.rules.lock().unwrap().invalid_name = name.map(str::to_string);
     }
 
     /// Calls of `action` so far.
@@ -205,6 +226,76 @@ fn ec2_error(status: u16, reason: &str, code: &str, message: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The Route53 API name of a REST request (`None`: not a Route53 call).
+fn route53_action(request_line: &str) -> Option<&'static str> {
+    let mut parts = request_line.split_whitespace();
+    let (method, path) = (parts.next()?, parts.next()?);
+    let path = path.split('?').next()?.strip_prefix("/2013-04-01/")?;
+    Some(match (method, path) {
+        ("GET", p) if p.starts_with("change/") => "GetChange",
+        ("POST", p) if p.trim_end_matches('/').ends_with("/rrset") => "ChangeResourceRecordSets",
+        ("GET", p) if p.trim_end_matches('/').ends_with("/rrset") => "ListResourceRecordSets",
+        ("GET", "hostedzonesbyname") => "ListHostedZonesByName",
+        ("GET", p) if p.starts_with("hostedzone/") => "GetHostedZone",
+        _ => "Route53",
+    })
+}
+
+fn http_answer(status: u16, reason: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// moto's answer to a change with its status shown as PENDING (moto is always INSYNC).
+fn as_pending(answer: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(answer);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.lines().next().unwrap_or("");
+    if !status.contains(" 200") {
+        return answer.to_vec();
+    }
+    http_answer(200, "OK", &body.replace("INSYNC", "PENDING"))
+}
+
+/// A Route53 call the rules answer themselves, or whose answer they change.
+fn route53_plan(
+    action: &str,
+    path: &str,
+    body: &str,
+    rules: &mut Rules,
+) -> Option<(bool, Vec<u8>)> {
+    match action {
+        "ChangeResourceRecordSets" => {
+            if let Some(name) = &rules.invalid_name
+                && body.contains(&format!("<Name>{name}</Name>"))
+            {
+                let xml = format!(
+                    "<?xml version=\"1.0\"?>\n<InvalidChangeBatch xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Messages><Message>RRSet of type A with DNS name {name} is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone</Message></Messages><RequestId>fault-proxy</RequestId></InvalidChangeBatch>"
+                );
+                return Some((false, http_answer(400, "Bad Request", &xml)));
+            }
+            (rules.pending_polls > 0).then(|| (true, Vec::new()))
+        }
+        "GetChange" => {
+            let id = path.rsplit('/').next().unwrap_or("").to_string();
+            let polled = rules.polled.entry(id.clone()).or_default();
+            if *polled < rules.pending_polls {
+                *polled += 1;
+                let xml = format!(
+                    "<?xml version=\"1.0\"?>\n<GetChangeResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><ChangeInfo><Id>/change/{id}</Id><Status>PENDING</Status><SubmittedAt>2026-01-01T00:00:00Z</SubmittedAt></ChangeInfo></GetChangeResponse>"
+                );
+                return Some((false, http_answer(200, "OK", &xml)));
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
 fn serve(mut client: TcpStream, upstream: u16, shared: &Shared) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let request = read_message(&mut client)?;
@@ -213,7 +304,12 @@ fn serve(mut client: TcpStream, upstream: u16, shared: &Shared) -> std::io::Resu
     }
     let text = String::from_utf8_lossy(&request);
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let action = form_value(body, "Action").unwrap_or_default();
+    let request_line = text.lines().next().unwrap_or("");
+    let route53 = route53_action(request_line);
+    let action = route53
+        .map(str::to_string)
+        .or_else(|| form_value(body, "Action"))
+        .unwrap_or_default();
     let zone = form_value(body, "Placement.AvailabilityZone");
     *shared
         .calls
@@ -221,6 +317,36 @@ fn serve(mut client: TcpStream, upstream: u16, shared: &Shared) -> std::io::Resu
         .unwrap()
         .entry(action.clone())
         .or_default() += 1;
+    if route53.is_some() {
+        let path = request_line.split_whitespace().nth(1).unwrap_or("");
+        let path = path.split('?').next().unwrap_or("");
+        let planned = route53_plan(&action, path, body, &mut shared.rules.lock().unwrap());
+        let answer = match planned {
+            Some((false, answer)) => answer,
+            Some((true, _)) => {
+                let answer = forward(&request, upstream)?;
+                // moto may hand out one change id again: each change starts its polls anew.
+                let text = String::from_utf8_lossy(&answer);
+                if let Some(id) = text
+                    .split("<Id>/change/")
+                    .nth(1)
+                    .and_then(|rest| rest.split('<').next())
+                {
+                    shared
+                        .rules
+                        .lock()
+                        .unwrap()
+                        .polled
+                        .insert(id.to_string(), 0);
+                }
+                as_pending(&answer)
+            }
+            None => forward(&request, upstream)?,
+        };
+        client.write_all(&answer)?;
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
+    }
 
     enum Plan {
         Forward,

@@ -1,0 +1,324 @@
+//! From edits to Route53 changes (pure): each [`Edit`]'s guard checked against what its name
+//! holds now, then UPSERTs for the sets written and exact DELETEs (the current values and
+//! TTL, as Route53 requires) for the sets emptied or removed; never a CREATE. Also the change
+//! batch as `ChangeResourceRecordSets` XML, TXT quoting both ways, and the cutting of edits
+//! into batches within Route53's per-request quotas.
+
+use super::super::record::{Edit, Guard, RecordSet, Rtype};
+
+/// Change elements in one request.
+pub const MAX_CHANGES: usize = 1000;
+/// ResourceRecord elements in one request (an UPSERT counts twice).
+pub const MAX_RECORDS: usize = 1000;
+/// Characters of all Value elements in one request (an UPSERT counts twice).
+pub const MAX_VALUE_CHARS: usize = 32_000;
+
+/// One change of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub upsert: bool,
+    pub set: RecordSet,
+}
+
+impl Change {
+    /// What it counts against the quotas: (records, value characters).
+    fn weight(&self) -> (usize, usize) {
+        let factor = if self.upsert { 2 } else { 1 };
+        let chars: usize = self
+            .set
+            .values
+            .iter()
+            .map(|v| wire_value(self.set.rtype, v).len())
+            .sum();
+        (factor * self.set.values.len(), factor * chars)
+    }
+}
+
+/// The changes that carry out `edit` on a name holding `now`, or `None` when its guard does
+/// not hold.
+pub fn changes(edit: &Edit, now: &[RecordSet]) -> Option<Vec<Change>> {
+    let current = |rtype: Rtype| {
+        now.iter()
+            .find(|s| s.rtype == rtype && !s.values.is_empty())
+    };
+    let holds = match &edit.guard {
+        Guard::Unclaimed => {
+            current(Rtype::Txt).is_none() && edit.write.iter().all(|s| current(s.rtype).is_none())
+        }
+        Guard::Owner(owner) => current(Rtype::Txt).is_some_and(|t| t.values == [owner.clone()]),
+    };
+    if !holds {
+        return None;
+    }
+    let mut changes = Vec::new();
+    for set in &edit.write {
+        if !set.values.is_empty() {
+            changes.push(Change {
+                upsert: true,
+                set: RecordSet {
+                    name: edit.name.clone(),
+                    ..set.clone()
+                },
+            });
+        } else if let Some(old) = current(set.rtype) {
+            changes.push(Change {
+                upsert: false,
+                set: old.clone(),
+            });
+        }
+    }
+    for rtype in &edit.remove {
+        if let Some(old) = current(*rtype)
+            && !edit.write.iter().any(|s| s.rtype == *rtype)
+        {
+            changes.push(Change {
+                upsert: false,
+                set: old.clone(),
+            });
+        }
+    }
+    Some(changes)
+}
+
+/// The changes of each edit cut into requests within the quotas; an edit's changes stay in
+/// one request. Each item: the indexes of its edits and its changes.
+pub fn requests(per_edit: Vec<Vec<Change>>) -> Vec<(Vec<usize>, Vec<Change>)> {
+    let mut requests: Vec<(Vec<usize>, Vec<Change>)> = Vec::new();
+    let (mut records, mut chars) = (0, 0);
+    for (index, changes) in per_edit.into_iter().enumerate() {
+        let (r, c) = changes
+            .iter()
+            .map(Change::weight)
+            .fold((0, 0), |a, w| (a.0 + w.0, a.1 + w.1));
+        let count = requests.last().map_or(0, |last| last.1.len());
+        let full = records + r > MAX_RECORDS
+            || chars + c > MAX_VALUE_CHARS
+            || count + changes.len() > MAX_CHANGES;
+        match requests.last_mut() {
+            Some(last) if !full => {
+                last.0.push(index);
+                last.1.extend(changes);
+            }
+            _ => {
+                requests.push((vec![index], changes));
+                (records, chars) = (0, 0);
+            }
+        }
+        records += r;
+        chars += c;
+    }
+    requests
+}
+
+/// `edits` cut into runs that fit one request each, from what they write (a removal is
+/// reckoned as one record of 255 characters per type, its values being unknown until read).
+pub fn split(edits: &[Edit]) -> Vec<&[Edit]> {
+    let weight = |edit: &Edit| {
+        let written: Vec<Change> = edit
+            .write
+            .iter()
+            .map(|s| Change {
+                upsert: true,
+                set: s.clone(),
+            })
+            .collect();
+        let (r, c) = written
+            .iter()
+            .map(Change::weight)
+            .fold((0, 0), |a, w| (a.0 + w.0, a.1 + w.1));
+        let emptied = edit.write.iter().filter(|s| s.values.is_empty()).count() + edit.remove.len();
+        (r + emptied, c + emptied * 255)
+    };
+    let mut runs = Vec::new();
+    let (mut start, mut records, mut chars, mut count) = (0, 0, 0, 0);
+    for (i, edit) in edits.iter().enumerate() {
+        let (r, c) = weight(edit);
+        let n = edit.write.len() + edit.remove.len();
+        if i > start
+            && (records + r > MAX_RECORDS || chars + c > MAX_VALUE_CHARS || count + n > MAX_CHANGES)
+        {
+            runs.push(&edits[start..i]);
+            (start, records, chars, count) = (i, 0, 0, 0);
+        }
+        records += r;
+        chars += c;
+        count += n;
+    }
+    if start < edits.len() {
+        runs.push(&edits[start..]);
+    }
+    runs
+}
+
+/// A record's data as Route53 writes it: TXT strings quoted (in parts of at most 255
+/// characters), the rest as zone-file text.
+pub fn wire_value(rtype: Rtype, value: &str) -> String {
+    if rtype != Rtype::Txt {
+        return value.to_string();
+    }
+    let escaped: Vec<String> = value
+        .chars()
+        .map(|c| match c {
+            '"' => "\\\"".to_string(),
+            '\\' => "\\\\".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    let mut parts = Vec::new();
+    for chunk in escaped.chunks(255) {
+        parts.push(format!("\"{}\"", chunk.concat()));
+    }
+    if parts.is_empty() {
+        parts.push("\"\"".into());
+    }
+    parts.join(" ")
+}
+
+/// A TXT value as Route53 returns it (`"a" "b"`, with `\"`, `\\` and `\NNN` escapes) as one
+/// unquoted string.
+pub fn txt_text(wire: &str) -> String {
+    let mut out = Vec::new();
+    let bytes = wire.as_bytes();
+    let (mut i, mut quoted) = (0, false);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => quoted = !quoted,
+            b'\\' if i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(u8::is_ascii_digit) => {
+                let digits = std::str::from_utf8(&bytes[i + 1..i + 4]).unwrap_or("0");
+                out.push(u8::from_str_radix(digits, 8).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'\\' if i + 1 < bytes.len() => {
+                out.push(bytes[i + 1]);
+                i += 1;
+            }
+            b' ' if !quoted => {}
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `ChangeResourceRecordSets` request body.
+pub fn body(changes: &[Change]) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ChangeResourceRecordSetsRequest xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><ChangeBatch><Comment>oss</Comment><Changes>",
+    );
+    for change in changes {
+        let set = &change.set;
+        xml.push_str(&format!(
+            "<Change><Action>{}</Action><ResourceRecordSet><Name>{}</Name><Type>{}</Type><TTL>{}</TTL><ResourceRecords>",
+            if change.upsert { "UPSERT" } else { "DELETE" },
+            escape(&set.name),
+            set.rtype.as_str(),
+            set.ttl
+        ));
+        for value in &set.values {
+            xml.push_str(&format!(
+                "<ResourceRecord><Value>{}</Value></ResourceRecord>",
+                escape(&wire_value(set.rtype, value))
+            ));
+        }
+        xml.push_str("</ResourceRecords></ResourceRecordSet></Change>");
+    }
+    xml.push_str("</Changes></ChangeBatch></ChangeResourceRecordSetsRequest>");
+    xml
+}
+
+/// Text as XML character data.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(rtype: Rtype, ttl: u32, values: &[&str]) -> RecordSet {
+        RecordSet {
+            name: "web.oss.test.".into(),
+            rtype,
+            ttl,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    const OURS: &str = "heritage=oss,oss/lineage=l,oss/address=dns.web";
+
+    #[test]
+    fn upserts_what_is_written_and_deletes_exactly_what_is_there() {
+        let edit = Edit {
+            name: "web.oss.test.".into(),
+            guard: Guard::Owner(OURS.into()),
+            write: vec![
+                set(Rtype::A, 30, &["127.0.0.2"]),
+                set(Rtype::Aaaa, 30, &[]),
+                set(Rtype::Txt, 30, &[OURS]),
+            ],
+            remove: Vec::new(),
+        };
+        let now = [set(Rtype::Aaaa, 60, &["::1"]), set(Rtype::Txt, 60, &[OURS])];
+        let changes = changes(&edit, &now).unwrap();
+        assert_eq!(changes.len(), 3);
+        assert!(changes[0].upsert && changes[0].set.values == ["127.0.0.2"]);
+        assert!(
+            !changes[1].upsert && changes[1].set == now[0],
+            "{changes:?}"
+        );
+        assert!(changes[2].upsert && changes[2].set.rtype == Rtype::Txt);
+        // Someone else's name, or a taken one: the guard fails.
+        assert!(super::changes(&edit, &[set(Rtype::Txt, 60, &["v=spf1"])]).is_none());
+        let fresh = Edit {
+            guard: Guard::Unclaimed,
+            ..edit.clone()
+        };
+        assert!(super::changes(&fresh, &now).is_none());
+        assert_eq!(super::changes(&fresh, &[]).unwrap().len(), 2);
+        let delete = Edit {
+            write: Vec::new(),
+            remove: vec![Rtype::A, Rtype::Aaaa, Rtype::Txt],
+            ..edit
+        };
+        let gone = super::changes(&delete, &now).unwrap();
+        assert!(gone.iter().all(|c| !c.upsert) && gone.len() == 2);
+    }
+
+    #[test]
+    fn txt_is_quoted_and_read_back() {
+        assert_eq!(wire_value(Rtype::Txt, "a\"b"), "\"a\\\"b\"");
+        assert_eq!(txt_text("\"a\\\"b\""), "a\"b");
+        assert_eq!(txt_text("\"ab\" \"cd\""), "abcd");
+        assert_eq!(txt_text("\"a\\053b\""), "a+b");
+        let long = "x".repeat(300);
+        assert_eq!(txt_text(&wire_value(Rtype::Txt, &long)), long);
+        let xml = body(&[Change {
+            upsert: true,
+            set: set(Rtype::Txt, 30, &["a<b"]),
+        }]);
+        assert!(xml.contains("<Value>&quot;a&lt;b&quot;</Value>"), "{xml}");
+    }
+
+    #[test]
+    fn requests_stay_within_the_quotas() {
+        let per_edit: Vec<Vec<Change>> = (0..1000)
+            .map(|i| {
+                vec![Change {
+                    upsert: true,
+                    set: set(Rtype::A, 30, &[&format!("127.0.{}.{}", i / 250, i % 250)]),
+                }]
+            })
+            .collect();
+        let requests = requests(per_edit);
+        // 1,000 UPSERTs count 2,000 records: two requests.
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests.iter().map(|r| r.0.len()).sum::<usize>(), 1000);
+        for (_, changes) in &requests {
+            let records: usize = changes.iter().map(|c| c.weight().0).sum();
+            assert!(records <= MAX_RECORDS);
+        }
+    }
+}
