@@ -21,21 +21,7 @@ pub async fn run(
     secrets: &mut Secrets,
 ) -> Result<ExitStatus, Failure> {
     let session = session::open(cli, secrets).await?;
-    if session.strategy.group(group).is_none() {
-        let names: Vec<&str> = session
-            .strategy
-            .groups
-            .iter()
-            .map(|g| g.name.as_str())
-            .collect();
-        return Err(Failure::user(
-            format!(
-                "The strategy has no node group {}.",
-                crate::echo::Echo(group)
-            ),
-            format!("groups: {}", names.join(", ")),
-        ));
-    }
+    super::known_group(&session.strategy, group)?;
     let state = session.backend.load().await.map_err(Failure::from)?.state;
     let mut found = discovery::discover(&session.strategy, state.as_ref(), group);
     discovery::probe(&mut found.endpoints, PROBE_TIMEOUT).await;

@@ -24,22 +24,8 @@ pub async fn run(
             format!("formats: {}", Format::NAMES.join(", ")),
         )
     })?;
-    if let Some(group) = group
-        && session.strategy.group(group).is_none()
-    {
-        let names: Vec<&str> = session
-            .strategy
-            .groups
-            .iter()
-            .map(|g| g.name.as_str())
-            .collect();
-        return Err(Failure::user(
-            format!(
-                "The strategy has no node group {}.",
-                crate::echo::Echo(group)
-            ),
-            format!("groups: {}", names.join(", ")),
-        ));
+    if let Some(group) = group {
+        super::known_group(&session.strategy, group)?;
     }
     let state = session.backend.load().await.map_err(Failure::from)?.state;
     let inventory = Inventory::of(&session.strategy, state.as_ref(), group);

@@ -22,3 +22,22 @@ pub mod state_mv;
 pub mod state_rm;
 pub mod unlock;
 pub mod validate;
+
+/// A `--group` or GROUP argument must name one of the strategy's node groups; the error lists
+/// them (`oss inventory`, `oss discover`).
+fn known_group(
+    strategy: &crate::strategy::Strategy,
+    group: &str,
+) -> Result<(), super::failure::Failure> {
+    if strategy.group(group).is_some() {
+        return Ok(());
+    }
+    let names: Vec<&str> = strategy.groups.iter().map(|g| g.name.as_str()).collect();
+    Err(super::failure::Failure::user(
+        format!(
+            "The strategy has no node group {}.",
+            crate::echo::Echo(group)
+        ),
+        format!("groups: {}", names.join(", ")),
+    ))
+}

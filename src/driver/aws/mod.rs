@@ -49,6 +49,7 @@ use tokio::task::JoinSet;
 
 use super::{CreateRequest, Driver, DriverConfig, DriverError, ErrorClass, Refreshed, Scope};
 use crate::catalog::Catalog;
+use crate::driver::attribute_name;
 use crate::net::aws::{credentials, xml};
 use crate::resource::{Address, Desired, Existing, Kind, Placement};
 use client::{Api, Params, Repeat};
@@ -507,10 +508,6 @@ async fn resolve_image(
         Err(e) => Err(e),
     }
 }
-
-use crate::driver::attribute_name;
-
-/// Region ids are lower-case words and numbers joined by dashes (`ap-southeast-2`).
 
 #[async_trait]
 impl Driver for AwsDriver {

@@ -39,6 +39,7 @@ use serde_json::Value;
 
 use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed};
 use crate::catalog::Catalog;
+use crate::driver::attribute_name;
 use crate::net::rest::{Client, Method, Paging, Repeat, Token};
 use crate::resource::{Desired, Existing, Kind};
 
@@ -195,8 +196,6 @@ impl DigitalOceanDriver {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
-
-use crate::driver::attribute_name;
 
 #[async_trait]
 impl Driver for DigitalOceanDriver {

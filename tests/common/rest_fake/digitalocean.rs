@@ -96,7 +96,7 @@ impl DigitalOcean {
             ssh_keys: Vec::new(),
             user_data: None,
             created: Instant::now() - self.boot,
-            created_at: now_rfc3339(),
+            created_at: oss::clock::now_rfc3339(),
         };
         self.droplets.insert(id, droplet);
         id
@@ -290,7 +290,7 @@ impl DigitalOcean {
             ssh_keys,
             user_data: body["user_data"].as_str().map(String::from),
             created: Instant::now(),
-            created_at: now_rfc3339(),
+            created_at: oss::clock::now_rfc3339(),
         };
         let answer = self.droplet_json(&droplet);
         self.droplets.insert(id, droplet);
@@ -412,7 +412,7 @@ impl World for DigitalOcean {
             }
             "firewalls_create" => {
                 let id = format!("bb4b2611-3d72-467b-8602-{:012x}", self.id());
-                let firewall = self.firewall_from(&id, &body, &now_rfc3339());
+                let firewall = self.firewall_from(&id, &body, &oss::clock::now_rfc3339());
                 self.firewalls.insert(id, firewall.clone());
                 Response::json(202, json!({"firewall": firewall}))
             }
@@ -491,28 +491,4 @@ fn encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-fn now_rfc3339() -> String {
-    // Days since 1970 to a civil date (Howard Hinnant's algorithm).
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
 }
