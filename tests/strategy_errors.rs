@@ -364,3 +364,25 @@ fn a_price_pick_beside_first_is_accepted() {
     let out = p.ok(&["validate", "-s", "strategy.json"]);
     assert!(out.contains("is valid"), "{out}");
 }
+
+#[test]
+fn health_check_timeout_longer_than_interval() {
+    check(
+        "health_check_timeout_longer_than_interval",
+        &sample_with(
+            "\"command\":",
+            "\"health\": {\"type\": \"http\", \"path\": \"/healthz\", \"interval\": \"1s\", \"timeout\": \"2s\"},\n    \"command\":",
+        ),
+    );
+}
+
+#[test]
+fn health_check_type_is_checked() {
+    check(
+        "health_check_type_is_checked",
+        &sample_with(
+            "\"command\":",
+            "\"health\": {\"type\": \"tcp\", \"path\": \"/\"},\n    \"command\":",
+        ),
+    );
+}

@@ -374,42 +374,7 @@ pub struct DestroyArgs {
     pub refresh: bool,
 }
 
-/// The longest duration a flag takes: a year. Longer is surely a slip, and the lock waits
-/// compute deadlines from it (`now + timeout`), which must not overflow.
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds, up to [`MAX_DURATION`]. Never
-/// panics, whatever the text.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let shown = crate::echo::Echo(text);
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{shown}` is not a duration such as 30s or 5m"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown unit `{}` in `{shown}`; use ms, s, m or h",
-                crate::echo::Echo(unit)
-            ));
-        }
-    };
-    match Duration::try_from_secs_f64(seconds) {
-        Ok(duration) if duration <= MAX_DURATION => Ok(duration),
-        _ => Err(format!(
-            "`{shown}` is longer than the longest duration oss takes ({}h)",
-            MAX_DURATION.as_secs() / 3600
-        )),
-    }
-}
+pub use crate::duration::parse_duration;
 
 /// An amount of memory in GiB: a finite number, 0 or more (`nan` would match nothing).
 pub fn parse_gib(text: &str) -> Result<f64, String> {
@@ -457,14 +422,6 @@ fn parse_var(text: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_in_every_unit() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("8760h"), Ok(MAX_DURATION));
-    }
 
     #[test]
     fn no_duration_text_panics() {

@@ -66,6 +66,9 @@ pub struct NodeSpec {
     pub create_before_destroy: bool,
     #[serde(default)]
     pub prevent_destroy: bool,
+    /// How the group's nodes are probed (`oss monitor`, `oss serve`, load balancers).
+    #[serde(default)]
+    pub health: Option<crate::health::RawCheck>,
 }
 
 fn default_count() -> usize {
@@ -88,6 +91,8 @@ pub struct Group {
     pub spread: Option<Spread>,
     /// The image block was written as the original tool's `os` (problems point there).
     pub image_written_as_os: bool,
+    /// The `health` block, checked (`None`: not written).
+    pub health: Option<crate::health::Check>,
 }
 
 impl Group {
@@ -215,6 +220,42 @@ pub(super) fn name_at(pointer: &str, spec: &NodeSpec) -> String {
         Some(key) => key.replace("~1", "/").replace("~0", "~"),
         None => spec.name.clone().unwrap_or_else(|| "node".into()),
     }
+}
+
+/// The group's `health` block checked, each problem located at its field; a check needs a
+/// port, its own or the group's first.
+pub(super) fn health(
+    text: &str,
+    pointer: &str,
+    spec: &NodeSpec,
+) -> Result<Option<crate::health::Check>, Vec<Problem>> {
+    let Some(raw) = &spec.health else {
+        return Ok(None);
+    };
+    let at = format!("{pointer}/health");
+    let problem = |field: Option<&str>, message: String, hint: String| Problem {
+        position: locate(text, &at, field),
+        pointer: match field {
+            Some(f) => format!("{at}/{f}"),
+            None => at.clone(),
+        },
+        message,
+        hint: Some(hint),
+    };
+    let check = raw.check().map_err(|misfits| {
+        misfits
+            .into_iter()
+            .map(|m| problem(m.field, m.message, m.hint))
+            .collect::<Vec<_>>()
+    })?;
+    if check.port_on(&spec.ports).is_none() {
+        return Err(vec![problem(
+            None,
+            "The health check has no port to probe: it names none and the group opens none.".into(),
+            "add \"port\" to the check, or \"ports\" to the group".into(),
+        )]);
+    }
+    Ok(Some(check))
 }
 
 /// Reads the group's SSH public key file (relative to the strategy's directory `dir`).

@@ -555,7 +555,12 @@ pub fn parse_resolving(
             (None, Some(_)) => "/redundancy".to_string(),
             (None, None) => pointer.clone(),
         };
+        let health = group::health(text, &pointer, &spec).unwrap_or_else(|found| {
+            problems.extend(found);
+            None
+        });
         groups.push(Group {
+            health,
             name,
             redundancy: own.or(top_redundancy).unwrap_or_default(),
             redundancy_pointer,
