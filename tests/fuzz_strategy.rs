@@ -46,6 +46,9 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        // Validating it reads DigitalOcean's and Linode's offerings, which need their tokens
+        // (tests/clouds_cheapest.rs runs it against the fakes).
+        .filter(|p| !p.ends_with("cheapest-five-clouds.json"))
         .collect();
     examples.sort();
     for path in examples {

@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod digitalocean;
+pub mod linode;
 pub mod local;
 pub mod settings;
 pub mod sim;
@@ -269,7 +270,7 @@ impl fmt::Debug for DriverConfig {
 }
 
 /// Providers this build knows, for schema checks and hints.
-pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim", "aws", "digitalocean"];
+pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim", "aws", "digitalocean", "linode"];
 
 /// Checks the settings of a provider of kind `kind` as written in the strategy (`env.`
 /// references unresolved, `name` removed), so `oss validate` and `plan` refuse bad settings
@@ -303,6 +304,7 @@ pub fn check_settings(
         "sim" => sim::check_settings(settings, base_dir),
         "aws" => aws::check_settings(settings),
         "digitalocean" => digitalocean::check_settings(settings),
+        "linode" => linode::check_settings(settings),
         kind if crate::dns::is_dns_kind(kind) => {
             crate::dns::check_settings(kind, settings, base_dir)
         }
@@ -320,6 +322,7 @@ pub fn secret_settings(kind: &str) -> &'static [&'static str] {
         "sim" => sim::SECRET_SETTINGS,
         "aws" => aws::SECRET_SETTINGS,
         "digitalocean" => digitalocean::SECRET_SETTINGS,
+        "linode" => linode::SECRET_SETTINGS,
         kind if crate::dns::is_dns_kind(kind) => crate::dns::secret_settings(kind),
         _ => &[],
     }
@@ -332,6 +335,7 @@ pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, Driver
         "sim" => Ok(Arc::new(sim::SimDriver::new(config)?)),
         "aws" => Ok(Arc::new(aws::AwsDriver::new(config)?)),
         "digitalocean" => Ok(Arc::new(digitalocean::DigitalOceanDriver::new(config)?)),
+        "linode" => Ok(Arc::new(linode::LinodeDriver::new(config)?)),
         kind if crate::dns::is_dns_kind(kind) => Ok(Arc::new(crate::dns::build(
             kind,
             &config.name,

@@ -1,6 +1,6 @@
 //! The one bearer-token REST/JSON client the plain-server clouds share (DigitalOcean, Hetzner
 //! Cloud...): `Authorization: Bearer` on every call, JSON in and out, every page of a list
-//! (a next link or a next page number, a guard against endless ones), the providers' rate-limit
+//! (a next link, a next page number or a page of a count, a guard against endless ones), the providers' rate-limit
 //! headers (`Retry-After`, `RateLimit-Reset`), and retries of repeatable calls on the shared
 //! backoff (`crate::backoff`).
 //!
@@ -71,6 +71,9 @@ pub enum Paging {
     /// A page number at this JSON pointer, sent back as `page` (Hetzner:
     /// `/meta/pagination/next_page`).
     NextPage(&'static str),
+    /// The page number and the page count at these JSON pointers; the next page is sent as
+    /// `page` while pages remain (Linode: `/page` of `/pages`).
+    PageOf(&'static str, &'static str),
 }
 
 /// What went wrong with one call, as the answer (or its absence) said.
@@ -141,6 +144,8 @@ pub struct Client {
     token: Token,
     classify: Box<dyn Classify>,
     paging: Paging,
+    /// The query parameter a list's page size goes in (`per_page`; Linode: `page_size`).
+    page_size: &'static str,
     /// Per-request time-out (the shared client's 30 s unless the provider's settings say).
     timeout: Duration,
     policy: Policy,
@@ -168,6 +173,7 @@ impl Client {
             token,
             classify,
             paging,
+            page_size: "per_page",
             timeout: http::REQUEST_TIMEOUT,
             policy: RETRIES,
         })
@@ -176,6 +182,12 @@ impl Client {
     /// The same client with another per-request time-out.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The same client sending a list's page size as `name` instead of `per_page`.
+    pub fn with_page_size(mut self, name: &'static str) -> Self {
+        self.page_size = name;
         self
     }
 
@@ -200,7 +212,7 @@ impl Client {
         repeat: Repeat,
     ) -> Result<Value, Error> {
         let url = format!("{}{path}", self.base);
-        self.call_url(method, &url, query, body, repeat)
+        self.call_url(method, &url, query, &[], body, repeat)
             .await
             .map(|(value, _)| value)
     }
@@ -214,14 +226,26 @@ impl Client {
         per_page: u32,
         items: &str,
     ) -> Result<Vec<Value>, Error> {
+        self.list_with(path, query, &[], per_page, items).await
+    }
+
+    /// Like [`Client::list`], sending `headers` with every page (Linode's `X-Filter`).
+    pub async fn list_with(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        headers: &[(&str, String)],
+        per_page: u32,
+        items: &str,
+    ) -> Result<Vec<Value>, Error> {
         let mut all = Vec::new();
         let mut query: Vec<(&str, String)> = query.to_vec();
-        query.push(("per_page", per_page.to_string()));
+        query.push((self.page_size, per_page.to_string()));
         let mut url = format!("{}{path}", self.base);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
             let (page, _) = self
-                .call_url(Method::Get, &url, &query, None, Repeat::Safe)
+                .call_url(Method::Get, &url, &query, headers, None, Repeat::Safe)
                 .await?;
             if let Some(found) = page.get(items).and_then(Value::as_array) {
                 all.extend(found.iter().cloned());
@@ -255,6 +279,17 @@ impl Client {
                     query.retain(|(k, _)| *k != "page");
                     query.push(("page", next.to_string()));
                 }
+                Paging::PageOf(at, count) => {
+                    let number = |p: &str| page.pointer(p).and_then(Value::as_u64);
+                    let (Some(at), Some(last)) = (number(at), number(count)) else {
+                        return Ok(all);
+                    };
+                    if at >= last || !seen.insert(at.to_string()) {
+                        return Ok(all);
+                    }
+                    query.retain(|(k, _)| *k != "page");
+                    query.push(("page", (at + 1).to_string()));
+                }
             }
         }
         Ok(all)
@@ -284,6 +319,7 @@ impl Client {
         method: Method,
         url: &str,
         query: &[(&str, String)],
+        headers: &[(&str, String)],
         body: Option<&Value>,
         repeat: Repeat,
     ) -> Result<(Value, u16), Error> {
@@ -301,7 +337,7 @@ impl Client {
         let call = format!("{} {path}", method.as_str());
         let mut backoff = policy.start();
         loop {
-            let failure = match self.send(method, url, query, body).await {
+            let failure = match self.send(method, url, query, headers, body).await {
                 Ok(reply) if reply.ok() => {
                     if reply.body.iter().all(u8::is_ascii_whitespace) {
                         return Ok((Value::Null, reply.status));
@@ -332,6 +368,7 @@ impl Client {
         method: Method,
         url: &str,
         query: &[(&str, String)],
+        headers: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Reply, Failure> {
         let url = if query.is_empty() {
@@ -347,6 +384,9 @@ impl Client {
             .timeout(self.timeout)
             .bearer_auth(&self.token.0)
             .header("accept", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")

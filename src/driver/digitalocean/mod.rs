@@ -22,8 +22,8 @@
 //! driver never reads or writes the state file and never prints.
 
 mod api;
-mod marks;
-mod node;
+pub(crate) mod marks;
+pub(crate) mod node;
 mod objects;
 mod offerings;
 mod refresh;

@@ -269,7 +269,7 @@ impl DigitalOceanDriver {
 
 /// The node command as user data: a shell script cloud-init runs at first boot, the group's
 /// `env` exported first (names are checked by the schema; values single-quoted).
-fn user_data(command: &str, attributes: &Attributes) -> String {
+pub(crate) fn user_data(command: &str, attributes: &Attributes) -> String {
     let exports: String = attributes
         .get("env")
         .and_then(Value::as_object)

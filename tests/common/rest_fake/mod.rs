@@ -5,13 +5,14 @@
 //!
 //! One engine serves several providers: the HTTP/1.1 server, the token check, the spec
 //! checks, call counting and failure injection are here; each provider's world (its
-//! objects, pagination and error shape) implements [`World`] (`digitalocean`).
+//! objects, pagination and error shape) implements [`World`] (`digitalocean`, `linode`).
 //!
 //! Written in Rust rather than Python so the tests read the fake's world directly (no second
 //! process, no extra interpreter packages), and with the same JSON Schema validator oss links.
 //! Threads, std networking, 127.0.0.1 only; stops when dropped.
 
 pub mod digitalocean;
+pub mod linode;
 pub mod openapi;
 
 use std::collections::HashMap;
@@ -31,6 +32,8 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     pub op: openapi::Operation,
     pub body: Option<Value>,
+    /// Header names in lower case.
+    pub headers: HashMap<String, String>,
     /// `http://127.0.0.1:PORT`, for links.
     pub base: String,
 }
@@ -327,13 +330,10 @@ fn respond<W: World>(
     let authorized = headers
         .get("authorization")
         .is_some_and(|a| a.strip_prefix("Bearer ") == Some(token.as_str()));
-    let op = match shared.spec.check_request(
-        method,
-        path,
-        &query,
-        headers.get("content-type").map(String::as_str),
-        body.as_ref(),
-    ) {
+    let op = match shared
+        .spec
+        .check_request(method, path, &query, headers, body.as_ref())
+    {
         Ok(op) => op,
         Err(problem) => {
             violation(problem.clone());
@@ -372,6 +372,7 @@ fn respond<W: World>(
                 query,
                 op: op.clone(),
                 body,
+                headers: headers.clone(),
                 base: format!("http://127.0.0.1:{port}"),
             };
             let mut world = shared.world.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,5 +1,5 @@
 //! The provider's published OpenAPI description as the fake's referee: a request is matched
-//! to its operation (path template and method), its path and query parameters and JSON body
+//! to its operation (path template and method), its path, query and header parameters and JSON body
 //! are checked against the declared schemas, and every answer is checked against the schema
 //! of its status (or `default`). What does not conform is a violation, which the tests
 //! assert never happens.
@@ -133,9 +133,10 @@ impl Spec {
         method: &str,
         path: &str,
         query: &[(String, String)],
-        content_type: Option<&str>,
+        headers: &HashMap<String, String>,
         body: Option<&Value>,
     ) -> Result<Operation, String> {
+        let content_type = headers.get("content-type").map(String::as_str);
         let (operation, op, declared) = self.find(method, path)?;
         let id = operation.id.clone();
         let mut problems = Vec::new();
@@ -147,6 +148,7 @@ impl Spec {
                     .iter()
                     .find(|(k, _)| k == name)
                     .map(|(_, v)| v.clone()),
+                Some("header") => headers.get(&name.to_ascii_lowercase()).cloned(),
                 _ => continue,
             };
             match given {
@@ -156,7 +158,12 @@ impl Spec {
                 None => {}
                 Some(text) => {
                     let schema = &param["schema"];
-                    let value = coerce(&text, schema);
+                    let value = if param["in"] == "header" {
+                        // A header holding JSON (Linode's `X-Filter`) is checked as JSON.
+                        serde_json::from_str(&text).unwrap_or(Value::String(text.clone()))
+                    } else {
+                        coerce(&text, schema)
+                    };
                     if let Err(e) = self.check(&format!("{id}/param/{name}"), schema, &value) {
                         problems.push(format!("parameter `{name}`={text:?}: {e}"));
                     }

@@ -1,0 +1,75 @@
+//! Refresh: what exists of one lineage, in list calls only: the lineage's instances by tag
+//! (`X-Filter`, one call per page of 500), and the profile's keys and the account's
+//! firewalls when the state holds any (one call per page each). Never one call per object.
+//! What refresh saw of the instances is where this run's creates look for ones to adopt.
+
+use std::collections::HashMap;
+
+use super::node::{self, by_address};
+use super::objects::{firewall_observed, key_observed};
+use super::{LinodeDriver, lock};
+use crate::driver::{DriverError, Refreshed};
+use crate::resource::{Attributes, Existing, Kind};
+
+impl LinodeDriver {
+    pub(super) async fn refresh_lineage(
+        &self,
+        lineage: &str,
+        known: &[Existing],
+    ) -> Result<Refreshed, DriverError> {
+        let has = |kind: Kind| known.iter().any(|e| e.kind == kind);
+        let new = lock(&self.new_lineages).contains(lineage);
+        let instances = async {
+            if new {
+                Ok(Vec::new())
+            } else {
+                self.lineage_instances(lineage).await
+            }
+        };
+        let keys = async {
+            if has(Kind::Key) {
+                self.list("/v4/profile/sshkeys", None).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let firewalls = async {
+            if has(Kind::Firewall) {
+                self.list("/v4/networking/firewalls", None).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let (instances, keys, firewalls) = tokio::try_join!(instances, keys, firewalls)?;
+        self.seed_live(lineage, by_address(&instances));
+
+        let mut seen: HashMap<(Kind, String), Attributes> = HashMap::new();
+        for i in &instances {
+            seen.insert((Kind::Node, i["id"].to_string()), node::observed(i));
+        }
+        let owned: HashMap<&str, bool> = known
+            .iter()
+            .filter(|e| e.kind == Kind::Key)
+            .map(|e| {
+                let owned = e.observed.get("owned") != Some(&serde_json::Value::Bool(false));
+                (e.provider_id.as_str(), owned)
+            })
+            .collect();
+        for k in &keys {
+            let id = k["id"].to_string();
+            let mine = owned.get(id.as_str()).copied().unwrap_or(true);
+            seen.insert((Kind::Key, id), key_observed(k, mine));
+        }
+        for f in &firewalls {
+            seen.insert((Kind::Firewall, f["id"].to_string()), firewall_observed(f));
+        }
+        let mut refreshed = Refreshed::default();
+        for existing in known {
+            let observed = seen
+                .get(&(existing.kind, existing.provider_id.clone()))
+                .cloned();
+            refreshed.known.insert(existing.address.clone(), observed);
+        }
+        Ok(refreshed)
+    }
+}
