@@ -293,6 +293,14 @@ pub fn no_records(provider: &str) -> DriverError {
     ))
 }
 
+/// What a compute driver answers when asked for a load balancer: balancers belong to the
+/// `lb` block's provider.
+pub fn no_balancers(provider: &str) -> DriverError {
+    DriverError::fatal(format!(
+        "The {provider} compute provider holds no load balancers."
+    ))
+}
+
 pub fn check_settings(
     kind: &str,
     settings: &Map<String, Value>,
@@ -306,6 +314,7 @@ pub fn check_settings(
         kind if crate::dns::is_dns_kind(kind) => {
             crate::dns::check_settings(kind, settings, base_dir)
         }
+        kind if crate::lb::is_lb_kind(kind) => crate::lb::check_settings(kind, settings),
         _ => Ok(()),
     }
 }
@@ -321,6 +330,7 @@ pub fn secret_settings(kind: &str) -> &'static [&'static str] {
         "aws" => aws::SECRET_SETTINGS,
         "digitalocean" => digitalocean::SECRET_SETTINGS,
         kind if crate::dns::is_dns_kind(kind) => crate::dns::secret_settings(kind),
+        kind if crate::lb::is_lb_kind(kind) => crate::lb::secret_settings(kind),
         _ => &[],
     }
 }
@@ -337,6 +347,7 @@ pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, Driver
             &config.name,
             &config.settings,
         )?)),
+        kind if crate::lb::is_lb_kind(kind) => crate::lb::build(kind, config),
         other => Err(DriverError::fatal(format!(
             "Unknown provider `{other}`; known providers: {}",
             KNOWN_PROVIDERS.join(", ")

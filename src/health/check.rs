@@ -35,7 +35,7 @@ impl Span {
 }
 
 /// The check as written in the strategy.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
     /// `tcp` (the default) or `http`.
