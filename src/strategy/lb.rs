@@ -139,8 +139,10 @@ pub fn build(
                 problems.push(problem(
                     format!("{here}/target_port"),
                     format!(
-                        "Port {} is not one of group \"{}\"'s ports ({ports:?}).",
-                        listener.target_port, group.name
+                        "Port {} is not one of group \"{}\"'s ports ({:?}).",
+                        listener.target_port,
+                        group.name,
+                        &ports[..]
                     ),
                     Some(format!(
                         "add it to {}/ports, or pick one of those",

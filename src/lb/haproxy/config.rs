@@ -30,10 +30,7 @@ pub fn render(spec: &Spec, dir: &Path, address: Ipv4Addr) -> (String, String) {
     let _ = writeln!(body, "    retries 3");
     let _ = writeln!(body, "    option redispatch 1");
     if http {
-        let _ = writeln!(
-            body,
-            "    retry-on conn-failure empty-response response-timeout"
-        );
+        let _ = writeln!(body, "    retry-on all-retryable-errors");
         let _ = writeln!(body, "    option http-server-close");
     }
     for listener in &spec.listeners {
