@@ -340,3 +340,79 @@ fn a_balancer_naming_no_group_or_a_port_the_group_lacks_is_refused_where_it_is_w
     );
     assert!(!p.path("state").exists(), "nothing was made");
 }
+
+/// The master pid the marker of the one balancer directory records, once HAProxy started.
+fn marked_master(p: &Project) -> Option<i64> {
+    let dir = std::fs::read_dir(p.path("state/haproxy"))
+        .ok()?
+        .flatten()
+        .next()?;
+    let marker: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("balancer.json")).ok()?).ok()?;
+    marker["pid"].as_i64()
+}
+
+#[test]
+fn an_apply_killed_after_haproxy_started_leaves_no_orphan_the_next_apply_adopts_it() {
+    require_tools();
+    let bind = Bind::start();
+    let p = project(&bind, common::moto::free_port(), 2);
+    let mut child = p
+        .oss()
+        .args(["apply", "--auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = common::wait_until(Duration::from_secs(60), || marked_master(&p).is_some());
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let status = child.wait().unwrap();
+    assert!(started, "HAProxy never started");
+    // The precondition: killed mid-apply, HAProxy running and not yet in state.
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "the kill landed mid-apply"
+    );
+    let journal =
+        std::fs::read_to_string(p.path("state/load-balanced.journal")).unwrap_or_default();
+    assert!(
+        !journal.contains("lb.web"),
+        "killed before lb.web was recorded"
+    );
+    let master = marked_master(&p).unwrap() as i32;
+    assert!(alive(master), "the killed apply's HAProxy runs");
+
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(p.path("state/load-balanced.lock")).unwrap())
+            .unwrap();
+    p.ok(&["force-unlock", lock["id"].as_str().unwrap()]);
+    p.ok(&["apply", "--auto-approve"]);
+    // Adopted, not started twice: one balancer directory, the same master, in state.
+    let dirs = std::fs::read_dir(p.path("state/haproxy")).unwrap().count();
+    assert_eq!(dirs, 1);
+    assert_eq!(balancer(&p)["observed"]["pid"], master);
+    // Masters: the balancer's processes whose parent is not one of them (workers are children).
+    let processes: Vec<i32> = p
+        .node_processes()
+        .into_iter()
+        .filter(|(_, dir)| dir.contains("/state/haproxy/"))
+        .map(|(pid, _)| pid)
+        .collect();
+    let parent = |pid: i32| -> i32 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    };
+    let masters: Vec<i32> = processes
+        .iter()
+        .copied()
+        .filter(|pid| !processes.contains(&parent(*pid)))
+        .collect();
+    assert_eq!(masters, [master], "one HAProxy master: {processes:?}");
+    assert_eq!(server_status(&p).len(), 2);
+    p.ok(&["destroy", "--auto-approve"]);
+    assert!(!alive(master));
+}

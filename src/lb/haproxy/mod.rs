@@ -230,6 +230,33 @@ impl Driver for HaproxyDriver {
         Ok(marker.existing(self.observed(&marker, Some(&spec))))
     }
 
+    /// Renames the balancer in its marker (`moved`, `oss state mv`), or unmarks it when state
+    /// forgets it (`oss state rm`), so refresh no longer adopts it. HAProxy is not touched.
+    async fn remark(
+        &self,
+        existing: &Existing,
+        lineage: &str,
+        to: Option<&Address>,
+    ) -> Result<Existing, DriverError> {
+        let dir = self.dir(&existing.provider_id)?;
+        let mut renamed = existing.clone();
+        if let Some(to) = to {
+            renamed.address = to.clone();
+        }
+        let Some(mut marker) = process::read_marker(&dir) else {
+            return Ok(renamed);
+        };
+        match to {
+            Some(to) => {
+                marker.lineage = lineage.to_string();
+                marker.address = to.clone();
+            }
+            None => marker.lineage = String::new(),
+        }
+        process::write_marker(&dir, &marker)?;
+        Ok(renamed)
+    }
+
     async fn delete(&self, existing: &Existing) -> Result<(), DriverError> {
         let dir = self.dir(&existing.provider_id)?;
         process::stop(&dir, self.settings.stop_grace()).await?;
