@@ -270,8 +270,8 @@ fn scaling_and_a_rolling_replace_under_load_lose_no_request() {
     }
     // Every node at once: the new ones are up and in the balancer before the old ones go.
     let out = p.ok(&["apply", "--auto-approve", "--replace", "node.web"]);
-    for index in 0..5 {
-        assert_ne!(node_pid(&p, index), replaced[index], "{out}");
+    for (index, before) in replaced.iter().enumerate() {
+        assert_ne!(node_pid(&p, index), *before, "{out}");
     }
     changing.store(false, Ordering::SeqCst);
     let (failures, seen, during) = load.join().unwrap();
