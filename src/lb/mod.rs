@@ -8,11 +8,11 @@
 
 pub mod haproxy;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::driver::settings::SettingsError;
 use crate::driver::{Driver, DriverConfig, DriverError};
+use crate::health::Check;
 use crate::resource::{Address, Attributes};
 use crate::strategy::lb::Listener;
 
@@ -69,26 +69,9 @@ pub struct Member {
 pub struct Spec {
     pub name: String,
     pub listeners: Vec<Listener>,
-    pub health: HealthSpec,
+    pub health: Check,
     /// In the group's order.
     pub members: Vec<Member>,
-}
-
-/// The check as a balancer's attributes hold it (a [`crate::health::Check`] serialized).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct HealthSpec {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub path: Option<String>,
-    #[serde(default)]
-    pub status: Option<u16>,
-    pub port: Option<u16>,
-    /// Milliseconds.
-    pub interval: u64,
-    pub timeout: u64,
-    pub healthy_threshold: u32,
-    pub unhealthy_threshold: u32,
 }
 
 impl Spec {
@@ -106,8 +89,7 @@ impl Spec {
             .to_string();
         let listeners: Vec<Listener> =
             serde_json::from_value(get("listeners")?).map_err(|_| bad("listeners"))?;
-        let health: HealthSpec =
-            serde_json::from_value(get("health")?).map_err(|_| bad("health"))?;
+        let health: Check = serde_json::from_value(get("health")?).map_err(|_| bad("health"))?;
         let servers: Vec<String> =
             serde_json::from_value(get("servers")?).map_err(|_| bad("servers"))?;
         let members_text = get("members")?;
@@ -154,7 +136,7 @@ mod tests {
         let spec = Spec::parse(&Address::balancer("web"), &attributes).unwrap();
         assert_eq!(spec.members[1].name, "web-1");
         assert_eq!(spec.members[1].address, "127.1.0.2");
-        assert_eq!(spec.health.kind, "tcp");
+        assert_eq!(spec.health, check);
         attributes.insert("members".into(), json!("127.1.0.1"));
         assert!(Spec::parse(&Address::balancer("web"), &attributes).is_err());
     }

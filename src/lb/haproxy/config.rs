@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use crate::health::Protocol;
 use crate::lb::Spec;
 
 /// The stats socket's file name in the balancer's directory.
@@ -18,18 +19,21 @@ pub const STATS_SOCKET: &str = "stats.sock";
 /// The configuration text and its generation (the digest `show info` reports back).
 pub fn render(spec: &Spec, dir: &Path, address: Ipv4Addr) -> (String, String) {
     let health = &spec.health;
-    let http = health.kind == "http";
-    let mode = if http { "http" } else { "tcp" };
+    let http = match &health.protocol {
+        Protocol::Http { path, status } => Some((path.as_str(), *status)),
+        Protocol::Tcp => None,
+    };
+    let mode = if http.is_some() { "http" } else { "tcp" };
     let mut body = String::new();
     let _ = writeln!(body, "defaults");
     let _ = writeln!(body, "    mode {mode}");
     let _ = writeln!(body, "    timeout connect 2s");
     let _ = writeln!(body, "    timeout client 30s");
     let _ = writeln!(body, "    timeout server 30s");
-    let _ = writeln!(body, "    timeout check {}ms", health.timeout.max(1));
+    let _ = writeln!(body, "    timeout check {}ms", millis(health.timeout));
     let _ = writeln!(body, "    retries 3");
     let _ = writeln!(body, "    option redispatch 1");
-    if http {
+    if http.is_some() {
         let _ = writeln!(body, "    retry-on all-retryable-errors");
         let _ = writeln!(body, "    option http-server-close");
     }
@@ -42,14 +46,9 @@ pub fn render(spec: &Spec, dir: &Path, address: Ipv4Addr) -> (String, String) {
         let _ = writeln!(body);
         let _ = writeln!(body, "backend {section}");
         let _ = writeln!(body, "    balance roundrobin");
-        if http {
-            let path = health.path.as_deref().unwrap_or("/");
+        if let Some((path, status)) = http {
             let _ = writeln!(body, "    option httpchk GET {path}");
-            let _ = writeln!(
-                body,
-                "    http-check expect status {}",
-                health.status.unwrap_or(200)
-            );
+            let _ = writeln!(body, "    http-check expect status {status}");
         }
         let port = health.port.unwrap_or(listener.target_port);
         for member in &spec.members {
@@ -59,7 +58,7 @@ pub fn render(spec: &Spec, dir: &Path, address: Ipv4Addr) -> (String, String) {
                 member.name,
                 member.address,
                 listener.target_port,
-                health.interval.max(1),
+                millis(health.interval),
                 health.healthy_threshold.max(1),
                 health.unhealthy_threshold.max(1),
             );
@@ -82,11 +81,18 @@ pub fn render(spec: &Spec, dir: &Path, address: Ipv4Addr) -> (String, String) {
     (text, generation)
 }
 
+/// A duration as HAProxy's milliseconds, at least 1.
+fn millis(duration: std::time::Duration) -> u128 {
+    duration.as_millis().max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lb::{HealthSpec, Member};
+    use crate::health::Check;
+    use crate::lb::Member;
     use crate::strategy::lb::Listener;
+    use std::time::Duration;
 
     fn spec(kind: &str) -> Spec {
         Spec {
@@ -95,13 +101,17 @@ mod tests {
                 port: 18080,
                 target_port: 8000,
             }],
-            health: HealthSpec {
-                kind: kind.into(),
-                path: Some("/healthz".into()),
-                status: Some(204),
+            health: Check {
+                protocol: match kind {
+                    "http" => Protocol::Http {
+                        path: "/healthz".into(),
+                        status: 204,
+                    },
+                    _ => Protocol::Tcp,
+                },
                 port: Some(8000),
-                interval: 500,
-                timeout: 300,
+                interval: Duration::from_millis(500),
+                timeout: Duration::from_millis(300),
                 healthy_threshold: 2,
                 unhealthy_threshold: 3,
             },
