@@ -421,3 +421,29 @@ fn an_apply_killed_after_haproxy_started_leaves_no_orphan_the_next_apply_adopts_
     p.ok(&["destroy", "--auto-approve"]);
     assert!(!alive(master));
 }
+
+#[test]
+fn a_listener_port_someone_else_holds_fails_the_apply_clearly_and_leaves_no_haproxy() {
+    require_tools();
+    let bind = Bind::start();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let p = project(&bind, port, 1);
+    let (code, _, err) = p.run(&["apply", "--auto-approve"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("lb.web") && err.contains("HAProxy") && err.contains(&port.to_string()),
+        "{err}"
+    );
+    let left: Vec<_> = p
+        .node_processes()
+        .into_iter()
+        .filter(|(_, dir)| dir.contains("/state/haproxy/"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!p.path("state/haproxy").read_dir().unwrap().any(|_| true));
+    // Freed, the next apply makes it.
+    drop(taken);
+    p.ok(&["apply", "--auto-approve"]);
+    assert_eq!(server_status(&p).len(), 1);
+}

@@ -206,7 +206,19 @@ impl Driver for HaproxyDriver {
             marker.pid = None;
         }
         process::write_marker(&dir, &marker)?;
-        self.configure(&mut marker, &spec, running).await?;
+        if let Err(mut error) = self.configure(&mut marker, &spec, running).await {
+            // One this create started is stopped and removed again: nothing is left behind.
+            if !running {
+                let cleaned = async {
+                    process::stop(&dir, self.settings.stop_grace()).await?;
+                    process::remove_dir(&dir)
+                };
+                if let Err(cleanup) = cleaned.await {
+                    error.message = format!("{} Cleaning up also failed: {cleanup}", error.message);
+                }
+            }
+            return Err(error);
+        }
         Ok(marker.existing(self.observed(&marker, Some(&spec))))
     }
 

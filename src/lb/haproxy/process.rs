@@ -259,15 +259,24 @@ pub(super) fn remove_dir(dir: &PathBuf) -> Result<(), DriverError> {
     }
 }
 
-/// The last lines HAProxy wrote to its error log, for an error message.
+/// What HAProxy said last in its error log, for an error message: its alerts when it has
+/// some (why it stopped), else its last lines; the balancer's own directory left out of paths.
 fn log_tail(dir: &Path) -> String {
     let text = fs::read_to_string(dir.join(STDERR_LOG)).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().rev().take(5).collect();
+    let all: Vec<&str> = text.lines().collect();
+    let alerts: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|l| l.contains("[ALERT]"))
+        .collect();
+    let chosen = if alerts.is_empty() { all } else { alerts };
+    let prefix = format!("{}/", dir.display());
+    let lines: Vec<String> = chosen[chosen.len().saturating_sub(2)..]
+        .iter()
+        .map(|l| l.replace(&prefix, ""))
+        .collect();
     match lines.is_empty() {
         true => String::new(),
-        false => {
-            let lines: Vec<&str> = lines.into_iter().rev().collect();
-            format!(" Its log ends: {}", crate::echo::echo(&lines.join(" | ")))
-        }
+        false => format!(" It said: {}", crate::echo::echo(&lines.join(" | "))),
     }
 }
