@@ -23,6 +23,8 @@ DEBS=(
   "/usr/sbin/named bind9 the DNS tests publish records on a real BIND 9 server"
   "/usr/sbin/tsig-keygen bind9-utils the DNS tests make a TSIG key and change the zone with nsupdate"
   "/usr/bin/dig bind9-dnsutils the DNS tests check the records with dig"
+  "/usr/sbin/haproxy haproxy the load-balancer tests run the haproxy provider's real HAProxy (tests/load_balancer.rs)"
+  "/usr/bin/curl curl the load-balancer tests curl through the balancer by its DNS name"
 )
 missing=()
 for line in "${DEBS[@]}"; do

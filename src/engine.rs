@@ -130,6 +130,25 @@ impl Session {
             drivers.insert(option.name.clone(), built.clone() as Arc<dyn Driver>);
             dns = Some(built);
         }
+        // Load-balancer providers, one driver per provider name however many balancers use it.
+        for balancer in &strategy.lb {
+            let option = &balancer.provider;
+            if drivers.contains_key(&option.name) {
+                continue;
+            }
+            let config = DriverConfig {
+                name: option.name.clone(),
+                settings: option.settings.clone(),
+                state_dir: state_dir.to_path_buf(),
+                base_dir: strategy.dir().to_path_buf(),
+            };
+            let driver = driver::build(&option.kind, config).map_err(|e| {
+                let pointer = format!("/lb/{}/provider/{}", balancer.name, option.kind);
+                let problem = strategy.problem(&pointer, strategy.redact(&e.message), None);
+                EngineError::Compile(strategy.invalid(vec![problem]).into())
+            })?;
+            drivers.insert(option.name.clone(), driver);
+        }
         Ok(Session {
             backend,
             strategy,

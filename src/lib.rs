@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod graph;
 pub mod health;
 pub mod inventory;
+pub mod lb;
 pub mod lifecycle;
 pub mod net;
 pub mod outputs;

@@ -75,6 +75,11 @@ impl Address {
         Address(format!("dns.{name}"))
     }
 
+    /// The address of the load balancer `name` (`lb.web`).
+    pub fn balancer(name: &str) -> Self {
+        Address(format!("lb.{name}"))
+    }
+
     /// The group of a node address (`web` of `node.web[3]`).
     pub fn group(&self) -> Option<&str> {
         let rest = self.0.strip_prefix("node.")?;
@@ -114,6 +119,8 @@ pub enum Kind {
     Firewall,
     /// A DNS record set (with its ownership TXT record) a DNS provider publishes.
     Record,
+    /// A load balancer sending its listeners' connections to a node group's nodes.
+    Balancer,
 }
 
 impl Kind {
@@ -125,6 +132,8 @@ impl Kind {
             Kind::Key => false,
             // The name and type are the record's identity; what it holds changes in place.
             Kind::Record => attribute == "values" || attribute == "ttl",
+            // Its name is its identity; members, listeners and check change in place.
+            Kind::Balancer => attribute != "name",
         }
     }
 
@@ -135,6 +144,7 @@ impl Kind {
             Kind::Key => "key",
             Kind::Firewall => "firewall",
             Kind::Record => "dns",
+            Kind::Balancer => "lb",
         }
     }
 }

@@ -17,6 +17,8 @@ fn examples() -> Vec<std::path::PathBuf> {
             !p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("original-"))
         })
+        // Plans ask its DNS server for the zone: tests/load_balancer.rs runs it on BIND.
+        .filter(|p| !p.ends_with("load-balanced.json"))
         .collect();
     found.sort();
     found

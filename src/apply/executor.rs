@@ -5,7 +5,8 @@
 //! A replace deletes the old object, then creates the new one; with create-before-destroy
 //! (`Change::creates_first`) it records the old one as deposed, creates the new one and waits
 //! until it is ready, and only then deletes the old one, so that a crash in between leaves the
-//! old object in state for the next plan to delete.
+//! old object in state for the next plan to delete. When other steps read the address (a
+//! balancer's members, a DNS record), the old one goes only after they have taken the new one.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -108,8 +109,39 @@ struct Shared {
     existing: Mutex<HashMap<Address, Existing>>,
     /// Deposed objects this apply deletes, by address: creates there must not take them.
     deposed: HashMap<Address, Vec<Existing>>,
+    /// Addresses whose create-before-destroy replace leaves the old object to a deposed
+    /// delete step of its own, run once what refers to the address took the new object.
+    deferred: HashSet<Address>,
     /// Cancelled on interrupt: steps in flight make no further retries.
     cancel: CancellationToken,
+}
+
+/// Gives each create-before-destroy replace that other steps refer to (a balancer or a
+/// record reading the node's address) a deposed delete of the old object as a step of its
+/// own, which [`dependencies`] runs after those steps: the old node serves until every
+/// reader points at the new one. Returns the addresses so deferred.
+fn defer_old_objects(steps: &mut Vec<Change>) -> HashSet<Address> {
+    let read: HashSet<&Address> = steps
+        .iter()
+        .filter(|s| !s.deposed && s.action != Action::Delete)
+        .filter_map(|s| s.after.as_ref())
+        .flat_map(|a| a.depends_on.iter())
+        .collect();
+    let deferred: Vec<Change> = steps
+        .iter()
+        .filter(|s| !s.deposed && s.creates_first() && read.contains(&s.address))
+        .map(|s| Change {
+            action: Action::Delete,
+            reason: "the old object of a create-before-destroy replace, once its readers moved on"
+                .into(),
+            after: None,
+            deposed: true,
+            ..s.clone()
+        })
+        .collect();
+    let addresses = deferred.iter().map(|c| c.address.clone()).collect();
+    steps.extend(deferred);
+    addresses
 }
 
 /// Runs every change that is not a no-op and reports how each ended.
@@ -126,13 +158,17 @@ pub async fn execute(
         reporter,
         existing,
     } = run;
-    let steps: Vec<Change> = changes
+    let mut steps: Vec<Change> = changes
         .into_iter()
         .filter(|c| c.action != Action::NoOp)
         .collect();
+    let deferred = defer_old_objects(&mut steps);
     let (mut waiting_on, dependents) = dependencies(&steps);
     let mut deposed: HashMap<Address, Vec<Existing>> = HashMap::new();
-    for step in steps.iter().filter(|s| s.deposed) {
+    for step in steps
+        .iter()
+        .filter(|s| s.deposed && !deferred.contains(&s.address))
+    {
         if let Some(old) = &step.before {
             deposed
                 .entry(step.address.clone())
@@ -151,6 +187,7 @@ pub async fn execute(
         blocked: Mutex::new(HashSet::new()),
         existing: Mutex::new(existing),
         deposed,
+        deferred,
         cancel: cancel.clone(),
     });
     reporter.report(Event::ApplyStarted { steps: steps.len() });
@@ -302,7 +339,8 @@ pub async fn execute(
 /// updates wait for the steps of what they depend on; a delete waits for the deletes and
 /// replaces of what depends on it (a replace deletes the old object first, which may still
 /// use it: a node moving off a provider, and that provider's firewall); deleting a deposed
-/// object waits for the create at its address (the new one first).
+/// object waits for the create at its address (the new one first) and for the creates and
+/// updates of what reads that address.
 fn dependencies(steps: &[Change]) -> (Vec<usize>, Vec<Vec<usize>>) {
     let index: HashMap<&Address, usize> = steps
         .iter()
@@ -319,6 +357,20 @@ fn dependencies(steps: &[Change]) -> (Vec<usize>, Vec<Vec<usize>>) {
             {
                 waiting_on[i] += 1;
                 dependents[j].push(i);
+            }
+            // And for what reads the address to be written again, so none still points at
+            // the old object when it goes.
+            for (k, reader) in steps.iter().enumerate() {
+                let reads = !reader.deposed
+                    && reader.action != Action::Delete
+                    && reader
+                        .after
+                        .as_ref()
+                        .is_some_and(|a| a.depends_on.contains(&step.address));
+                if reads {
+                    waiting_on[i] += 1;
+                    dependents[k].push(i);
+                }
             }
             continue;
         }
@@ -578,6 +630,9 @@ async fn create_before_destroy(
         provider_id: &new_id,
         old: &old.provider_id,
     });
+    if shared.deferred.contains(address) {
+        return Ok(());
+    }
     delete_deposed(change, old, shared).await.map_err(|e| {
         format!("the replacement {new_id} runs, but the old object {} is still there (the next apply deletes it): {e}", old.provider_id)
     })
@@ -1362,6 +1417,15 @@ mod tests {
     /// Replaces `n0` (recorded in state as `old`) and returns the driver's log, the outcome
     /// and the state after.
     async fn replace_n0(script: Arc<Script>, create_first: bool) -> (Vec<String>, Outcome, State) {
+        replace_n0_with(script, create_first, Vec::new()).await
+    }
+
+    /// [`replace_n0`] with `others` in the same apply.
+    async fn replace_n0_with(
+        script: Arc<Script>,
+        create_first: bool,
+        others: Vec<Change>,
+    ) -> (Vec<String>, Outcome, State) {
         let old = Existing {
             address: Address("n0".into()),
             kind: Kind::Node,
@@ -1394,13 +1458,9 @@ mod tests {
             reporter: Arc::new(crate::report::Silent),
             existing: state.resources.clone().into_iter().collect(),
         };
-        let outcome = execute(
-            vec![change],
-            run,
-            Options::default(),
-            CancellationToken::new(),
-        )
-        .await;
+        let mut changes = vec![change];
+        changes.extend(others);
+        let outcome = execute(changes, run, Options::default(), CancellationToken::new()).await;
         let log = script.log.lock().unwrap().clone();
         (log, outcome, store.load().unwrap().state.unwrap())
     }
@@ -1425,6 +1485,22 @@ mod tests {
             new.attributes["create_before_destroy"], true,
             "the flag is recorded"
         );
+    }
+
+    #[tokio::test]
+    async fn the_old_object_goes_only_after_what_reads_it_took_the_new_one() {
+        // `lb` reads n0 (a balancer its address): the old n0 serves until `lb` is written.
+        let reader = create(desired("lb", &["n0"], &[]));
+        let (log, outcome, state) =
+            replace_n0_with(Arc::new(Script::default()), true, vec![reader]).await;
+        assert!(outcome.succeeded(), "{outcome:?}");
+        assert_eq!(log, ["create n0 at a", "create lb at a", "delete n0"]);
+        assert!(state.deposed.is_empty(), "{:?}", state.deposed);
+        assert_ne!(state.resources[&Address("n0".into())].provider_id, "old");
+        // A plain replace still deletes first, with nothing deferred.
+        let reader = create(desired("lb", &["n0"], &[]));
+        let (log, _, _) = replace_n0_with(Arc::new(Script::default()), false, vec![reader]).await;
+        assert_eq!(log, ["delete n0", "create n0 at a", "create lb at a"]);
     }
 
     #[tokio::test]

@@ -1,11 +1,13 @@
 //! Compile: strategy + provider catalogs (+ the current state, for sticky placement) → the
 //! desired graph: every node with its attributes, its chosen placement and its ranked
 //! fall-backs, plus the key pairs and firewalls that providers with such resources need in
-//! each region a node may run in, and the DNS records the `dns` block asks for.
+//! each region a node may run in, the DNS records the `dns` block asks for, and the load
+//! balancers of the `lb` block.
 //!
 //! Pure: no I/O, no provider calls. Placement decisions live in `placement`; references
 //! between groups are checked and wired in `references`.
 
+mod balancers;
 mod records;
 mod references;
 
@@ -152,8 +154,9 @@ pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
         }
     }
     if let Some(dns) = &strategy.dns {
-        resources.extend(records::records(dns, &nodes));
+        resources.extend(records::records(dns, &nodes, &strategy.lb));
     }
+    resources.extend(balancers::balancers(&strategy.lb, &nodes));
     DesiredGraph::new(resources).map_err(|e| match e {
         GraphError::Cycle(members) => cycle(strategy, &members).into(),
         other => other.into(),
@@ -196,7 +199,10 @@ fn node_attributes(group: &Group, index: usize) -> Attributes {
         attributes.insert("env".into(), json!(spec.env));
     }
     for (name, set) in [
-        ("create_before_destroy", spec.create_before_destroy),
+        (
+            "create_before_destroy",
+            spec.create_before_destroy == Some(true),
+        ),
         ("prevent_destroy", spec.prevent_destroy),
     ] {
         if set {

@@ -4,7 +4,11 @@
 //!
 //! Addresses come from the nodes, so their values are references (`${node.web[0].address}`)
 //! rendered when the node exists, and every record depends on the nodes it points at: it is
-//! written after them, and rewritten in place when one is replaced. Pure: no I/O.
+//! written after them, and rewritten in place when one is replaced.
+//!
+//! A load balancer gets a name too, `NAME.ZONE` at its listen address: a balancer named like
+//! a group takes that group's round-robin name (`web.ZONE` then goes through the balancer).
+//! Pure: no I/O.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,9 +17,10 @@ use serde_json::json;
 
 use crate::resource::{Address, Attributes, Desired, Kind, Placement};
 use crate::strategy::dns::Dns;
+use crate::strategy::lb::Balancer;
 
-/// The record resources of `dns`, given each group's node count.
-pub fn records(dns: &Dns, nodes: &HashMap<&str, usize>) -> Vec<Desired> {
+/// The record resources of `dns`, given each group's node count and the load balancers.
+pub fn records(dns: &Dns, nodes: &HashMap<&str, usize>, balancers: &[Balancer]) -> Vec<Desired> {
     let mut records = Vec::new();
     let record = |address: Address,
                   name: String,
@@ -67,7 +72,7 @@ pub fn records(dns: &Dns, nodes: &HashMap<&str, usize>) -> Vec<Desired> {
             ));
             all.push((node, reference));
         }
-        if all.is_empty() {
+        if all.is_empty() || balancers.iter().any(|b| &b.name == group) {
             continue;
         }
         let values: Vec<&str> = all.iter().map(|(_, r)| r.as_str()).collect();
@@ -78,6 +83,20 @@ pub fn records(dns: &Dns, nodes: &HashMap<&str, usize>) -> Vec<Desired> {
             values.join(", "),
             true,
             all.into_iter().map(|(node, _)| node).collect(),
+        ));
+    }
+    for balancer in balancers {
+        let option = &balancer.provider;
+        let Some(address) = crate::lb::listen_address(&option.kind, &option.settings) else {
+            continue;
+        };
+        records.push(record(
+            Address::record(&balancer.name),
+            format!("{}.{zone}", balancer.name),
+            "A",
+            address.to_string(),
+            false,
+            vec![Address::balancer(&balancer.name)],
         ));
     }
     for (service, (group, port)) in &dns.services {
@@ -133,7 +152,7 @@ mod tests {
     #[test]
     fn every_node_group_and_service_gets_its_record_depending_on_what_it_points_at() {
         let nodes = HashMap::from([("web", 2), ("db", 0)]);
-        let records = records(&dns(), &nodes);
+        let records = records(&dns(), &nodes, &[]);
         let addresses: Vec<&str> = records.iter().map(|r| r.address.as_str()).collect();
         // An empty group has no round-robin name (an empty record set cannot exist).
         assert_eq!(

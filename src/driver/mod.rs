@@ -294,6 +294,14 @@ pub fn no_records(provider: &str) -> DriverError {
     ))
 }
 
+/// What a compute driver answers when asked for a load balancer: balancers belong to the
+/// `lb` block's provider.
+pub fn no_balancers(provider: &str) -> DriverError {
+    DriverError::fatal(format!(
+        "The {provider} compute provider holds no load balancers."
+    ))
+}
+
 pub fn check_settings(
     kind: &str,
     settings: &Map<String, Value>,
@@ -308,6 +316,7 @@ pub fn check_settings(
         kind if crate::dns::is_dns_kind(kind) => {
             crate::dns::check_settings(kind, settings, base_dir)
         }
+        kind if crate::lb::is_lb_kind(kind) => crate::lb::check_settings(kind, settings),
         _ => Ok(()),
     }
 }
@@ -324,6 +333,7 @@ pub fn secret_settings(kind: &str) -> &'static [&'static str] {
         "digitalocean" => digitalocean::SECRET_SETTINGS,
         "linode" => linode::SECRET_SETTINGS,
         kind if crate::dns::is_dns_kind(kind) => crate::dns::secret_settings(kind),
+        kind if crate::lb::is_lb_kind(kind) => crate::lb::secret_settings(kind),
         _ => &[],
     }
 }
@@ -341,6 +351,7 @@ pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, Driver
             &config.name,
             &config.settings,
         )?)),
+        kind if crate::lb::is_lb_kind(kind) => crate::lb::build(kind, config),
         other => Err(DriverError::fatal(format!(
             "Unknown provider `{other}`; known providers: {}",
             KNOWN_PROVIDERS.join(", ")

@@ -77,7 +77,8 @@ pub fn records(
         .map(|(name, record)| (name.clone(), record.clone()))
         .collect();
     let dns = strategy.dns.iter().map(|d| &d.provider);
-    for option in strategy.provider.options.iter().chain(dns) {
+    let lb = strategy.lb.iter().map(|b| &b.provider);
+    for option in strategy.provider.options.iter().chain(dns).chain(lb) {
         if ahead || holding(&option.name) {
             records.insert(option.name.clone(), record(option, &strategy.secrets));
         } else {

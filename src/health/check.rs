@@ -35,7 +35,7 @@ impl Span {
 }
 
 /// The check as written in the strategy.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
     /// `tcp` (the default) or `http`.
@@ -60,7 +60,7 @@ pub struct RawCheck {
 }
 
 /// What a probe does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Protocol {
     /// The port takes a TCP connection.
@@ -69,8 +69,9 @@ pub enum Protocol {
     Http { path: String, status: u16 },
 }
 
-/// A checked health check.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A checked health check. It serializes with durations in milliseconds, and reads back from
+/// that (a load balancer's attributes hold it so).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     #[serde(flatten)]
     pub protocol: Protocol,
@@ -256,6 +257,10 @@ mod millis {
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        <u64 as serde::Deserialize>::deserialize(d).map(Duration::from_millis)
     }
 }
 

@@ -62,8 +62,10 @@ pub struct NodeSpec {
     /// Groups or nodes created first although nothing refers to them (`node.db`).
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// `None`: not written; a group behind a load balancer then creates first (see
+    /// [`super::lb::member_groups`]), others do not.
     #[serde(default)]
-    pub create_before_destroy: bool,
+    pub create_before_destroy: Option<bool>,
     #[serde(default)]
     pub prevent_destroy: bool,
     /// How the group's nodes are probed (`oss monitor`, `oss serve`, load balancers).

@@ -14,6 +14,7 @@ pub mod dns;
 mod error;
 mod group;
 mod hardware;
+pub mod lb;
 pub mod locate;
 mod note;
 mod original;
@@ -151,6 +152,8 @@ pub struct Strategy {
     pub hand_off: Option<HandOff>,
     /// The zone the groups' names go in, and its provider (the `dns` block).
     pub dns: Option<dns::Dns>,
+    /// The load balancers (the `lb` block), by name.
+    pub lb: Vec<lb::Balancer>,
     /// A Prometheus `file_sd` targets file written after every apply (path as written).
     pub file_sd: Option<String>,
     /// Where state lives (the `state` block), if the strategy says.
@@ -270,6 +273,8 @@ struct Raw {
     inventory: BTreeMap<String, String>,
     hand_off: Option<HandOff>,
     dns: Option<dns::RawDns>,
+    #[serde(default)]
+    lb: BTreeMap<String, lb::RawBalancer>,
     file_sd: Option<String>,
 }
 
@@ -615,6 +620,15 @@ pub fn parse_resolving(
         }
         None => None,
     };
+    let balancers = lb::build(text, raw.lb, written.pointer("/lb"), &groups).map_err(&invalid)?;
+    // Groups behind a load balancer replace a node by starting the new one first, unless
+    // they say otherwise: a rolling replacement then loses no request.
+    let behind = lb::member_groups(&balancers);
+    for group in &mut groups {
+        if behind.contains(group.name.as_str()) && group.spec.create_before_destroy.is_none() {
+            group.spec.create_before_destroy = Some(true);
+        }
+    }
     for variable in variables.values().filter(|v| v.sensitive) {
         if let Some(text) = variable.text() {
             secrets.push(text);
@@ -637,6 +651,7 @@ pub fn parse_resolving(
         inventory: raw.inventory,
         hand_off: raw.hand_off,
         dns,
+        lb: balancers,
         file_sd: raw.file_sd,
         state: raw.state,
         path: path.to_path_buf(),

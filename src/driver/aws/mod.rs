@@ -583,6 +583,7 @@ impl Driver for AwsDriver {
             Kind::Key => self.create_key(&request).await,
             Kind::Firewall => self.create_firewall(&request).await,
             Kind::Record => Err(crate::driver::no_records("aws")),
+            Kind::Balancer => Err(crate::driver::no_balancers("aws")),
         }
     }
 
@@ -650,6 +651,7 @@ impl Driver for AwsDriver {
             }
             Kind::Key => {}
             Kind::Record => return Err(crate::driver::no_records("aws")),
+            Kind::Balancer => return Err(crate::driver::no_balancers("aws")),
         }
         Ok(Existing {
             attributes: desired.attributes.clone(),
@@ -682,6 +684,7 @@ impl Driver for AwsDriver {
                 Err(e) => Err(e),
             },
             Kind::Record => Err(crate::driver::no_records("aws")),
+            Kind::Balancer => Err(crate::driver::no_balancers("aws")),
         }
     }
 }

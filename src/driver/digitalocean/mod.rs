@@ -237,6 +237,7 @@ impl Driver for DigitalOceanDriver {
             Kind::Key => self.create_key(&request).await,
             Kind::Firewall => self.create_firewall(&request).await,
             Kind::Record => Err(crate::driver::no_records("digitalocean")),
+            Kind::Balancer => Err(crate::driver::no_balancers("digitalocean")),
         }
     }
 
@@ -264,6 +265,7 @@ impl Driver for DigitalOceanDriver {
             Kind::Key => self.delete_path(&format!("/v2/account/keys/{id}")).await,
             Kind::Firewall => self.delete_path(&format!("/v2/firewalls/{id}")).await,
             Kind::Record => Err(crate::driver::no_records("digitalocean")),
+            Kind::Balancer => Err(crate::driver::no_balancers("digitalocean")),
         }
     }
 }

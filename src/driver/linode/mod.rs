@@ -244,6 +244,7 @@ impl Driver for LinodeDriver {
             Kind::Key => self.create_key(&request).await,
             Kind::Firewall => self.create_firewall(&request).await,
             Kind::Record => Err(crate::driver::no_records("linode")),
+            Kind::Balancer => Err(crate::driver::no_balancers("linode")),
         }
     }
 
@@ -277,6 +278,7 @@ impl Driver for LinodeDriver {
                     .await
             }
             Kind::Record => Err(crate::driver::no_records("linode")),
+            Kind::Balancer => Err(crate::driver::no_balancers("linode")),
         }
     }
 }

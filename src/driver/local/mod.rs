@@ -16,7 +16,7 @@
 mod claims;
 mod marker;
 mod node_dir;
-mod procs;
+pub(crate) mod procs;
 mod settings;
 pub use settings::SECRET_SETTINGS;
 mod spawn;

@@ -1,5 +1,6 @@
 //! The node processes as `/proc` shows them: found by the `OSS_NODE_DIR` they carry, checked
-//! for life, and signalled by process group (never oss itself or its own group).
+//! for life, and signalled by process group (never oss itself or its own group). The
+//! `haproxy` load balancer (`crate::lb::haproxy`) finds and stops its processes with these too.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsStr;
@@ -11,17 +12,17 @@ use super::DriverError;
 use super::io_error;
 
 #[derive(Clone, Copy, Debug)]
-pub(super) struct NodeProcess {
-    pub(super) pid: u32,
-    pub(super) pgid: u32,
+pub(crate) struct NodeProcess {
+    pub(crate) pid: u32,
+    pub(crate) pgid: u32,
 }
 
 /// Live processes by the `OSS_NODE_DIR` they carry.
-pub(super) type ProcessMap = HashMap<PathBuf, Vec<NodeProcess>>;
+pub(crate) type ProcessMap = HashMap<PathBuf, Vec<NodeProcess>>;
 
 /// Scan `/proc` once for live processes carrying `OSS_NODE_DIR`. Processes whose environment
 /// cannot be read (other users') are skipped.
-pub(super) fn scan_nodes() -> Result<ProcessMap, DriverError> {
+pub(crate) fn scan_nodes() -> Result<ProcessMap, DriverError> {
     let entries = fs::read_dir("/proc").map_err(|e| io_error("read", Path::new("/proc"), e))?;
     let mut found = ProcessMap::new();
     for entry in entries.flatten() {
@@ -66,13 +67,13 @@ pub(super) fn is_live_state(state: char) -> bool {
     !matches!(state, 'Z' | 'X' | 'x')
 }
 
-pub(super) fn pid_alive(pid: u32) -> bool {
+pub(crate) fn pid_alive(pid: u32) -> bool {
     process_stat(pid).is_some_and(|(state, _)| is_live_state(state))
 }
 
 /// Send `signal` to the process groups of `processes` and to each process itself, never to oss
 /// itself or its own group.
-pub(super) fn send_signal(processes: &[NodeProcess], signal: libc::c_int) {
+pub(crate) fn send_signal(processes: &[NodeProcess], signal: libc::c_int) {
     // SAFETY: getpid and getpgrp have no preconditions.
     let (me, my_group) = unsafe { (libc::getpid(), libc::getpgrp()) };
     // Pids fit in pid_t: the kernel caps them at 2^22.

@@ -1,0 +1,110 @@
+//! The load balancers the `lb` block asks for, as desired resources (`lb.web`): listeners,
+//! health check, and the member group's nodes by name and address.
+//!
+//! Addresses come from the nodes, so `members` is a reference template
+//! (`${node.web[0].address}, ${node.web[1].address}`) rendered once the nodes exist, and the
+//! balancer depends on every member: a node replaced, added or removed changes `members`,
+//! which a balancer changes in place. Pure: no I/O.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::resource::{Address, Attributes, Desired, Kind, Placement};
+use crate::strategy::lb::Balancer;
+
+/// The location every balancer is placed in: its provider decides where it runs.
+pub const LOCATION: &str = "default";
+
+/// The balancer resources of `balancers`, given each group's node count.
+pub fn balancers(balancers: &[Balancer], nodes: &HashMap<&str, usize>) -> Vec<Desired> {
+    balancers
+        .iter()
+        .map(|balancer| {
+            let group = balancer.members.as_str();
+            let count = nodes.get(group).copied().unwrap_or(0);
+            let members: Vec<Address> = (0..count).map(|i| Address::node(group, i)).collect();
+            let mut attributes = Attributes::new();
+            attributes.insert("name".into(), json!(balancer.name));
+            attributes.insert("listeners".into(), json!(balancer.listeners));
+            attributes.insert("health".into(), json!(balancer.health));
+            let servers: Vec<String> = (0..count).map(|i| format!("{group}-{i}")).collect();
+            attributes.insert("servers".into(), json!(servers));
+            let mut templates = Attributes::new();
+            match members.is_empty() {
+                true => {
+                    attributes.insert("members".into(), json!(""));
+                }
+                false => {
+                    let references: Vec<String> = members
+                        .iter()
+                        .map(|node| format!("${{{node}.address}}"))
+                        .collect();
+                    templates.insert("members".into(), json!(references.join(", ")));
+                }
+            }
+            Desired {
+                address: Address::balancer(&balancer.name),
+                kind: Kind::Balancer,
+                placement: Placement {
+                    provider: balancer.provider.name.clone(),
+                    location: LOCATION.into(),
+                    size: String::new(),
+                    image: String::new(),
+                    hourly_price: None,
+                    currency: None,
+                },
+                fallbacks: Vec::new(),
+                attributes,
+                depends_on: members,
+                templates: Arc::new(templates),
+                unknown: Default::default(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::lb::Listener;
+
+    #[test]
+    fn a_balancer_reads_its_members_addresses_and_depends_on_them() {
+        let balancer = Balancer {
+            name: "web".into(),
+            members: "web".into(),
+            listeners: vec![Listener {
+                port: 18080,
+                target_port: 8000,
+            }],
+            health: crate::health::RawCheck::default().check().unwrap(),
+            provider: crate::strategy::ProviderOption {
+                kind: "haproxy".into(),
+                name: "haproxy".into(),
+                settings: Default::default(),
+                written: Default::default(),
+            },
+        };
+        let nodes = HashMap::from([("web", 2)]);
+        let made = balancers(std::slice::from_ref(&balancer), &nodes);
+        let lb = &made[0];
+        assert_eq!(lb.address.as_str(), "lb.web");
+        assert_eq!(lb.kind, Kind::Balancer);
+        assert_eq!(
+            lb.templates["members"],
+            "${node.web[0].address}, ${node.web[1].address}"
+        );
+        assert_eq!(lb.attributes["servers"], json!(["web-0", "web-1"]));
+        assert_eq!(
+            lb.depends_on,
+            [Address::node("web", 0), Address::node("web", 1)]
+        );
+        assert_eq!(lb.attributes["listeners"][0]["target_port"], 8000);
+        // An empty group leaves a balancer with no members, not a broken template.
+        let empty = balancers(&[balancer], &HashMap::from([("web", 0)]));
+        assert_eq!(empty[0].attributes["members"], "");
+        assert!(empty[0].templates.is_empty());
+    }
+}
