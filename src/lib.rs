@@ -22,6 +22,7 @@ pub mod graph;
 pub mod health;
 pub mod inventory;
 pub mod lifecycle;
+pub mod monitor;
 pub mod net;
 pub mod outputs;
 pub mod placement;
