@@ -188,12 +188,20 @@ pub async fn run(
     loop {
         let now = Instant::now();
         if loaded_at.is_none_or(|at| now.duration_since(at) >= options.reload) {
-            let state = session.backend.load().await?.state;
-            let found = targets(&session.strategy, state.as_ref());
-            reconcile(&mut watched, found, now);
-            let mut listed: Vec<Target> = watched.values().map(|w| w.target.clone()).collect();
-            listed.sort_by(|a, b| a.address.cmp(&b.address));
-            sink.targets(&listed);
+            // The first load must work; a later one that fails keeps the targets it had
+            // (the backend may be back at the next reload).
+            match session.backend.load().await {
+                Ok(loaded) => {
+                    let found = targets(&session.strategy, loaded.state.as_ref());
+                    reconcile(&mut watched, found, now);
+                    let mut listed: Vec<Target> =
+                        watched.values().map(|w| w.target.clone()).collect();
+                    listed.sort_by(|a, b| a.address.cmp(&b.address));
+                    sink.targets(&listed);
+                }
+                Err(e) if loaded_at.is_none() => return Err(e.into()),
+                Err(_) => {}
+            }
             loaded_at = Some(now);
         }
         summary.targets = watched.len();
