@@ -219,8 +219,8 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
-    /// Stop once every node has a verdict (up or down) and no repair is under way; exit 1 if
-    /// any node is down.
+    /// Stop once every node has a verdict (up or down; a node that flaps is left unknown after
+    /// both thresholds' worth of probes) and no repair is under way; exit 1 if any is down.
     #[arg(long, conflicts_with = "for_")]
     pub once: bool,
     /// Stop after this long (e.g. 30s, 10m) [default: until Ctrl-C or SIGTERM].

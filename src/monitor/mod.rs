@@ -75,7 +75,8 @@ pub fn targets(strategy: &Strategy, state: Option<&State>) -> Vec<Target> {
 pub enum Until {
     /// When stopped.
     Stopped,
-    /// Once every node has a verdict (up or down) and no repair is under way.
+    /// Once every node has a verdict (up or down), or has been probed as often as both its
+    /// thresholds together (a flapping node stays unknown), and no repair is under way.
     Verdicts,
     /// After this long (or when stopped).
     Elapsed(Duration),
@@ -164,6 +165,8 @@ struct Watched {
     repairing: bool,
     /// When a skipped or failed repair is tried again.
     retry_at: Option<Instant>,
+    /// Probes of this node so far.
+    probes: u32,
 }
 
 /// Watches until `options.until` or `stop`.
@@ -224,6 +227,7 @@ pub async fn run(
             let Some(w) = watched.get_mut(&address).filter(|w| w.target == target) else {
                 continue; // replaced while it was probed
             };
+            w.probes = w.probes.saturating_add(1);
             let change = w.tracker.observe(outcome.up, &w.target.check);
             w.due = (w.due + w.target.check.interval).max(after);
             sink.probed(&w.target, &outcome, w.tracker.status);
@@ -278,13 +282,19 @@ pub async fn run(
             }
         }
         let repairing = watched.values().any(|w| w.repairing);
-        if options.until == Until::Verdicts
-            && !repairing
-            && watched
+        if options.until == Until::Verdicts && !repairing {
+            let decided = watched
                 .values()
-                .all(|w| w.tracker.status != Status::Unknown)
-        {
-            break;
+                .all(|w| w.tracker.status != Status::Unknown);
+            // A node that flaps never reaches a verdict: after as many probes as both
+            // thresholds together, it is left unknown.
+            let enough = watched.values().all(|w| {
+                let c = &w.target.check;
+                w.probes >= c.healthy_threshold + c.unhealthy_threshold
+            });
+            if decided || enough {
+                break;
+            }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) || stop.is_cancelled() {
             break;
@@ -358,6 +368,7 @@ fn reconcile(watched: &mut HashMap<String, Watched>, found: Vec<Target>, now: In
                 due: now,
                 repairing: old.is_some_and(|w| w.repairing),
                 retry_at: None,
+                probes: 0,
             },
         };
         next.insert(target.address.clone(), w);
