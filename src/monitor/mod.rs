@@ -381,3 +381,50 @@ fn reconcile(watched: &mut HashMap<String, Watched>, found: Vec<Target>, now: In
     }
     *watched = next;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(address: &str, provider_id: &str) -> Target {
+        Target {
+            address: address.into(),
+            group: "web".into(),
+            provider_id: provider_id.into(),
+            host: "127.0.0.1".into(),
+            port: 8080,
+            check: serde_json::from_str::<crate::health::RawCheck>("{}")
+                .unwrap()
+                .check()
+                .unwrap(),
+            repair: true,
+        }
+    }
+
+    #[test]
+    fn reconcile_keeps_verdicts_restarts_replaced_nodes_and_holds_repairs() {
+        let now = Instant::now();
+        let mut watched = HashMap::new();
+        reconcile(
+            &mut watched,
+            vec![target("a", "1"), target("b", "1"), target("c", "1")],
+            now,
+        );
+        for w in watched.values_mut() {
+            let check = w.target.check.clone();
+            w.tracker.observe(true, &check);
+            w.tracker.observe(true, &check);
+            assert_eq!(w.tracker.status, Status::Up);
+        }
+        watched.get_mut("c").unwrap().repairing = true;
+        // a as it was, b replaced (new provider id), c gone from the state while repaired.
+        reconcile(&mut watched, vec![target("a", "1"), target("b", "2")], now);
+        assert_eq!(watched["a"].tracker.status, Status::Up);
+        assert_eq!(watched["b"].tracker.status, Status::Unknown);
+        assert_eq!(watched["b"].target.provider_id, "2");
+        assert!(watched["c"].repairing);
+        watched.get_mut("c").unwrap().repairing = false;
+        reconcile(&mut watched, vec![target("a", "1")], now);
+        assert_eq!(watched.keys().collect::<Vec<_>>(), ["a"]);
+    }
+}
