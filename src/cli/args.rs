@@ -140,7 +140,8 @@ pub enum Command {
     /// each up/down transition as a JSON line, record it in the health store, and replace
     /// nodes of groups with `auto_repair` that stay down (docs/monitor.md).
     Monitor(MonitorArgs),
-    /// A node's logs through its provider (a local node's stderr and stdout files).
+    /// A node's logs through its provider (a local node's stderr and stdout files, an EC2
+    /// instance's console output).
     Logs(LogsArgs),
     /// Serve the dashboard: the fleet, its nodes, history, cost and plans in a browser, and
     /// the same as JSON under /api/ (read-only; docs/serve.md).

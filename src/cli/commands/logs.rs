@@ -1,6 +1,7 @@
 //! `oss logs ADDR [-f] [--since 10m] [--tail N]`: a node's logs through its provider's driver
-//! (a local node's stderr and stdout files), each stream under a `==> NAME <==` header as
-//! `tail` prints several files; `-f` polls for new lines until Ctrl-C or SIGTERM. Only reads.
+//! (a local node's stderr and stdout files, an EC2 instance's console), each stream under a
+//! `==> NAME <==` header as `tail` prints several files; `-f` polls for new lines until
+//! Ctrl-C or SIGTERM. Only reads.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
