@@ -159,6 +159,12 @@ impl Session {
         })
     }
 
+    /// The local state directory (`--state-dir`): where local-only files such as the health
+    /// store live, whatever the backend.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
     /// Takes the state lock for `operation`.
     pub async fn lock(
         &self,

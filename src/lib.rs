@@ -23,6 +23,7 @@ pub mod health;
 pub mod inventory;
 pub mod lb;
 pub mod lifecycle;
+pub mod monitor;
 pub mod net;
 pub mod outputs;
 pub mod placement;

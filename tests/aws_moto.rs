@@ -595,3 +595,43 @@ fn ports_open_to_some_sources_become_rules_changed_in_place() {
     assert_eq!(rules(&moto), json!(["22 0.0.0.0/0", "443 0.0.0.0/0"]));
     ok(&p, &["destroy", "--auto-approve"]);
 }
+
+#[test]
+fn oss_logs_shows_an_instances_console_output() {
+    let moto = Moto::start();
+    let p = project(&strategy(
+        "console",
+        &moto.url(),
+        1,
+        json!({"options": [{"id": "ap-southeast-2a"}]}),
+    ));
+    ok(&p, &["apply", "--auto-approve"]);
+    let state: Value = serde_json::from_str(&ok(&p, &["state", "pull"])).unwrap();
+    let id = resource(&state, "node.web[0]")["provider_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // What EC2 (moto) says the console holds, read with boto3.
+    let console = moto.boto(
+        REGION,
+        (KEY, SECRET),
+        &format!(
+            "print(json.dumps(ec2.get_console_output(InstanceId={id:?}, Latest=True).get('Output', '')))"
+        ),
+    );
+    let expected: Vec<&str> = console.as_str().unwrap().lines().collect();
+    assert!(!expected.is_empty(), "moto gave no console output");
+    let out = ok(&p, &["logs", "node.web[0]", "--tail", "1000"]);
+    let mut shown = out.lines();
+    assert_eq!(shown.next(), Some("==> console <=="), "{out}");
+    let shown: Vec<&str> = shown.collect();
+    let expected: Vec<&str> = expected.iter().map(|l| l.trim_end_matches('\r')).collect();
+    assert_eq!(shown, expected);
+    // A key pair keeps no logs: said as such.
+    let (code, _, err) = run(&p, &["logs", "key.aws.ap-southeast-2"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("keeps no logs oss can show for key.aws.ap-southeast-2"),
+        "{err}"
+    );
+}

@@ -209,6 +209,24 @@ fn a_secret_from_the_environment_reaches_no_local_node() {
         [relative.display().to_string()]
     );
 
+    // A node that writes a secret to its log anyway: `oss logs` shows it hidden.
+    let id = dirs[0].file_name().unwrap().to_string_lossy().into_owned();
+    let state = p.state("hello");
+    let address = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["provider_id"] == id.as_str())
+        .unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(dirs[0].join("stdout.log"), format!("key={CANARY}\n")).unwrap();
+    let (code, logs) = run(&p, &["logs", &address]);
+    assert_eq!(code, 0, "{logs}");
+    assert!(logs.contains("key=(sensitive)"), "{logs}");
+    outputs.push(logs);
+
     ok(&p, &["destroy", "--auto-approve"], &mut outputs);
     assert_eq!(p.node_dirs(), Vec::<PathBuf>::new());
     for text in &outputs {

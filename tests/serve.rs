@@ -467,6 +467,174 @@ fn prometheus_scrapes_the_fleet_from_metrics() {
     assert_eq!(cost[0]["metric"]["currency"], "USD");
 }
 
+/// The sample fleet of `count` nodes, probed over HTTP every 300 ms and seen down after 3
+/// failures in a row (within 300 ms × 2 + the 200 ms timeout).
+fn health_sample(count: usize) -> Value {
+    let mut strategy: Value =
+        serde_json::from_str(include_str!("../strategy.sample.json")).unwrap();
+    strategy["node"]["count"] = count.into();
+    strategy["node"]["health"] = serde_json::json!({
+        "type": "http", "path": "/", "interval": "300ms", "timeout": "200ms",
+        "healthy_threshold": 1, "unhealthy_threshold": 3
+    });
+    strategy
+}
+
+/// Kills the processes of local node `address` (its process group), by pid.
+fn kill_node(p: &Project, address: &str) {
+    let state = p.state("hello");
+    let id = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == address)
+        .unwrap()["provider_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = p.path(&format!("state/local/{id}"));
+    let pids: Vec<i32> = p
+        .node_processes()
+        .into_iter()
+        .filter(|(_, d)| std::path::Path::new(d) == dir)
+        .map(|(pid, _)| pid)
+        .collect();
+    assert!(!pids.is_empty(), "{address} has no process to kill");
+    for pid in pids {
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unhealthy_node_turns_red_within_the_health_threshold() {
+    let p = Project::with_strategy(&health_sample(2));
+    p.ok(&["apply", "--auto-approve"]);
+    let served = Served::start(&p, &[]);
+    let b = Browser::start("health").await;
+    b.client.goto(&served.url("/")).await.unwrap();
+    let row = |health: &str| {
+        format!("#fleet-rows tr[data-address=\"node.web[1]\"][data-health=\"{health}\"]")
+    };
+    // The precondition: the node is seen up before it is killed.
+    assert!(
+        appears(&b, &row("up"), Duration::from_secs(15)).await,
+        "node.web[1] was never shown up"
+    );
+    assert!(
+        appears(
+            &b,
+            &row("up").replace("web[1]", "web[0]"),
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    kill_node(&p, "node.web[1]");
+    let killed = Instant::now();
+    // Detection: 2 intervals + a timeout = 800 ms; slack for the event and the browser.
+    let within = Duration::from_millis(800) + Duration::from_secs(3);
+    assert!(
+        appears(&b, &row("down"), within).await,
+        "node.web[1] was not shown down within {within:?}"
+    );
+    let took = killed.elapsed();
+    // Red is not the only signal: the cell says it.
+    let cell = text(&b, &format!("{} span.health", row("down"))).await;
+    assert_eq!(cell, "down");
+    assert_eq!(text(&b, "#total-health-down").await, "1");
+    // The other node stays up; the page was not reloaded to show it.
+    assert_eq!(count(&b, &row("up").replace("web[1]", "web[0]")).await, 1);
+    b.client
+        .execute(
+            "document.getElementById('fleet').scrollIntoView(); return null;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.screenshot("health-down").await;
+    eprintln!("node.web[1] shown down {took:?} after the kill");
+
+    // Its page, reached with the keyboard: the verdict in words and the transitions.
+    let link = b
+        .client
+        .find(Locator::Css(&format!("{} a", row("down"))))
+        .await
+        .unwrap();
+    link.send_keys(&Key::Enter.to_string()).await.unwrap();
+    assert!(appears(&b, "#health-now[data-health=down]", Duration::from_secs(10)).await);
+    assert!(text(&b, "#health-now").await.starts_with("Now: down"));
+    let history = text(&b, "#health-history tbody").await;
+    assert!(
+        history.contains("up") && history.contains("down"),
+        "{history}"
+    );
+    b.screenshot("health-node").await;
+    b.close().await;
+
+    let (status, body) = served.get("/api/nodes/node.web%5B1%5D");
+    assert_eq!(status, 200);
+    let node: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(node["health"]["status"], "down", "{body}");
+    let last = node["health_history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["to"].as_str(), last["observer"].as_str()),
+        (Some("down"), Some("serve"))
+    );
+    let (_, body) = served.get("/api/fleet");
+    let fleet: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(fleet["health"]["down"], 1, "{body}");
+    assert_eq!(fleet["rows"][0]["health"], "up");
+    assert_eq!(fleet["rows"][1]["health"], "down");
+}
+
+#[test]
+fn prometheus_scrapes_health_probe_latency_and_verdicts() {
+    let p = Project::with_strategy(&health_sample(2));
+    p.ok(&["apply", "--auto-approve"]);
+    let served = Served::start(&p, &[]);
+    let prometheus = Prometheus::start(&served.addr);
+    let started = Instant::now();
+    let probes = loop {
+        let found = prometheus.query("oss_health_probe_duration_seconds_count");
+        let n = found
+            .first()
+            .and_then(|s| s["value"][1].as_str())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if n > 0.0 {
+            break n;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "Prometheus had no probe latencies after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(probes >= 2.0, "{probes}");
+    // The histogram's buckets, as Prometheus computes quantiles from them.
+    let p99 = prometheus
+        .query("histogram_quantile%280.99%2C%20oss_health_probe_duration_seconds_bucket%29");
+    let p99: f64 = p99[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(p99 > 0.0 && p99 <= 0.2, "{p99}");
+    let up = prometheus.query("oss_nodes_health%7Bhealth%3D%22up%22%7D");
+    let started = Instant::now();
+    let mut up = up;
+    while up.first().map(|s| s["value"][1].clone()) != Some(Value::from("2")) {
+        assert!(started.elapsed() < Duration::from_secs(30), "{up:?}");
+        std::thread::sleep(Duration::from_millis(200));
+        up = prometheus.query("oss_nodes_health%7Bhealth%3D%22up%22%7D");
+    }
+    let failures = prometheus.query("oss_health_probe_failures_total");
+    assert_eq!(failures[0]["value"][1], "0", "{failures:?}");
+}
+
 #[test]
 fn sigterm_ends_open_event_streams_and_the_server() {
     let p = Project::sample(1);

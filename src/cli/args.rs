@@ -136,6 +136,13 @@ pub enum Command {
     },
     /// Remove a state lock left behind, given its id.
     ForceUnlock { lock_id: String },
+    /// Probe every node of every group with a `health` block at its check's interval, print
+    /// each up/down transition as a JSON line, record it in the health store, and replace
+    /// nodes of groups with `auto_repair` that stay down (docs/monitor.md).
+    Monitor(MonitorArgs),
+    /// A node's logs through its provider (a local node's stderr and stdout files, an EC2
+    /// instance's console output).
+    Logs(LogsArgs),
     /// Serve the dashboard: the fleet, its nodes, history, cost and plans in a browser, and
     /// the same as JSON under /api/ (read-only; docs/serve.md).
     Serve(ServeArgs),
@@ -209,6 +216,38 @@ pub struct ServeArgs {
     /// A plan saved with `oss plan --out` to show on the Plans page (repeatable).
     #[arg(long = "plan", value_name = "FILE")]
     pub plans: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Stop once every node has a verdict (up or down; a node that flaps is left unknown after
+    /// both thresholds' worth of probes) and no repair is under way; exit 1 if any is down.
+    #[arg(long, conflicts_with = "for_")]
+    pub once: bool,
+    /// Stop after this long (e.g. 30s, 10m) [default: until Ctrl-C or SIGTERM].
+    #[arg(long = "for", id = "for_", value_name = "DURATION", value_parser = parse_duration)]
+    pub for_: Option<Duration>,
+    /// Report nodes that stay down without replacing them, whatever `auto_repair` says.
+    #[arg(long)]
+    pub no_repair: bool,
+    /// At most this many probes in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub concurrency: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The node's address, e.g. node.web[0].
+    pub address: String,
+    /// Keep printing new lines until Ctrl-C or SIGTERM.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only lines stamped within this long before now (e.g. 10m, 1h); see docs/monitor.md.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+    /// How many of the last lines of each stream to show first.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub tail: usize,
 }
 
 #[derive(Debug, Subcommand)]

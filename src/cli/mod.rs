@@ -121,5 +121,7 @@ async fn run(cli: &Cli, secrets: &mut Secrets) -> Result<ExitStatus, Failure> {
             ttl,
         } => commands::unlock::serve(vault_id, key_id, *ttl),
         Command::Serve(args) => commands::serve::run(cli, args, secrets).await,
+        Command::Monitor(args) => commands::monitor::run(cli, args, secrets).await,
+        Command::Logs(args) => commands::logs::run(cli, args, secrets).await,
     }
 }

@@ -199,7 +199,8 @@ pub trait Driver: Send + Sync {
     async fn delete(&self, existing: &Existing) -> Result<(), DriverError>;
 
     /// The last `lines` lines of each output stream of `existing` (a local node's
-    /// `stderr.log` and `stdout.log`), for the dashboard. Only reads. `None`: this provider
+    /// `stderr.log` and `stdout.log`, an EC2 instance's console output), for the dashboard
+    /// and `oss logs`. Only reads. `None`: this provider
     /// keeps no logs it can show.
     async fn logs(
         &self,

@@ -2,12 +2,12 @@
 //! and down after `unhealthy_threshold` failures in a row; until then it is unknown. Pure, so
 //! `oss monitor`, `oss serve` and a load balancer's membership all judge the same way.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Check;
 
 /// What a node is judged to be.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Not yet enough results in a row either way.

@@ -1,6 +1,7 @@
 //! One resource in full, for its page and `/api/nodes/ADDRESS`: what state records (redacted),
 //! its row, its ranked fall-back candidates as the strategy compiles them now (cached per
-//! state serial), and the last lines of its logs where its provider keeps them.
+//! state serial), its health (the latest verdict and the last transitions), and the last
+//! lines of its logs where its provider keeps them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,12 +9,16 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::fleet::Row;
+use super::health::NodeHealth;
 use super::source::Source;
 use crate::driver::LogStream;
+use crate::monitor::store::Record;
 use crate::resource::{Address, Existing, Placement};
 
 /// How many lines of each log stream a page shows.
 pub const LOG_LINES: usize = 50;
+/// How many of its last health transitions a node's page shows.
+pub const HEALTH_HISTORY: usize = 20;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Detail {
@@ -27,6 +32,10 @@ pub struct Detail {
     /// Per stream, oldest line first; `None` when the provider keeps no logs.
     pub logs: Option<Vec<LogStream>>,
     pub logs_problem: Option<String>,
+    /// Its latest health verdict (`None`: its group has no health check).
+    pub health: Option<NodeHealth>,
+    /// Its last transitions, oldest first, from the health store.
+    pub health_history: Vec<Record>,
 }
 
 /// The resource at `address` in the latest state, or the addresses nearest it.
@@ -81,8 +90,14 @@ pub async fn gather(source: &Source, address: &str) -> Result<Detail, Vec<String
         ),
         Err(e) => (None, Some(source.redact_text(&e.to_string()))),
     };
+    let health = source.health.of(address);
+    let health_history = source.health_store.history(address, HEALTH_HISTORY);
+    let mut row = Row::of(&resource, deposed);
+    row.health = health.as_ref().map(|h| h.status);
     Ok(Detail {
-        row: Row::of(&resource, deposed),
+        health,
+        health_history,
+        row,
         resource,
         fallbacks,
         fallbacks_problem,

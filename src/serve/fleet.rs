@@ -31,6 +31,9 @@ pub struct Row {
     pub hourly_price: Option<f64>,
     pub monthly_price: Option<f64>,
     pub currency: Option<String>,
+    /// The latest verdict of its group's health check (`None`: no check, or not a node);
+    /// filled in by the dashboard's health view, not from state.
+    pub health: Option<crate::health::Status>,
 }
 
 impl Row {
@@ -52,6 +55,7 @@ impl Row {
             hourly_price: placement.hourly_price,
             monthly_price: placement.hourly_price.map(|h| h * HOURS_PER_MONTH),
             currency: placement.currency.clone(),
+            health: None,
         }
     }
 }

@@ -7,11 +7,13 @@
 //! backend's journal: [`watch`] loads the state (journal folded in) every `poll` and streams
 //! what changed to the pages as server-sent events. Secrets never reach a page: the state
 //! holds none, and any value that holds one of the strategy's secrets anyway is shown as
-//! `(sensitive)` ([`source::redact`]).
+//! `(sensitive)` ([`source::redact`]). Health comes from the monitor's loop run in-process
+//! without repairs ([`health`]).
 
 mod auth;
 mod detail;
 mod fleet;
+mod health;
 mod history;
 mod metrics;
 mod pages;

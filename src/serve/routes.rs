@@ -207,18 +207,24 @@ struct PageQuery {
 fn fleet_of(source: &Source, q: &PageQuery) -> (fleet::Fleet, Option<String>) {
     let snapshot = source.live.latest();
     let limit = q.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
-    let fleet = fleet::build(
+    let mut fleet = fleet::build(
         snapshot.state.as_ref(),
         &source.locations,
         q.offset.unwrap_or(0),
         limit,
     );
+    source.health.annotate(&mut fleet.rows);
     (fleet, snapshot.error.clone())
 }
 
 async fn fleet_page(State(source): State<Shared>, Query(q): Query<PageQuery>) -> Response {
     let (fleet, error) = fleet_of(&source, &q);
-    let page = pages::fleet::render(&fleet, source.catalog_error.as_deref(), error.as_deref());
+    let page = pages::fleet::render(
+        &fleet,
+        &source.health.counts(),
+        source.catalog_error.as_deref(),
+        error.as_deref(),
+    );
     Html(page.into_string()).into_response()
 }
 
@@ -227,6 +233,13 @@ async fn fleet_api(State(source): State<Shared>, Query(q): Query<PageQuery>) -> 
     let mut value = serde_json::to_value(&fleet).unwrap_or_default();
     value["state_error"] = error.into();
     value["catalog_error"] = source.catalog_error.clone().into();
+    value["health"] = source
+        .health
+        .counts()
+        .iter()
+        .map(|(status, n)| (status.as_str().to_string(), serde_json::Value::from(*n)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
     Json(value).into_response()
 }
 
@@ -400,8 +413,9 @@ async fn plan_api(State(source): State<Shared>, Path(index): Path<String>) -> Re
     }
 }
 
-/// Server-sent events (ended when the server stops): one `added`, `changed`, `removed` or `state-error` event per change the
-/// watcher sees (data: the change as JSON), and `resync` when this client fell behind.
+/// Server-sent events (ended when the server stops): one `added`, `changed`, `removed` or
+/// `state-error` event per change the watcher sees, `health` per change of a node's verdict
+/// (data: the change as JSON), and `resync` when this client fell behind.
 async fn events(
     State(source): State<Shared>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -430,7 +444,11 @@ async fn events(
 }
 
 async fn metrics(State(source): State<Shared>) -> Response {
-    let text = metrics::render(&source.live.latest());
+    let text = metrics::render(
+        &source.live.latest(),
+        &source.health.counts(),
+        &source.health.latencies(),
+    );
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
 

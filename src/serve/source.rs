@@ -1,7 +1,8 @@
 //! What every page reads, opened once per server: the engine session (state backend,
 //! drivers for logs), the strategy's secrets (for redaction), the locations of the providers'
-//! catalogs (coordinates for the map), the live view of the state ([`super::watch`]), and the
-//! caches of what is costly to compute again (version summaries, fall-back candidates).
+//! catalogs (coordinates for the map), the live view of the state ([`super::watch`]), the
+//! fleet's health ([`super::health`]), and the caches of what is costly to compute again
+//! (version summaries, fall-back candidates).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,11 +10,13 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
+use super::health::Health;
 use super::history::Summary;
 use super::watch::Live;
 use super::{Options, ServeError};
 use crate::catalog::Location;
 use crate::engine::Session;
+use crate::monitor::store::Store;
 use crate::plan::sensitive::SHOWN;
 use crate::resource::{Address, Existing, Placement};
 use crate::state::State;
@@ -36,6 +39,10 @@ pub struct Source {
     pub stopping: tokio_util::sync::CancellationToken,
     pub summaries: Mutex<HashMap<(u64, String), Summary>>,
     pub fallbacks: Mutex<Option<Fallbacks>>,
+    /// Each watched node's latest verdict and the probe latencies ([`super::health`]).
+    pub health: Arc<Health>,
+    /// Where transitions are recorded (the node pages read their history from it).
+    pub health_store: Store,
 }
 
 impl Source {
@@ -66,14 +73,36 @@ impl Source {
         };
         let locations = Arc::new(locations);
         let live = Live::start(session.clone(), secrets.clone(), options.poll).await?;
+        let stopping = tokio_util::sync::CancellationToken::new();
+        let health = Health::new(live.clone());
+        let health_store = Store::in_dir(session.state_dir());
+        if session.strategy.groups.iter().any(|g| g.health.is_some()) {
+            let monitor = crate::monitor::run(
+                session.clone(),
+                crate::monitor::Options {
+                    observer: "serve",
+                    repair: false,
+                    until: crate::monitor::Until::Stopped,
+                    reload: options.poll.max(std::time::Duration::from_millis(500)),
+                    ..crate::monitor::Options::default()
+                },
+                Some(health_store.clone()),
+                health.clone(),
+                stopping.clone(),
+            );
+            // The state was just read, so the first load works; later failures are waited out.
+            tokio::spawn(monitor);
+        }
         Ok(Arc::new(Source {
+            health,
+            health_store,
             session,
             secrets,
             plans: options.plans.clone(),
             locations,
             catalog_error,
             live,
-            stopping: tokio_util::sync::CancellationToken::new(),
+            stopping,
             summaries: Mutex::new(HashMap::new()),
             fallbacks: Mutex::new(None),
         }))

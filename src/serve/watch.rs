@@ -32,7 +32,8 @@ pub struct Snapshot {
 /// One change seen between two loads.
 #[derive(Clone, Debug, Serialize)]
 pub struct Change {
-    /// `added`, `changed`, `removed`, or `state-error` (the state could not be read).
+    /// `added`, `changed`, `removed`, `state-error` (the state could not be read), or
+    /// `health` (a node's verdict changed; its row carries the new one).
     pub kind: &'static str,
     pub address: Option<String>,
     pub row: Option<Row>,
@@ -94,6 +95,11 @@ impl Live {
 
     pub fn latest(&self) -> Arc<Snapshot> {
         self.latest.borrow().clone()
+    }
+
+    /// Sends `change` to every page listening (the health view's transitions).
+    pub fn announce(&self, change: Change) {
+        let _ = self.changes.send(change);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {

@@ -71,6 +71,9 @@ pub struct NodeSpec {
     /// How the group's nodes are probed (`oss monitor`, `oss serve`, load balancers).
     #[serde(default)]
     pub health: Option<crate::health::RawCheck>,
+    /// Replace a node `oss monitor` sees down (`None`: the strategy's `auto_repair`).
+    #[serde(default)]
+    pub auto_repair: Option<bool>,
 }
 
 fn default_count() -> usize {
@@ -95,6 +98,8 @@ pub struct Group {
     pub image_written_as_os: bool,
     /// The `health` block, checked (`None`: not written).
     pub health: Option<crate::health::Check>,
+    /// Its own `auto_repair`, else the strategy's, else false; only with a `health` block.
+    pub auto_repair: bool,
 }
 
 impl Group {

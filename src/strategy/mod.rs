@@ -276,6 +276,7 @@ struct Raw {
     #[serde(default)]
     lb: BTreeMap<String, lb::RawBalancer>,
     file_sd: Option<String>,
+    auto_repair: Option<bool>,
 }
 
 /// A command run after a successful apply (`hand_off`).
@@ -564,7 +565,22 @@ pub fn parse_resolving(
             problems.extend(found);
             None
         });
+        if spec.auto_repair == Some(true) && spec.health.is_none() {
+            let at = format!("{pointer}/auto_repair");
+            problems.push(Problem {
+                position: locate(text, &at, None),
+                pointer: at,
+                message: "auto_repair needs a health block: without one no node is ever seen down."
+                    .into(),
+                hint: Some(
+                    "add \"health\": {\"type\": \"tcp\"} (or an http check) to the group, or remove auto_repair"
+                        .into(),
+                ),
+            });
+        }
+        let auto_repair = health.is_some() && spec.auto_repair.or(raw.auto_repair).unwrap_or(false);
         groups.push(Group {
+            auto_repair,
             health,
             name,
             redundancy: own.or(top_redundancy).unwrap_or_default(),

@@ -12,6 +12,8 @@ pub mod graph;
 pub mod hand_off;
 pub mod import;
 pub mod inventory;
+pub mod logs;
+pub mod monitor;
 pub mod output;
 pub mod plan;
 pub mod secrets;

@@ -43,7 +43,7 @@ pub async fn run(
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn stopped() {
+pub(super) async fn stopped() {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::terminate()),

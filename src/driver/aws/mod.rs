@@ -687,6 +687,33 @@ impl Driver for AwsDriver {
             Kind::Balancer => Err(crate::driver::no_balancers("aws")),
         }
     }
+
+    /// A node's console output (`GetConsoleOutput`, the latest EC2 keeps: boot messages and
+    /// what user data printed), as one stream `console`; key pairs and security groups have
+    /// none.
+    async fn logs(
+        &self,
+        existing: &Existing,
+        lines: usize,
+    ) -> Result<Option<Vec<super::LogStream>>, DriverError> {
+        if existing.kind != Kind::Node {
+            return Ok(None);
+        }
+        let region = region_of(&existing.placement.location);
+        let root = self
+            .call(
+                &region,
+                "GetConsoleOutput",
+                Params::new()
+                    .set("InstanceId", &existing.provider_id)
+                    .set("Latest", "true"),
+            )
+            .await?;
+        Ok(Some(vec![super::LogStream {
+            name: "console".into(),
+            lines: node::console_lines(root.text_at(&["output"]).unwrap_or(""), lines),
+        }]))
+    }
 }
 
 /// DNS records are a DNS provider's (`src/dns/`), never EC2's.

@@ -453,8 +453,31 @@ pub(super) async fn tcp_ping(ip: &str, port: u16, within: Duration) -> bool {
     }
 }
 
+/// The last `count` lines of console output as EC2 gives it (base64; empty while there is
+/// none yet), carriage returns dropped.
+pub(super) fn console_lines(output: &str, count: usize) -> Vec<String> {
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(output.trim()) else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..]
+        .iter()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn console_output_is_decoded_into_its_last_lines() {
+        use base64::Engine;
+        let output = base64::engine::general_purpose::STANDARD.encode("boot\r\nup\r\nready\n");
+        assert_eq!(super::console_lines(&output, 2), ["up", "ready"]);
+        assert!(super::console_lines("", 5).is_empty());
+        assert!(super::console_lines("not base64!", 5).is_empty());
+    }
+
     use super::*;
     use crate::driver::DriverConfig;
     use serde_json::json;

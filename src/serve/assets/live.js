@@ -1,5 +1,6 @@
-// oss serve: keeps the Fleet page current while an apply runs. Events come from
-// /api/events (server-sent events, one per resource added, changed or removed); rows are
+// oss serve: keeps the Fleet page current while an apply runs and as nodes' health changes.
+// Events come from /api/events (server-sent events, one per resource added, changed or
+// removed, and one per health verdict that changed); rows are
 // built with textContent only, so no value is ever read as HTML.
 "use strict";
 (function () {
@@ -9,6 +10,9 @@
   const status = document.getElementById("live");
   const money = (p, c, digits) => (p === null || p === undefined ? "–" : p.toFixed(digits) + " " + (c || "USD"));
   const nodeHref = (a) => "/nodes/" + encodeURIComponent(a);
+  // Verdicts from `health` events: rows rebuilt from state changes keep them.
+  const healthOf = {};
+  for (const tr of body.rows) if (tr.dataset.health) healthOf[tr.dataset.address] = tr.dataset.health;
 
   function cell(tag, text, cls) {
     const el = document.createElement(tag);
@@ -21,6 +25,8 @@
     const tr = document.createElement("tr");
     tr.dataset.address = r.address;
     tr.dataset.status = r.status;
+    const health = r.health || healthOf[r.address] || null;
+    if (health) tr.dataset.health = health;
     const th = cell("th", null);
     th.scope = "row";
     const a = cell("a", r.address);
@@ -34,6 +40,9 @@
     const st = cell("td", null);
     st.appendChild(cell("span", r.status, "status " + r.status));
     tr.appendChild(st);
+    const hc = cell("td", health ? null : "–", "health-cell");
+    if (health) hc.appendChild(cell("span", health, "health " + health));
+    tr.appendChild(hc);
     tr.appendChild(cell("td", r.ip || "–"));
     tr.appendChild(cell("td", money(r.hourly_price, r.currency, 4), "num"));
     tr.appendChild(cell("td", money(r.monthly_price, r.currency, 2), "num"));
@@ -67,6 +76,17 @@
     else if (!paged) body.appendChild(row);
     totals(change);
   };
+  source.addEventListener("health", (e) => {
+    const change = JSON.parse(e.data);
+    if (change.row && change.row.health) healthOf[change.address] = change.row.health;
+    const old = find(change.address);
+    if (old) old.replaceWith(rowOf(change.row));
+    // Counts are exact only when every row is on this page.
+    if (!paged) for (const s of ["up", "down", "unknown"]) {
+      const el = document.getElementById("total-health-" + s);
+      if (el) el.textContent = String(Object.values(healthOf).filter((h) => h === s).length);
+    }
+  });
   source.addEventListener("added", upsert);
   source.addEventListener("changed", upsert);
   source.addEventListener("removed", (e) => {

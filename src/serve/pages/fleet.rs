@@ -1,12 +1,20 @@
 //! The Fleet page: totals, the map, counts per group, provider and location, and one row per
-//! resource (paginated), which the live script keeps current during an apply.
+//! resource (paginated) with its health, which the live script keeps current during an apply
+//! and as verdicts change.
 
 use maud::{Markup, html};
 
 use super::{hourly, layout, monthly, node_href};
+use crate::health::Status;
 use crate::serve::fleet::{Count, Fleet, Row};
 
-pub fn render(fleet: &Fleet, catalog_error: Option<&str>, live_error: Option<&str>) -> Markup {
+pub fn render(
+    fleet: &Fleet,
+    health: &[(Status, usize)],
+    catalog_error: Option<&str>,
+    live_error: Option<&str>,
+) -> Markup {
+    let watched: usize = health.iter().map(|(_, n)| n).sum();
     let t = &fleet.totals;
     let currency = t.currency.as_deref();
     let title = match &fleet.strategy {
@@ -33,6 +41,12 @@ pub fn render(fleet: &Fleet, catalog_error: Option<&str>, live_error: Option<&st
                     dt { "Per month" } dd id="total-monthly" { (monthly(Some(t.monthly), currency)) }
                     @if t.unpriced > 0 {
                         dt { "Without a price" } dd { (t.unpriced) }
+                    }
+                    @if watched > 0 {
+                        @for (status, n) in health {
+                            dt { "Health " (status.as_str()) }
+                            dd id=(format!("total-health-{}", status.as_str())) { (n) }
+                        }
                     }
                 }
             }
@@ -64,6 +78,7 @@ pub fn render(fleet: &Fleet, catalog_error: Option<&str>, live_error: Option<&st
                             th scope="col" { "Location" }
                             th scope="col" { "Size" }
                             th scope="col" { "Status" }
+                            th scope="col" { "Health" }
                             th scope="col" { "IP" }
                             th scope="col" class="num" { "$/hour" }
                             th scope="col" class="num" { "$/month" }
@@ -82,13 +97,15 @@ pub fn render(fleet: &Fleet, catalog_error: Option<&str>, live_error: Option<&st
 pub fn row_markup(row: &Row) -> Markup {
     let currency = row.currency.as_deref();
     html! {
-        tr data-address=(row.address) data-status=(row.status) {
+        tr data-address=(row.address) data-status=(row.status)
+            data-health=[row.health.map(|h| h.as_str())] {
             th scope="row" { a href=(node_href(&row.address)) { (row.address) } }
             td { (row.group.as_deref().unwrap_or("–")) }
             td { (row.provider) }
             td { (row.location) }
             td { (row.size) }
             td { span class=(format!("status {}", row.status)) { (row.status) } }
+            td.health-cell { (super::health(row.health)) }
             td { (row.ip.as_deref().unwrap_or("–")) }
             td.num { (hourly(row.hourly_price, currency)) }
             td.num { (monthly(row.monthly_price, currency)) }

@@ -73,6 +73,17 @@ pub fn problem(title: &str, message: &str, hint: &str) -> Markup {
     )
 }
 
+/// A health verdict as the pages show it: a word, never a colour alone (the class colours
+/// it), `–` for a node whose group has no check.
+pub fn health(status: Option<crate::health::Status>) -> Markup {
+    match status {
+        Some(status) => html! {
+            span class=(format!("health {}", status.as_str())) { (status.as_str()) }
+        },
+        None => html! { "–" },
+    }
+}
+
 /// Where a resource's page is.
 pub fn node_href(address: &str) -> String {
     format!("/nodes/{}", crate::net::encode::component(address))

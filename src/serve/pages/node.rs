@@ -1,5 +1,5 @@
-//! A resource's page: its placement and attributes, its ranked fall-back candidates, what its
-//! provider observed, and the last lines of its logs.
+//! A resource's page: its placement and attributes, its health and last transitions, its
+//! ranked fall-back candidates, what its provider observed, and the last lines of its logs.
 
 use maud::{Markup, html};
 
@@ -34,6 +34,45 @@ pub fn render(detail: &Detail) -> Markup {
                             @if i > 0 { ", " }
                             a href=(super::node_href(d.as_str())) { (d) }
                         } }
+                    }
+                }
+            }
+            section aria-labelledby="health-h" {
+                h2 id="health-h" { "Health" }
+                @match &detail.health {
+                    None => { p { "Its group has no health check." } }
+                    Some(h) => {
+                        p id="health-now" data-health=(h.status.as_str()) {
+                            "Now: " (super::health(Some(h.status)))
+                            @if !h.detail.is_empty() { " (" (h.detail) ")" }
+                            ", checked every " (crate::duration::show(h.check.interval))
+                            "; down after " (h.check.unhealthy_threshold) " failure(s) in a row."
+                        }
+                    }
+                }
+                @if detail.health_history.is_empty() {
+                    @if detail.health.is_some() { p { "No transition recorded yet." } }
+                } @else {
+                    table id="health-history" {
+                        caption { "Last transitions, oldest first" }
+                        thead { tr {
+                            th scope="col" { "When" }
+                            th scope="col" { "From" }
+                            th scope="col" { "To" }
+                            th scope="col" { "Why" }
+                            th scope="col" { "Seen by" }
+                        } }
+                        tbody {
+                            @for r in &detail.health_history {
+                                tr {
+                                    td { time datetime=(r.at) { (r.at) } }
+                                    td { (super::health(Some(r.from))) }
+                                    td { (super::health(Some(r.to))) }
+                                    td { @if r.detail.is_empty() { "–" } @else { (r.detail) } }
+                                    td { (r.observer) }
+                                }
+                            }
+                        }
                     }
                 }
             }
