@@ -7,14 +7,10 @@
 use serde_json::{Value, json};
 
 use super::{DigitalOceanDriver, marks};
-use crate::backoff::Policy;
-use crate::driver::rest_cloud::{
-    self,
-    node::{POLL_FIRST, POLL_MAX, user_data},
-};
+use crate::driver::rest_cloud::{self, node::user_data};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
-use crate::resource::{Address, Attributes, Desired, Existing, Kind, Placement};
+use crate::resource::{Address, Attributes, Existing, Kind};
 
 /// What refresh and state report of a droplet: its addresses, status and region.
 pub(super) fn observed(droplet: &Value) -> Attributes {
@@ -71,7 +67,12 @@ impl DigitalOceanDriver {
         if let Some(found) = found {
             let id = found["id"].as_u64().unwrap_or_default();
             let active = self.wait_active(id, &desired.address).await?;
-            return Ok(self.existing(desired, placement, &active));
+            return Ok(rest_cloud::node::existing(
+                desired,
+                placement,
+                &active,
+                observed(&active),
+            ));
         }
 
         let attributes = &desired.attributes;
@@ -112,56 +113,38 @@ impl DigitalOceanDriver {
             .with_code("MalformedResponse")
         })?;
         let active = self.wait_active(id, &desired.address).await?;
-        Ok(self.existing(desired, placement, &active))
-    }
-
-    fn existing(&self, desired: &Desired, placement: &Placement, droplet: &Value) -> Existing {
-        Existing {
-            address: desired.address.clone(),
-            kind: Kind::Node,
-            placement: placement.clone(),
-            provider_id: droplet["id"].as_u64().unwrap_or_default().to_string(),
-            attributes: desired.attributes.clone(),
-            observed: observed(droplet),
-            dependencies: desired.depends_on.clone(),
-        }
+        Ok(rest_cloud::node::existing(
+            desired,
+            placement,
+            &active,
+            observed(&active),
+        ))
     }
 
     /// Polls the droplet until it is active with a public address.
     async fn wait_active(&self, id: u64, address: &Address) -> Result<Value, DriverError> {
-        let mut polls = Policy::until(POLL_FIRST, POLL_MAX, self.ready_timeout)
-            .with_jitter(0.0)
-            .start();
-        loop {
+        let path = &format!("/v2/droplets/{id}");
+        let get = || async move {
             match self
                 .api()?
-                .call(
-                    Method::Get,
-                    &format!("/v2/droplets/{id}"),
-                    &[],
-                    None,
-                    Repeat::Safe,
-                )
+                .call(Method::Get, path, &[], None, Repeat::Safe)
                 .await
             {
-                Ok(answer) => {
-                    let droplet = &answer["droplet"];
-                    if droplet["status"] == "active" && !observed(droplet)["public_ip"].is_null() {
-                        return Ok(droplet.clone());
-                    }
-                }
-                // Not visible yet right after the create.
-                Err(e) if super::api::is_not_found(&e) => {}
-                Err(e) => return Err(super::api::driver_error(&self.name, e)),
+                Ok(answer) => Ok(Some(answer["droplet"].clone())),
+                Err(e) if super::api::is_not_found(&e) => Ok(None),
+                Err(e) => Err(super::api::driver_error(&self.name, e)),
             }
-            if !polls.wait(None).await {
-                return Err(DriverError::retry(format!(
-                    "Droplet {id} for {address} was not active after {}s; it is left as it is \
-                     and adopted by the next attempt.",
-                    self.ready_timeout.as_secs()
-                ))
-                .with_code("WaitTimeout"));
-            }
-        }
+        };
+        let ready =
+            |node: &Value| node["status"] == "active" && !observed(node)["public_ip"].is_null();
+        rest_cloud::node::wait_until(self.ready_timeout, get, ready, || {
+            DriverError::retry(format!(
+                "Droplet {id} for {address} was not active after {}s; it is left as it is \
+                 and adopted by the next attempt.",
+                self.ready_timeout.as_secs()
+            ))
+            .with_code("WaitTimeout")
+        })
+        .await
     }
 }

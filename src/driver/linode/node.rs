@@ -11,14 +11,10 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::{LinodeDriver, marks};
-use crate::backoff::Policy;
-use crate::driver::rest_cloud::{
-    self,
-    node::{POLL_FIRST, POLL_MAX, user_data},
-};
+use crate::driver::rest_cloud::{self, node::user_data};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
-use crate::resource::{Address, Attributes, Desired, Existing, Kind, Placement};
+use crate::resource::{Address, Attributes, Existing, Kind};
 
 /// Whether an IPv4 address is in a private range (Linode lists private addresses in `ipv4`
 /// next to the public one).
@@ -100,7 +96,12 @@ impl LinodeDriver {
         if let Some(found) = found {
             let id = found["id"].as_u64().unwrap_or_default();
             let running = self.wait_running(id, &desired.address).await?;
-            return Ok(self.existing(desired, placement, &running));
+            return Ok(rest_cloud::node::existing(
+                desired,
+                placement,
+                &running,
+                observed(&running),
+            ));
         }
 
         // Labels are unique per account: the lineage and a random part keep two states, and
@@ -165,58 +166,39 @@ impl LinodeDriver {
             .with_code("MalformedResponse")
         })?;
         let running = self.wait_running(id, &desired.address).await?;
-        Ok(self.existing(desired, placement, &running))
-    }
-
-    fn existing(&self, desired: &Desired, placement: &Placement, instance: &Value) -> Existing {
-        Existing {
-            address: desired.address.clone(),
-            kind: Kind::Node,
-            placement: placement.clone(),
-            provider_id: instance["id"].as_u64().unwrap_or_default().to_string(),
-            attributes: desired.attributes.clone(),
-            observed: observed(instance),
-            dependencies: desired.depends_on.clone(),
-        }
+        Ok(rest_cloud::node::existing(
+            desired,
+            placement,
+            &running,
+            observed(&running),
+        ))
     }
 
     /// Polls the instance until it is running with a public address.
     async fn wait_running(&self, id: u64, address: &Address) -> Result<Value, DriverError> {
-        let mut polls = Policy::until(POLL_FIRST, POLL_MAX, self.ready_timeout)
-            .with_jitter(0.0)
-            .start();
-        loop {
+        let path = &format!("/v4/linode/instances/{id}");
+        let get = || async move {
             match self
                 .api()?
-                .call(
-                    Method::Get,
-                    &format!("/v4/linode/instances/{id}"),
-                    &[],
-                    None,
-                    Repeat::Safe,
-                )
+                .call(Method::Get, path, &[], None, Repeat::Safe)
                 .await
             {
-                Ok(instance) => {
-                    if instance["status"] == "running"
-                        && !observed(&instance)["public_ip"].is_null()
-                    {
-                        return Ok(instance);
-                    }
-                }
-                // Not visible yet right after the create.
-                Err(e) if super::api::is_not_found(&e) => {}
-                Err(e) => return Err(super::api::driver_error(&self.name, e)),
+                Ok(answer) => Ok(Some(answer)),
+                Err(e) if super::api::is_not_found(&e) => Ok(None),
+                Err(e) => Err(super::api::driver_error(&self.name, e)),
             }
-            if !polls.wait(None).await {
-                return Err(DriverError::retry(format!(
-                    "Linode {id} for {address} was not running after {}s; it is left as it is \
-                     and adopted by the next attempt.",
-                    self.ready_timeout.as_secs()
-                ))
-                .with_code("WaitTimeout"));
-            }
-        }
+        };
+        let ready =
+            |node: &Value| node["status"] == "running" && !observed(node)["public_ip"].is_null();
+        rest_cloud::node::wait_until(self.ready_timeout, get, ready, || {
+            DriverError::retry(format!(
+                "Linode {id} for {address} was not running after {}s; it is left as it is \
+                 and adopted by the next attempt.",
+                self.ready_timeout.as_secs()
+            ))
+            .with_code("WaitTimeout")
+        })
+        .await
     }
 }
 

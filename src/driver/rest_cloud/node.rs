@@ -1,7 +1,7 @@
 //! What a REST-cloud node create shares across providers: the snapshot of a lineage's live
 //! nodes that creates adopt from (so a crash ends in adoption, not a duplicate), the check
 //! that a node's key and firewall exist in its region, the poll pacing of a wait until
-//! running, and the node command as user data.
+//! running and its state record, and the node command as user data.
 //!
 //! Adoption looks in one snapshot of the lineage's nodes (seeded by refresh, else listed by
 //! the first create, empty without asking for a lineage this run made), so N creates do not
@@ -15,8 +15,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{lock, marks};
+use crate::backoff::Policy;
 use crate::driver::{CreateRequest, DriverError, Scope};
-use crate::resource::{Address, Attributes, Existing, Kind};
+use crate::resource::{Address, Attributes, Desired, Existing, Kind, Placement};
 
 /// Live nodes of one lineage by the address they were created for (the lowest id of any
 /// twins).
@@ -24,8 +25,55 @@ pub type Live = HashMap<Address, Value>;
 type LiveCell = Arc<tokio::sync::OnceCell<Live>>;
 
 /// The first and the longest pause between two polls of a node being created.
-pub const POLL_FIRST: Duration = Duration::from_millis(200);
-pub const POLL_MAX: Duration = Duration::from_secs(5);
+const POLL_FIRST: Duration = Duration::from_millis(200);
+const POLL_MAX: Duration = Duration::from_secs(5);
+
+/// Polls a node being created until `ready` holds of it, at the shared pacing, for at most
+/// `timeout`; then `timed_out` is the error. `get` reads the node once: `Ok(None)` while it
+/// is not visible yet (right after the create).
+pub async fn wait_until<F, Fut>(
+    timeout: Duration,
+    mut get: F,
+    ready: impl Fn(&Value) -> bool,
+    timed_out: impl FnOnce() -> DriverError,
+) -> Result<Value, DriverError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<Value>, DriverError>>,
+{
+    let mut polls = Policy::until(POLL_FIRST, POLL_MAX, timeout)
+        .with_jitter(0.0)
+        .start();
+    loop {
+        if let Some(node) = get().await?
+            && ready(&node)
+        {
+            return Ok(node);
+        }
+        if !polls.wait(None).await {
+            return Err(timed_out());
+        }
+    }
+}
+
+/// The state record of the node `desired` at `placement` is now, `observed` as its driver
+/// reads it.
+pub fn existing(
+    desired: &Desired,
+    placement: &Placement,
+    node: &Value,
+    observed: Attributes,
+) -> Existing {
+    Existing {
+        address: desired.address.clone(),
+        kind: Kind::Node,
+        placement: placement.clone(),
+        provider_id: node["id"].as_u64().unwrap_or_default().to_string(),
+        attributes: desired.attributes.clone(),
+        observed,
+        dependencies: desired.depends_on.clone(),
+    }
+}
 
 /// The nodes of a list (droplets, instances: objects with a numeric `id` and `tags`) by the
 /// address their tags name.
