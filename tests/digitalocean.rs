@@ -485,3 +485,78 @@ async fn the_rest_client_reads_every_page_in_one_call_each_and_honours_a_throttl
     assert_eq!(ids.len(), 450, "no droplet twice");
     fake.assert_conforming();
 }
+
+fn bench_env(name: &str, default: usize, max: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+        .min(max)
+}
+
+/// Not a test: the figure `bash bench/rest-refresh.sh` records in BENCHMARKS.md (refresh
+/// calls for 1,000 droplets). Applies `BENCH_NODES` nodes (default 1,000) through the fake,
+/// then runs `oss plan` `BENCH_RUNS` times (default 5), printing one line per run:
+/// `refresh NODES CALLS_OF_THE_DROPLET_LIST OTHER_CALLS MILLISECONDS`.
+#[test]
+#[ignore = "a benchmark: bash bench/rest-refresh.sh"]
+fn bench_refresh_calls_for_1000_droplets() {
+    let (nodes, runs) = (
+        bench_env("BENCH_NODES", 1000, 5000),
+        bench_env("BENCH_RUNS", 5, 20),
+    );
+    let fake = fake();
+    fake.world().boot = Duration::ZERO;
+    let p = project(&strategy("bench", &fake.url(), nodes, nyc1()), TOKEN);
+    p.ok(&["apply", "--auto-approve", "--parallelism", "32"]);
+    assert_eq!(fake.world().droplets.len(), nodes);
+    for _ in 0..runs {
+        fake.reset_calls();
+        let started = Instant::now();
+        let (code, out, err) = p.run(&["plan", "--detailed-exitcode"]);
+        let ms = started.elapsed().as_millis();
+        assert_eq!(code, 0, "{out}\n{err}");
+        let list = fake.count("droplets_list");
+        let other = fake.calls().len() - list;
+        println!("refresh {nodes} {list} {other} {ms}");
+    }
+    fake.assert_conforming();
+}
+
+/// Not a test: the figure `bash bench/rest-apply.sh` records in BENCHMARKS.md (apply time of
+/// 100 droplets at 100 ms per call, `--parallelism 20`). Each of `BENCH_RUNS` runs (default
+/// 3) applies `BENCH_NODES` nodes (default 100) to a fresh fake answering every call after
+/// `BENCH_LATENCY_MS` (default 100), printing
+/// `apply NODES PARALLELISM LATENCY_MS CALLS NODE_CREATES NODE_GETS MILLISECONDS OTHER_OPS`.
+#[test]
+#[ignore = "a benchmark: bash bench/rest-apply.sh"]
+fn bench_apply_100_droplets_at_100ms_per_call() {
+    let nodes = bench_env("BENCH_NODES", 100, 500);
+    let runs = bench_env("BENCH_RUNS", 3, 10);
+    let latency = bench_env("BENCH_LATENCY_MS", 100, 1000);
+    let parallelism = bench_env("BENCH_PARALLELISM", 20, 64).to_string();
+    for run in 0..runs {
+        let fake = fake();
+        fake.world().boot = Duration::ZERO;
+        fake.set_delay(Duration::from_millis(latency as u64));
+        let name = format!("bench{run}");
+        let p = project(&strategy(&name, &fake.url(), nodes, nyc1()), TOKEN);
+        let started = Instant::now();
+        p.ok(&["apply", "--auto-approve", "--parallelism", &parallelism]);
+        let ms = started.elapsed().as_millis();
+        assert_eq!(fake.world().droplets.len(), nodes);
+        let (creates, gets) = (fake.count("droplets_create"), fake.count("droplets_get"));
+        let calls = fake.calls();
+        let others: Vec<&str> = calls
+            .iter()
+            .map(|(op, _)| op.as_str())
+            .filter(|op| !["droplets_create", "droplets_get"].contains(op))
+            .collect();
+        println!(
+            "apply {nodes} {parallelism} {latency} {} {creates} {gets} {ms} {}",
+            calls.len(),
+            others.join(",")
+        );
+        fake.assert_conforming();
+    }
+}

@@ -518,3 +518,49 @@ fn bench_refresh_calls_for_1000_instances() {
     }
     fake.assert_conforming();
 }
+
+/// Not a test: the figure `bash bench/rest-apply.sh` records in BENCHMARKS.md (apply time of
+/// 100 instances at 100 ms per call, `--parallelism 20`). Each of `BENCH_RUNS` runs (default
+/// 3) applies `BENCH_NODES` nodes (default 100) to a fresh fake answering every call after
+/// `BENCH_LATENCY_MS` (default 100), printing
+/// `apply NODES PARALLELISM LATENCY_MS CALLS NODE_CREATES NODE_GETS MILLISECONDS OTHER_OPS`.
+#[test]
+#[ignore = "a benchmark: bash bench/rest-apply.sh"]
+fn bench_apply_100_instances_at_100ms_per_call() {
+    let env = |name: &str, default: usize, max: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+            .min(max)
+    };
+    let nodes = env("BENCH_NODES", 100, 500);
+    let runs = env("BENCH_RUNS", 3, 10);
+    let latency = env("BENCH_LATENCY_MS", 100, 1000);
+    let parallelism = env("BENCH_PARALLELISM", 20, 64).to_string();
+    for run in 0..runs {
+        let fake = fake();
+        fake.world().boot = Duration::ZERO;
+        fake.set_delay(Duration::from_millis(latency as u64));
+        let name = format!("bench{run}");
+        let p = project(&strategy(&name, &fake.url(), nodes, us_east()), TOKEN);
+        let started = Instant::now();
+        p.ok(&["apply", "--auto-approve", "--parallelism", &parallelism]);
+        let ms = started.elapsed().as_millis();
+        assert_eq!(fake.world().instances.len(), nodes);
+        let creates = fake.count("post-linode-instance");
+        let gets = fake.count("get-linode-instance");
+        let calls = fake.calls();
+        let others: Vec<&str> = calls
+            .iter()
+            .map(|(op, _)| op.as_str())
+            .filter(|op| !["post-linode-instance", "get-linode-instance"].contains(op))
+            .collect();
+        println!(
+            "apply {nodes} {parallelism} {latency} {} {creates} {gets} {ms} {}",
+            calls.len(),
+            others.join(",")
+        );
+        fake.assert_conforming();
+    }
+}

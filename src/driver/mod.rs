@@ -10,6 +10,7 @@ pub mod aws;
 pub mod digitalocean;
 pub mod linode;
 pub mod local;
+pub mod rest_cloud;
 pub mod settings;
 pub mod sim;
 

@@ -1,34 +1,13 @@
 //! How oss marks what it creates at DigitalOcean, whose tags are bare names
-//! (`^[a-zA-Z0-9_\-\:]+$`): a droplet carries `oss:lineage:LINEAGE` and `oss:node:GROUP:INDEX`
-//! (its address `node.GROUP[INDEX]`), and the tag its firewall targets; a firewall and an SSH
+//! (`^[a-zA-Z0-9_\-\:]+$`): a droplet carries the shared node tags
+//! (`crate::driver::rest_cloud::marks`) and the tag its firewall targets; a firewall and an SSH
 //! key carry the lineage in their names. Pure text.
 
 use sha2::{Digest, Sha256};
 
 use crate::resource::Address;
 
-pub fn lineage_tag(lineage: &str) -> String {
-    format!("oss:lineage:{lineage}")
-}
-
-/// `oss:node:web:3` for `node.web[3]`; `None` for an address of another shape.
-pub fn address_tag(address: &Address) -> Option<String> {
-    let group = address.group()?;
-    let index = address
-        .as_str()
-        .strip_prefix(&format!("node.{group}["))?
-        .strip_suffix(']')?;
-    index.parse::<usize>().ok()?;
-    Some(format!("oss:node:{group}:{index}"))
-}
-
-/// The address a droplet's tags name.
-pub fn address_of(tags: &[String]) -> Option<Address> {
-    tags.iter().find_map(|t| {
-        let (group, index) = t.strip_prefix("oss:node:")?.rsplit_once(':')?;
-        Some(Address::node(group, index.parse().ok()?))
-    })
-}
+pub use crate::driver::rest_cloud::marks::{address_tag, lineage_tag};
 
 /// The tag the firewall at `address` of `lineage` applies to: droplets carrying it get its
 /// rules.
@@ -73,16 +52,6 @@ pub fn object_name(base: &str, region: Option<&str>, lineage: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_round_trip_through_tags() {
-        let a = Address::node("web", 12);
-        let tag = address_tag(&a).unwrap();
-        assert_eq!(tag, "oss:node:web:12");
-        assert_eq!(address_of(&["x".into(), tag]), Some(a));
-        assert_eq!(address_tag(&Address("firewall.do.nyc1".into())), None);
-        assert_eq!(address_of(&["oss:node:web:x".into()]), None);
-    }
 
     #[test]
     fn names_are_what_the_api_accepts() {

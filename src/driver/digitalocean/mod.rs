@@ -22,16 +22,14 @@
 //! driver never reads or writes the state file and never prints.
 
 mod api;
-pub(crate) mod marks;
-pub(crate) mod node;
+mod marks;
+mod node;
 mod objects;
 mod offerings;
 mod refresh;
 mod settings;
 pub use settings::SECRET_SETTINGS;
 
-use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,7 +38,8 @@ use serde_json::Value;
 use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed};
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
-use crate::net::rest::{Client, Method, Paging, Repeat, Token};
+use crate::driver::rest_cloud::node::Adoption;
+use crate::net::rest::{Client, Method, Paging, Repeat};
 use crate::resource::{Desired, Existing, Kind};
 
 /// Checks digitalocean settings as written in the strategy (see
@@ -48,7 +47,7 @@ use crate::resource::{Desired, Existing, Kind};
 pub fn check_settings(
     settings: &serde_json::Map<String, Value>,
 ) -> Result<(), super::settings::SettingsError> {
-    settings::check(settings)
+    settings::Settings::check_block(settings)
 }
 
 /// The `digitalocean` driver. See the module documentation.
@@ -59,13 +58,8 @@ pub struct DigitalOceanDriver {
     ready_timeout: Duration,
     /// The catalog, once read (the async lock keeps concurrent first readers to one read).
     catalog: tokio::sync::Mutex<Option<Catalog>>,
-    /// Per lineage: the live droplets of the lineage, read once (by refresh, or by the first
-    /// create), where creates look for a droplet to adopt.
-    live: Mutex<std::collections::HashMap<String, node::LiveCell>>,
-    /// Lineages this run created: nothing of them can exist yet.
-    new_lineages: Mutex<HashSet<String>>,
-    /// Addresses this process sent a create for: a retry looks afresh.
-    launched: Mutex<HashSet<String>>,
+    /// What creates adopt from (`rest_cloud::node`).
+    adoption: Adoption,
 }
 
 impl DigitalOceanDriver {
@@ -80,42 +74,21 @@ impl DigitalOceanDriver {
         var: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, DriverError> {
         let name = config.name.clone();
-        let settings = settings::resolve(&config.settings)
+        let settings = settings::Settings::resolve(&config.settings)
             .map_err(|e| e.into_driver_error("digitalocean", &name))?;
-        let token = settings
-            .token
-            .clone()
-            .or_else(|| var(settings::TOKEN_VARIABLE))
-            .filter(|t| !t.is_empty());
-        let endpoint = settings
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| settings::ENDPOINT.into());
-        let api = match token {
-            Some(token) => {
-                let mut client = Client::new(
-                    &endpoint,
-                    Token::new(token),
-                    Box::new(api::DigitalOcean),
-                    Paging::NextLink("/links/pages/next"),
-                )
-                .map_err(|e| DriverError::fatal(format!("Provider `{name}`: {e}.")))?;
-                if let Some(timeout) = settings.request_timeout() {
-                    client = client.with_timeout(timeout);
-                }
-                Some(client)
-            }
-            None => None,
-        };
+        let api = settings.client(
+            &name,
+            var,
+            Box::new(api::DigitalOcean),
+            Paging::NextLink("/links/pages/next"),
+        )?;
         Ok(DigitalOceanDriver {
             name,
             api,
             regions: settings.regions.clone(),
             ready_timeout: settings.ready_timeout(),
             catalog: tokio::sync::Mutex::new(None),
-            live: Mutex::new(Default::default()),
-            new_lineages: Mutex::new(HashSet::new()),
-            launched: Mutex::new(HashSet::new()),
+            adoption: Adoption::default(),
         })
     }
 
@@ -193,10 +166,6 @@ impl DigitalOceanDriver {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 #[async_trait]
 impl Driver for DigitalOceanDriver {
     fn name(&self) -> &str {
@@ -222,7 +191,7 @@ impl Driver for DigitalOceanDriver {
     }
 
     fn lineage_is_new(&self, lineage: &str) {
-        lock(&self.new_lineages).insert(lineage.to_string());
+        self.adoption.lineage_is_new(lineage);
     }
 
     async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {

@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 
 use super::{DigitalOceanDriver, attribute_name, marks};
+use crate::driver::rest_cloud::objects::{made, ports, sources};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
 use crate::resource::{Attributes, Desired, Existing, Kind};
@@ -38,12 +39,10 @@ pub(super) fn firewall_observed(firewall: &Value) -> Attributes {
 /// drops all outbound traffic).
 fn rules(attributes: &Attributes) -> (Value, Value) {
     let anywhere = json!({"addresses": ["0.0.0.0/0", "::/0"]});
-    let sources = attributes.get("sources").and_then(Value::as_object);
     let inbound: Vec<Value> = ports(attributes)
         .iter()
         .map(|p| {
-            let from = sources
-                .and_then(|s| s.get(&p.to_string()))
+            let from = sources(attributes, *p)
                 .map_or_else(|| anywhere.clone(), |blocks| json!({"addresses": blocks}));
             json!({"protocol": "tcp", "ports": p.to_string(), "sources": from})
         })
@@ -54,28 +53,6 @@ fn rules(attributes: &Attributes) -> (Value, Value) {
         {"protocol": "icmp", "ports": "0", "destinations": anywhere},
     ]);
     (Value::from(inbound), outbound)
-}
-
-fn ports(attributes: &Attributes) -> Vec<u64> {
-    attributes
-        .get("ports")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_u64)
-        .collect()
-}
-
-fn made(request: &CreateRequest<'_>, kind: Kind, id: String, observed: Attributes) -> Existing {
-    Existing {
-        address: request.desired.address.clone(),
-        kind,
-        placement: request.placement.clone(),
-        provider_id: id,
-        attributes: request.desired.attributes.clone(),
-        observed,
-        dependencies: Vec::new(),
-    }
 }
 
 fn id_of(object: &Value) -> String {
@@ -104,7 +81,7 @@ impl DigitalOceanDriver {
                 .with_code("MissingParameter")
             })?;
         let name = marks::object_name(&attribute_name(desired), None, request.lineage);
-        let fresh = super::lock(&self.new_lineages).contains(request.lineage);
+        let fresh = self.adoption.is_new(request.lineage);
         // One list finds the key registered before (by another region of this state, or by
         // the user); a lineage this run made can hold none, but the user's key may be there,
         // which the create's refusal tells.
@@ -181,7 +158,7 @@ impl DigitalOceanDriver {
         let region = request.placement.location.as_str();
         let name = marks::object_name(&attribute_name(desired), Some(region), request.lineage);
         let tag = marks::firewall_tag(request.lineage, &desired.address);
-        if !super::lock(&self.new_lineages).contains(request.lineage) {
+        if !self.adoption.is_new(request.lineage) {
             let firewalls = self.list("/v2/firewalls", &[], "firewalls").await?;
             if let Some(found) = firewalls
                 .iter()

@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 
-use super::node::{self, by_address};
+use super::DigitalOceanDriver;
+use super::node;
 use super::objects::{firewall_observed, key_observed};
-use super::{DigitalOceanDriver, lock};
+use crate::driver::rest_cloud::node::by_address;
 use crate::driver::{DriverError, Refreshed};
 use crate::resource::{Attributes, Existing, Kind};
 
@@ -18,7 +19,7 @@ impl DigitalOceanDriver {
         known: &[Existing],
     ) -> Result<Refreshed, DriverError> {
         let has = |kind: Kind| known.iter().any(|e| e.kind == kind);
-        let new = lock(&self.new_lineages).contains(lineage);
+        let new = self.adoption.is_new(lineage);
         let droplets = async {
             if new {
                 Ok(Vec::new())
@@ -41,7 +42,7 @@ impl DigitalOceanDriver {
             }
         };
         let (droplets, keys, firewalls) = tokio::try_join!(droplets, keys, firewalls)?;
-        self.seed_live(lineage, by_address(&droplets));
+        self.adoption.seed(lineage, by_address(&droplets));
 
         let mut seen: HashMap<(Kind, String), Attributes> = HashMap::new();
         for d in &droplets {

@@ -1,10 +1,10 @@
-//! How oss marks what it creates at Linode. Instances carry the same tags as DigitalOcean's
-//! droplets (`oss:lineage:LINEAGE`, `oss:node:GROUP:INDEX`; Linode's tags are free text), so
-//! the tag text is shared; labels follow Linode's own rule (a letter first, then letters,
+//! How oss marks what it creates at Linode. Instances carry the shared node tags
+//! (`crate::driver::rest_cloud::marks`: `oss:lineage:LINEAGE`, `oss:node:GROUP:INDEX`;
+//! Linode's tags are free text); labels follow Linode's own rule (a letter first, then letters,
 //! digits, `-`, `_`, `.`, never two of those in a row). A firewall and an SSH key carry the
 //! lineage in their labels. Pure text.
 
-pub use crate::driver::digitalocean::marks::{address_of, address_tag, lineage_tag};
+pub use crate::driver::rest_cloud::marks::{address_tag, lineage_tag};
 
 /// A label Linode accepts, at most `max` characters (at least 3).
 pub fn label(text: &str, max: usize) -> String {

@@ -34,8 +34,6 @@ mod refresh;
 mod settings;
 pub use settings::SECRET_SETTINGS;
 
-use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -44,14 +42,15 @@ use serde_json::Value;
 use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed};
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
-use crate::net::rest::{Client, Method, Paging, Repeat, Token};
+use crate::driver::rest_cloud::node::Adoption;
+use crate::net::rest::{Client, Method, Paging, Repeat};
 use crate::resource::{Desired, Existing, Kind};
 
 /// Checks linode settings as written in the strategy (see [`crate::driver::check_settings`]).
 pub fn check_settings(
     settings: &serde_json::Map<String, Value>,
 ) -> Result<(), super::settings::SettingsError> {
-    settings::check(settings)
+    settings::Settings::check_block(settings)
 }
 
 /// The `linode` driver. See the module documentation.
@@ -62,13 +61,8 @@ pub struct LinodeDriver {
     ready_timeout: Duration,
     /// The catalog, once read (the async lock keeps concurrent first readers to one read).
     catalog: tokio::sync::Mutex<Option<Catalog>>,
-    /// Per lineage: the live instances of the lineage, read once (by refresh, or by the first
-    /// create), where creates look for an instance to adopt.
-    live: Mutex<std::collections::HashMap<String, node::LiveCell>>,
-    /// Lineages this run created: nothing of them can exist yet.
-    new_lineages: Mutex<HashSet<String>>,
-    /// Addresses this process sent a create for: a retry looks afresh.
-    launched: Mutex<HashSet<String>>,
+    /// What creates adopt from (`rest_cloud::node`).
+    adoption: Adoption,
 }
 
 impl LinodeDriver {
@@ -83,43 +77,23 @@ impl LinodeDriver {
         var: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, DriverError> {
         let name = config.name.clone();
-        let settings = settings::resolve(&config.settings)
+        let settings = settings::Settings::resolve(&config.settings)
             .map_err(|e| e.into_driver_error("linode", &name))?;
-        let token = settings
-            .token
-            .clone()
-            .or_else(|| var(settings::TOKEN_VARIABLE))
-            .filter(|t| !t.is_empty());
-        let endpoint = settings
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| settings::ENDPOINT.into());
-        let api = match token {
-            Some(token) => {
-                let mut client = Client::new(
-                    &endpoint,
-                    Token::new(token),
-                    Box::new(api::Linode),
-                    Paging::PageOf("/page", "/pages"),
-                )
-                .map_err(|e| DriverError::fatal(format!("Provider `{name}`: {e}.")))?
-                .with_page_size("page_size");
-                if let Some(timeout) = settings.request_timeout() {
-                    client = client.with_timeout(timeout);
-                }
-                Some(client)
-            }
-            None => None,
-        };
+        let api = settings
+            .client(
+                &name,
+                var,
+                Box::new(api::Linode),
+                Paging::PageOf("/page", "/pages"),
+            )?
+            .map(|client| client.with_page_size("page_size"));
         Ok(LinodeDriver {
             name,
             api,
             regions: settings.regions.clone(),
             ready_timeout: settings.ready_timeout(),
             catalog: tokio::sync::Mutex::new(None),
-            live: Mutex::new(Default::default()),
-            new_lineages: Mutex::new(HashSet::new()),
-            launched: Mutex::new(HashSet::new()),
+            adoption: Adoption::default(),
         })
     }
 
@@ -200,10 +174,6 @@ impl LinodeDriver {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 #[async_trait]
 impl Driver for LinodeDriver {
     fn name(&self) -> &str {
@@ -229,7 +199,7 @@ impl Driver for LinodeDriver {
     }
 
     fn lineage_is_new(&self, lineage: &str) {
-        lock(&self.new_lineages).insert(lineage.to_string());
+        self.adoption.lineage_is_new(lineage);
     }
 
     async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {

@@ -1,61 +1,20 @@
 //! Instances: one per node, created after looking for one of this lineage and address to
 //! adopt, polled until `running` with an address, deleted idempotently.
 //!
-//! Adoption looks in one snapshot of the lineage's instances (seeded by refresh, else listed
-//! by the first create, empty without asking for a lineage this run made), so N creates do
-//! not make N list calls; a create this process already attempted lists afresh.
+//! Adoption, the dependency check, the poll pacing and the user data are the shared
+//! REST-cloud ones (`crate::driver::rest_cloud::node`).
 //!
 //! Linode wants a root password with every image deploy: each create draws a random one,
 //! sends it once and forgets it (login is by the SSH key in `authorized_keys`).
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::marks;
-use super::{LinodeDriver, lock};
-use crate::backoff::Policy;
-use crate::driver::{CreateRequest, DriverError, Scope};
+use super::{LinodeDriver, marks};
+use crate::driver::rest_cloud::{self, node::user_data};
+use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
-use crate::resource::{Address, Attributes, Desired, Existing, Kind, Placement};
-
-/// Live instances of one lineage by the address they were created for (the lowest id of any
-/// twins).
-pub(super) type Live = HashMap<Address, Value>;
-pub(super) type LiveCell = Arc<tokio::sync::OnceCell<Live>>;
-
-const POLL_FIRST: Duration = Duration::from_millis(200);
-const POLL_MAX: Duration = Duration::from_secs(5);
-
-/// The instances of a list by address.
-pub(super) fn by_address(instances: &[Value]) -> Live {
-    let mut live = Live::new();
-    for i in instances {
-        let Some(address) = marks::address_of(&tags(i)) else {
-            continue;
-        };
-        let id = i["id"].as_u64().unwrap_or(u64::MAX);
-        match live.get(&address) {
-            Some(old) if old["id"].as_u64().unwrap_or(u64::MAX) <= id => {}
-            _ => {
-                live.insert(address, i.clone());
-            }
-        }
-    }
-    live
-}
-
-fn tags(instance: &Value) -> Vec<String> {
-    instance["tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.as_str().map(String::from))
-        .collect()
-}
+use crate::resource::{Address, Attributes, Existing, Kind};
 
 /// Whether an IPv4 address is in a private range (Linode lists private addresses in `ipv4`
 /// next to the public one).
@@ -106,34 +65,10 @@ fn root_password() -> String {
 }
 
 impl LinodeDriver {
-    /// The live instances of `lineage`, listed at most once per process.
-    async fn live(&self, lineage: &str) -> Result<LiveCell, DriverError> {
-        let cell = lock(&self.live)
-            .entry(lineage.to_string())
-            .or_default()
-            .clone();
-        let new = lock(&self.new_lineages).contains(lineage);
-        cell.get_or_try_init(|| async {
-            if new {
-                return Ok(Live::new());
-            }
-            Ok::<Live, DriverError>(by_address(&self.lineage_instances(lineage).await?))
-        })
-        .await?;
-        Ok(cell)
-    }
-
     /// Every instance tagged with `lineage`, one call per page (`X-Filter` on the tag).
     pub(super) async fn lineage_instances(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
         let filter = json!({"tags": marks::lineage_tag(lineage)});
         self.list("/v4/linode/instances", Some(&filter)).await
-    }
-
-    pub(super) fn seed_live(&self, lineage: &str, live: Live) {
-        lock(&self.live).insert(
-            lineage.to_string(),
-            Arc::new(tokio::sync::OnceCell::new_with(Some(live))),
-        );
     }
 
     pub(super) async fn create_instance(
@@ -143,29 +78,8 @@ impl LinodeDriver {
         let desired = request.desired;
         let placement = request.placement;
         let region = placement.location.as_str();
-        let dependency = |kind: Kind| {
-            request.dependencies.iter().find(|d| {
-                d.kind == kind
-                    && d.placement.location == region
-                    && desired.depends_on.contains(&d.address)
-            })
-        };
-        for kind in [Kind::Firewall, Kind::Key] {
-            if let Some(address) = desired
-                .depends_on
-                .iter()
-                .find(|a| a.is_regional(kind, &self.name, region))
-                && dependency(kind).is_none()
-            {
-                return Err(DriverError::fail_over(format!(
-                    "{} cannot be created in {region}: {address} does not exist (its creation \
-                     failed).",
-                    desired.address
-                ))
-                .with_code("DependencyMissing")
-                .with_scope(Scope::Location));
-            }
-        }
+        rest_cloud::node::check_dependencies(request, &self.name)?;
+        let dependency = |kind: Kind| rest_cloud::node::dependency(request, kind);
         let address_tag = marks::address_tag(&desired.address).ok_or_else(|| {
             DriverError::fatal(format!(
                 "{} is not a node address Linode tags can carry.",
@@ -175,33 +89,19 @@ impl LinodeDriver {
 
         // Adoption: an instance of this lineage and address a crash left behind, but never
         // the old instance of a replace.
-        let replacing: Vec<u64> = request
-            .replacing
-            .iter()
-            .filter_map(|r| r.provider_id.parse().ok())
-            .collect();
-        let retried = lock(&self.launched).contains(desired.address.as_str());
-        let found = if retried {
-            by_address(
-                &self
-                    .lineage_instances(request.lineage)
-                    .await?
-                    .into_iter()
-                    .filter(|i| !replacing.contains(&i["id"].as_u64().unwrap_or(0)))
-                    .collect::<Vec<_>>(),
-            )
-            .remove(&desired.address)
-        } else {
-            let cell = self.live(request.lineage).await?;
-            cell.get()
-                .and_then(|live| live.get(&desired.address))
-                .filter(|i| !replacing.contains(&i["id"].as_u64().unwrap_or(0)))
-                .cloned()
-        };
+        let found = self
+            .adoption
+            .find(request, || self.lineage_instances(request.lineage))
+            .await?;
         if let Some(found) = found {
             let id = found["id"].as_u64().unwrap_or_default();
             let running = self.wait_running(id, &desired.address).await?;
-            return Ok(self.existing(desired, placement, &running));
+            return Ok(rest_cloud::node::existing(
+                desired,
+                placement,
+                &running,
+                observed(&running),
+            ));
         }
 
         // Labels are unique per account: the lineage and a random part keep two states, and
@@ -240,13 +140,13 @@ impl LinodeDriver {
             .and_then(Value::as_str)
             .unwrap_or_default();
         if !command.is_empty() {
-            let script = crate::driver::digitalocean::node::user_data(command, attributes);
+            let script = user_data(command, attributes);
             body["metadata"] =
                 json!({"user_data": base64::engine::general_purpose::STANDARD.encode(script)});
         }
         // Never repeated here: a lost answer is repaired by the executor's retry, which finds
         // the instance by its tags instead of creating another.
-        lock(&self.launched).insert(desired.address.to_string());
+        self.adoption.launching(&desired.address);
         let answer = self
             .call(
                 Method::Post,
@@ -266,77 +166,45 @@ impl LinodeDriver {
             .with_code("MalformedResponse")
         })?;
         let running = self.wait_running(id, &desired.address).await?;
-        Ok(self.existing(desired, placement, &running))
-    }
-
-    fn existing(&self, desired: &Desired, placement: &Placement, instance: &Value) -> Existing {
-        Existing {
-            address: desired.address.clone(),
-            kind: Kind::Node,
-            placement: placement.clone(),
-            provider_id: instance["id"].as_u64().unwrap_or_default().to_string(),
-            attributes: desired.attributes.clone(),
-            observed: observed(instance),
-            dependencies: desired.depends_on.clone(),
-        }
+        Ok(rest_cloud::node::existing(
+            desired,
+            placement,
+            &running,
+            observed(&running),
+        ))
     }
 
     /// Polls the instance until it is running with a public address.
     async fn wait_running(&self, id: u64, address: &Address) -> Result<Value, DriverError> {
-        let mut polls = Policy::until(POLL_FIRST, POLL_MAX, self.ready_timeout)
-            .with_jitter(0.0)
-            .start();
-        loop {
+        let path = &format!("/v4/linode/instances/{id}");
+        let get = || async move {
             match self
                 .api()?
-                .call(
-                    Method::Get,
-                    &format!("/v4/linode/instances/{id}"),
-                    &[],
-                    None,
-                    Repeat::Safe,
-                )
+                .call(Method::Get, path, &[], None, Repeat::Safe)
                 .await
             {
-                Ok(instance) => {
-                    if instance["status"] == "running"
-                        && !observed(&instance)["public_ip"].is_null()
-                    {
-                        return Ok(instance);
-                    }
-                }
-                // Not visible yet right after the create.
-                Err(e) if super::api::is_not_found(&e) => {}
-                Err(e) => return Err(super::api::driver_error(&self.name, e)),
+                Ok(answer) => Ok(Some(answer)),
+                Err(e) if super::api::is_not_found(&e) => Ok(None),
+                Err(e) => Err(super::api::driver_error(&self.name, e)),
             }
-            if !polls.wait(None).await {
-                return Err(DriverError::retry(format!(
-                    "Linode {id} for {address} was not running after {}s; it is left as it is \
-                     and adopted by the next attempt.",
-                    self.ready_timeout.as_secs()
-                ))
-                .with_code("WaitTimeout"));
-            }
-        }
+        };
+        let ready =
+            |node: &Value| node["status"] == "running" && !observed(node)["public_ip"].is_null();
+        rest_cloud::node::wait_until(self.ready_timeout, get, ready, || {
+            DriverError::retry(format!(
+                "Linode {id} for {address} was not running after {}s; it is left as it is \
+                 and adopted by the next attempt.",
+                self.ready_timeout.as_secs()
+            ))
+            .with_code("WaitTimeout")
+        })
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn twins_resolve_to_the_lowest_id_and_addresses_come_from_tags() {
-        let instances = [
-            json!({"id": 9, "tags": ["oss:lineage:L", "oss:node:web:0"]}),
-            json!({"id": 3, "tags": ["oss:lineage:L", "oss:node:web:0"]}),
-            json!({"id": 4, "tags": ["oss:lineage:L", "oss:node:web:1"]}),
-            json!({"id": 5, "tags": ["oss:lineage:L"]}),
-        ];
-        let live = by_address(&instances);
-        assert_eq!(live.len(), 2);
-        assert_eq!(live[&Address::node("web", 0)]["id"], 3);
-    }
 
     #[test]
     fn public_and_private_addresses_are_told_apart() {

@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 
 use super::{LinodeDriver, attribute_name, marks};
+use crate::driver::rest_cloud::objects::{made, ports, sources};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
 use crate::resource::{Attributes, Desired, Existing, Kind};
@@ -35,11 +36,10 @@ pub(super) fn firewall_observed(firewall: &Value) -> Attributes {
 /// The group's ports as Linode firewall rules: inbound TCP accepted from anywhere, or from
 /// the blocks of the port's `sources` entry, everything else dropped; outbound open.
 fn rules(attributes: &Attributes) -> Value {
-    let sources = attributes.get("sources").and_then(Value::as_object);
     let inbound: Vec<Value> = ports(attributes)
         .iter()
         .map(|p| {
-            let addresses = match sources.and_then(|s| s.get(&p.to_string())) {
+            let addresses = match sources(attributes, *p) {
                 Some(blocks) => {
                     let blocks: Vec<&str> = blocks
                         .as_array()
@@ -72,28 +72,6 @@ fn rules(attributes: &Attributes) -> Value {
         "outbound": [],
         "outbound_policy": "ACCEPT",
     })
-}
-
-fn ports(attributes: &Attributes) -> Vec<u64> {
-    attributes
-        .get("ports")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_u64)
-        .collect()
-}
-
-fn made(request: &CreateRequest<'_>, kind: Kind, id: String, observed: Attributes) -> Existing {
-    Existing {
-        address: request.desired.address.clone(),
-        kind,
-        placement: request.placement.clone(),
-        provider_id: id,
-        attributes: request.desired.attributes.clone(),
-        observed,
-        dependencies: Vec::new(),
-    }
 }
 
 impl LinodeDriver {
@@ -164,7 +142,7 @@ impl LinodeDriver {
             request.lineage,
             FIREWALL_LABEL_MAX,
         );
-        if !super::lock(&self.new_lineages).contains(request.lineage) {
+        if !self.adoption.is_new(request.lineage) {
             let firewalls = self.list("/v4/networking/firewalls", None).await?;
             if let Some(found) = firewalls.iter().find(|f| f["label"] == label.as_str()) {
                 return Ok(made(

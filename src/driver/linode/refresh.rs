@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 
-use super::node::{self, by_address};
+use super::LinodeDriver;
+use super::node;
 use super::objects::{firewall_observed, key_observed};
-use super::{LinodeDriver, lock};
+use crate::driver::rest_cloud::node::by_address;
 use crate::driver::{DriverError, Refreshed};
 use crate::resource::{Attributes, Existing, Kind};
 
@@ -18,7 +19,7 @@ impl LinodeDriver {
         known: &[Existing],
     ) -> Result<Refreshed, DriverError> {
         let has = |kind: Kind| known.iter().any(|e| e.kind == kind);
-        let new = lock(&self.new_lineages).contains(lineage);
+        let new = self.adoption.is_new(lineage);
         let instances = async {
             if new {
                 Ok(Vec::new())
@@ -41,7 +42,7 @@ impl LinodeDriver {
             }
         };
         let (instances, keys, firewalls) = tokio::try_join!(instances, keys, firewalls)?;
-        self.seed_live(lineage, by_address(&instances));
+        self.adoption.seed(lineage, by_address(&instances));
 
         let mut seen: HashMap<(Kind, String), Attributes> = HashMap::new();
         for i in &instances {

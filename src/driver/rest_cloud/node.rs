@@ -1,0 +1,249 @@
+//! What a REST-cloud node create shares across providers: the snapshot of a lineage's live
+//! nodes that creates adopt from (so a crash ends in adoption, not a duplicate), the check
+//! that a node's key and firewall exist in its region, the poll pacing of a wait until
+//! running and its state record, and the node command as user data.
+//!
+//! Adoption looks in one snapshot of the lineage's nodes (seeded by refresh, else listed by
+//! the first create, empty without asking for a lineage this run made), so N creates do not
+//! make N list calls; a create this process already attempted lists afresh.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{lock, marks};
+use crate::backoff::Policy;
+use crate::driver::{CreateRequest, DriverError, Scope};
+use crate::resource::{Address, Attributes, Desired, Existing, Kind, Placement};
+
+/// Live nodes of one lineage by the address they were created for (the lowest id of any
+/// twins).
+pub type Live = HashMap<Address, Value>;
+type LiveCell = Arc<tokio::sync::OnceCell<Live>>;
+
+/// The first and the longest pause between two polls of a node being created.
+const POLL_FIRST: Duration = Duration::from_millis(200);
+const POLL_MAX: Duration = Duration::from_secs(5);
+
+/// Polls a node being created until `ready` holds of it, at the shared pacing, for at most
+/// `timeout`; then `timed_out` is the error. `get` reads the node once: `Ok(None)` while it
+/// is not visible yet (right after the create).
+pub async fn wait_until<F, Fut>(
+    timeout: Duration,
+    mut get: F,
+    ready: impl Fn(&Value) -> bool,
+    timed_out: impl FnOnce() -> DriverError,
+) -> Result<Value, DriverError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<Value>, DriverError>>,
+{
+    let mut polls = Policy::until(POLL_FIRST, POLL_MAX, timeout)
+        .with_jitter(0.0)
+        .start();
+    loop {
+        if let Some(node) = get().await?
+            && ready(&node)
+        {
+            return Ok(node);
+        }
+        if !polls.wait(None).await {
+            return Err(timed_out());
+        }
+    }
+}
+
+/// The state record of the node `desired` at `placement` is now, `observed` as its driver
+/// reads it.
+pub fn existing(
+    desired: &Desired,
+    placement: &Placement,
+    node: &Value,
+    observed: Attributes,
+) -> Existing {
+    Existing {
+        address: desired.address.clone(),
+        kind: Kind::Node,
+        placement: placement.clone(),
+        provider_id: node["id"].as_u64().unwrap_or_default().to_string(),
+        attributes: desired.attributes.clone(),
+        observed,
+        dependencies: desired.depends_on.clone(),
+    }
+}
+
+/// The nodes of a list (droplets, instances: objects with a numeric `id` and `tags`) by the
+/// address their tags name.
+pub fn by_address(nodes: &[Value]) -> Live {
+    let mut live = Live::new();
+    for n in nodes {
+        let Some(address) = marks::address_of(&marks::tags(n)) else {
+            continue;
+        };
+        let id = n["id"].as_u64().unwrap_or(u64::MAX);
+        match live.get(&address) {
+            Some(old) if old["id"].as_u64().unwrap_or(u64::MAX) <= id => {}
+            _ => {
+                live.insert(address, n.clone());
+            }
+        }
+    }
+    live
+}
+
+/// What one driver knows of the lineages it creates in, for adoption.
+#[derive(Default)]
+pub struct Adoption {
+    /// Per lineage: the live nodes of the lineage, read once (by refresh, or by the first
+    /// create).
+    live: Mutex<HashMap<String, LiveCell>>,
+    /// Lineages this run created: nothing of them can exist yet.
+    new_lineages: Mutex<HashSet<String>>,
+    /// Addresses this process sent a create for: a retry looks afresh.
+    launched: Mutex<HashSet<String>>,
+}
+
+impl Adoption {
+    pub fn lineage_is_new(&self, lineage: &str) {
+        lock(&self.new_lineages).insert(lineage.to_string());
+    }
+
+    /// Whether this run created `lineage` (so nothing of it can exist to list).
+    pub fn is_new(&self, lineage: &str) -> bool {
+        lock(&self.new_lineages).contains(lineage)
+    }
+
+    /// What refresh listed of `lineage`: the snapshot creates adopt from.
+    pub fn seed(&self, lineage: &str, live: Live) {
+        lock(&self.live).insert(
+            lineage.to_string(),
+            Arc::new(tokio::sync::OnceCell::new_with(Some(live))),
+        );
+    }
+
+    /// Called right before the create call is sent for `address`.
+    pub fn launching(&self, address: &Address) {
+        lock(&self.launched).insert(address.to_string());
+    }
+
+    /// The node of this lineage and address a crash left behind, never one this create
+    /// replaces. `list` lists the lineage's nodes; it is called at most once per lineage,
+    /// and again for a create this process already sent.
+    pub async fn find<F, Fut>(
+        &self,
+        request: &CreateRequest<'_>,
+        list: F,
+    ) -> Result<Option<Value>, DriverError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Vec<Value>, DriverError>>,
+    {
+        let address = &request.desired.address;
+        let replacing: Vec<u64> = request
+            .replacing
+            .iter()
+            .filter_map(|r| r.provider_id.parse().ok())
+            .collect();
+        let kept = |n: &Value| !replacing.contains(&n["id"].as_u64().unwrap_or(0));
+        if lock(&self.launched).contains(address.as_str()) {
+            let nodes: Vec<Value> = list().await?.into_iter().filter(kept).collect();
+            return Ok(by_address(&nodes).remove(address));
+        }
+        let cell = lock(&self.live)
+            .entry(request.lineage.to_string())
+            .or_default()
+            .clone();
+        let new = self.is_new(request.lineage);
+        cell.get_or_try_init(|| async {
+            if new {
+                return Ok(Live::new());
+            }
+            Ok::<Live, DriverError>(by_address(&list().await?))
+        })
+        .await?;
+        Ok(cell
+            .get()
+            .and_then(|live| live.get(address))
+            .filter(|n| kept(n))
+            .cloned())
+    }
+}
+
+/// The dependency of `kind` (key, firewall) the node of `request` uses in its region.
+pub fn dependency<'r>(request: &CreateRequest<'r>, kind: Kind) -> Option<&'r Existing> {
+    let desired = request.desired;
+    let region = request.placement.location.as_str();
+    request.dependencies.iter().find(|d| {
+        d.kind == kind && d.placement.location == region && desired.depends_on.contains(&d.address)
+    })
+}
+
+/// Refuses, as a fail-over of the location, a node whose region's key or firewall of
+/// provider `provider` was planned but does not exist (its creation failed).
+pub fn check_dependencies(request: &CreateRequest<'_>, provider: &str) -> Result<(), DriverError> {
+    let desired = request.desired;
+    let region = request.placement.location.as_str();
+    for kind in [Kind::Firewall, Kind::Key] {
+        if let Some(address) = desired
+            .depends_on
+            .iter()
+            .find(|a| a.is_regional(kind, provider, region))
+            && dependency(request, kind).is_none()
+        {
+            return Err(DriverError::fail_over(format!(
+                "{} cannot be created in {region}: {address} does not exist (its creation \
+                 failed).",
+                desired.address
+            ))
+            .with_code("DependencyMissing")
+            .with_scope(Scope::Location));
+        }
+    }
+    Ok(())
+}
+
+/// The node command as user data: a shell script cloud-init runs at first boot, the group's
+/// `env` exported first (names are checked by the schema; values single-quoted).
+pub fn user_data(command: &str, attributes: &Attributes) -> String {
+    let exports: String = attributes
+        .get("env")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, value)| Some((name, value.as_str()?)))
+        .map(|(name, value)| format!("export {name}='{}'\n", value.replace('\'', "'\\''")))
+        .collect();
+    format!("#!/bin/sh\n{exports}{command}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn twins_resolve_to_the_lowest_id_and_addresses_come_from_tags() {
+        let nodes = [
+            json!({"id": 9, "tags": ["oss:lineage:L", "oss:node:web:0"]}),
+            json!({"id": 3, "tags": ["oss:lineage:L", "oss:node:web:0"]}),
+            json!({"id": 4, "tags": ["oss:lineage:L", "oss:node:web:1"]}),
+            json!({"id": 5, "tags": ["oss:lineage:L"]}),
+        ];
+        let live = by_address(&nodes);
+        assert_eq!(live.len(), 2);
+        assert_eq!(live[&Address::node("web", 0)]["id"], 3);
+    }
+
+    #[test]
+    fn user_data_exports_env_then_runs_the_command() {
+        let mut attributes = Attributes::new();
+        attributes.insert("env".into(), json!({"A": "it's"}));
+        assert_eq!(
+            user_data("echo hi", &attributes),
+            "#!/bin/sh\nexport A='it'\\''s'\necho hi\n"
+        );
+    }
+}
