@@ -29,6 +29,7 @@ pub mod plan;
 pub mod reference;
 pub mod report;
 pub mod resource;
+pub mod secret;
 pub mod secrets;
 pub mod serve;
 pub mod state;
