@@ -351,3 +351,47 @@ fn a_literal_passphrase_is_refused_where_it_is_written() {
         "{err}"
     );
 }
+
+/// The vault's key as the state's: sealed with two of three shares, refused with one, and
+/// after `oss secrets rotate` the old version names the data key it needs.
+#[test]
+fn the_shares_key_provider_seals_with_the_vaults_key() {
+    let w = Where::local();
+    let p = &w.project;
+    p.set_env("OSS_AGENT_DIR", p.path("agents").to_str().unwrap());
+    p.set_env("OSS_SHARES", "");
+    let out = p.ok(&["secrets", "init", "--shares", "3", "--threshold", "2"]);
+    let shares: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("  "))
+        .map(|l| p.path(l).display().to_string())
+        .collect();
+    assert_eq!(shares.len(), 3, "{out}");
+    let name = unique("shares");
+    let shared = json!({"key_provider": {"shares": {}}, "method": "aes_gcm"});
+    let mut migrate = shared.clone();
+    migrate["fallback"] = json!({"method": "unencrypted"});
+    w.settings(&name, 1, migrate);
+    p.set_env("OSS_SHARES", &shares[..2].join(":"));
+    p.ok(&["apply", "--auto-approve"]);
+    let stored = w.stored();
+    assert_encrypted(&stored, "sealed with the vault's key");
+    let envelope: Value = serde_json::from_str(&stored).unwrap();
+    assert!(envelope["key"]["shares"]["vault"].is_string(), "{stored}");
+
+    w.settings(&name, 1, shared);
+    assert_eq!(w.addresses(), ["node.app[0]"]);
+    p.set_env("OSS_SHARES", &shares[0]);
+    let (code, _, err) = p.run(&["plan"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("key provider shares") && err.contains("the vault does not unlock"),
+        "{err}"
+    );
+
+    p.set_env("OSS_SHARES", &shares[1..].join(":"));
+    p.ok(&["secrets", "rotate"]);
+    let (code, _, err) = p.run(&["plan"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("from before `oss secrets rotate`"), "{err}");
+}
