@@ -395,3 +395,58 @@ fn the_shares_key_provider_seals_with_the_vaults_key() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("from before `oss secrets rotate`"), "{err}");
 }
+
+/// AWS KMS on moto: GenerateDataKey seals the first version (its blob stored with it, the
+/// data key nowhere), a new process opens it through Decrypt, and a KMS key that is not
+/// there is the error, naming KMS's refusal.
+#[test]
+fn the_aws_kms_key_provider_seals_with_a_kms_data_key() {
+    let moto = Moto::start();
+    let key_id = moto.boto(
+        "us-east-1",
+        (AWS_ENV[0].1, AWS_ENV[1].1),
+        &format!(
+            "kms = session.client('kms', endpoint_url={url:?})\n\
+             k = kms.create_key(Description='oss state')['KeyMetadata']['KeyId']\n\
+             kms.create_alias(AliasName='alias/oss-state', TargetKeyId=k)\n\
+             print(json.dumps(k))\n",
+            url = moto.url()
+        ),
+    );
+    let key_id = key_id.as_str().unwrap().to_string();
+    let w = Where::local();
+    for (k, v) in AWS_ENV {
+        w.project.set_env(k, v);
+    }
+    let name = unique("kms");
+    let kms = json!({"key_provider": {"aws_kms": {"key_id": "alias/oss-state", "region": "us-east-1",
+                                                  "endpoint": moto.url()}},
+                     "method": "aes_gcm"});
+    let mut migrate = kms.clone();
+    migrate["fallback"] = json!({"method": "unencrypted"});
+    w.settings(&name, 1, migrate);
+    w.project.ok(&["apply", "--auto-approve"]);
+    let stored = w.stored();
+    assert_encrypted(&stored, "sealed with a KMS data key");
+    let envelope: Value = serde_json::from_str(&stored).unwrap();
+    assert!(envelope["key"]["aws_kms"]["blob"].is_string(), "{stored}");
+
+    w.settings(&name, 1, kms);
+    assert_eq!(w.addresses(), ["node.app[0]"]);
+
+    // A KMS key that is not there: KMS's refusal is the error.
+    w.settings(
+        &name,
+        1,
+        json!({"key_provider": {"aws_kms": {"key_id": "alias/no-such-key", "region": "us-east-1",
+                                            "endpoint": moto.url()}},
+               "method": "aes_gcm"}),
+    );
+    let (code, _, err) = w.project.run(&["plan"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("KMS Decrypt of key alias/no-such-key failed"),
+        "{err}"
+    );
+    assert!(!key_id.is_empty());
+}

@@ -31,6 +31,8 @@ pub enum KeyMeta {
         iterations: u32,
         salt: String,
     },
+    /// The data key as KMS sealed it (its CiphertextBlob, base64) under `key_id`.
+    AwsKms { key_id: String, blob: String },
     /// The data key of the vault `vault`, as it was under its `key_id` (rotation changes it).
     Shares { vault: String, key_id: String },
 }
@@ -40,6 +42,7 @@ impl KeyMeta {
     pub fn provider(&self) -> &'static str {
         match self {
             KeyMeta::Passphrase { .. } => "passphrase",
+            KeyMeta::AwsKms { .. } => "aws_kms",
             KeyMeta::Shares { .. } => "shares",
         }
     }

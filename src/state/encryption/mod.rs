@@ -13,6 +13,7 @@
 //! which version, which key provider and what is missing, never a key or a passphrase.
 
 pub mod envelope;
+mod kms;
 pub mod provider;
 pub mod settings;
 

@@ -1,6 +1,7 @@
 //! Key providers: each makes the 256-bit key a new version is sealed with, with the public
 //! parameters the version records ([`KeyMeta`]), and makes it again from those parameters to
-//! read. `passphrase` stretches a passphrase with PBKDF2-HMAC-SHA512 (salt and iteration
+//! read. `aws_kms` asks KMS for a data key and stores it as KMS sealed it ([`super::kms`]);
+//! `passphrase` stretches a passphrase with PBKDF2-HMAC-SHA512 (salt and iteration
 //! count stored per version); `shares` takes the vault's data key through
 //! [`crate::secrets::data_key`]'s way in. Keys zeroize on drop; messages name the provider,
 //! never a key or the passphrase.
@@ -13,6 +14,7 @@ use rand::Rng as _;
 use sha2::Digest as _;
 
 use super::envelope::KeyMeta;
+use super::kms::Kms;
 use super::settings::{self, KeyProvider};
 use crate::secret::Secret;
 use crate::secrets::{self, Key};
@@ -42,6 +44,7 @@ pub enum Provider {
         passphrase: Secret,
         iterations: u32,
     },
+    AwsKms(Kms),
     Shares {
         unlock: Option<secrets::Unlock>,
         /// The vault's id, key id and data key, once unlocked.
@@ -56,6 +59,9 @@ impl Provider {
                 passphrase: p.passphrase.clone(),
                 iterations: p.iterations,
             }),
+            KeyProvider::AwsKms(k) => Kms::new(k)
+                .map(Provider::AwsKms)
+                .map_err(|e| format!("key provider aws_kms {e}")),
             KeyProvider::Shares(settings::Shares {}) => Ok(Provider::Shares {
                 unlock: context.unlock.clone(),
                 opened: tokio::sync::OnceCell::new(),
@@ -66,6 +72,7 @@ impl Provider {
     pub fn name(&self) -> &'static str {
         match self {
             Provider::Passphrase { .. } => "passphrase",
+            Provider::AwsKms(_) => "aws_kms",
             Provider::Shares { .. } => "shares",
         }
     }
@@ -86,6 +93,16 @@ impl Provider {
                 };
                 let key = stretch(passphrase.clone(), salt.to_vec(), *iterations).await;
                 Ok(DocKey { key, meta })
+            }
+            Provider::AwsKms(kms) => {
+                let (key, blob) = kms.generate().await?;
+                Ok(DocKey {
+                    key,
+                    meta: KeyMeta::AwsKms {
+                        key_id: kms.key_id().to_string(),
+                        blob,
+                    },
+                })
             }
             Provider::Shares { .. } => {
                 let opened = self.vault().await?;
@@ -111,6 +128,7 @@ impl Provider {
                     iterations: i, kdf, ..
                 },
             ) => i == iterations && kdf == KDF,
+            (Provider::AwsKms(kms), KeyMeta::AwsKms { key_id, .. }) => key_id == kms.key_id(),
             (Provider::Shares { .. }, KeyMeta::Shares { .. }) => true,
             _ => false,
         }
@@ -142,6 +160,7 @@ impl Provider {
                     .map_err(|_| "its salt is not base64 (a changed envelope)".to_string())?;
                 Ok(stretch(passphrase.clone(), salt, *iterations).await)
             }
+            (Provider::AwsKms(kms), KeyMeta::AwsKms { blob, .. }) => kms.decrypt(blob).await,
             (Provider::Shares { .. }, KeyMeta::Shares { vault, key_id }) => {
                 let opened = self.vault().await?;
                 let (id, current, data) = &*opened;

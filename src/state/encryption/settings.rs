@@ -43,6 +43,8 @@ pub enum Method {
 pub enum KeyProvider {
     /// A passphrase (from `env.NAME` or `secret.NAME`) stretched with PBKDF2-HMAC-SHA512.
     Passphrase(Passphrase),
+    /// A data key from AWS KMS (GenerateDataKey), stored sealed by KMS with each version.
+    AwsKms(AwsKms),
     /// The vault's data key (the shares unlock it).
     Shares(Shares),
 }
@@ -52,6 +54,7 @@ impl KeyProvider {
     pub fn name(&self) -> &'static str {
         match self {
             KeyProvider::Passphrase(_) => "passphrase",
+            KeyProvider::AwsKms(_) => "aws_kms",
             KeyProvider::Shares(_) => "shares",
         }
     }
@@ -75,6 +78,20 @@ pub struct Passphrase {
 
 fn default_iterations() -> u32 {
     DEFAULT_ITERATIONS
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsKms {
+    /// The KMS key: id, ARN or `alias/NAME`.
+    pub key_id: String,
+    pub region: String,
+    /// A KMS-compatible endpoint (`http://127.0.0.1:5000`); AWS's own when absent.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// A profile in the shared AWS files; else the standard environment variables.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -107,7 +124,7 @@ impl Encryption {
 fn check_pair(method: Method, provider: Option<&KeyProvider>, at: &str) -> Result<(), String> {
     match (method, provider) {
         (Method::AesGcm, None) => Err(format!(
-            "{at}: \"method\": \"aes_gcm\" needs a \"key_provider\" (passphrase or shares)"
+            "{at}: \"method\": \"aes_gcm\" needs a \"key_provider\" (passphrase, aws_kms or shares)"
         )),
         (Method::Unencrypted, Some(p)) => Err(format!(
             "{at}: \"method\": \"unencrypted\" uses no key, yet key_provider {} is given; \

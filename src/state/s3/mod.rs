@@ -23,7 +23,7 @@
 //! [`location`], the lock [`lock`], the journal objects [`journal`], requests and signing
 //! `http`.
 
-mod http;
+pub(crate) mod http;
 mod journal;
 mod location;
 mod lock;
