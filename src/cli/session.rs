@@ -15,7 +15,7 @@ use crate::strategy::{self, Strategy};
 /// The secrets met so far (values of `env.` and `secret.` references), replaced in every
 /// error printed.
 #[derive(Default)]
-pub struct Secrets(Vec<String>);
+pub struct Secrets(zeroize::Zeroizing<Vec<String>>);
 
 impl Secrets {
     fn extend(&mut self, secrets: &[String]) {
