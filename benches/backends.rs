@@ -98,6 +98,7 @@ async fn main() {
         &BackendSpec {
             kind: "local".into(),
             url: None,
+            ..Default::default()
         },
         dir.path(),
         "bench",
@@ -112,6 +113,7 @@ async fn main() {
         &BackendSpec {
             kind: "postgres".into(),
             url: Some(url),
+            ..Default::default()
         },
         dir.path(),
         &name,
@@ -125,6 +127,7 @@ async fn main() {
         &BackendSpec {
             kind: "s3".into(),
             url: Some(url),
+            ..Default::default()
         },
         dir.path(),
         &name,

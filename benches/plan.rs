@@ -30,6 +30,7 @@ async fn plan(text: &str, dir: &Path) -> String {
     let local = BackendSpec {
         kind: "local".into(),
         url: None,
+        ..Default::default()
     };
     let backend = open_backend(&local, dir, &strategy.name)
         .await

@@ -31,6 +31,7 @@ pub mod plan;
 pub mod reference;
 pub mod report;
 pub mod resource;
+pub mod secret;
 pub mod secrets;
 pub mod serve;
 pub mod state;

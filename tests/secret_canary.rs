@@ -2,7 +2,9 @@
 //! `secret.NAME` (through shares and through the unlock agent), appears nowhere: not in any
 //! command's output (every plan format, show, state, graph, catalog, errors) and not in any
 //! file oss leaves in the project (state, its backup, the journal, saved plans, the simulated cloud's records),
-//! nor in a local node's environment (tests/node_env.rs reads that from /proc as well).
+//! nor in a local node's environment (tests/node_env.rs reads that from /proc as well). A
+//! secret used as the state-encryption passphrase, and a wrong one, appear in no output,
+//! error, sealed version or settings `Debug` either.
 //!
 //! The secrets are canaries: distinctive strings no output would hold by chance. The scanner
 //! is checked on a planted file, so the test cannot pass by scanning nothing.
@@ -577,4 +579,80 @@ fn a_secret_appears_on_no_page_of_the_dashboard() {
     for text in &outputs {
         assert!(!text.contains(CANARY), "a secret leaked:\n{text}");
     }
+}
+
+/// State encrypted with the secret as its passphrase (`env.`, the same variable the clouds
+/// read): neither the passphrase nor a wrong one appears in any output, error, stored
+/// version, backup or saved plan, nor in the key provider settings' `Debug`; and the stored
+/// versions are sealed (the scanner reads them: they are there and hold no resource name).
+#[test]
+fn an_encrypted_state_and_its_passphrase_leak_nowhere() {
+    let encrypted = |count: usize, passphrase_var: &str| {
+        let mut s = strategy(count, "OSS_CANARY_KEY");
+        s["state"] = serde_json::json!({"backend": "local", "encryption": {
+            "key_provider": {"passphrase": {"passphrase": format!("env.{passphrase_var}"), "iterations": 10000}},
+            "method": "aes_gcm", "fallback": {"method": "unencrypted"}}});
+        s
+    };
+    let p = Project::with_strategy(&encrypted(2, "OSS_CANARY_KEY"));
+    let mut outputs = Vec::new();
+    ok(&p, &["plan", "--out", "p.bin"], &mut outputs);
+    for format in [&[][..], &["--json"], &["--markdown"], &["--concise"]] {
+        ok(&p, &[&["show", "p.bin"], format].concat(), &mut outputs);
+    }
+    ok(&p, &["apply", "p.bin", "--auto-approve"], &mut outputs);
+    p.write_strategy(&encrypted(3, "OSS_CANARY_KEY"));
+    ok(&p, &["apply", "--auto-approve"], &mut outputs);
+    for args in [
+        &["state", "pull"][..],
+        &["state", "versions", "--json"],
+        &["state", "list"],
+        &["show", "--json"],
+    ] {
+        ok(&p, args, &mut outputs);
+    }
+    let stored = outputs[outputs.len() - 4].clone();
+    assert!(stored.contains("\"encrypted_state\": 1"), "{stored}");
+    assert!(!stored.contains("node.app"), "{stored}");
+
+    // The wrong passphrase (the second canary): refused, echoing neither.
+    p.write_strategy(&encrypted(3, "OSS_CANARY_WRONG_KEY"));
+    let (code, text) = run(&p, &["plan"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("wrong passphrase"), "{text}");
+    outputs.push(text);
+
+    p.write_strategy(&encrypted(3, "OSS_CANARY_KEY"));
+    ok(&p, &["destroy", "--auto-approve"], &mut outputs);
+    for text in &outputs {
+        assert!(
+            !text.contains(CANARY) && !text.contains(WRONG_CANARY),
+            "a secret leaked:\n{text}"
+        );
+    }
+    let scanned: Vec<String> = files_under(p.dir.path())
+        .iter()
+        .map(|f| f.strip_prefix(p.dir.path()).unwrap().display().to_string())
+        .collect();
+    for expected in [
+        "p.bin",
+        "state/cheapest.state.json",
+        "state/cheapest.state.json.backup",
+    ] {
+        assert!(scanned.iter().any(|f| f == expected), "{scanned:?}");
+    }
+    assert_eq!(leaking_files(p.dir.path()), Vec::<String>::new());
+
+    // The settings as the program holds them: Debug shows no character of the passphrase.
+    let spec: oss::state::BackendSpec = serde_json::from_value(serde_json::json!({
+        "backend": "local",
+        "encryption": {"method": "aes_gcm",
+                       "key_provider": {"passphrase": {"passphrase": CANARY}}}
+    }))
+    .unwrap();
+    let shown = format!("{spec:?}");
+    assert!(
+        shown.contains("passphrase") && !shown.contains(CANARY),
+        "{shown}"
+    );
 }

@@ -18,7 +18,7 @@ use crate::state::backend::Held;
 struct Registry {
     locks: Vec<(u64, Arc<dyn Held>)>,
     next: u64,
-    secrets: Vec<String>,
+    secrets: zeroize::Zeroizing<Vec<String>>,
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);

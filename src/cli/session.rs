@@ -15,7 +15,7 @@ use crate::strategy::{self, Strategy};
 /// The secrets met so far (values of `env.` and `secret.` references), replaced in every
 /// error printed.
 #[derive(Default)]
-pub struct Secrets(Vec<String>);
+pub struct Secrets(zeroize::Zeroizing<Vec<String>>);
 
 impl Secrets {
     fn extend(&mut self, secrets: &[String]) {
@@ -103,23 +103,33 @@ fn load_strategy(cli: &Cli, secrets: &mut Secrets) -> Result<Strategy, Failure> 
 /// Opens the strategy's session: its drivers and its state backend.
 pub async fn open(cli: &Cli, secrets: &mut Secrets) -> Result<Session, Failure> {
     let strategy = load_strategy(cli, secrets)?;
-    let backend = crate::state::open_backend(
+    let backend = crate::state::open_backend_with(
         &backend_spec(cli, &strategy),
         &cli.state_dir,
         &strategy.name,
+        &key_context(cli),
     )
     .await
     .map_err(Failure::from)?;
     Session::open(strategy, &cli.state_dir, backend).map_err(failure::engine)
 }
 
+/// What the state's key providers may use: the vault's shares (`--share`, `OSS_SHARES`, the
+/// agent), as `secret.` references do.
+pub fn key_context(cli: &Cli) -> crate::state::encryption::provider::Context {
+    crate::state::encryption::provider::Context {
+        unlock: Some(super::shares::unlock_settings(cli, true)),
+    }
+}
+
 /// The state backend: `--backend`/`OSS_BACKEND` first, then the strategy's `state` block,
-/// else the local files.
-fn backend_spec(cli: &Cli, strategy: &Strategy) -> crate::state::BackendSpec {
+/// else the local files. The strategy's encryption holds whichever backend is used.
+pub fn backend_spec(cli: &Cli, strategy: &Strategy) -> crate::state::BackendSpec {
     match &cli.backend {
         Some(kind) => crate::state::BackendSpec {
             kind: kind.clone(),
             url: cli.backend_url.clone(),
+            encryption: strategy.state.as_ref().and_then(|s| s.encryption.clone()),
         },
         None => strategy.state.clone().unwrap_or_default(),
     }

@@ -17,7 +17,7 @@ mod vault;
 use std::path::PathBuf;
 
 pub use error::VaultError;
-pub use key::Key;
+pub use key::{Key, Sealed};
 pub use share::{Share, seal_age};
 pub use unlock::{Collector, Identity, identities};
 pub use vault::{SecretValue, Unlocked, Vault, valid_name};

@@ -95,7 +95,8 @@ pub async fn read(source: &Source, serial: u64) -> Result<State, VersionError> {
         .raw(Some(serial))
         .await?
         .ok_or(VersionError::Missing { serial, backend })?;
-    Ok(redact(document::parse(&bytes, &whence)?, &source.secrets))
+    let opened = source.session.backend.codec().open(&bytes, &whence).await?;
+    Ok(redact(opened.state, &source.secrets))
 }
 
 /// One attribute that differs.

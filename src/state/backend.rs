@@ -6,6 +6,8 @@
 //! so two writers can never both succeed from the same starting point. The serial bump, the
 //! rendering and the push checks are written once here ([`Backend::write`],
 //! [`Backend::push`]); a backend supplies only its compare-and-swap put ([`Backend::put_if`]).
+//! Every version a backend stores or reads passes through its [`Codec`] (encryption at rest):
+//! `write` and `push` seal through it here, each backend's `load` opens through it.
 //! Nothing here prints, and no message carries credentials (URLs are shown without their
 //! password).
 
@@ -16,6 +18,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use super::document::{self, State};
+use super::encryption::Codec;
 use super::error::StateError;
 use super::journal::{Journal, Loaded};
 use super::lock::{LockError, LockInfo, waiting};
@@ -47,6 +50,9 @@ pub trait Backend: Send + Sync {
     /// Where the state lives, for people (no credentials).
     fn describe(&self) -> String;
 
+    /// How versions and journal records are sealed and opened.
+    fn codec(&self) -> &Codec;
+
     /// The latest version with the journal of an unfinished apply folded in.
     async fn load(&self) -> Result<Loaded, StateError>;
 
@@ -61,7 +67,10 @@ pub trait Backend: Send + Sync {
     async fn write(&self, state: &mut State) -> Result<(), StateError> {
         let expected = state.serial;
         state.serial += 1;
-        let result = self.put_if(expected, state, &document::render(state)).await;
+        let result = match self.codec().seal(state, document::render(state)).await {
+            Ok(bytes) => self.put_if(expected, state, &bytes).await,
+            Err(e) => Err(e),
+        };
         if result.is_err() {
             state.serial = expected;
         }
@@ -80,37 +89,34 @@ pub trait Backend: Send + Sync {
     /// The versions kept, oldest first.
     async fn versions(&self) -> Result<Vec<Version>, StateError>;
 
-    /// The stored text of version `serial` (the latest with `None`), exactly as written.
+    /// The stored text of version `serial` (the latest with `None`), exactly as written
+    /// (an envelope, when encrypted).
     async fn raw(&self, serial: Option<u64>) -> Result<Option<Vec<u8>>, StateError>;
 
-    /// Stores `bytes` (a state document) as a new version, after the same checks as `write`
-    /// unless `force`: same lineage, newer serial. For `state push` and `state migrate`.
-    /// Versions are history, so a forced older or equal serial becomes the next one.
+    /// Stores `bytes` (a state document, in clear or an envelope this backend's codec opens)
+    /// as a new version, after the same checks as `write` unless `force`: same lineage, newer
+    /// serial. For `state push` and `state migrate`. Versions are history, so a forced older
+    /// or equal serial becomes the next one. The bytes are kept as they are when they are
+    /// already stored as the codec writes; otherwise sealed (or decrypted) anew.
     async fn push(&self, bytes: &[u8], force: bool) -> Result<State, StateError> {
         let current = self.load().await?.state;
-        let (incoming, bytes, expected) = pushed(bytes, current.as_ref(), force)?;
-        self.put_if(expected, &incoming, &bytes).await?;
+        let mut incoming = self.codec().open(bytes, "the pushed state").await?.state;
+        check_push(current.as_ref(), &incoming, force)?;
+        let latest = current.as_ref().map_or(0, |c| c.serial);
+        let renumbered = current.is_some() && incoming.serial <= latest;
+        if renumbered {
+            incoming.serial = latest + 1;
+        }
+        let stored = if !renumbered && self.codec().written_as_now(bytes).await {
+            bytes.to_vec()
+        } else {
+            self.codec()
+                .seal(&incoming, document::render(&incoming))
+                .await?
+        };
+        self.put_if(latest, &incoming, &stored).await?;
         Ok(incoming)
     }
-}
-
-/// What `push` stores, after the checks of [`check_push`]: the incoming state, its bytes and
-/// the serial the store must still hold. Versions are history, so a forced older or equal
-/// serial becomes the next one (and is rendered anew).
-fn pushed(
-    bytes: &[u8],
-    current: Option<&State>,
-    force: bool,
-) -> Result<(State, Vec<u8>, u64), StateError> {
-    let mut incoming = document::parse(bytes, "the pushed state")?;
-    check_push(current, &incoming, force)?;
-    let latest = current.map_or(0, |c| c.serial);
-    if current.is_some() && incoming.serial <= latest {
-        incoming.serial = latest + 1;
-        let rendered = document::render(&incoming);
-        return Ok((incoming, rendered, latest));
-    }
-    Ok((incoming, bytes.to_vec(), latest))
 }
 
 /// The checks of `push`: `incoming` may replace `current` only with the same lineage and a

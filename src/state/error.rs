@@ -60,6 +60,10 @@ pub enum StateError {
     Conflict { expected: u64, found: u64 },
     #[error("Refused: {0}")]
     Refused(String),
+    /// A version that the state's encryption settings do not let be read (or written): what
+    /// is missing, never a key.
+    #[error("State {whence} {message}")]
+    Encryption { whence: String, message: String },
     #[error("State backend {backend}: {message}")]
     Backend { backend: String, message: String },
 }

@@ -6,7 +6,9 @@
 //! saying who holds it: when the holder's session dies, PostgreSQL releases the lock itself.
 //!
 //! The schema is created on first use. Messages never carry the URL's password. The
-//! connection is TLS as the URL's `sslmode` and `sslrootcert` ask ([`tls`]).
+//! connection is TLS as the URL's `sslmode` and `sslrootcert` ask ([`tls`]). Bodies and
+//! journal rows go through the backend's [`Codec`]; a body whose (authenticated) serial is
+//! not its row's is refused, so a version copied over another is noticed.
 
 mod tls;
 
@@ -17,9 +19,10 @@ use async_trait::async_trait;
 use tokio_postgres::Client;
 
 use super::backend::{self, Backend, Held, Version};
-use super::document::{self, State};
+use super::document::State;
+use super::encryption::{self, Codec, RecordSealer};
 use super::error::StateError;
-use super::journal::{self, Entry, Journal, Loaded};
+use super::journal::{Entry, Journal, Loaded};
 use super::lock::{LockError, LockInfo, who};
 
 const SCHEMA: &str = "
@@ -55,6 +58,7 @@ pub struct PgBackend {
     /// The URL without its password.
     shown: String,
     name: String,
+    codec: Arc<Codec>,
 }
 
 fn failure(shown: &str, what: &str, e: impl std::fmt::Display) -> StateError {
@@ -154,7 +158,13 @@ impl PgBackend {
             url: url.to_string(),
             shown,
             name: name.to_string(),
+            codec: Arc::new(Codec::plain()),
         })
+    }
+
+    /// The same backend, its versions sealed and opened by `codec`.
+    pub fn with_codec(self, codec: Arc<Codec>) -> Self {
+        PgBackend { codec, ..self }
     }
 
     fn fail(&self, what: &str, e: impl std::fmt::Display) -> StateError {
@@ -233,13 +243,14 @@ struct PgJournal {
     lineage: String,
     base_serial: i64,
     shown: String,
+    sealer: RecordSealer,
 }
 
 #[async_trait]
 impl Journal for PgJournal {
     /// One INSERT of all the rows, in order (one commit however many steps finished).
     async fn append(&self, entries: &[Entry]) -> Result<(), StateError> {
-        let entries: Vec<String> = entries.iter().map(Entry::encode).collect();
+        let entries: Vec<String> = self.sealer.lines(entries);
         self.client
             .execute(
                 "INSERT INTO oss_journal (name, lineage, base_serial, entry)
@@ -275,11 +286,26 @@ impl Backend for PgBackend {
         format!("{} (state `{}`)", self.shown, self.name)
     }
 
+    fn codec(&self) -> &Codec {
+        &self.codec
+    }
+
     async fn load(&self) -> Result<Loaded, StateError> {
-        let Some((_, bytes)) = self.latest().await? else {
+        let Some((serial, bytes)) = self.latest().await? else {
             return Ok(Loaded::nothing());
         };
-        let state = document::parse(&bytes, &self.describe())?;
+        let whence = self.describe();
+        let opened = self.codec.open(&bytes, &whence).await?;
+        if opened.state.serial != serial {
+            return Err(StateError::Encryption {
+                whence,
+                message: format!(
+                    "has a row for serial {serial} whose body is serial {} (a version copied                      over another); nothing was read",
+                    opened.state.serial
+                ),
+            });
+        }
+        let state = &opened.state;
         let rows = self
             .client
             .query(
@@ -288,7 +314,8 @@ impl Backend for PgBackend {
             )
             .await
             .map_err(|e| self.fail("cannot read the journal", e))?;
-        Ok(journal::fold(state, rows.iter().map(|row| row.get(0))))
+        let whence = self.describe();
+        encryption::fold(opened, rows.iter().map(|row| row.get(0)), &whence)
     }
 
     async fn put_if(&self, expected: u64, state: &State, bytes: &[u8]) -> Result<(), StateError> {
@@ -300,7 +327,9 @@ impl Backend for PgBackend {
             .execute("DELETE FROM oss_journal WHERE name = $1", &[&self.name])
             .await
             .map_err(|e| self.fail("cannot start the journal", e))?;
+        let sealer = self.codec.record_sealer(state).await?;
         Ok(Arc::new(PgJournal {
+            sealer,
             client: Arc::clone(&self.client),
             name: self.name.clone(),
             lineage: state.lineage.clone(),

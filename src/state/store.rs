@@ -17,6 +17,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::document::{self, State};
+use super::encryption::RecordSealer;
+use super::encryption::envelope;
 use super::error::{StateError, io_err};
 use super::journal::{self, Entry, Header, Loaded};
 use crate::fsutil;
@@ -69,37 +71,50 @@ impl Store {
             .transpose()
     }
 
-    /// Reads the state and folds in a journal left by an apply that did not finish.
+    /// The serial of the stored state (0: none), read without a key (an envelope keeps it in
+    /// clear).
+    pub fn stored_serial(&self) -> Result<u64, StateError> {
+        let path = self.state_path();
+        match self.read(&path)? {
+            None => Ok(0),
+            Some(bytes) => match envelope::header(&bytes) {
+                Some(header) => Ok(header.serial),
+                None => document::parse(&bytes, &path.display().to_string()).map(|s| s.serial),
+            },
+        }
+    }
+
+    /// Reads the state (in clear) and folds in a journal left by an apply that did not finish.
     pub fn load(&self) -> Result<Loaded, StateError> {
         let Some(state) = self.stored()? else {
             return Ok(Loaded::nothing());
         };
-        self.fold_journal(state)
+        let lines = self.journal_lines(&state)?;
+        Ok(journal::fold(state, lines.iter().map(String::as_str)))
     }
 
-    /// Folds in the journal's records if it continues this exact state (see
-    /// [`Header::continues`]); a torn last line (the process died mid-write) ends the fold.
-    fn fold_journal(&self, state: State) -> Result<Loaded, StateError> {
+    /// The journal's records, if it continues this exact state (see [`Header::continues`]);
+    /// none otherwise. A torn last line (the process died mid-write) is among them: the fold
+    /// stops there.
+    pub fn journal_lines(&self, state: &State) -> Result<Vec<String>, StateError> {
         let path = self.journal_path();
         let file = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(journal::fold(state, [])),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err("read", &path)(e)),
         };
         let mut lines = BufReader::new(file).lines().map_while(Result::ok);
         match lines.next().as_deref().and_then(Header::decode) {
-            Some(header) if header.continues(&state) => {}
-            _ => return Ok(journal::fold(state, [])),
+            Some(header) if header.continues(state) => Ok(lines.collect()),
+            _ => Ok(Vec::new()),
         }
-        let lines: Vec<String> = lines.collect();
-        Ok(journal::fold(state, lines.iter().map(String::as_str)))
     }
 
     /// Stores `bytes` as the state if the stored serial is still `expected` (0: no state
     /// file): atomically, keeping the previous file as the backup, then drops the journal it
     /// supersedes. On any error the state file is as it was.
     pub fn put_if(&self, expected: u64, bytes: &[u8]) -> Result<(), StateError> {
-        let found = self.stored()?.map_or(0, |s| s.serial);
+        let found = self.stored_serial()?;
         if found != expected {
             return Err(StateError::Conflict { expected, found });
         }
@@ -124,8 +139,19 @@ impl Store {
         }
     }
 
-    /// Starts a journal continuing `state` (which must be written, so its serial is on disk).
+    /// Starts a journal continuing `state` (which must be written, so its serial is on disk),
+    /// its records in clear.
     pub fn begin_journal(&self, state: &State) -> Result<LocalJournal, StateError> {
+        self.begin_sealed_journal(state, RecordSealer::plain(state))
+    }
+
+    /// Starts a journal continuing `state` whose records `sealer` writes. The header line
+    /// stays in clear: it holds only the lineage and serial.
+    pub fn begin_sealed_journal(
+        &self,
+        state: &State,
+        sealer: RecordSealer,
+    ) -> Result<LocalJournal, StateError> {
         let path = self.journal_path();
         let mut file = fsutil::create_private(&path, true).map_err(io_err("create", &path))?;
         let mut line = Header::continuing(state).encode().into_bytes();
@@ -136,6 +162,7 @@ impl Store {
         Ok(LocalJournal {
             file: Mutex::new(file),
             path,
+            sealer,
         })
     }
 }
@@ -145,13 +172,14 @@ impl Store {
 pub struct LocalJournal {
     file: Mutex<File>,
     path: PathBuf,
+    sealer: RecordSealer,
 }
 
 impl LocalJournal {
     /// Appends records as lines, made durable by one sync (on the calling thread).
     pub fn append_now(&self, entries: &[Entry]) -> Result<(), StateError> {
-        let lines = journal::encode_lines(entries);
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = self.sealer.text(entries);
         file.write_all(&lines)
             .map_err(io_err("append to", &self.path))?;
         file.sync_data().map_err(io_err("sync", &self.path))

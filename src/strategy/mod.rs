@@ -162,7 +162,7 @@ pub struct Strategy {
     /// SHA-256 of the file's bytes: a saved plan is refused when it changes.
     pub hash: String,
     /// Values that came from the environment or the vault: never to be shown or stored.
-    pub secrets: Vec<String>,
+    pub secrets: zeroize::Zeroizing<Vec<String>>,
     /// The file's text, to locate problems found after parsing (an option matching nothing).
     pub text: String,
     /// Old spellings read as today's, for the CLI to show (never a secret).
@@ -672,7 +672,7 @@ pub fn parse_resolving(
         state: raw.state,
         path: path.to_path_buf(),
         hash: crate::digest::sha256_hex(text.as_bytes()),
-        secrets,
+        secrets: secrets.into(),
         text: text.to_string(),
         notes,
     })
@@ -956,7 +956,7 @@ mod tests {
             serde_json::json!({"regions": ["ap-southeast-2"], "access_key_id": "env.U",
                                "secret_access_key": "env.K"})
         );
-        assert_eq!(s.secrets, ["AKIDUNIT", "secret-unit"]);
+        assert_eq!(*s.secrets, ["AKIDUNIT", "secret-unit"]);
         let pointers: Vec<&str> = s.notes.iter().map(|n| n.pointer.as_str()).collect();
         assert_eq!(
             pointers,

@@ -31,9 +31,11 @@ pub async fn run(
             to_url,
             to_state_dir,
         } => {
+            // The target keeps the strategy's encryption: a migration moves, never decrypts.
             let spec = crate::state::BackendSpec {
                 kind: to.clone(),
                 url: to_url.clone(),
+                encryption: session::backend_spec(cli, &session.strategy).encryption,
             };
             let dir = to_state_dir
                 .clone()
@@ -137,9 +139,14 @@ async fn migrate(
     dir: &std::path::Path,
 ) -> Result<ExitStatus, Failure> {
     let backend = &session.backend;
-    let target = crate::state::open_backend(spec, dir, &session.strategy.name)
-        .await
-        .map_err(Failure::from)?;
+    let target = crate::state::open_backend_with(
+        spec,
+        dir,
+        &session.strategy.name,
+        &session::key_context(cli),
+    )
+    .await
+    .map_err(Failure::from)?;
     if target.describe() == backend.describe() {
         return Err(Failure::user(
             "The source and the target are the same backend",

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 #[derive(Clone)]
 pub struct Keys {
     pub access_key_id: String,
-    pub secret_access_key: String,
+    /// Zeroized when dropped.
+    pub secret_access_key: zeroize::Zeroizing<String>,
     pub session_token: Option<String>,
     /// `the provider block`, `environment variables`, `profile "dev" of ~/.aws/credentials`.
     pub source: String,
@@ -68,7 +69,7 @@ pub fn resolve(given: Given, env: &Environment<'_>) -> Result<Option<Keys>, Stri
         (Some(access_key_id), Some(secret_access_key)) => {
             return Ok(Some(Keys {
                 access_key_id,
-                secret_access_key,
+                secret_access_key: secret_access_key.into(),
                 session_token: given.session_token,
                 source: "the provider block".into(),
             }));
@@ -97,7 +98,7 @@ pub fn resolve(given: Given, env: &Environment<'_>) -> Result<Option<Keys>, Stri
     ) {
         return Ok(Some(Keys {
             access_key_id,
-            secret_access_key,
+            secret_access_key: secret_access_key.into(),
             session_token: env.get("AWS_SESSION_TOKEN"),
             source: "the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables".into(),
         }));
@@ -152,7 +153,7 @@ fn from_files(profile: &str, env: &Environment<'_>) -> Result<Option<Keys>, Stri
         ) {
             return Ok(Some(Keys {
                 access_key_id: id.clone(),
-                secret_access_key: secret.clone(),
+                secret_access_key: secret.clone().into(),
                 session_token: values.get("aws_session_token").cloned(),
                 source: format!("profile \"{profile}\" of {}", path.display()),
             }));

@@ -71,7 +71,7 @@ pub fn sign(
 ) -> Result<Vec<(String, String)>, String> {
     let identity = Credentials::new(
         keys.access_key_id.clone(),
-        keys.secret_access_key.clone(),
+        keys.secret_access_key.to_string(),
         keys.session_token.clone(),
         None,
         "oss",
@@ -110,7 +110,7 @@ mod tests {
     fn keys(token: Option<&str>) -> Keys {
         Keys {
             access_key_id: "AKIDEXAMPLE".into(),
-            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            secret_access_key: String::from("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY").into(),
             session_token: token.map(String::from),
             source: "a test".into(),
         }

@@ -1,5 +1,5 @@
-//! Requests to S3 (REST, path-style on an endpoint, virtual-hosted on AWS) and to DynamoDB
-//! (JSON), signed and sent through the shared AWS plumbing (`crate::net::aws`). Transport
+//! Requests to S3 (REST, path-style on an endpoint, virtual-hosted on AWS), to DynamoDB
+//! (JSON) and to KMS (JSON, for the state-encryption key provider `aws_kms`), signed and sent through the shared AWS plumbing (`crate::net::aws`). Transport
 //! failures and 5xx/429 answers are retried on the shared backoff; everything else goes back
 //! to the caller as a [`Reply`] to read. Knows nothing of oss state.
 
@@ -167,6 +167,21 @@ impl Client {
         ];
         let body = serde_json::to_vec(body).expect("JSON serializes");
         self.send(Service::DYNAMODB, "POST", &url, &headers, body)
+            .await
+    }
+
+    /// Calls KMS's `operation` (`GenerateDataKey`, `Decrypt`) with a JSON body.
+    pub async fn kms(&self, operation: &str, body: &serde_json::Value) -> Result<Reply, String> {
+        let url = match &self.endpoint.url {
+            Some(url) => format!("{}/", url.trim_end_matches('/')),
+            None => format!("https://kms.{}.amazonaws.com/", self.endpoint.region),
+        };
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1".to_string()),
+            ("x-amz-target", format!("TrentService.{operation}")),
+        ];
+        let body = serde_json::to_vec(body).expect("JSON serializes");
+        self.send(Service::named("kms"), "POST", &url, &headers, body)
             .await
     }
 

@@ -5,15 +5,16 @@
 //! hole.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 
 use super::http::{Client, ErrorText as _, Request};
 use super::{S3Backend, md5_base64};
 use crate::state::document::State;
+use crate::state::encryption::RecordSealer;
 use crate::state::error::StateError;
-use crate::state::journal::{self, Entry, Journal};
+use crate::state::journal::{Entry, Journal};
 
 impl S3Backend {
     fn journal_root(&self) -> String {
@@ -30,11 +31,13 @@ impl S3Backend {
         state: &State,
     ) -> Result<Arc<dyn Journal>, StateError> {
         self.clear_journal().await?;
+        let sealer = self.codec.record_sealer(state).await?;
         Ok(Arc::new(S3Journal {
+            sealer,
             client: Arc::clone(&self.client),
             bucket: self.location.bucket.clone(),
             prefix: self.journal_prefix(&state.lineage, state.serial),
-            next: AtomicU64::new(0),
+            next: Mutex::new(0),
             shown: self.shown.clone(),
         }))
     }
@@ -118,21 +121,26 @@ struct S3Journal {
     client: Arc<Client>,
     bucket: String,
     prefix: String,
-    next: AtomicU64,
+    next: Mutex<u64>,
     shown: String,
+    sealer: RecordSealer,
 }
 
 #[async_trait]
 impl Journal for S3Journal {
     /// One object holding the records as lines (one PUT however many steps finished).
     async fn append(&self, entries: &[Entry]) -> Result<(), StateError> {
-        let seq = self.next.fetch_add(1, Ordering::SeqCst);
+        // The object's number and its records' numbers are taken together, in one order.
+        let (seq, bytes) = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            *next += 1;
+            (*next - 1, self.sealer.text(entries))
+        };
         let key = format!("{}{seq:010}", self.prefix);
         let fail = |e: String| StateError::Backend {
             backend: self.shown.clone(),
             message: format!("cannot append to the journal: {e}"),
         };
-        let bytes = journal::encode_lines(entries);
         let reply = self
             .client
             .s3(

@@ -17,11 +17,13 @@
 //! URL: `s3://BUCKET[/PREFIX]?region=R&endpoint=URL&lock_table=T&profile=P`. Credentials come
 //! from the standard AWS environment variables or shared files, never from the URL.
 //!
+//! Versions and journal objects go through the backend's [`Codec`] (encryption at rest).
+//!
 //! Here: connecting, reading and the compare-and-swap write of the state, versions. The URL is
 //! [`location`], the lock [`lock`], the journal objects [`journal`], requests and signing
 //! `http`.
 
-mod http;
+pub(crate) mod http;
 mod journal;
 mod location;
 mod lock;
@@ -38,7 +40,8 @@ use serde_json::json;
 
 use self::http::{Client, Endpoint, ErrorText as _, Reply, Request};
 use super::backend::{Backend, Held, Version};
-use super::document::{self, State};
+use super::document::State;
+use super::encryption::{self, Codec};
 use super::error::StateError;
 use super::journal::{Journal, Loaded};
 use super::lock::{LockError, LockInfo, who};
@@ -82,6 +85,7 @@ pub struct S3Backend {
     location: Location,
     key: String,
     shown: String,
+    codec: Arc<Codec>,
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
@@ -139,6 +143,7 @@ impl S3Backend {
             key: location.key(name),
             location,
             shown,
+            codec: Arc::new(Codec::plain()),
         };
         backend.check_bucket().await?;
         if let Some(table) = &backend.location.settings.lock_table {
@@ -151,6 +156,11 @@ impl S3Backend {
                 .await?;
         }
         Ok(backend)
+    }
+
+    /// The same backend, its versions sealed and opened by `codec`.
+    pub fn with_codec(self, codec: Arc<Codec>) -> Self {
+        S3Backend { codec, ..self }
     }
 
     /// One DynamoDB call, whatever it answers; an error only when DynamoDB cannot be reached.
@@ -507,16 +517,18 @@ impl Backend for S3Backend {
         text
     }
 
+    fn codec(&self) -> &Codec {
+        &self.codec
+    }
+
     async fn load(&self) -> Result<Loaded, StateError> {
         let Some(bytes) = self.get(None).await? else {
             return Ok(Loaded::nothing());
         };
-        let state = document::parse(&bytes, &self.describe())?;
-        let objects = self.journal_entries(&state).await?;
-        Ok(super::journal::fold(
-            state,
-            objects.iter().flat_map(|o| o.lines()),
-        ))
+        let whence = self.describe();
+        let opened = self.codec.open(&bytes, &whence).await?;
+        let objects = self.journal_entries(&opened.state).await?;
+        encryption::fold(opened, objects.iter().flat_map(|o| o.lines()), &whence)
     }
 
     async fn put_if(&self, expected: u64, state: &State, bytes: &[u8]) -> Result<(), StateError> {
