@@ -124,9 +124,8 @@ print(f"| {n:,} nodes, P = {p}, {latency:.0f} ms/call | {bound:.2f} | {fmt([r[1]
 rbound = n / rate
 lh = statistics.median(r[1] for r in limited)
 lp = statistics.median(r[0] for r in limited)
-print(f"| … and `rate_limit: {rate:g}` | {rbound:.2f} | {fmt([r[1] for r in limited])} | {lh / rbound:.3f} "
+print(f"| … and `rate_limit: {rate:g}`, oss pacing itself (the default) | {rbound:.2f} | {fmt([r[1] for r in limited])} | {lh / rbound:.3f} "
       f"| {fmt([r[0] for r in limited])} | {lp / rbound:.3f} | |")
-print()
 unpaced = rows("unpaced")
 uh = statistics.median(r[1] for r in unpaced)
 up = statistics.median(r[0] for r in unpaced)

@@ -8,7 +8,8 @@
 //! far below the rate of the last throttle, flat around it, then probing above it). Two rules
 //! of our own keep one burst of refusals from counting as many: a throttle lowers the rate only
 //! if its call was sent after the last lowering (the calls already in flight were sent at the
-//! old rate, which was already judged), and at most once per `WINDOW`.
+//! old rate, which was already judged), at most once per `WINDOW`, and only with `EVIDENCE`
+//! of a rate (enough calls accepted over the last `WINDOW`).
 //!
 //! [`Pacer`] is the pure arithmetic, with the clock passed in; [`Pace`] wraps it for callers
 //! that wait on tokio. No I/O, no printing; what counts as a throttle is each caller's to say.
@@ -25,6 +26,10 @@ const SCALE: f64 = 0.4;
 const MIN_RATE: f64 = 0.5;
 /// The window the accepted rate is measured over, and the least time between two lowerings.
 const WINDOW: Duration = Duration::from_secs(1);
+/// A throttle lowers the rate only if at least this many calls were accepted over the last
+/// `WINDOW`: fewer are no measure of a rate (one 429 on a provider's first call says nothing
+/// about how fast it may be called), and the caller's backoff and `Retry-After` cover it.
+const EVIDENCE: usize = 10;
 /// At most this many accepted calls are remembered for the measurement (bounds memory at any
 /// rate; beyond it the measured rate is an underestimate, which only makes pacing cautious).
 const REMEMBERED: usize = 65_536;
@@ -110,6 +115,9 @@ impl Pacer {
             return;
         }
         self.forget_before(now);
+        if self.accepted.len() < EVIDENCE {
+            return;
+        }
         let measured = self.measured(now);
         let base = match self.rate {
             Some(rate) => rate.min(measured),
@@ -276,13 +284,42 @@ mod tests {
         let (permit, _) = pacer.reserve(start + ms(200));
         pacer.throttled(permit, start + ms(300));
         assert_eq!(pacer.rate(), Some(70.0));
-        // Refused again a window later: cut again, from what was accepted in that second.
+        // Refused again a window later with nothing accepted since: no measure, no cut.
         let (permit, _) = pacer.reserve(start + ms(1200));
         pacer.throttled(permit, start + ms(1200));
         assert_eq!(
             pacer.rate(),
-            Some(MIN_RATE),
+            Some(70.0),
             "nothing was accepted in the last second"
+        );
+        // With 35 accepted in the last second: cut to 0.7 × 35.
+        for n in 0..35 {
+            let (permit, wait) = pacer.reserve(start + ms(1300 + n * 20));
+            pacer.accepted(permit, start + ms(1300 + n * 20) + wait);
+        }
+        let (permit, _) = pacer.reserve(start + ms(2100));
+        pacer.throttled(permit, start + ms(2100));
+        assert!(
+            (pacer.rate().unwrap() - 0.7 * 35.0).abs() < 1e-9,
+            "{:?}",
+            pacer.rate()
+        );
+    }
+
+    #[test]
+    fn a_throttle_without_evidence_of_a_rate_changes_nothing() {
+        let start = Instant::now();
+        let mut pacer = Pacer::new(start);
+        for _ in 0..(EVIDENCE - 1) {
+            let (permit, _) = pacer.reserve(start);
+            pacer.accepted(permit, start);
+        }
+        let (permit, _) = pacer.reserve(start);
+        pacer.throttled(permit, start + ms(5));
+        assert_eq!(
+            pacer.rate(),
+            None,
+            "a provider's first refusals are the backoff's"
         );
     }
 
@@ -336,15 +373,23 @@ mod tests {
     }
 
     #[test]
-    fn the_rate_never_falls_below_the_floor() {
+    fn repeated_throttles_hold_the_rate_at_beta_times_what_was_accepted() {
         let start = Instant::now();
         let mut pacer = Pacer::new(start);
-        for s in 0..20 {
-            let now = start + Duration::from_secs(s * 2);
-            let (permit, _) = pacer.reserve(now);
-            pacer.throttled(permit, now);
+        // Ten calls accepted in a burst, then a refusal, every six seconds (time to grow back):
+        // each refusal cuts the rate to 0.7 × the 10 a second accepted (0.7ⁿ if cuts compounded).
+        for s in 0..20u64 {
+            let now = start + Duration::from_secs(s * 6);
+            for _ in 0..EVIDENCE {
+                let (permit, _) = pacer.reserve(now);
+                pacer.accepted(permit, now);
+            }
+            let later = now + ms(999);
+            let (permit, _) = pacer.reserve(later);
+            pacer.throttled(permit, later);
+            let rate = pacer.rate().unwrap();
+            assert!((rate - 7.0).abs() < 1e-9, "{rate}");
         }
-        assert_eq!(pacer.rate(), Some(MIN_RATE));
     }
 
     #[tokio::test]
