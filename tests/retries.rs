@@ -51,6 +51,13 @@ fn world(p: &Project) -> Vec<String> {
     addresses
 }
 
+/// These tests are about retry budgets against faults drawn at random, not about pacing: oss's
+/// own rate limit (`crate::net::pace`, tested in `tests/perfsim.rs`) would take random throttles
+/// for a low limit and slow the fleets down to a crawl, so it is off here.
+fn unpaced(p: &Project) {
+    p.set_env("OSS_PACE", "off");
+}
+
 fn resources(p: &Project) -> usize {
     p.state("flaky")["resources"].as_array().unwrap().len()
 }
@@ -61,6 +68,7 @@ fn resources(p: &Project) -> usize {
 fn refresh_retries_injected_errors_so_plan_apply_and_destroy_go_through() {
     let errors = json!({"throttle": 0.25, "unavailable": 0.25, "timeout": 0.2});
     let p = Project::with_strategy(&flaky(3, errors, 3));
+    unpaced(&p);
     p.ok(&["apply", "--auto-approve"]);
     assert_eq!(world(&p).len(), 3);
 
@@ -101,7 +109,11 @@ fn ten_flaky_fleets_of_500_converge_in_one_apply_without_duplicates() {
         all
     };
     let fleets: Vec<Project> = (0..10)
-        .map(|seed| Project::with_strategy(&flaky(500, errors.clone(), 100 + seed)))
+        .map(|seed| {
+            let p = Project::with_strategy(&flaky(500, errors.clone(), 100 + seed));
+            unpaced(&p);
+            p
+        })
         .collect();
     // Two fleets at a time: the machine running the tests is not ours alone.
     for pair in fleets.chunks(2) {

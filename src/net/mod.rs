@@ -1,6 +1,7 @@
 //! The network plumbing every driver and state backend shares, so none writes its own: the one
 //! HTTP client setup (`http`), URL and form encoding (`encode`), and AWS's credentials chain,
-//! SigV4 signing and XML answers (`aws`). The bearer-token REST clouds (DigitalOcean,
+//! SigV4 signing and XML answers (`aws`), and the adaptive client-side rate limit every
+//! provider's calls go through (`pace`). The bearer-token REST clouds (DigitalOcean,
 //! Hetzner...) get their skeleton here too, next to `aws`.
 //!
 //! Knows nothing of oss resources or state documents, and never prints. Retry schedules come
@@ -9,4 +10,5 @@
 pub mod aws;
 pub mod encode;
 pub mod http;
+pub mod pace;
 pub mod rest;

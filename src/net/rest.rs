@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use super::http::{self, Reply, Transport};
+use super::pace::Pace;
 use crate::backoff::Policy;
 use crate::driver::ErrorClass;
 
@@ -149,6 +150,8 @@ pub struct Client {
     /// Per-request time-out (the shared client's 30 s unless the provider's settings say).
     timeout: Duration,
     policy: Policy,
+    /// This provider's own pacing of its calls (`super::pace`).
+    pace: Pace,
 }
 
 impl fmt::Debug for Client {
@@ -176,6 +179,7 @@ impl Client {
             page_size: "per_page",
             timeout: http::REQUEST_TIMEOUT,
             policy: RETRIES,
+            pace: Pace::new(),
         })
     }
 
@@ -337,7 +341,13 @@ impl Client {
         let call = format!("{} {path}", method.as_str());
         let mut backoff = policy.start();
         loop {
-            let failure = match self.send(method, url, query, headers, body).await {
+            let permit = self.pace.ready().await;
+            let sent = self.send(method, url, query, headers, body).await;
+            // An answer paces the next calls (a 429 slows them down); no answer says nothing.
+            if let Ok(reply) = &sent {
+                self.pace.answered(permit, reply.status == 429);
+            }
+            let failure = match sent {
                 Ok(reply) if reply.ok() => {
                     if reply.body.iter().all(u8::is_ascii_whitespace) {
                         return Ok((Value::Null, reply.status));

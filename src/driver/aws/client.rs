@@ -14,6 +14,7 @@ use crate::net::aws::xml::Element;
 use crate::net::aws::{self, Keys, Outgoing, SendError, Service};
 use crate::net::encode;
 use crate::net::http::Transport;
+use crate::net::pace::Pace;
 
 /// The EC2 API version every request names.
 const API_VERSION: &str = "2016-11-15";
@@ -82,6 +83,8 @@ pub struct Api {
     keys: Option<Keys>,
     /// The provider's name, for messages.
     provider: String,
+    /// The provider's own pacing of its calls (`crate::net::pace`), shared by every region.
+    pace: Pace,
 }
 
 impl Api {
@@ -95,6 +98,7 @@ impl Api {
             endpoint,
             keys,
             provider: provider.to_string(),
+            pace: Pace::new(),
         })
     }
 
@@ -129,9 +133,20 @@ impl Api {
         };
         let mut backoff = policy.start();
         loop {
+            let permit = self.pace.ready().await;
             let error = match self.send(region, action, params).await {
-                Ok(root) => return Ok(root),
-                Err(failure) => failure.into_driver_error(&self.provider, action, region),
+                Ok(root) => {
+                    self.pace.answered(permit, false);
+                    return Ok(root);
+                }
+                Err(failure) => {
+                    let answered = matches!(failure, Failure::Api { .. });
+                    let error = failure.into_driver_error(&self.provider, action, region);
+                    if answered {
+                        self.pace.answered(permit, error.is_throttle());
+                    }
+                    error
+                }
             };
             if error.class != ErrorClass::Retry || !backoff.wait(error.retry_after).await {
                 return Err(error);

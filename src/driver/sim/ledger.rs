@@ -85,6 +85,9 @@ pub(super) struct Ledger {
     cursors: HashMap<u8, u32>,
     /// Whether the ledger changed since it was read or written.
     pub dirty: bool,
+    /// Ids of the instances put or removed since it was read or written: what an incremental
+    /// write appends.
+    pub touched: HashSet<String>,
 }
 
 impl Ledger {
@@ -97,6 +100,7 @@ impl Ledger {
             ledger.insert(instance);
         }
         ledger.dirty = false;
+        ledger.touched.clear();
         Ok(ledger)
     }
 
@@ -127,6 +131,7 @@ impl Ledger {
             (instance.address.clone(), instance.id.clone()),
             encode(&instance),
         );
+        self.touched.insert(instance.id.clone());
         self.instances.insert(instance.id.clone(), instance);
         self.dirty = true;
     }
@@ -141,6 +146,7 @@ impl Ledger {
         change(instance);
         let key = (instance.address.clone(), instance.id.clone());
         self.lines.insert(key, encode(instance));
+        self.touched.insert(instance.id.clone());
         self.dirty = true;
         Some(instance)
     }
@@ -173,8 +179,17 @@ impl Ledger {
                 *count = count.saturating_sub(1);
             }
         }
+        self.touched.insert(instance.id.clone());
         self.dirty = true;
         Some(instance)
+    }
+
+    /// Instance `id`'s line of the file, if it exists.
+    pub fn line(&self, id: &str) -> Option<&str> {
+        let instance = self.instances.get(id)?;
+        self.lines
+            .get(&(instance.address.clone(), instance.id.clone()))
+            .map(String::as_str)
     }
 
     /// The first instance of `provider`, `lineage` and `address`, but for those in `except`.

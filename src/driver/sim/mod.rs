@@ -42,6 +42,7 @@ use serde_json::{Map, Value};
 use super::settings::SettingsError;
 use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed};
 use crate::catalog::Catalog;
+use crate::net::pace::Pace;
 use crate::resource::{Address, Desired, Existing, Kind};
 use bucket::Bucket;
 use calls::{Order, create_in, instance_of, refresh_in, remark_in, update_in};
@@ -95,6 +96,8 @@ pub struct SimDriver {
     credentials_rejected: bool,
     rng: Mutex<Xoshiro256PlusPlus>,
     bucket: Option<Mutex<Bucket>>,
+    /// This client's own pacing (the sim stands for the provider, this for oss's side of it).
+    pace: Pace,
     store: Arc<Store>,
 }
 
@@ -148,6 +151,7 @@ impl SimDriver {
             bucket: settings
                 .rate_limit
                 .map(|rate| Mutex::new(Bucket::new(rate))),
+            pace: Pace::new(),
             store: Arc::new(Store::new(state_file)),
         })
     }
@@ -157,9 +161,18 @@ impl SimDriver {
         &self.store.path
     }
 
+    /// One API call as oss makes it: paced (`crate::net::pace`), then sent.
+    async fn call(&self) -> Result<(), DriverError> {
+        let permit = self.pace.ready().await;
+        let answer = self.round_trip().await;
+        self.pace
+            .answered(permit, answer.as_ref().is_err_and(DriverError::is_throttle));
+        answer
+    }
+
     /// One simulated API round trip: wait the latency, then answer with the rate limit's or an
     /// injected error, if any. Runs before the call has any effect.
-    async fn call(&self) -> Result<(), DriverError> {
+    async fn round_trip(&self) -> Result<(), DriverError> {
         let name = &self.cloud.name;
         if self.credentials_rejected {
             tokio::time::sleep(self.latency).await;

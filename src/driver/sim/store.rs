@@ -1,19 +1,29 @@
-//! The sim state file: read into a [`Ledger`], cached, locked and replaced atomically.
+//! The sim state file: read into a [`Ledger`], cached, locked, and written in proportion to
+//! what changed.
+//!
+//! The world is two files: the snapshot `<name>.json` (every instance, one per line, replaced
+//! atomically) and its log `<name>.json.log` (one line per instance put or removed since the
+//! snapshot, appended and fdatasync'd). A write appends the instances a batch touched; once the
+//! log outgrows the snapshot, the next write folds it in (a new snapshot, the log removed), so
+//! the bytes written stay proportional to the changes. The log's first line names the snapshot
+//! it belongs to (a token the snapshot holds): a log left over from another snapshot (a crash
+//! between the new snapshot and the log's removal, or a snapshot written by someone else) is
+//! ignored. A torn last line (a crash mid-append) is ignored too, and cut off before the next
+//! append.
 //!
 //! Several processes may share one state file: every read-modify-write holds an exclusive
-//! `flock` on `<state file>.lock` and replaces the file atomically. Each driver caches the
-//! parsed file and re-reads it when another writer changed it (the lock file holds a generation
-//! counter every writer bumps, and the file's identity, size and times are compared too).
-//! Calls made concurrently within one process are batched through [`crate::batch`]: one lock,
-//! one freshness check and at most one write serve them all, so applies of thousands of nodes
-//! do not rewrite the file per node.
+//! `flock` on `<state file>.lock`. Each driver caches the parsed files and re-reads them when
+//! another writer changed them (the lock file holds a generation counter every writer bumps,
+//! and both files' identity, size and times are compared too). Calls made concurrently within
+//! one process are batched through [`crate::batch`]: one lock, one freshness check and at most
+//! one write serve them all.
 
-use std::fs;
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::ledger::{Ledger, SimInstance};
@@ -25,11 +35,26 @@ use crate::fsutil;
 /// The version of the state file's layout.
 const FORMAT: u32 = 1;
 
-/// The state file's layout.
+/// The snapshot's layout.
 #[derive(Deserialize)]
 struct SimFile {
     format: u32,
+    /// The token its log names (absent in files written before the log, or by hand).
+    #[serde(default)]
+    log: Option<String>,
     instances: Vec<SimInstance>,
+}
+
+/// One line of the log.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum LogLine {
+    /// The first line: the token of the snapshot this log extends.
+    Base(String),
+    /// An instance as it now is (new or changed).
+    Put(Box<SimInstance>),
+    /// An instance gone.
+    Remove(String),
 }
 
 /// The identity and change times of a file, to notice that someone replaced it.
@@ -56,16 +81,39 @@ fn stamp(path: &Path) -> Result<Option<Stamp>, DriverError> {
     }
 }
 
+/// Both files' stamps.
+fn stamps(path: &Path) -> Result<(Option<Stamp>, Option<Stamp>), DriverError> {
+    Ok((stamp(path)?, stamp(&log_path(path))?))
+}
+
+fn log_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".log");
+    PathBuf::from(name)
+}
+
 /// A parsed state file and what it looked like when read or written.
 #[derive(Debug)]
 pub(super) struct Cached {
     generation: u64,
-    stamp: Option<Stamp>,
+    stamp: (Option<Stamp>, Option<Stamp>),
     ledger: Ledger,
+    files: Files,
+}
+
+/// What the next write needs to know about the files on disk.
+#[derive(Debug, Default)]
+struct Files {
+    /// The snapshot's token, if it has one.
+    token: Option<String>,
+    /// The snapshot's size in bytes.
+    snapshot_len: u64,
+    /// The log's length up to its last whole line (0: no log for this snapshot).
+    log_len: u64,
 }
 
 /// Run `work` on the ledger of `path` under the exclusive file lock, reusing `cache` if no one
-/// changed the file since, and write the file back if `work` changed the ledger.
+/// changed the files since, and write what `work` changed.
 ///
 /// The outer error means `work` did not run (lock or read failed); the inner result is the
 /// write's, after `work` ran.
@@ -76,35 +124,41 @@ pub(super) fn transact<T>(
 ) -> Result<(T, Result<(), DriverError>), DriverError> {
     let lock = GenerationLock::acquire(path)?;
     let generation = lock.generation()?;
-    let current = stamp(path)?;
+    let current = stamps(path)?;
     let cached = match cache.take() {
         Some(cached) if cached.generation == generation && cached.stamp == current => {
             cache.insert(cached)
         }
-        // Another writer changed the file (or nothing is cached yet).
-        _ => cache.insert(Cached {
-            generation,
-            stamp: current,
-            ledger: read_ledger(path)?,
-        }),
+        // Another writer changed the files (or nothing is cached yet).
+        _ => {
+            let (ledger, files) = read_ledger(path)?;
+            cache.insert(Cached {
+                generation,
+                stamp: current,
+                ledger,
+                files,
+            })
+        }
     };
     cached.ledger.dirty = false;
+    cached.ledger.touched.clear();
     let value = work(&mut cached.ledger);
     if !cached.ledger.dirty {
         return Ok((value, Ok(())));
     }
-    // The generation goes up before the file changes: a crash in between costs others a
+    // The generation goes up before the files change: a crash in between costs others a
     // needless re-read, never a stale cache.
     let next = generation.wrapping_add(1);
     let written = lock
         .set_generation(next)
-        .and_then(|()| write_ledger(path, &cached.ledger))
-        .and_then(|()| stamp(path));
+        .and_then(|()| write_changes(path, &cached.ledger, &mut cached.files))
+        .and_then(|()| stamps(path));
     match written {
         Ok(stamp) => {
             cached.generation = next;
             cached.stamp = stamp;
             cached.ledger.dirty = false;
+            cached.ledger.touched.clear();
             Ok((value, Ok(())))
         }
         Err(error) => {
@@ -114,33 +168,158 @@ pub(super) fn transact<T>(
     }
 }
 
-fn read_ledger(path: &Path) -> Result<Ledger, DriverError> {
+fn read_ledger(path: &Path) -> Result<(Ledger, Files), DriverError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Ledger::default()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok((Ledger::default(), Files::default()));
+        }
         Err(e) => return Err(io_error("read", path, e)),
     };
-    let corrupt = |problem: String| {
+    let corrupt = |file: &Path, problem: String| {
         DriverError::fatal(format!(
             "The sim state file {} is damaged: {problem}.",
-            path.display()
+            file.display()
         ))
     };
-    let file: SimFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let file: SimFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(path, e.to_string()))?;
     if file.format != FORMAT {
-        return Err(corrupt(format!(
-            "its format is {}, this build reads format {FORMAT}",
-            file.format
-        )));
+        return Err(corrupt(
+            path,
+            format!(
+                "its format is {}, this build reads format {FORMAT}",
+                file.format
+            ),
+        ));
     }
-    Ledger::from_instances(file.instances).map_err(corrupt)
+    let mut ledger = Ledger::from_instances(file.instances).map_err(|e| corrupt(path, e))?;
+    let mut files = Files {
+        token: file.log,
+        snapshot_len: bytes.len() as u64,
+        log_len: 0,
+    };
+    let Some(token) = files.token.as_deref() else {
+        return Ok((ledger, files));
+    };
+    let log = log_path(path);
+    let text = match fs::read(&log) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((ledger, files)),
+        Err(e) => return Err(io_error("read", &log, e)),
+    };
+    // Whole lines only: a torn last line is a crash mid-append, its change never answered.
+    let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |n| n + 1);
+    let mut lines = text[..whole]
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty());
+    let line = |bytes: &[u8]| -> Result<LogLine, DriverError> {
+        serde_json::from_slice(bytes).map_err(|e| corrupt(&log, e.to_string()))
+    };
+    match lines.next().map(line).transpose()? {
+        Some(LogLine::Base(base)) if base == token => {}
+        // Another snapshot's log (or an empty one): not ours to replay.
+        _ => return Ok((ledger, files)),
+    }
+    for bytes in lines {
+        match line(bytes)? {
+            LogLine::Put(instance) => {
+                ledger.remove(&instance.id);
+                ledger.insert(*instance);
+            }
+            LogLine::Remove(id) => {
+                ledger.remove(&id);
+            }
+            LogLine::Base(_) => {
+                return Err(corrupt(&log, "a second base line".to_string()));
+            }
+        }
+    }
+    ledger.dirty = false;
+    ledger.touched.clear();
+    files.log_len = whole as u64;
+    Ok((ledger, files))
 }
 
-/// Write the ledger atomically (see [`fsutil::write_atomic_with`]). One instance per line, so
-/// the file reads well in a pager and diffs line by line.
-fn write_ledger(path: &Path, ledger: &Ledger) -> Result<(), DriverError> {
+/// Write what changed: the touched instances appended to the log, or, when there is no
+/// snapshot with a token yet or the log would outgrow the snapshot, a new snapshot.
+fn write_changes(path: &Path, ledger: &Ledger, files: &mut Files) -> Result<(), DriverError> {
+    let mut entries = Vec::new();
+    let mut ids: Vec<&String> = ledger.touched.iter().collect();
+    ids.sort();
+    for id in ids {
+        match ledger.line(id) {
+            Some(line) => {
+                entries.extend_from_slice(b"{\"put\":");
+                entries.extend_from_slice(line.as_bytes());
+                entries.extend_from_slice(b"}\n");
+            }
+            None => {
+                let line = serde_json::to_string(&LogLine::Remove(id.clone()))
+                    .expect("a removal encodes as JSON");
+                entries.extend_from_slice(line.as_bytes());
+                entries.push(b'\n');
+            }
+        }
+    }
+    match files.token.clone() {
+        Some(token) if files.log_len + (entries.len() as u64) <= files.snapshot_len => {
+            append_log(path, &token, files, &entries)
+        }
+        _ => write_snapshot(path, ledger, files),
+    }
+}
+
+fn append_log(
+    path: &Path,
+    token: &str,
+    files: &mut Files,
+    entries: &[u8],
+) -> Result<(), DriverError> {
+    let log = log_path(path);
+    let mut bytes = Vec::new();
+    if files.log_len == 0 {
+        let base = serde_json::to_string(&LogLine::Base(token.to_string()))
+            .expect("a token encodes as JSON");
+        bytes.extend_from_slice(base.as_bytes());
+        bytes.push(b'\n');
+    }
+    bytes.extend_from_slice(entries);
+    let appended = (|| {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&log)?;
+        // Cut a torn line (or another snapshot's log) before writing after it.
+        file.set_len(files.log_len)?;
+        file.write_all_at(&bytes, files.log_len)?;
+        file.sync_data()?;
+        if files.log_len == 0 {
+            fsutil::sync_dir(&parent_dir(path))?;
+        }
+        Ok(())
+    })();
+    appended.map_err(|e: io::Error| io_error("append to", &log, e))?;
+    files.log_len += bytes.len() as u64;
+    Ok(())
+}
+
+/// Write the ledger as a new snapshot, atomically (see [`fsutil::write_atomic_with`]), with a
+/// new token, then remove the old log. One instance per line, so the file reads well in a
+/// pager and diffs line by line.
+fn write_snapshot(path: &Path, ledger: &Ledger, files: &mut Files) -> Result<(), DriverError> {
+    let token = format!("{:016x}", rand::random::<u64>());
+    let mut written = 0u64;
     fsutil::write_atomic_with(path, 0o600, |out| {
-        write!(out, "{{\n  \"format\": {FORMAT},\n  \"instances\": [")?;
+        let mut out = Counting {
+            inner: out,
+            count: &mut written,
+        };
+        write!(
+            out,
+            "{{\n  \"format\": {FORMAT},\n  \"log\": \"{token}\",\n  \"instances\": ["
+        )?;
         for (n, line) in ledger.lines.values().enumerate() {
             out.write_all(if n == 0 { b"\n    " } else { b",\n    " })?;
             out.write_all(line.as_bytes())?;
@@ -151,7 +330,37 @@ fn write_ledger(path: &Path, ledger: &Ledger) -> Result<(), DriverError> {
             b"\n  ]\n}\n"
         })
     })
-    .map_err(|e| io_error("write", path, e))
+    .map_err(|e| io_error("write", path, e))?;
+    *files = Files {
+        token: Some(token),
+        snapshot_len: written,
+        log_len: 0,
+    };
+    // The old log names the old token: harmless if this removal does not happen.
+    let log = log_path(path);
+    match fs::remove_file(&log) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error("remove", &log, e)),
+    }
+}
+
+/// A writer that counts the bytes through it.
+struct Counting<'a, W> {
+    inner: &'a mut W,
+    count: &'a mut u64,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        *self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The exclusive lock on `<state file>.lock`, held until dropped. The lock file holds the
