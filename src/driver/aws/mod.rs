@@ -15,10 +15,13 @@
 //! - **Nodes**: RunInstances with the region's key pair and security group, tagged with the
 //!   resource address and the state lineage (and what it takes to rebuild the resource from
 //!   the tags alone), then polled until `running` with an address; optionally until port 22
-//!   answers (`ssh_check`). The node's command becomes its user data.
+//!   answers (`ssh_check`). The node's command becomes its user data. Launches running at
+//!   once share one RunInstances per placement (`launch`: the batch's addresses in a tag, each
+//!   instance's launch index picks its own); polls and terminations running at once share one
+//!   DescribeInstances / TerminateInstances per region (`gather`).
 //! - **Adoption**: a create first looks for an instance with this address and lineage
 //!   (a crash between RunInstances and the state write left it) and adopts it; RunInstances
-//!   also carries a client token, so AWS itself never starts a second one for a retried call.
+//!   also carries a client token, so AWS itself never starts a second one for a repeated call.
 //! - **Refresh** is batched: per region one DescribeInstances filtered by the lineage tag per
 //!   page of up to 1,000 instances, one DescribeKeyPairs and one DescribeSecurityGroups.
 //!
@@ -30,8 +33,10 @@ mod cache;
 mod client;
 mod ec2;
 mod error;
+mod gather;
 mod images;
 mod import;
+mod launch;
 mod node;
 mod offerings;
 mod refresh;
@@ -40,7 +45,7 @@ mod settings;
 pub use settings::SECRET_SETTINGS;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -105,6 +110,11 @@ pub struct AwsDriver {
     catalog: tokio::sync::Mutex<Option<Catalog>>,
     /// Zones, instance types and offerings kept between runs.
     facts_cache: cache::FactsCache,
+    /// RunInstances of launches running at once, one call per placement (`launch`); started
+    /// with the first launch, on the runtime that makes it.
+    launcher: OnceLock<launch::Launcher>,
+    /// DescribeInstances and TerminateInstances of many instances at once (`gather`).
+    gather: OnceLock<gather::Gather>,
 }
 
 type AmiCell = Arc<tokio::sync::OnceCell<BTreeMap<String, String>>>;
@@ -186,7 +196,19 @@ impl AwsDriver {
             ami_flights: Mutex::new(HashMap::new()),
             launched: Mutex::new(HashSet::new()),
             catalog: tokio::sync::Mutex::new(None),
+            launcher: OnceLock::new(),
+            gather: OnceLock::new(),
         })
+    }
+
+    fn launcher(&self) -> &launch::Launcher {
+        self.launcher
+            .get_or_init(|| launch::Launcher::start(&self.name, self.api.clone(), self.nonce))
+    }
+
+    fn gather(&self) -> &gather::Gather {
+        self.gather
+            .get_or_init(|| gather::Gather::start(&self.name, self.api.clone()))
     }
 
     fn caches(&self) -> std::sync::MutexGuard<'_, Caches> {
