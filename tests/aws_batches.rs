@@ -1,5 +1,6 @@
 //! The `aws` provider's batched EC2 calls against moto, through the real `oss` binary and the
-//! counting proxy: a fleet launched with one RunInstances per placement, refreshed with one
+//! counting proxy: a cold plan that reads no instance types (they ship with oss), a fleet
+//! launched with one RunInstances per placement, refreshed with one
 //! DescribeInstances per region and terminated with one TerminateInstances per region, each
 //! instance found again by its batch's address tag and its launch index (read here
 //! independently, with boto3); and a SIGKILL right after a batched RunInstances, before the
@@ -96,6 +97,19 @@ fn a_hundred_nodes_take_one_launch_one_refresh_read_and_one_termination() {
     // the other 99 together.
     assert!(proxy.calls("RunInstances") <= 2, "{}", proxy.summary());
     assert!(proxy.calls("DescribeInstances") <= 6, "{}", proxy.summary());
+    // The instance types' facts ship with oss: a cold plan asks only where they are offered.
+    assert_eq!(
+        proxy.calls("DescribeInstanceTypes"),
+        0,
+        "{}",
+        proxy.summary()
+    );
+    assert_eq!(
+        proxy.calls("DescribeInstanceTypeOfferings"),
+        1,
+        "{}",
+        proxy.summary()
+    );
     assert!(
         created as f64 / N as f64 <= 1.2,
         "{created} calls for {N} nodes: {}",

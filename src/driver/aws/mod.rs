@@ -2,11 +2,12 @@
 //! API, so the same driver works against AWS and against an emulator (moto) given as
 //! `endpoint`.
 //!
-//! - **Offerings** (`catalog`): zones (DescribeAvailabilityZones), instance types with their
-//!   vCPUs, memory and architecture (DescribeInstanceTypes, DescribeInstanceTypeOfferings) and
-//!   images (DescribeImages, see `images`) of the configured regions, priced from the price
-//!   table shipped in oss. Read once per process, every call at once; zones, types and
-//!   offerings are kept between runs (`cache`). When the API cannot be reached (or no
+//! - **Offerings** (`catalog`): zones (DescribeAvailabilityZones), where each instance type is
+//!   offered (DescribeInstanceTypeOfferings) and images (DescribeImages, see `images`) of the
+//!   configured regions, every call at once, priced from the price table shipped in oss; the
+//!   types' vCPUs, memory and architecture ship with it too (`catalog::aws_types`), and
+//!   DescribeInstanceTypes is asked only about an offered type they lack. Read once per
+//!   process; zones, types and offerings are kept between runs (`cache`). When the API cannot be reached (or no
 //!   credentials are found) the price table's offerings stand in, so planning works and apply
 //!   fails over to the next provider.
 //! - **Key pairs** (ImportKeyPair) and **security groups** (CreateSecurityGroup in the default
@@ -243,9 +244,11 @@ impl AwsDriver {
         answers.sort_by_key(|(i, _)| *i);
         let answers: Vec<offerings::RegionAnswers> = answers.into_iter().map(|(_, a)| a).collect();
         let source = format!(
-            "AWS EC2 API at {} (zones, instance types and images of {}); prices: {}",
+            "AWS EC2 API at {} (zones, offerings and images of {}); instance types: {}; \
+             prices: {}",
             self.endpoint_text,
             self.regions.join(", "),
+            crate::catalog::aws_types::source(),
             crate::catalog::aws::price_table()
                 .source
                 .as_deref()
@@ -445,6 +448,8 @@ async fn read_region(
         if let Some(kept) = cache.load(&region) {
             return Ok(kept);
         }
+        // Zones and offerings change (per account, per zone); the instance types' facts
+        // ship with oss (`catalog::aws_types`), so only a type unknown to them is asked for.
         let no_params = Params::new();
         let zones = api.call(
             &region,
@@ -460,13 +465,17 @@ async fn read_region(
                 .set("LocationType", "availability-zone")
                 .set("MaxResults", "1000"),
         );
-        let types = pages(
-            &api,
-            &region,
-            "DescribeInstanceTypes",
-            Params::new().set("MaxResults", "100"),
-        );
-        let (zones, offerings, types) = tokio::try_join!(zones, offerings, types)?;
+        let (zones, offerings) = tokio::try_join!(zones, offerings)?;
+        let unknown = offerings::unshipped_types(&offerings);
+        let types = futures_util::future::try_join_all(unknown.chunks(100).map(|chunk| {
+            let params = Params::new().list("InstanceType", chunk);
+            let (api, region) = (&api, &region);
+            async move {
+                api.call(region, "DescribeInstanceTypes", &params, Repeat::Safe)
+                    .await
+            }
+        }))
+        .await?;
         let facts = offerings::RegionFacts::from_answers(&zones, &offerings, &types);
         cache.store(&region, &facts);
         Ok::<_, DriverError>(facts)
