@@ -7,7 +7,8 @@ file is DescribeInstanceTypes answers gathered from AWS). Run it with the test v
 
     python3 scripts/aws-instance-types.py "$OSS_TEST_VENV" > data/aws-ec2-instance-types.json
 
-Types that run neither x86_64 nor arm64 (Mac, 32-bit only) are left out, as the driver does.
+Types that run neither x86_64 nor arm64 (Mac, 32-bit only) are listed with an empty
+architecture: known, so never asked about, and never offered (as the driver does).
 """
 
 import gzip
@@ -27,11 +28,10 @@ types = json.load(gzip.open(moto))
 out = {}
 for name, facts in sorted(types.items()):
     arches = facts.get("ProcessorInfo", {}).get("SupportedArchitectures", [])
-    arch = next((a for a in ("x86_64", "arm64") if a in arches), None)
-    vcpus = facts.get("VCpuInfo", {}).get("DefaultVCpus")
-    mib = facts.get("MemoryInfo", {}).get("SizeInMiB")
-    if arch and vcpus and mib:
-        out[name] = [vcpus, mib, arch]
+    arch = next((a for a in ("x86_64", "arm64") if a in arches), "")
+    vcpus = facts.get("VCpuInfo", {}).get("DefaultVCpus") or 0
+    mib = facts.get("MemoryInfo", {}).get("SizeInMiB") or 0
+    out[name] = [vcpus, mib, arch if vcpus and mib else ""]
 doc = {
     "source": f"moto {version}, moto/ec2/resources/instance_types.json.gz (Apache-2.0; "
     "DescribeInstanceTypes answers of AWS), by scripts/aws-instance-types.py",

@@ -28,9 +28,13 @@ fn file() -> &'static File {
 }
 
 /// The shipped facts of instance type `id` as a size (no disk: the root disk is an EBS volume
-/// sized at launch, as in the price table).
+/// sized at launch, as in the price table); `None` for a type the file does not know or that
+/// runs neither `x86_64` nor `arm64` (Mac, 32-bit only).
 pub fn instance_type(id: &str) -> Option<Size> {
     let (vcpus, mib, arch) = file().types.get(id)?;
+    if arch.is_empty() {
+        return None;
+    }
     Some(Size {
         id: id.to_string(),
         name: id.to_string(),
@@ -39,6 +43,12 @@ pub fn instance_type(id: &str) -> Option<Size> {
         disk_gib: 0,
         arch: arch.clone(),
     })
+}
+
+/// Whether the file knows `id` at all (Mac and 32-bit-only types included), so the API need
+/// not be asked about it.
+pub fn is_known(id: &str) -> bool {
+    file().types.contains_key(id)
 }
 
 /// Where the shipped facts come from.

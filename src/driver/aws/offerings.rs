@@ -105,7 +105,7 @@ pub fn unshipped_types(offerings: &[Element]) -> Vec<String> {
         .collect();
     offered
         .into_iter()
-        .filter(|t| crate::catalog::aws_types::instance_type(t).is_none())
+        .filter(|t| !crate::catalog::aws_types::is_known(t))
         .map(String::from)
         .collect()
 }
