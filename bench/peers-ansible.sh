@@ -126,10 +126,11 @@ per() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
 median() { stats | cut -d' ' -f1; }
 span() { read -r m lo hi < <(printf '%s\n' "$@" | stats); echo "$m ($lo–$hi)"; }
 
-ansible_version=$("$ANSIBLE_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("ansible"), "(ansible-core", m.version("ansible-core") + ", amazon.aws", end="")'
-ansible_version="$ansible_version $("$ANSIBLE_VENV/bin/ansible-galaxy" collection list amazon.aws 2>/dev/null | awk '$1 == "amazon.aws" {print $2; exit}'))"
+version_of() { "$ANSIBLE_VENV/bin/python" -c 'import importlib.metadata, sys; print(importlib.metadata.version(sys.argv[1]))' "$1"; }
+amazon_aws=$("$ANSIBLE_VENV/bin/ansible-galaxy" collection list amazon.aws 2>/dev/null | awk '$1 == "amazon.aws" {print $2; exit}')
+ansible_version="$(version_of ansible) (ansible-core $(version_of ansible-core), amazon.aws ${amazon_aws:-?})"
 
-rows="" goals="" callrows=""
+rows="" callrows=""
 for n in $counts; do
   a_create=() a_create_calls=() a_noop=() a_noop_calls=() a_destroy=() a_destroy_calls=()
   o_create=() o_create_calls=() o_noop=() o_noop_calls=() o_destroy=() o_destroy_calls=()
