@@ -102,7 +102,7 @@ fn resource<'a>(state: &'a Value, address: &str) -> &'a Value {
 fn live_by_address(instances: &[Value]) -> BTreeMap<String, Vec<&Value>> {
     let mut by: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     for i in instances {
-        let address = i["tags"]["oss:address"].as_str().unwrap_or("?").to_string();
+        let address = i["address"].as_str().unwrap_or("?").to_string();
         by.entry(address).or_default().push(i);
     }
     by
@@ -128,7 +128,7 @@ fn five_nodes_over_two_zones_with_key_pair_and_security_group_round_trip() {
     assert_eq!(instances.len(), 5, "{instances:#?}");
     let mut zones_used = BTreeSet::new();
     for i in &instances {
-        let address = i["tags"]["oss:address"].as_str().unwrap();
+        let address = i["address"].as_str().unwrap();
         let recorded = resource(&state, address);
         assert_eq!(i["state"], "running");
         assert_eq!(i["id"], recorded["provider_id"]);
@@ -138,7 +138,17 @@ fn five_nodes_over_two_zones_with_key_pair_and_security_group_round_trip() {
         assert_eq!(i["groups"], json!([group_id]));
         assert_eq!(i["tags"]["oss:lineage"], lineage);
         assert_eq!(i["tags"]["team"], "oss-tests");
-        assert_eq!(i["tags"]["Name"], recorded["attributes"]["name"]);
+        // A node launched alone is named after itself, one launched in a batch (one
+        // RunInstances for the nodes of one zone) after the batch.
+        let name = recorded["attributes"]["name"].as_str().unwrap();
+        match i["tags"]["oss:addresses"].as_str() {
+            None => assert_eq!(i["tags"]["Name"], name),
+            Some(listed) => {
+                assert!(listed.starts_with("node.web["), "{listed}");
+                let named = i["tags"]["Name"].as_str().unwrap();
+                assert_eq!(named, listed.replacen("node.web", "web-", 1));
+            }
+        }
         zones_used.insert(i["zone"].as_str().unwrap().to_string());
     }
     assert_eq!(zones_used.len(), 2, "{zones_used:?}");
@@ -154,7 +164,7 @@ fn five_nodes_over_two_zones_with_key_pair_and_security_group_round_trip() {
 
     // An instance terminated behind oss's back is planned for replacement.
     let victim = instances[0]["id"].as_str().unwrap();
-    let victim_address = instances[0]["tags"]["oss:address"].as_str().unwrap();
+    let victim_address = instances[0]["address"].as_str().unwrap();
     moto.terminate(REGION, victim);
     let (code, out, err) = run(&p, &["plan", "--detailed-exitcode"]);
     assert_eq!(code, 2, "{out}\n{err}");
@@ -435,8 +445,9 @@ fn a_reviewed_plan_looks_up_its_ami_once_for_all_launches() {
         &["apply", "plan.bin", "--auto-approve", "--parallelism", "6"],
     );
     // Six launches at once share one DescribeImages (looked up while the security group and
-    // key pair were made), instead of one each.
-    assert_eq!(proxy.calls("RunInstances"), 6, "{}", proxy.summary());
+    // key pair were made), instead of one each, and one zone's RunInstances (the first may
+    // have gone out alone).
+    assert!(proxy.calls("RunInstances") <= 2, "{}", proxy.summary());
     assert_eq!(proxy.calls("DescribeImages"), 1, "{}", proxy.summary());
     assert_eq!(moto.instances(REGION).len(), 6);
     ok(&p, &["destroy", "--auto-approve"]);

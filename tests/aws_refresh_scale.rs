@@ -57,8 +57,13 @@ fn refreshing_a_thousand_instances_costs_at_most_two_describe_calls() {
     let started = Instant::now();
     oss(&["apply", "--auto-approve", "--parallelism", "16"]);
     let applied = started.elapsed();
+    // Launches share RunInstances (at most 16 steps in flight, so batches of up to 16).
     let launched = proxy.calls("RunInstances");
-    assert_eq!(launched, NODES, "{}", proxy.summary());
+    assert!(
+        launched <= NODES / 4,
+        "{launched} RunInstances: {}",
+        proxy.summary()
+    );
     let apply_calls = proxy.summary();
 
     proxy.reset_counts();

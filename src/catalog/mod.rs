@@ -6,6 +6,7 @@
 //! provider's API or from a price table shipped in the program; nothing here calls a provider.
 
 pub mod aws;
+pub mod aws_types;
 
 use serde::{Deserialize, Serialize};
 

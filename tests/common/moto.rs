@@ -155,7 +155,7 @@ impl Moto {
     }
 
     /// Instances (any state but terminated) as boto3 sees them: id, state, zone, type, key,
-    /// group ids and tags.
+    /// group ids, tags, launch index and (see [`oss_address`]) the address oss launched it for.
     pub fn instances(&self, region: &str) -> Vec<Value> {
         let found = self.boto(
             region,
@@ -166,10 +166,14 @@ impl Moto {
              \x20       for i in r['Instances']:\n\
              \x20           if i['State']['Name'] == 'terminated':\n\
              \x20               continue\n\
-             \x20           out.append({'id': i['InstanceId'], 'state': i['State']['Name'], 'zone': i['Placement']['AvailabilityZone'], 'type': i['InstanceType'], 'key': i.get('KeyName'), 'groups': [g['GroupId'] for g in i.get('SecurityGroups', [])], 'tags': {t['Key']: t['Value'] for t in i.get('Tags', [])}})\n\
+             \x20           out.append({'id': i['InstanceId'], 'state': i['State']['Name'], 'zone': i['Placement']['AvailabilityZone'], 'type': i['InstanceType'], 'key': i.get('KeyName'), 'groups': [g['GroupId'] for g in i.get('SecurityGroups', [])], 'tags': {t['Key']: t['Value'] for t in i.get('Tags', [])}, 'launch_index': i.get('AmiLaunchIndex')})\n\
              print(json.dumps(out))\n",
         );
-        found.as_array().unwrap().clone()
+        let mut found = found.as_array().unwrap().clone();
+        for i in &mut found {
+            i["address"] = oss_address(i).map_or(Value::Null, Value::from);
+        }
+        found
     }
 
     /// Key pair names and security group ids (other than `default`) in `region`.
@@ -206,4 +210,23 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address an instance of [`Moto::instances`] was launched for, read independently of
+/// oss's code: its `oss:address` tag, else entry `launch_index` of its batch's
+/// `oss:addresses` (`node.web[0-3,7]`).
+pub fn oss_address(instance: &Value) -> Option<String> {
+    let tags = &instance["tags"];
+    if let Some(address) = tags["oss:address"].as_str() {
+        return Some(address.to_string());
+    }
+    let listed = tags["oss:addresses"].as_str()?;
+    let (prefix, ranges) = listed.strip_suffix(']')?.split_once('[')?;
+    let mut indexes = Vec::new();
+    for part in ranges.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        indexes.extend(a.parse::<u64>().ok()?..=b.parse::<u64>().ok()?);
+    }
+    let index = indexes.get(usize::try_from(instance["launch_index"].as_u64()?).ok()?)?;
+    Some(format!("{prefix}[{index}]"))
 }

@@ -8,9 +8,14 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::net::aws::xml::Element;
+use crate::resource::Address;
 
 /// The address of the resource an object was created for (`node.web[0]`).
 pub const TAG_ADDRESS: &str = "oss:address";
+/// The addresses of the nodes one RunInstances launched together, in launch order, written
+/// compactly (`node.web[0-19,25]`, see [`compact`]): every instance of the call carries the
+/// same tags, and its `amiLaunchIndex` picks its own address from the list.
+pub const TAG_ADDRESSES: &str = "oss:addresses";
 /// The lineage of the oss state that created it.
 pub const TAG_LINEAGE: &str = "oss:lineage";
 /// The provider's name in that state (several AWS providers may share an account).
@@ -80,6 +85,8 @@ pub struct Instance {
     pub tags: Tags,
     /// Why it stopped or ended (`Server.InsufficientInstanceCapacity: ...`).
     pub state_reason: Option<String>,
+    /// Its place in the RunInstances call that launched it (`amiLaunchIndex`, from 0).
+    pub launch_index: Option<usize>,
 }
 
 impl Instance {
@@ -101,6 +108,9 @@ impl Instance {
                 (Some(code), Some(message)) => Some(format!("{code}: {message}")),
                 (code, message) => code.or(message).map(String::from),
             },
+            launch_index: item
+                .text_at(&["amiLaunchIndex"])
+                .and_then(|n| n.trim().parse().ok()),
         })
     }
 
@@ -114,6 +124,28 @@ impl Instance {
             .chain(answer.items("instancesSet"))
             .filter_map(Instance::from_item)
             .collect()
+    }
+
+    /// The address it was created for: its `oss:address` (a single launch, or a rename),
+    /// else its place in its batch's `oss:addresses`.
+    pub fn address(&self) -> Option<Address> {
+        if let Some(address) = self.tags.get(TAG_ADDRESS) {
+            return Some(Address(address.clone()));
+        }
+        let (prefix, indexes) = expand(self.tags.get(TAG_ADDRESSES)?)?;
+        let index = indexes.get(self.launch_index?)?;
+        Some(Address(format!("{prefix}[{index}]")))
+    }
+
+    /// Its `name` attribute: the `oss:name` tag of a single launch; in a batch (whose tags
+    /// hold the names of all, see [`batch_name`]) the group's name and the node's index.
+    pub fn name(&self) -> String {
+        if self.tags.contains_key(TAG_ADDRESSES)
+            && let Some((group, index)) = self.address().as_ref().and_then(node_index)
+        {
+            return format!("{group}-{index}");
+        }
+        self.tags.get(TAG_NAME).cloned().unwrap_or_default()
     }
 
     /// Whether it is (or is about to be) running.
@@ -259,6 +291,64 @@ impl Group {
     }
 }
 
+/// The group and index of a node address (`node.web[3]` → `web`, 3).
+pub fn node_index(address: &Address) -> Option<(&str, u64)> {
+    let rest = address.as_str().strip_prefix("node.")?;
+    let (group, index) = rest.strip_suffix(']')?.split_once('[')?;
+    Some((group, index.parse().ok()?))
+}
+
+/// The longest `oss:addresses` value: EC2 takes at most 256 characters per tag value.
+pub const TAG_VALUE_MAX: usize = 256;
+/// The most indexes [`expand`] reads out of one tag (a guard against a hand-made tag).
+const EXPAND_MAX: usize = 10_000;
+
+/// `prefix[ranges]` for the ascending `indexes` (`node.web[0-19,25]`): runs of consecutive
+/// indexes as `first-last`, the others alone, in order.
+pub fn compact(prefix: &str, indexes: &[u64]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < indexes.len() {
+        let mut j = i;
+        while j + 1 < indexes.len() && indexes[j + 1] == indexes[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j == i {
+            indexes[i].to_string()
+        } else {
+            format!("{}-{}", indexes[i], indexes[j])
+        });
+        i = j + 1;
+    }
+    format!("{prefix}[{}]", parts.join(","))
+}
+
+/// The prefix and the indexes, in order, of a [`compact`] text; `None` when it is not one
+/// (or lists more than a batch could hold).
+pub fn expand(text: &str) -> Option<(String, Vec<u64>)> {
+    let (prefix, rest) = text.strip_suffix(']')?.split_once('[')?;
+    let mut indexes = Vec::new();
+    for part in rest.split(',') {
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (a.parse::<u64>().ok()?, b.parse::<u64>().ok()?),
+            None => {
+                let n = part.parse::<u64>().ok()?;
+                (n, n)
+            }
+        };
+        if last < first || (last - first) as usize >= EXPAND_MAX - indexes.len() {
+            return None;
+        }
+        indexes.extend(first..=last);
+    }
+    Some((prefix.to_string(), indexes))
+}
+
+/// The `oss:name` (and console `Name`) of a batch of group `group`: `web-[0-19,25]`.
+pub fn batch_name(group: &str, indexes: &[u64]) -> String {
+    compact(&format!("{group}-"), indexes)
+}
+
 /// Observed attributes from (name, value) pairs.
 fn attributes<const N: usize>(pairs: [(&str, Value); N]) -> crate::resource::Attributes {
     pairs
@@ -352,6 +442,58 @@ mod tests {
         assert_eq!(region_of("us-west-2-lax-1a"), "us-west-2");
         assert_eq!(region_of("us-gov-west-1b"), "us-gov-west-1");
         assert_eq!(region_of("local"), "local");
+    }
+
+    #[test]
+    fn batch_addresses_are_written_compactly_and_read_back_by_launch_index() {
+        let text = compact("node.web", &[0, 1, 2, 3, 7, 9, 10]);
+        assert_eq!(text, "node.web[0-3,7,9-10]");
+        let (prefix, indexes) = expand(&text).unwrap();
+        assert_eq!(
+            (prefix.as_str(), indexes),
+            ("node.web", vec![0, 1, 2, 3, 7, 9, 10])
+        );
+        assert_eq!(compact("node.db", &[4]), "node.db[4]");
+        for bad in [
+            "node.web",
+            "node.web[]",
+            "node.web[3-1]",
+            "node.web[a]",
+            "x[0-99999999]",
+        ] {
+            assert_eq!(expand(bad), None, "{bad}");
+        }
+        let mut instance = Instance {
+            id: "i-1".into(),
+            state: "running".into(),
+            zone: String::new(),
+            instance_type: String::new(),
+            image_id: String::new(),
+            private_ip: None,
+            public_ip: None,
+            tags: [
+                (TAG_ADDRESSES.to_string(), text.clone()),
+                (
+                    TAG_NAME.to_string(),
+                    batch_name("web", &[0, 1, 2, 3, 7, 9, 10]),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            state_reason: None,
+            launch_index: Some(4),
+        };
+        assert_eq!(instance.address(), Some(Address("node.web[7]".into())));
+        assert_eq!(instance.name(), "web-7");
+        assert!(user_tags(&instance.tags).is_empty());
+        instance.launch_index = Some(7);
+        assert_eq!(instance.address(), None, "past the end of the batch");
+        // A rename (`moved`) writes `oss:address`, which wins.
+        instance
+            .tags
+            .insert(TAG_ADDRESS.into(), "node.front[2]".into());
+        assert_eq!(instance.address(), Some(Address("node.front[2]".into())));
+        assert_eq!(instance.name(), "front-2");
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! API, so the same driver works against AWS and against an emulator (moto) given as
 //! `endpoint`.
 //!
-//! - **Offerings** (`catalog`): zones (DescribeAvailabilityZones), instance types with their
-//!   vCPUs, memory and architecture (DescribeInstanceTypes, DescribeInstanceTypeOfferings) and
-//!   images (DescribeImages, see `images`) of the configured regions, priced from the price
-//!   table shipped in oss. Read once per process, every call at once; zones, types and
-//!   offerings are kept between runs (`cache`). When the API cannot be reached (or no
+//! - **Offerings** (`catalog`): zones (DescribeAvailabilityZones), where each instance type is
+//!   offered (DescribeInstanceTypeOfferings) and images (DescribeImages, see `images`) of the
+//!   configured regions, every call at once, priced from the price table shipped in oss; the
+//!   types' vCPUs, memory and architecture ship with it too (`catalog::aws_types`), and
+//!   DescribeInstanceTypes is asked only about an offered type they lack. Read once per
+//!   process; zones, types and offerings are kept between runs (`cache`). When the API cannot be reached (or no
 //!   credentials are found) the price table's offerings stand in, so planning works and apply
 //!   fails over to the next provider.
 //! - **Key pairs** (ImportKeyPair) and **security groups** (CreateSecurityGroup in the default
@@ -15,10 +16,13 @@
 //! - **Nodes**: RunInstances with the region's key pair and security group, tagged with the
 //!   resource address and the state lineage (and what it takes to rebuild the resource from
 //!   the tags alone), then polled until `running` with an address; optionally until port 22
-//!   answers (`ssh_check`). The node's command becomes its user data.
+//!   answers (`ssh_check`). The node's command becomes its user data. Launches running at
+//!   once share one RunInstances per placement (`launch`: the batch's addresses in a tag, each
+//!   instance's launch index picks its own); polls and terminations running at once share one
+//!   DescribeInstances / TerminateInstances per region (`gather`).
 //! - **Adoption**: a create first looks for an instance with this address and lineage
 //!   (a crash between RunInstances and the state write left it) and adopts it; RunInstances
-//!   also carries a client token, so AWS itself never starts a second one for a retried call.
+//!   also carries a client token, so AWS itself never starts a second one for a repeated call.
 //! - **Refresh** is batched: per region one DescribeInstances filtered by the lineage tag per
 //!   page of up to 1,000 instances, one DescribeKeyPairs and one DescribeSecurityGroups.
 //!
@@ -30,8 +34,10 @@ mod cache;
 mod client;
 mod ec2;
 mod error;
+mod gather;
 mod images;
 mod import;
+mod launch;
 mod node;
 mod offerings;
 mod refresh;
@@ -40,7 +46,7 @@ mod settings;
 pub use settings::SECRET_SETTINGS;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -105,6 +111,11 @@ pub struct AwsDriver {
     catalog: tokio::sync::Mutex<Option<Catalog>>,
     /// Zones, instance types and offerings kept between runs.
     facts_cache: cache::FactsCache,
+    /// RunInstances of launches running at once, one call per placement (`launch`); started
+    /// with the first launch, on the runtime that makes it.
+    launcher: OnceLock<launch::Launcher>,
+    /// DescribeInstances and TerminateInstances of many instances at once (`gather`).
+    gather: OnceLock<gather::Gather>,
 }
 
 type AmiCell = Arc<tokio::sync::OnceCell<BTreeMap<String, String>>>;
@@ -186,7 +197,19 @@ impl AwsDriver {
             ami_flights: Mutex::new(HashMap::new()),
             launched: Mutex::new(HashSet::new()),
             catalog: tokio::sync::Mutex::new(None),
+            launcher: OnceLock::new(),
+            gather: OnceLock::new(),
         })
+    }
+
+    fn launcher(&self) -> &launch::Launcher {
+        self.launcher
+            .get_or_init(|| launch::Launcher::start(&self.name, self.api.clone(), self.nonce))
+    }
+
+    fn gather(&self) -> &gather::Gather {
+        self.gather
+            .get_or_init(|| gather::Gather::start(&self.name, self.api.clone()))
     }
 
     fn caches(&self) -> std::sync::MutexGuard<'_, Caches> {
@@ -221,9 +244,11 @@ impl AwsDriver {
         answers.sort_by_key(|(i, _)| *i);
         let answers: Vec<offerings::RegionAnswers> = answers.into_iter().map(|(_, a)| a).collect();
         let source = format!(
-            "AWS EC2 API at {} (zones, instance types and images of {}); prices: {}",
+            "AWS EC2 API at {} (zones, offerings and images of {}); instance types: {}; \
+             prices: {}",
             self.endpoint_text,
             self.regions.join(", "),
+            crate::catalog::aws_types::source(),
             crate::catalog::aws::price_table()
                 .source
                 .as_deref()
@@ -423,6 +448,8 @@ async fn read_region(
         if let Some(kept) = cache.load(&region) {
             return Ok(kept);
         }
+        // Zones and offerings change (per account, per zone); the instance types' facts
+        // ship with oss (`catalog::aws_types`), so only a type unknown to them is asked for.
         let no_params = Params::new();
         let zones = api.call(
             &region,
@@ -438,13 +465,17 @@ async fn read_region(
                 .set("LocationType", "availability-zone")
                 .set("MaxResults", "1000"),
         );
-        let types = pages(
-            &api,
-            &region,
-            "DescribeInstanceTypes",
-            Params::new().set("MaxResults", "100"),
-        );
-        let (zones, offerings, types) = tokio::try_join!(zones, offerings, types)?;
+        let (zones, offerings) = tokio::try_join!(zones, offerings)?;
+        let unknown = offerings::unshipped_types(&offerings);
+        let types = futures_util::future::try_join_all(unknown.chunks(100).map(|chunk| {
+            let params = Params::new().list("InstanceType", chunk);
+            let (api, region) = (&api, &region);
+            async move {
+                api.call(region, "DescribeInstanceTypes", &params, Repeat::Safe)
+                    .await
+            }
+        }))
+        .await?;
         let facts = offerings::RegionFacts::from_answers(&zones, &offerings, &types);
         cache.store(&region, &facts);
         Ok::<_, DriverError>(facts)

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use super::client::{Params, Repeat};
+use super::client::Params;
 use super::ec2::{
     self, Instance, TAG_ADDRESS, TAG_COMMAND, TAG_DEPENDENCIES, TAG_IMAGE, TAG_LINEAGE, TAG_PORTS,
     region_of,
 };
+use super::launch::Launch;
 use super::{AwsDriver, PAGE, POLL_FIRST, POLL_MAX, lock, pages};
 use crate::backoff::Policy;
 use crate::driver::{CreateRequest, DriverError, Scope};
@@ -35,7 +35,8 @@ pub(super) type LiveCell = Arc<tokio::sync::OnceCell<Live>>;
 
 impl AwsDriver {
     /// Instances of this lineage and address in `region` that are pending or running, but
-    /// for those in `except` (the objects a create replaces).
+    /// for those in `except` (the objects a create replaces). The whole lineage is read: an
+    /// instance of a batch has no tag of its own address to filter by.
     pub(super) async fn find_node(
         &self,
         region: &str,
@@ -45,12 +46,14 @@ impl AwsDriver {
     ) -> Result<Option<Instance>, DriverError> {
         let params = Params::new()
             .filter(1, &format!("tag:{TAG_LINEAGE}"), &[lineage])
-            .filter(2, &format!("tag:{TAG_ADDRESS}"), &[address.as_str()])
-            .filter(3, "instance-state-name", &["pending", "running"]);
-        let answer = self.call(region, "DescribeInstances", params).await?;
-        let mut found: Vec<Instance> = Instance::all(&answer)
-            .into_iter()
+            .filter(2, "instance-state-name", &["pending", "running"])
+            .set("MaxResults", PAGE);
+        let pages = pages(&self.api, region, "DescribeInstances", params).await?;
+        let mut found: Vec<Instance> = pages
+            .iter()
+            .flat_map(Instance::all)
             .filter(|i| i.is_live() && self.ours(&i.tags) && !except.contains(&i.id.as_str()))
+            .filter(|i| i.address().as_ref() == Some(address))
             .collect();
         // Should two exist (only a foreign tool could do that), adopt the oldest id.
         found.sort_by(|a, b| a.id.cmp(&b.id));
@@ -87,10 +90,10 @@ impl AwsDriver {
             if !i.is_live() || !self.ours(&i.tags) {
                 continue;
             }
-            let Some(address) = i.tags.get(TAG_ADDRESS) else {
+            let Some(address) = i.address() else {
                 continue;
             };
-            match live.entry(Address(address.clone())) {
+            match live.entry(address) {
                 std::collections::hash_map::Entry::Occupied(mut e) if i.id < e.get().id => {
                     e.insert(i);
                 }
@@ -185,33 +188,26 @@ impl AwsDriver {
             .get("command")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let mut tags = self.oss_tags(request.lineage, &desired.address, name);
-        tags.insert(TAG_IMAGE.into(), placement.image.clone());
-        tags.insert(
+        let mut shared = self.oss_tags(request.lineage, &desired.address, "");
+        shared.remove(TAG_ADDRESS);
+        shared.insert(TAG_IMAGE.into(), placement.image.clone());
+        shared.insert(
             TAG_PORTS.into(),
             serde_json::to_string(&ec2::attribute_ports(attributes)).unwrap_or_default(),
         );
         let depends: Vec<&str> = desired.depends_on.iter().map(Address::as_str).collect();
         let depends = depends.join(",");
         if depends.len() <= 256 {
-            tags.insert(TAG_DEPENDENCIES.into(), depends);
+            shared.insert(TAG_DEPENDENCIES.into(), depends);
         }
         if !command.is_empty() {
-            tags.insert(TAG_COMMAND.into(), "user-data".into());
+            shared.insert(TAG_COMMAND.into(), "user-data".into());
         }
-        tags.extend(ec2::visible_tags(&ec2::attribute_tags(attributes), name));
-        let tags: Vec<(String, String)> = tags.into_iter().collect();
 
         let mut params = Params::new()
             .set("ImageId", &ami)
             .set("InstanceType", &placement.size)
-            .set("MinCount", "1")
-            .set("MaxCount", "1")
-            .set("Placement.AvailabilityZone", zone)
-            .set(
-                "ClientToken",
-                self.client_token(request.lineage, &desired.address, placement, &replacing),
-            );
+            .set("Placement.AvailabilityZone", zone);
         if let Some(key) = dependency(Kind::Key) {
             params = params.set("KeyName", &key.provider_id);
         }
@@ -230,21 +226,22 @@ impl AwsDriver {
                 .unwrap_or_default();
             params = params.set("UserData", user_data(command, &env));
         }
-        params = params.tag_spec("instance", &tags);
         // Never repeated here: a lost answer is repaired by the executor's retry, which finds
         // the instance by its tags (and AWS by the client token) instead of launching again.
         lock(&self.launched).insert(attempt);
-        let answer = self
-            .api
-            .call(&region, "RunInstances", &params, Repeat::Once)
+        let launched = self
+            .launcher()
+            .submit(Launch {
+                region: region.clone(),
+                params,
+                shared,
+                user: ec2::attribute_tags(attributes),
+                address: desired.address.clone(),
+                name: name.to_string(),
+                lineage: request.lineage.to_string(),
+                replacing: replacing.iter().map(|id| id.to_string()).collect(),
+            })
             .await?;
-        let launched = Instance::all(&answer).into_iter().next().ok_or_else(|| {
-            DriverError::retry(format!(
-                "AWS RunInstances in {region} answered without an instance (provider `{}`).",
-                self.name
-            ))
-            .with_code("MalformedResponse")
-        })?;
         let running = self.wait_running(&region, &launched.id, desired).await?;
         Ok(self.node_existing(desired, placement, &running))
     }
@@ -319,18 +316,7 @@ impl AwsDriver {
         region: &str,
         id: &str,
     ) -> Result<Option<Instance>, DriverError> {
-        match self
-            .call(
-                region,
-                "DescribeInstances",
-                Params::new().set("InstanceId.1", id),
-            )
-            .await
-        {
-            Ok(answer) => Ok(Instance::all(&answer).into_iter().find(|i| i.id == id)),
-            Err(e) if e.code.as_deref() == Some("InvalidInstanceID.NotFound") => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.gather().describe(region, id).await
     }
 
     pub(super) async fn wait_ssh(
@@ -358,18 +344,7 @@ impl AwsDriver {
     pub(super) async fn delete_node(&self, existing: &Existing) -> Result<(), DriverError> {
         let region = region_of(&existing.placement.location);
         let id = existing.provider_id.as_str();
-        match self
-            .call(
-                &region,
-                "TerminateInstances",
-                Params::new().set("InstanceId.1", id),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.code.as_deref() == Some("InvalidInstanceID.NotFound") => return Ok(()),
-            Err(e) => return Err(e),
-        }
+        self.gather().terminate(&region, id).await?;
         // Wait until it is gone, so the security group it uses can be deleted next.
         let mut polls = self.polling().start();
         loop {
@@ -393,27 +368,6 @@ impl AwsDriver {
     /// to `POLL_MAX`, for up to `ready_timeout`.
     fn polling(&self) -> Policy {
         Policy::until(POLL_FIRST, POLL_MAX, self.ready_timeout).with_jitter(0.0)
-    }
-
-    /// An idempotency token for RunInstances (at most 64 ASCII characters).
-    pub(super) fn client_token(
-        &self,
-        lineage: &str,
-        address: &Address,
-        placement: &Placement,
-        replacing: &[&str],
-    ) -> String {
-        let mut hash = Sha256::new();
-        hash.update(self.nonce.to_be_bytes());
-        let placement = placement.to_string();
-        let parts = [lineage, address.as_str(), &placement];
-        for part in parts.iter().chain(replacing) {
-            hash.update(part.as_bytes());
-            hash.update([0]);
-        }
-        let digest = hash.finalize();
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("oss-{}", &hex[..40])
     }
 }
 
@@ -479,46 +433,6 @@ mod tests {
     }
 
     use super::*;
-    use crate::driver::DriverConfig;
-    use serde_json::json;
-
-    fn new_driver() -> AwsDriver {
-        let config = DriverConfig {
-            name: "aws".into(),
-            settings: json!({}).as_object().unwrap().clone(),
-            state_dir: std::env::temp_dir(),
-            base_dir: std::env::temp_dir(),
-        };
-        AwsDriver::with_env(config, &|_| None).unwrap()
-    }
-
-    #[test]
-    fn client_tokens_are_stable_per_process_and_short() {
-        let driver = new_driver();
-        let placement = Placement {
-            provider: "aws".into(),
-            location: "ap-southeast-2a".into(),
-            size: "t3.micro".into(),
-            image: "amazon-linux-2023".into(),
-            hourly_price: None,
-            currency: None,
-        };
-        let a = driver.client_token("L", &Address::node("web", 0), &placement, &[]);
-        assert_eq!(
-            a,
-            driver.client_token("L", &Address::node("web", 0), &placement, &[])
-        );
-        assert_ne!(
-            a,
-            driver.client_token("L", &Address::node("web", 1), &placement, &[])
-        );
-        assert!(a.len() <= 64 && a.is_ascii());
-        let other = new_driver();
-        assert_ne!(
-            a,
-            other.client_token("L", &Address::node("web", 0), &placement, &[])
-        );
-    }
 
     #[tokio::test]
     async fn tcp_ping_sees_a_loopback_listener() {

@@ -82,13 +82,32 @@ pub fn price(region: &str, size: &str) -> Option<f64> {
         .copied()
 }
 
-/// The architecture the price table gives `size` (derived from its name).
-pub fn table_arch(size: &str) -> Option<&'static str> {
+/// The architecture of `size`: the shipped instance-type facts', else the one the price table
+/// derives from its name.
+pub fn table_arch(size: &str) -> Option<String> {
+    if let Some(known) = crate::catalog::aws_types::instance_type(size) {
+        return Some(known.arch);
+    }
     aws::price_table()
         .sizes
         .iter()
         .find(|s| s.id == size)
-        .map(|s| s.arch.as_str())
+        .map(|s| s.arch.clone())
+}
+
+/// The instance types DescribeInstanceTypeOfferings lists that the shipped facts do not know,
+/// sorted: the only ones DescribeInstanceTypes is asked about.
+pub fn unshipped_types(offerings: &[Element]) -> Vec<String> {
+    let offered: BTreeSet<&str> = offerings
+        .iter()
+        .flat_map(|page| page.items("instanceTypeOfferingSet"))
+        .filter_map(|item| item.text_at(&["instanceType"]))
+        .collect();
+    offered
+        .into_iter()
+        .filter(|t| !crate::catalog::aws_types::is_known(t))
+        .map(String::from)
+        .collect()
 }
 
 /// What one region's API answered.
@@ -115,7 +134,8 @@ pub struct RegionFacts {
 
 impl RegionFacts {
     /// Reads DescribeAvailabilityZones, DescribeInstanceTypeOfferings (by availability zone)
-    /// and DescribeInstanceTypes answers.
+    /// and DescribeInstanceTypes answers; an offered type no answer describes takes the
+    /// shipped facts (`catalog::aws_types`).
     pub fn from_answers(zones: &Element, offerings: &[Element], types: &[Element]) -> Self {
         let mut zones: Vec<String> = zones
             .items("availabilityZoneInfo")
@@ -127,12 +147,12 @@ impl RegionFacts {
             .filter_map(|z| z.text_at(&["zoneName"]).map(String::from))
             .collect();
         zones.sort();
-        let sizes = types
+        let mut sizes: Vec<Size> = types
             .iter()
             .flat_map(|page| page.items("instanceTypeSet"))
             .filter_map(size)
             .collect();
-        let offered = offerings
+        let offered: Vec<(String, String)> = offerings
             .iter()
             .flat_map(|page| page.items("instanceTypeOfferingSet"))
             .filter_map(|item| {
@@ -142,6 +162,17 @@ impl RegionFacts {
                 ))
             })
             .collect();
+        let described: BTreeSet<String> = sizes.iter().map(|s| s.id.clone()).collect();
+        let shipped: BTreeSet<&str> = offered
+            .iter()
+            .map(|(_, t)| t.as_str())
+            .filter(|t| !described.contains(*t))
+            .collect();
+        sizes.extend(
+            shipped
+                .into_iter()
+                .filter_map(crate::catalog::aws_types::instance_type),
+        );
         RegionFacts {
             zones,
             sizes,

@@ -73,13 +73,13 @@ impl AwsDriver {
             })
             .collect();
         let known_addresses: HashSet<&Address> = known.iter().map(|e| &e.address).collect();
-        let unknown = |kind: Kind, region: &str, id: &str, tags: &Tags| {
-            !known_ids.contains(&(kind, region.to_string(), id))
-                && tags
-                    .get(TAG_ADDRESS)
-                    .is_some_and(|a| !known_addresses.contains(&Address(a.clone())))
-                && self.ours(tags)
-        };
+        let unknown =
+            |kind: Kind, region: &str, id: &str, tags: &Tags, address: Option<Address>| {
+                !known_ids.contains(&(kind, region.to_string(), id))
+                    && address.is_some_and(|a| !known_addresses.contains(&a))
+                    && self.ours(tags)
+            };
+        let tagged = |tags: &Tags| tags.get(TAG_ADDRESS).map(|a| Address(a.clone()));
         let mut refreshed = Refreshed::default();
         let mut seen: HashMap<(Kind, String, String), Attributes> = HashMap::new();
         for scan in &scans {
@@ -90,7 +90,7 @@ impl AwsDriver {
                         i.observed(),
                     );
                 }
-                if unknown(Kind::Node, &scan.region, &i.id, &i.tags)
+                if unknown(Kind::Node, &scan.region, &i.id, &i.tags, i.address())
                     && let Some(existing) = self.node_from_tags(&scan.region, i).await
                 {
                     if i.is_live() {
@@ -105,7 +105,13 @@ impl AwsDriver {
                     (Kind::Key, scan.region.clone(), key.name.clone()),
                     key.observed(),
                 );
-                if unknown(Kind::Key, &scan.region, &key.name, &key.tags) {
+                if unknown(
+                    Kind::Key,
+                    &scan.region,
+                    &key.name,
+                    &key.tags,
+                    tagged(&key.tags),
+                ) {
                     let mut extra = Attributes::new();
                     extra.insert(
                         "public_key".into(),
@@ -128,7 +134,13 @@ impl AwsDriver {
                     (Kind::Firewall, scan.region.clone(), group.id.clone()),
                     group.observed(),
                 );
-                if unknown(Kind::Firewall, &scan.region, &group.id, &group.tags) {
+                if unknown(
+                    Kind::Firewall,
+                    &scan.region,
+                    &group.id,
+                    &group.tags,
+                    tagged(&group.tags),
+                ) {
                     let ports: Value = group
                         .tags
                         .get(TAG_PORTS)
@@ -163,13 +175,13 @@ impl AwsDriver {
 
     /// Rebuilds the resource a lineage-tagged instance was created for, from its tags.
     pub(super) async fn node_from_tags(&self, region: &str, i: &Instance) -> Option<Existing> {
-        let address = Address(i.tags.get(TAG_ADDRESS)?.clone());
+        let address = i.address()?;
         let index = address
             .as_str()
             .rsplit_once('[')
             .and_then(|(_, rest)| rest.trim_end_matches(']').parse::<u64>().ok())
             .unwrap_or_default();
-        let name = i.tags.get(TAG_NAME).cloned().unwrap_or_default();
+        let name = i.name();
         let ports: Value = i
             .tags
             .get(TAG_PORTS)
