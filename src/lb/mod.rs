@@ -6,6 +6,7 @@
 //! A balancer changes in place when its members, listeners or check change; it is never
 //! deleted and made again for a membership change.
 
+pub mod aws;
 pub mod haproxy;
 
 use serde_json::{Map, Value};
