@@ -73,6 +73,9 @@ pub struct Spec {
     pub health: Check,
     /// In the group's order.
     pub members: Vec<Member>,
+    /// The members' provider ids in the same order, when the balancer reads them (`aws`:
+    /// ELBv2 registers instances by id); empty otherwise.
+    pub ids: Vec<String>,
 }
 
 impl Spec {
@@ -106,6 +109,18 @@ impl Spec {
                 servers.len()
             )));
         }
+        let ids: Vec<String> = match attributes.get("ids").map(Value::as_str) {
+            None | Some(Some("")) => Vec::new(),
+            Some(Some(text)) => text.split(", ").map(str::to_string).collect(),
+            Some(None) => return Err(bad("ids")),
+        };
+        if !ids.is_empty() && ids.len() != servers.len() {
+            return Err(DriverError::fatal(format!(
+                "Load balancer `{address}`: {} member ids for {} servers.",
+                ids.len(),
+                servers.len()
+            )));
+        }
         let members = servers
             .into_iter()
             .zip(addresses)
@@ -116,6 +131,7 @@ impl Spec {
             listeners,
             health,
             members,
+            ids,
         })
     }
 }
@@ -138,6 +154,13 @@ mod tests {
         assert_eq!(spec.members[1].name, "web-1");
         assert_eq!(spec.members[1].address, "127.1.0.2");
         assert_eq!(spec.health, check);
+        assert!(spec.ids.is_empty());
+        attributes.insert("ids".into(), json!("i-0, i-1"));
+        let spec = Spec::parse(&Address::balancer("web"), &attributes).unwrap();
+        assert_eq!(spec.ids, ["i-0", "i-1"]);
+        attributes.insert("ids".into(), json!("i-0"));
+        assert!(Spec::parse(&Address::balancer("web"), &attributes).is_err());
+        attributes.remove("ids");
         attributes.insert("members".into(), json!("127.1.0.1"));
         assert!(Spec::parse(&Address::balancer("web"), &attributes).is_err());
     }
