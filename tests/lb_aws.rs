@@ -215,3 +215,144 @@ fn a_wrong_secret_fails_clearly_without_echoing_it() {
         "the failed call is named: {text}"
     );
 }
+
+/// The strategy of `count` web nodes on the aws compute provider at `endpoint`, behind an aws
+/// (ELBv2) balancer on the same endpoint.
+fn fleet(endpoint: &str, count: usize) -> Value {
+    serde_json::json!({
+        "name": "elb",
+        "provider": {"options": [{"aws": {
+            "endpoint": endpoint,
+            "regions": [REGION],
+            "access_key_id": "env.OSS_TEST_AWS_KEY",
+            "secret_access_key": "env.OSS_TEST_AWS_SECRET"
+        }}]},
+        "node": {
+            "name": "web",
+            "count": count,
+            "image": {"options": [{"name": "amazon-linux-2023"}]},
+            "hardware": {"options": [{"name": "t3.micro"}]},
+            "location": {"options": [{"id": "ap-southeast-2a"}]},
+            "ports": [22, 8000]
+        },
+        "lb": {"web": {
+            "members": "web",
+            "listeners": [{"port": 80, "target_port": 8000}],
+            "health": {"type": "http", "path": "/", "interval": "10s", "timeout": "3s"},
+            "provider": {"aws": {
+                "endpoint": endpoint,
+                "region": REGION,
+                "access_key_id": "env.OSS_TEST_AWS_KEY",
+                "secret_access_key": "env.OSS_TEST_AWS_SECRET"
+            }}
+        }}
+    })
+}
+
+fn oss(p: &common::Project, args: &[&str]) -> (i32, String, String) {
+    let out = p
+        .oss()
+        .args(args)
+        .env("OSS_TEST_AWS_KEY", "AKIDOSSTEST")
+        .env("OSS_TEST_AWS_SECRET", "oss-test-secret")
+        .env("HOME", p.dir.path())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(p: &common::Project, args: &[&str]) {
+    let (code, out, err) = oss(p, args);
+    assert_eq!(code, 0, "oss {args:?}\nstdout:\n{out}\nstderr:\n{err}");
+}
+
+/// The instance ids of `node.web[*]` and the balancer's ARN, from state.
+fn recorded(p: &common::Project) -> (Vec<String>, String) {
+    let state = p.state("elb");
+    let mut nodes = Vec::new();
+    let mut lb = String::new();
+    for r in state["resources"].as_array().unwrap() {
+        let address = r["address"].as_str().unwrap();
+        let id = r["provider_id"].as_str().unwrap().to_string();
+        if address.starts_with("node.web[") {
+            nodes.push(id);
+        } else if address == "lb.web" {
+            lb = id;
+        }
+    }
+    nodes.sort();
+    (nodes, lb)
+}
+
+#[test]
+fn an_oss_fleet_behind_elbv2_registers_its_instances_and_follows_scaling_and_replacement() {
+    let moto = Moto::start();
+    let credentials = ("AKIDOSSTEST", "oss-test-secret");
+    let p = common::Project::with_strategy(&fleet(&moto.url(), 3));
+    ok(&p, &["apply", "--auto-approve"]);
+    let (three, arn) = recorded(&p);
+    assert_eq!(three.len(), 3);
+    assert!(arn.starts_with("arn:"), "{arn}");
+    let seen_three = seen(&moto, credentials);
+    assert_eq!(seen_three["ids"], serde_json::json!(three), "{seen_three}");
+    assert_eq!(seen_three["lbs"], serde_json::json!([arn]));
+    assert_eq!(seen_three["listeners"].as_array().unwrap().len(), 1);
+
+    p.write_strategy(&fleet(&moto.url(), 5));
+    ok(&p, &["apply", "--auto-approve"]);
+    let (five, arn_after) = recorded(&p);
+    assert_eq!(arn_after, arn, "scaling keeps the load balancer");
+    let seen_five = seen(&moto, credentials);
+    assert_eq!(seen_five["ids"], serde_json::json!(five), "{seen_five}");
+    assert_eq!(five.len(), 5);
+
+    let state = p.state("elb");
+    let old = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "node.web[0]")
+        .unwrap()["provider_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&p, &["apply", "--auto-approve", "--replace", "node.web[0]"]);
+    let (swapped, arn_replaced) = recorded(&p);
+    assert_eq!(arn_replaced, arn);
+    assert!(!swapped.contains(&old), "{swapped:?}");
+    let seen_swapped = seen(&moto, credentials);
+    assert_eq!(
+        seen_swapped["ids"],
+        serde_json::json!(swapped),
+        "{seen_swapped}"
+    );
+
+    ok(&p, &["destroy", "--auto-approve"]);
+    let gone = seen(&moto, credentials);
+    assert_eq!(gone["lbs"], serde_json::json!([]), "{gone}");
+    assert_eq!(gone["tgs"], serde_json::json!([]), "{gone}");
+    assert_eq!(gone["listeners"], serde_json::json!([]), "{gone}");
+}
+
+#[test]
+fn a_check_elbv2_cannot_do_is_a_located_problem() {
+    let mut strategy = fleet("http://127.0.0.1:9", 1);
+    strategy["lb"]["web"]["health"]["interval"] = "4s".into();
+    let p = common::Project::with_strategy(&strategy);
+    let (code, out, err) = oss(&p, &["validate"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("/lb/web/health/interval") && err.contains("5 to 300"),
+        "{err}"
+    );
+}

@@ -36,7 +36,7 @@ pub fn balancers(balancers: &[Balancer], nodes: &HashMap<&str, usize>) -> Vec<De
             match members.is_empty() {
                 true => {
                     attributes.insert("members".into(), json!(""));
-                    if balancer.provider.kind == "aws" {
+                    if balancer.provider.kind == crate::lb::aws::KIND {
                         attributes.insert("ids".into(), json!(""));
                     }
                 }
@@ -47,7 +47,7 @@ pub fn balancers(balancers: &[Balancer], nodes: &HashMap<&str, usize>) -> Vec<De
                         .collect();
                     templates.insert("members".into(), json!(references.join(", ")));
                     // ELBv2 registers targets by instance id, not by address.
-                    if balancer.provider.kind == "aws" {
+                    if balancer.provider.kind == crate::lb::aws::KIND {
                         let ids: Vec<String> = members
                             .iter()
                             .map(|node| format!("${{{node}.id}}"))
@@ -132,8 +132,8 @@ mod tests {
             }],
             health: crate::health::RawCheck::default().check().unwrap(),
             provider: crate::strategy::ProviderOption {
-                kind: "aws".into(),
-                name: "elb".into(),
+                kind: crate::lb::aws::KIND.into(),
+                name: crate::lb::aws::KIND.into(),
                 settings: Default::default(),
                 written: Default::default(),
             },

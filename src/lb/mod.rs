@@ -1,7 +1,7 @@
 //! Load balancers, their own room (not a compute driver: no catalog, no placement): what a
 //! balancer resource holds ([`Spec`], read from its attributes), and the providers that run
 //! one behind the executor's `Driver` trait for `lb` resources: `haproxy/` a supervised
-//! HAProxy on this machine.
+//! HAProxy on this machine, `aws/` ELBv2.
 //!
 //! A balancer changes in place when its members, listeners or check change; it is never
 //! deleted and made again for a membership change.
@@ -19,13 +19,23 @@ use crate::strategy::lb::Listener;
 
 /// Whether `kind` is a load-balancer provider kind.
 pub fn is_lb_kind(kind: &str) -> bool {
-    crate::strategy::lb::LB_PROVIDERS.contains(&kind)
+    kind == aws::KIND || (kind != "aws" && crate::strategy::lb::LB_PROVIDERS.contains(&kind))
+}
+
+/// The kind a provider written as `written` in an `lb` block is recorded and built as: `aws`
+/// is [`aws::KIND`], since `aws` is the EC2 compute driver's kind (and name).
+pub fn kind_of(written: &str) -> &str {
+    match written {
+        "aws" => aws::KIND,
+        other => other,
+    }
 }
 
 /// Checks a load-balancer provider's settings as written.
 pub fn check_settings(kind: &str, settings: &Map<String, Value>) -> Result<(), SettingsError> {
     match kind {
         "haproxy" => haproxy::check_settings(settings),
+        aws::KIND => aws::check_settings(settings),
         _ => Ok(()),
     }
 }
@@ -34,6 +44,7 @@ pub fn check_settings(kind: &str, settings: &Map<String, Value>) -> Result<(), S
 pub fn secret_settings(kind: &str) -> &'static [&'static str] {
     match kind {
         "haproxy" => haproxy::SECRET_SETTINGS,
+        aws::KIND => aws::SECRET_SETTINGS,
         _ => &[],
     }
 }
@@ -51,6 +62,7 @@ pub fn listen_address(kind: &str, settings: &Map<String, Value>) -> Option<std::
 pub fn build(kind: &str, config: DriverConfig) -> Result<std::sync::Arc<dyn Driver>, DriverError> {
     match kind {
         "haproxy" => Ok(std::sync::Arc::new(haproxy::HaproxyDriver::new(config)?)),
+        aws::KIND => Ok(std::sync::Arc::new(aws::AwsLbDriver::new(config)?)),
         other => Err(DriverError::fatal(format!(
             "Unknown load-balancer provider `{other}`; known: {}",
             crate::strategy::lb::LB_PROVIDERS.join(", ")
