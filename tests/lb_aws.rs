@@ -216,37 +216,24 @@ fn a_wrong_secret_fails_clearly_without_echoing_it() {
     );
 }
 
-/// The strategy of `count` web nodes on the aws compute provider at `endpoint`, behind an aws
-/// (ELBv2) balancer on the same endpoint.
+/// examples/aws-load-balanced.json with `count` web nodes, both aws blocks pointed at
+/// `endpoint` with the test credentials (`env.` references).
 fn fleet(endpoint: &str, count: usize) -> Value {
-    serde_json::json!({
-        "name": "elb",
-        "provider": {"options": [{"aws": {
-            "endpoint": endpoint,
-            "regions": [REGION],
-            "access_key_id": "env.OSS_TEST_AWS_KEY",
-            "secret_access_key": "env.OSS_TEST_AWS_SECRET"
-        }}]},
-        "node": {
-            "name": "web",
-            "count": count,
-            "image": {"options": [{"name": "amazon-linux-2023"}]},
-            "hardware": {"options": [{"name": "t3.micro"}]},
-            "location": {"options": [{"id": "ap-southeast-2a"}]},
-            "ports": [22, 8000]
-        },
-        "lb": {"web": {
-            "members": "web",
-            "listeners": [{"port": 80, "target_port": 8000}],
-            "health": {"type": "http", "path": "/", "interval": "10s", "timeout": "3s"},
-            "provider": {"aws": {
-                "endpoint": endpoint,
-                "region": REGION,
-                "access_key_id": "env.OSS_TEST_AWS_KEY",
-                "secret_access_key": "env.OSS_TEST_AWS_SECRET"
-            }}
-        }}
-    })
+    let text = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/aws-load-balanced.json"
+    ))
+    .unwrap();
+    let mut strategy: Value = serde_json::from_slice(&text).unwrap();
+    strategy["name"] = "elb".into();
+    strategy["node"]["count"] = count.into();
+    for pointer in ["/provider/options/0/aws", "/lb/web/provider/aws"] {
+        let block = strategy.pointer_mut(pointer).unwrap();
+        block["endpoint"] = endpoint.into();
+        block["access_key_id"] = "env.OSS_TEST_AWS_KEY".into();
+        block["secret_access_key"] = "env.OSS_TEST_AWS_SECRET".into();
+    }
+    strategy
 }
 
 fn oss(p: &common::Project, args: &[&str]) -> (i32, String, String) {
