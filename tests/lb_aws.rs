@@ -294,6 +294,10 @@ fn an_oss_fleet_behind_elbv2_registers_its_instances_and_follows_scaling_and_rep
     assert_eq!(seen_three["ids"], serde_json::json!(three), "{seen_three}");
     assert_eq!(seen_three["lbs"], serde_json::json!([arn]));
     assert_eq!(seen_three["listeners"].as_array().unwrap().len(), 1);
+    // Applied once, the fleet and its balancer match the strategy.
+    let (code, out, err) = oss(&p, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("No changes."), "{out}");
 
     p.write_strategy(&fleet(&moto.url(), 5));
     ok(&p, &["apply", "--auto-approve"]);
