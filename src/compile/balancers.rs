@@ -3,7 +3,8 @@
 //!
 //! Addresses come from the nodes, so `members` is a reference template
 //! (`${node.web[0].address}, ${node.web[1].address}`) rendered once the nodes exist, and the
-//! balancer depends on every member: a node replaced, added or removed changes `members`,
+//! balancer depends on every member (an `aws` balancer also reads their instance ids, `ids`,
+//! since ELBv2 registers targets by id): a node replaced, added or removed changes `members`,
 //! which a balancer changes in place. Pure: no I/O.
 
 use std::collections::HashMap;
@@ -35,6 +36,9 @@ pub fn balancers(balancers: &[Balancer], nodes: &HashMap<&str, usize>) -> Vec<De
             match members.is_empty() {
                 true => {
                     attributes.insert("members".into(), json!(""));
+                    if balancer.provider.kind == crate::lb::aws::KIND {
+                        attributes.insert("ids".into(), json!(""));
+                    }
                 }
                 false => {
                     let references: Vec<String> = members
@@ -42,6 +46,14 @@ pub fn balancers(balancers: &[Balancer], nodes: &HashMap<&str, usize>) -> Vec<De
                         .map(|node| format!("${{{node}.address}}"))
                         .collect();
                     templates.insert("members".into(), json!(references.join(", ")));
+                    // ELBv2 registers targets by instance id, not by address.
+                    if balancer.provider.kind == crate::lb::aws::KIND {
+                        let ids: Vec<String> = members
+                            .iter()
+                            .map(|node| format!("${{{node}.id}}"))
+                            .collect();
+                        templates.insert("ids".into(), json!(ids.join(", ")));
+                    }
                 }
             }
             Desired {
@@ -106,5 +118,35 @@ mod tests {
         let empty = balancers(&[balancer], &HashMap::from([("web", 0)]));
         assert_eq!(empty[0].attributes["members"], "");
         assert!(empty[0].templates.is_empty());
+        assert!(!lb.templates.contains_key("ids"), "haproxy needs no ids");
+    }
+
+    #[test]
+    fn an_aws_balancer_also_reads_its_members_instance_ids() {
+        let balancer = Balancer {
+            name: "web".into(),
+            members: "web".into(),
+            listeners: vec![Listener {
+                port: 80,
+                target_port: 8000,
+            }],
+            health: crate::health::RawCheck::default().check().unwrap(),
+            provider: crate::strategy::ProviderOption {
+                kind: crate::lb::aws::KIND.into(),
+                name: crate::lb::aws::KIND.into(),
+                settings: Default::default(),
+                written: Default::default(),
+            },
+        };
+        let made = balancers(
+            std::slice::from_ref(&balancer),
+            &HashMap::from([("web", 2)]),
+        );
+        assert_eq!(
+            made[0].templates["ids"],
+            "${node.web[0].id}, ${node.web[1].id}"
+        );
+        let empty = balancers(&[balancer], &HashMap::from([("web", 0)]));
+        assert_eq!(empty[0].attributes["ids"], "");
     }
 }

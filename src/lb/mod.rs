@@ -1,11 +1,12 @@
 //! Load balancers, their own room (not a compute driver: no catalog, no placement): what a
 //! balancer resource holds ([`Spec`], read from its attributes), and the providers that run
 //! one behind the executor's `Driver` trait for `lb` resources: `haproxy/` a supervised
-//! HAProxy on this machine.
+//! HAProxy on this machine, `aws/` ELBv2.
 //!
 //! A balancer changes in place when its members, listeners or check change; it is never
 //! deleted and made again for a membership change.
 
+pub mod aws;
 pub mod haproxy;
 
 use serde_json::{Map, Value};
@@ -18,13 +19,23 @@ use crate::strategy::lb::Listener;
 
 /// Whether `kind` is a load-balancer provider kind.
 pub fn is_lb_kind(kind: &str) -> bool {
-    crate::strategy::lb::LB_PROVIDERS.contains(&kind)
+    kind == aws::KIND || (kind != "aws" && crate::strategy::lb::LB_PROVIDERS.contains(&kind))
+}
+
+/// The kind a provider written as `written` in an `lb` block is recorded and built as: `aws`
+/// is [`aws::KIND`], since `aws` is the EC2 compute driver's kind (and name).
+pub fn kind_of(written: &str) -> &str {
+    match written {
+        "aws" => aws::KIND,
+        other => other,
+    }
 }
 
 /// Checks a load-balancer provider's settings as written.
 pub fn check_settings(kind: &str, settings: &Map<String, Value>) -> Result<(), SettingsError> {
     match kind {
         "haproxy" => haproxy::check_settings(settings),
+        aws::KIND => aws::check_settings(settings),
         _ => Ok(()),
     }
 }
@@ -33,6 +44,7 @@ pub fn check_settings(kind: &str, settings: &Map<String, Value>) -> Result<(), S
 pub fn secret_settings(kind: &str) -> &'static [&'static str] {
     match kind {
         "haproxy" => haproxy::SECRET_SETTINGS,
+        aws::KIND => aws::SECRET_SETTINGS,
         _ => &[],
     }
 }
@@ -50,6 +62,7 @@ pub fn listen_address(kind: &str, settings: &Map<String, Value>) -> Option<std::
 pub fn build(kind: &str, config: DriverConfig) -> Result<std::sync::Arc<dyn Driver>, DriverError> {
     match kind {
         "haproxy" => Ok(std::sync::Arc::new(haproxy::HaproxyDriver::new(config)?)),
+        aws::KIND => Ok(std::sync::Arc::new(aws::AwsLbDriver::new(config)?)),
         other => Err(DriverError::fatal(format!(
             "Unknown load-balancer provider `{other}`; known: {}",
             crate::strategy::lb::LB_PROVIDERS.join(", ")
@@ -72,6 +85,9 @@ pub struct Spec {
     pub health: Check,
     /// In the group's order.
     pub members: Vec<Member>,
+    /// The members' provider ids in the same order, when the balancer reads them (`aws`:
+    /// ELBv2 registers instances by id); empty otherwise.
+    pub ids: Vec<String>,
 }
 
 impl Spec {
@@ -105,6 +121,18 @@ impl Spec {
                 servers.len()
             )));
         }
+        let ids: Vec<String> = match attributes.get("ids").map(Value::as_str) {
+            None | Some(Some("")) => Vec::new(),
+            Some(Some(text)) => text.split(", ").map(str::to_string).collect(),
+            Some(None) => return Err(bad("ids")),
+        };
+        if !ids.is_empty() && ids.len() != servers.len() {
+            return Err(DriverError::fatal(format!(
+                "Load balancer `{address}`: {} member ids for {} servers.",
+                ids.len(),
+                servers.len()
+            )));
+        }
         let members = servers
             .into_iter()
             .zip(addresses)
@@ -115,6 +143,7 @@ impl Spec {
             listeners,
             health,
             members,
+            ids,
         })
     }
 }
@@ -137,6 +166,13 @@ mod tests {
         assert_eq!(spec.members[1].name, "web-1");
         assert_eq!(spec.members[1].address, "127.1.0.2");
         assert_eq!(spec.health, check);
+        assert!(spec.ids.is_empty());
+        attributes.insert("ids".into(), json!("i-0, i-1"));
+        let spec = Spec::parse(&Address::balancer("web"), &attributes).unwrap();
+        assert_eq!(spec.ids, ["i-0", "i-1"]);
+        attributes.insert("ids".into(), json!("i-0"));
+        assert!(Spec::parse(&Address::balancer("web"), &attributes).is_err());
+        attributes.remove("ids");
         attributes.insert("members".into(), json!("127.1.0.1"));
         assert!(Spec::parse(&Address::balancer("web"), &attributes).is_err());
     }

@@ -49,7 +49,7 @@ pub struct Balancer {
 }
 
 /// Load-balancer provider kinds this build knows.
-pub const LB_PROVIDERS: &[&str] = &["haproxy"];
+pub const LB_PROVIDERS: &[&str] = &["haproxy", "aws"];
 
 /// Checks every balancer against the groups and builds them. `written` is the `lb` block as
 /// written (`env.` references unresolved), for the provider record state keeps.
@@ -178,6 +178,24 @@ pub fn build(
             }
         };
         let provider = provider(text, &at, balancer.provider, written, &name, &mut problems);
+        // ELBv2 cannot do every check: what it cannot is located under the check.
+        if let (Some(check), Some(option)) = (&health, &provider)
+            && option.kind == crate::lb::aws::KIND
+            && let Err(misfits) = crate::lb::aws::elbv2::health_params(check, target)
+        {
+            for m in misfits {
+                let pointer = match m.field {
+                    Some(f) => format!("{at}/health/{f}"),
+                    None => format!("{at}/health"),
+                };
+                problems.push(Problem {
+                    position: locate(text, &format!("{at}/health"), m.field),
+                    pointer,
+                    message: m.message,
+                    hint: Some(m.hint),
+                });
+            }
+        }
         if let (Some(health), Some(provider)) = (health, provider) {
             balancers.push(Balancer {
                 name,
@@ -222,7 +240,7 @@ fn provider(
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    if let Err(e) = crate::lb::check_settings(&kind, &written) {
+    if let Err(e) = crate::lb::check_settings(crate::lb::kind_of(&kind), &written) {
         let pointer = format!("{at}/provider/{}{}", escape(&kind), e.pointer);
         problems.push(Problem {
             position: locate(text, &pointer, None),
@@ -231,6 +249,7 @@ fn provider(
             hint: e.hint,
         });
     }
+    let kind = crate::lb::kind_of(&kind).to_string();
     Some(super::ProviderOption {
         name: kind.clone(),
         kind,

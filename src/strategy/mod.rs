@@ -807,6 +807,16 @@ struct Lookup<'a> {
 
 /// Replaces `"env.NAME"` and `"secret.NAME"` strings by the variable's or the secret's value;
 /// a missing one is a problem located at the string that names it.
+/// Whether `pointer` is inside a load balancer's provider settings (`/lb/web/provider/aws/...`),
+/// where credentials may come from `env.`/`secret.` references like a provider's.
+fn is_lb_provider_setting(pointer: &str) -> bool {
+    let mut parts = pointer.split('/').skip(1);
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("lb"), Some(_), Some("provider"), Some(_))
+    )
+}
+
 fn resolve_env(
     value: &mut Value,
     pointer: String,
@@ -825,6 +835,7 @@ fn resolve_env(
             if !pointer.starts_with("/provider/options/")
                 && !pointer.starts_with("/state/")
                 && !pointer.starts_with("/dns/provider/")
+                && !is_lb_provider_setting(&pointer)
             {
                 problems.push(Problem {
                     message: format!(

@@ -1,5 +1,6 @@
-//! The EC2 Query API over the shared AWS plumbing (`crate::net::aws`): form-encoded POSTs
-//! signed for `ec2`, XML answers parsed into [`Element`]s, errors turned into classified
+//! The AWS Query APIs over the shared AWS plumbing (`crate::net::aws`): form-encoded POSTs
+//! to one [`QueryService`] (EC2 for the compute driver, ELBv2 for the `aws` load-balancer
+//! provider), signed for its signing name, XML answers parsed into [`Element`]s, errors turned into classified
 //! [`DriverError`]s, and retryable failures of safe calls retried on the shared backoff,
 //! honouring `Retry-After`.
 //!
@@ -16,8 +17,30 @@ use crate::net::encode;
 use crate::net::http::Transport;
 use crate::net::pace::Pace;
 
-/// The EC2 API version every request names.
-const API_VERSION: &str = "2016-11-15";
+/// A Query API: the host prefix of its regional endpoints, the version every request names,
+/// and the service it is signed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryService {
+    /// `ec2` → `https://ec2.REGION.amazonaws.com/`.
+    pub host: &'static str,
+    pub version: &'static str,
+    pub signing: Service,
+}
+
+impl QueryService {
+    /// EC2, version 2016-11-15.
+    pub const EC2: QueryService = QueryService {
+        host: "ec2",
+        version: "2016-11-15",
+        signing: Service::EC2,
+    };
+    /// Elastic Load Balancing v2 (application load balancers), version 2015-12-01.
+    pub const ELBV2: QueryService = QueryService {
+        host: "elasticloadbalancing",
+        version: "2015-12-01",
+        signing: Service::named("elasticloadbalancing"),
+    };
+}
 const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 /// Retries of one safe call for retryable failures (the executor retries whole steps on top);
 /// the longest `Retry-After` obeyed here is 20 s (longer waits are the executor's business).
@@ -75,9 +98,10 @@ pub enum Repeat {
     Once,
 }
 
-/// The EC2 API of one provider.
+/// One Query API of one provider.
 pub struct Api {
     client: aws::Client,
+    service: QueryService,
     /// One endpoint for every region (an emulator), or `None` for AWS's regional endpoints.
     endpoint: Option<String>,
     keys: Option<Keys>,
@@ -90,11 +114,13 @@ pub struct Api {
 impl Api {
     pub fn new(
         provider: &str,
+        service: QueryService,
         endpoint: Option<String>,
         keys: Option<Keys>,
     ) -> Result<Self, String> {
         Ok(Api {
             client: aws::Client::new()?,
+            service,
             endpoint,
             keys,
             provider: provider.to_string(),
@@ -112,9 +138,9 @@ impl Api {
         match &self.endpoint {
             Some(endpoint) => endpoint.clone(),
             None if region.starts_with("cn-") => {
-                format!("https://ec2.{region}.amazonaws.com.cn/")
+                format!("https://{}.{region}.amazonaws.com.cn/", self.service.host)
             }
-            None => format!("https://ec2.{region}.amazonaws.com/"),
+            None => format!("https://{}.{region}.amazonaws.com/", self.service.host),
         }
     }
 
@@ -164,9 +190,13 @@ impl Api {
             method: "POST",
             url: &url,
             headers: &[("content-type", CONTENT_TYPE)],
-            body: form_body(action, params).into_bytes(),
+            body: form_body(self.service.version, action, params).into_bytes(),
         };
-        let reply = match self.client.send(keys, Service::EC2, region, request).await {
+        let reply = match self
+            .client
+            .send(keys, self.service.signing, region, request)
+            .await
+        {
             Ok(reply) => reply,
             Err(SendError::Sign(text)) => return Err(Failure::Malformed(text)),
             Err(SendError::Transport(kind, text)) => {
@@ -202,8 +232,8 @@ impl Api {
 }
 
 /// `Action=...&Version=...&params`, form-encoded (space as `+`, for moto's signature check).
-pub fn form_body(action: &str, params: &Params) -> String {
-    let pairs = [("Action", action), ("Version", API_VERSION)]
+pub fn form_body(version: &str, action: &str, params: &Params) -> String {
+    let pairs = [("Action", action), ("Version", version)]
         .into_iter()
         .chain(params.0.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     encode::form(pairs)
@@ -223,7 +253,7 @@ mod tests {
             .tag_spec("instance", &[("oss:address".into(), "node.web[0]".into())])
             .set("Filter.3.Value.1", "al2023-ami-2023.* x86_64~");
         assert_eq!(
-            form_body("DescribeInstances", &params),
+            form_body(QueryService::EC2.version, "DescribeInstances", &params),
             "Action=DescribeInstances&Version=2016-11-15&MaxResults=1000\
              &Filter.1.Name=tag%3Aoss%3Alineage&Filter.1.Value.1=abc\
              &Filter.2.Name=instance-state-name&Filter.2.Value.1=pending&Filter.2.Value.2=running\
@@ -236,7 +266,7 @@ mod tests {
 
     #[test]
     fn regional_endpoints_unless_one_is_set() {
-        let aws = Api::new("aws", None, None).unwrap();
+        let aws = Api::new("aws", QueryService::EC2, None, None).unwrap();
         assert_eq!(
             aws.url("ap-southeast-2"),
             "https://ec2.ap-southeast-2.amazonaws.com/"
@@ -245,13 +275,38 @@ mod tests {
             aws.url("cn-north-1"),
             "https://ec2.cn-north-1.amazonaws.com.cn/"
         );
-        let moto = Api::new("aws", Some("http://127.0.0.1:5000".into()), None).unwrap();
+        let moto = Api::new(
+            "aws",
+            QueryService::EC2,
+            Some("http://127.0.0.1:5000".into()),
+            None,
+        )
+        .unwrap();
         assert_eq!(moto.url("eu-west-1"), "http://127.0.0.1:5000");
+        let elb = Api::new("aws", QueryService::ELBV2, None, None).unwrap();
+        assert_eq!(
+            elb.url("eu-west-1"),
+            "https://elasticloadbalancing.eu-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            form_body(
+                QueryService::ELBV2.version,
+                "DescribeLoadBalancers",
+                &Params::new()
+            ),
+            "Action=DescribeLoadBalancers&Version=2015-12-01"
+        );
     }
 
     #[tokio::test]
     async fn without_credentials_nothing_is_sent() {
-        let api = Api::new("aws", Some("http://127.0.0.1:9".into()), None).unwrap();
+        let api = Api::new(
+            "aws",
+            QueryService::EC2,
+            Some("http://127.0.0.1:9".into()),
+            None,
+        )
+        .unwrap();
         let e = api
             .call(
                 "us-east-1",

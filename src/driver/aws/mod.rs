@@ -31,7 +31,7 @@
 //! credential into a message.
 
 mod cache;
-mod client;
+pub mod client;
 mod ec2;
 mod error;
 mod gather;
@@ -58,7 +58,7 @@ use crate::catalog::Catalog;
 use crate::driver::attribute_name;
 use crate::net::aws::{credentials, xml};
 use crate::resource::{Address, Desired, Existing, Kind, Placement};
-use client::{Api, Params, Repeat};
+use client::{Api, Params, QueryService, Repeat};
 use ec2::{TAG_ADDRESS, TAG_LINEAGE, TAG_NAME, TAG_PORTS, TAG_PROVIDER, Tags, region_of};
 use images::{ImageSpec, Source};
 use node::LiveCell;
@@ -177,7 +177,7 @@ impl AwsDriver {
         let endpoint_text = endpoint
             .clone()
             .unwrap_or_else(|| "ec2.REGION.amazonaws.com".into());
-        let api = Api::new(&name, endpoint, keys)
+        let api = Api::new(&name, QueryService::EC2, endpoint, keys)
             .map_err(|e| DriverError::fatal(format!("Provider `{name}`: {e}.")))?;
         let facts_cache =
             cache::FactsCache::new(&config.state_dir, &name, &endpoint_text, offerings_ttl);

@@ -119,6 +119,7 @@ mod tests {
                 name: "web-0".into(),
                 address: "127.1.0.2".into(),
             }],
+            ids: Vec::new(),
         }
     }
 

@@ -1,0 +1,349 @@
+//! The `aws` load-balancer provider's ELBv2 layer (`oss::lb::aws::elbv2`) against moto's
+//! ELBv2 and EC2, signatures checked by moto: a balancer in the default VPC's two zones, a
+//! target group with the shared check, a listener, and targets that follow membership in
+//! place (3 → 5 instances, one swapped) without a new load balancer; deletes that leave
+//! nothing and may be repeated; a wrong secret fails clearly without echoing it. An
+//! independent client (boto3) checks what moto holds. moto does not forward traffic, so no
+//! request goes through the balancer here.
+//!
+//! Every test starts its own moto on a free loopback port and kills it when done.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::moto::Moto;
+use oss::driver::ErrorClass;
+use oss::health::RawCheck;
+use oss::lb::aws::elbv2::{Elbv2, health_params};
+use oss::net::aws::Keys;
+use serde_json::Value;
+
+const REGION: &str = "ap-southeast-2";
+
+fn keys(key: &str, secret: &str) -> Keys {
+    Keys {
+        access_key_id: key.into(),
+        secret_access_key: secret.into(),
+        session_token: None,
+        source: "the test".into(),
+    }
+}
+
+/// Launches `count` instances in the default VPC with boto3; their ids, in launch order.
+fn launch(moto: &Moto, credentials: (&str, &str), count: usize) -> Vec<String> {
+    let made = moto.boto(
+        REGION,
+        credentials,
+        &format!(
+            "image = ec2.describe_images(Owners=['amazon'])['Images'][0]['ImageId']\n\
+             r = ec2.run_instances(ImageId=image, MinCount={count}, MaxCount={count}, InstanceType='t3.micro')\n\
+             print(json.dumps([i['InstanceId'] for i in r['Instances']]))\n"
+        ),
+    );
+    made.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// What boto3's elbv2 client sees: load balancer ARNs, target group ARNs, listener ARNs of
+/// every balancer, and the registered ids of every target group.
+fn seen(moto: &Moto, credentials: (&str, &str)) -> Value {
+    moto.boto(
+        REGION,
+        credentials,
+        &format!(
+            "elb = session.client('elbv2', endpoint_url={url:?})\n\
+             lbs = [b['LoadBalancerArn'] for b in elb.describe_load_balancers()['LoadBalancers']]\n\
+             tgs = [g['TargetGroupArn'] for g in elb.describe_target_groups()['TargetGroups']]\n\
+             ls = [l['ListenerArn'] for b in lbs for l in elb.describe_listeners(LoadBalancerArn=b)['Listeners']]\n\
+             ids = sorted(d['Target']['Id'] for g in tgs for d in elb.describe_target_health(TargetGroupArn=g)['TargetHealthDescriptions'])\n\
+             print(json.dumps({{'lbs': lbs, 'tgs': tgs, 'listeners': ls, 'ids': ids}}))\n",
+            url = moto.url()
+        ),
+    )
+}
+
+fn ids(values: &[String]) -> BTreeSet<String> {
+    values.iter().cloned().collect()
+}
+
+#[test]
+fn a_balancer_with_its_target_group_and_listener_follows_membership_in_place_and_deletes_clean() {
+    let moto = Moto::start();
+    let credentials = ("AKIDOSSTEST", "oss-test-secret");
+    let instances = launch(&moto, credentials, 5);
+    let elb = Elbv2::new(
+        "aws",
+        REGION,
+        Some(moto.url()),
+        Some(keys(credentials.0, credentials.1)),
+    )
+    .unwrap();
+    let check = serde_json::from_str::<RawCheck>(
+        r#"{"type": "http", "path": "/healthz", "interval": "10s", "timeout": "3s"}"#,
+    )
+    .unwrap()
+    .check()
+    .unwrap();
+    let health = health_params(&check, 8000).unwrap();
+    let tags = vec![
+        ("oss:address".to_string(), "lb.web".to_string()),
+        ("oss:lineage".to_string(), "test-lineage".to_string()),
+    ];
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (vpc, subnets) = elb.network().await.unwrap();
+        assert_ne!(subnets[0], subnets[1]);
+        assert_eq!(elb.find_load_balancer("web-test").await.unwrap(), None);
+        let group = elb
+            .create_target_group("web-test", &vpc, 8000, &health, &tags)
+            .await
+            .unwrap();
+        assert_eq!(
+            elb.find_target_group("web-test").await.unwrap().as_deref(),
+            Some(group.as_str())
+        );
+        let balancer = elb
+            .create_load_balancer("web-test", false, &subnets, &tags)
+            .await
+            .unwrap();
+        assert_eq!(balancer.vpc, vpc);
+        assert_eq!(balancer.scheme, "internet-facing");
+        assert!(!balancer.dns_name.is_empty());
+        let listener = elb
+            .create_listener(&balancer.arn, 80, &group)
+            .await
+            .unwrap();
+        assert_eq!(
+            elb.listeners(&balancer.arn).await.unwrap(),
+            [(listener.clone(), 80)]
+        );
+        // The tags oss adopts by are there.
+        let tagged = elb.tags(std::slice::from_ref(&balancer.arn)).await.unwrap();
+        assert!(tagged[0].1.contains(&tags[0]), "{tagged:?}");
+
+        // Three members, then five, then one swapped: the same balancer throughout.
+        let three = ids(&instances[..3]);
+        assert_eq!(elb.set_targets(&group, 8000, &three).await.unwrap(), (3, 0));
+        assert_eq!(elb.targets(&group).await.unwrap(), three);
+        let seen_three = seen(&moto, credentials);
+        let want: Vec<&String> = three.iter().collect();
+        assert_eq!(seen_three["ids"], serde_json::json!(want));
+        let five = ids(&instances);
+        assert_eq!(elb.set_targets(&group, 8000, &five).await.unwrap(), (2, 0));
+        assert_eq!(elb.set_targets(&group, 8000, &five).await.unwrap(), (0, 0));
+        let mut swapped = five.clone();
+        swapped.remove(&instances[0]);
+        let replacement = launch(&moto, credentials, 1).remove(0);
+        swapped.insert(replacement.clone());
+        assert_eq!(
+            elb.set_targets(&group, 8000, &swapped).await.unwrap(),
+            (1, 1)
+        );
+        let now = elb.targets(&group).await.unwrap();
+        assert!(now.contains(&replacement) && !now.contains(&instances[0]));
+        assert_eq!(
+            elb.find_load_balancer("web-test")
+                .await
+                .unwrap()
+                .unwrap()
+                .arn,
+            balancer.arn,
+            "membership changes keep the load balancer"
+        );
+        let after = seen(&moto, credentials);
+        assert_eq!(after["lbs"], serde_json::json!([balancer.arn]));
+        assert_eq!(after["listeners"], serde_json::json!([listener]));
+
+        // Deletes leave nothing, and a second round is done, not an error.
+        for _ in 0..2 {
+            elb.delete_listener(&listener).await.unwrap();
+            elb.delete_load_balancer(&balancer.arn).await.unwrap();
+            elb.delete_target_group(&group).await.unwrap();
+        }
+        assert_eq!(elb.find_load_balancer("web-test").await.unwrap(), None);
+        assert_eq!(elb.find_target_group("web-test").await.unwrap(), None);
+    });
+    let gone = seen(&moto, credentials);
+    assert_eq!(gone["lbs"], serde_json::json!([]), "{gone}");
+    assert_eq!(gone["tgs"], serde_json::json!([]), "{gone}");
+    assert_eq!(gone["listeners"], serde_json::json!([]), "{gone}");
+}
+
+#[test]
+fn a_wrong_secret_fails_clearly_without_echoing_it() {
+    // moto lets the first three calls through unauthenticated: boto3 makes an IAM user with an
+    // access key and an allow-all policy; every later call must be signed right.
+    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
+    let made = moto.boto(
+        REGION,
+        ("AKIDBOOTSTRAP", "bootstrap"),
+        "iam.create_user(UserName='oss')\n\
+         key = iam.create_access_key(UserName='oss')['AccessKey']\n\
+         iam.put_user_policy(UserName='oss', PolicyName='all', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': '*', 'Resource': '*'}]}))\n\
+         print(json.dumps([key['AccessKeyId'], key['SecretAccessKey']]))\n",
+    );
+    let (key, secret) = (made[0].as_str().unwrap(), made[1].as_str().unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let right = Elbv2::new("aws", REGION, Some(moto.url()), Some(keys(key, secret))).unwrap();
+    assert_eq!(
+        runtime
+            .block_on(right.find_load_balancer("web-test"))
+            .unwrap(),
+        None,
+        "the right key is accepted"
+    );
+    let wrong_secret = "wrong-secret-0123456789";
+    let wrong = Elbv2::new(
+        "aws",
+        REGION,
+        Some(moto.url()),
+        Some(keys(key, wrong_secret)),
+    )
+    .unwrap();
+    let error = runtime
+        .block_on(wrong.find_load_balancer("web-test"))
+        .unwrap_err();
+    assert_eq!(error.class, ErrorClass::Fatal, "{error}");
+    let text = format!("{error} {error:?}");
+    assert!(!text.contains(wrong_secret), "{text}");
+    assert!(
+        text.contains("DescribeLoadBalancers") || text.contains("Signature"),
+        "the failed call is named: {text}"
+    );
+}
+
+/// examples/aws-load-balanced.json with `count` web nodes, both aws blocks pointed at
+/// `endpoint` with the test credentials (`env.` references).
+fn fleet(endpoint: &str, count: usize) -> Value {
+    let text = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/aws-load-balanced.json"
+    ))
+    .unwrap();
+    let mut strategy: Value = serde_json::from_slice(&text).unwrap();
+    strategy["name"] = "elb".into();
+    strategy["node"]["count"] = count.into();
+    for pointer in ["/provider/options/0/aws", "/lb/web/provider/aws"] {
+        let block = strategy.pointer_mut(pointer).unwrap();
+        block["endpoint"] = endpoint.into();
+        block["access_key_id"] = "env.OSS_TEST_AWS_KEY".into();
+        block["secret_access_key"] = "env.OSS_TEST_AWS_SECRET".into();
+    }
+    strategy
+}
+
+fn oss(p: &common::Project, args: &[&str]) -> (i32, String, String) {
+    let out = p
+        .oss()
+        .args(args)
+        .env("OSS_TEST_AWS_KEY", "AKIDOSSTEST")
+        .env("OSS_TEST_AWS_SECRET", "oss-test-secret")
+        .env("HOME", p.dir.path())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(p: &common::Project, args: &[&str]) {
+    let (code, out, err) = oss(p, args);
+    assert_eq!(code, 0, "oss {args:?}\nstdout:\n{out}\nstderr:\n{err}");
+}
+
+/// The instance ids of `node.web[*]` and the balancer's ARN, from state.
+fn recorded(p: &common::Project) -> (Vec<String>, String) {
+    let state = p.state("elb");
+    let mut nodes = Vec::new();
+    let mut lb = String::new();
+    for r in state["resources"].as_array().unwrap() {
+        let address = r["address"].as_str().unwrap();
+        let id = r["provider_id"].as_str().unwrap().to_string();
+        if address.starts_with("node.web[") {
+            nodes.push(id);
+        } else if address == "lb.web" {
+            lb = id;
+        }
+    }
+    nodes.sort();
+    (nodes, lb)
+}
+
+#[test]
+fn an_oss_fleet_behind_elbv2_registers_its_instances_and_follows_scaling_and_replacement() {
+    let moto = Moto::start();
+    let credentials = ("AKIDOSSTEST", "oss-test-secret");
+    let p = common::Project::with_strategy(&fleet(&moto.url(), 3));
+    ok(&p, &["apply", "--auto-approve"]);
+    let (three, arn) = recorded(&p);
+    assert_eq!(three.len(), 3);
+    assert!(arn.starts_with("arn:"), "{arn}");
+    let seen_three = seen(&moto, credentials);
+    assert_eq!(seen_three["ids"], serde_json::json!(three), "{seen_three}");
+    assert_eq!(seen_three["lbs"], serde_json::json!([arn]));
+    assert_eq!(seen_three["listeners"].as_array().unwrap().len(), 1);
+    // Applied once, the fleet and its balancer match the strategy.
+    let (code, out, err) = oss(&p, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("No changes."), "{out}");
+
+    p.write_strategy(&fleet(&moto.url(), 5));
+    ok(&p, &["apply", "--auto-approve"]);
+    let (five, arn_after) = recorded(&p);
+    assert_eq!(arn_after, arn, "scaling keeps the load balancer");
+    let seen_five = seen(&moto, credentials);
+    assert_eq!(seen_five["ids"], serde_json::json!(five), "{seen_five}");
+    assert_eq!(five.len(), 5);
+
+    let state = p.state("elb");
+    let old = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "node.web[0]")
+        .unwrap()["provider_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&p, &["apply", "--auto-approve", "--replace", "node.web[0]"]);
+    let (swapped, arn_replaced) = recorded(&p);
+    assert_eq!(arn_replaced, arn);
+    assert!(!swapped.contains(&old), "{swapped:?}");
+    let seen_swapped = seen(&moto, credentials);
+    assert_eq!(
+        seen_swapped["ids"],
+        serde_json::json!(swapped),
+        "{seen_swapped}"
+    );
+
+    ok(&p, &["destroy", "--auto-approve"]);
+    let gone = seen(&moto, credentials);
+    assert_eq!(gone["lbs"], serde_json::json!([]), "{gone}");
+    assert_eq!(gone["tgs"], serde_json::json!([]), "{gone}");
+    assert_eq!(gone["listeners"], serde_json::json!([]), "{gone}");
+}
+
+#[test]
+fn a_check_elbv2_cannot_do_is_a_located_problem() {
+    let mut strategy = fleet("http://127.0.0.1:9", 1);
+    strategy["lb"]["web"]["health"]["interval"] = "4s".into();
+    let p = common::Project::with_strategy(&strategy);
+    let (code, out, err) = oss(&p, &["validate"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("/lb/web/health/interval") && err.contains("5 to 300"),
+        "{err}"
+    );
+}
