@@ -14,7 +14,7 @@ echo "building the test binaries (debug, as cargo test builds them)" >&2
 lines=""
 for t in digitalocean linode; do
   out=$(BENCH_RUNS=$runs BENCH_NODES=$nodes BENCH_LATENCY_MS=$latency BENCH_PARALLELISM=$parallelism \
-    timeout 1200 cargo test --quiet --test "$t" bench_apply_ -- --ignored --nocapture --test-threads 1)
+    timeout 1200 cargo test --quiet --test "$t" bench_apply_ -- --nocapture --test-threads 1)
   got=$(grep '^apply ' <<<"$out" | sed "s/^apply /$t /")
   [ -n "$got" ] || { echo "no figures from tests/$t.rs:" >&2; echo "$out" >&2; exit 1; }
   lines+="$got"$'\n'

@@ -121,7 +121,12 @@ fn a_hundred_nodes_take_one_launch_one_refresh_read_and_one_termination() {
     proxy.reset_counts();
     let (code, out, err) = p.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(code, 0, "nothing to change\n{out}\n{err}");
-    assert_eq!(proxy.calls("DescribeInstances"), 1, "{}", proxy.summary());
+    assert_eq!(
+        proxy.answered("DescribeInstances"),
+        1,
+        "{}",
+        proxy.summary()
+    );
 
     // A lost state: refresh finds every instance by its batch tag and adopts it.
     let path = p.path("state/batches.state.json");

@@ -255,6 +255,17 @@ fn a_repair_waits_while_another_apply_holds_the_lock() {
         common::wait_until(Duration::from_secs(20), || lock.exists()),
         "the apply never took the lock"
     );
+    // Kill only once the apply is past its refresh (its slow node has started): a kill
+    // before would let that apply replace the node itself, and no repair would be tried.
+    let slow_dir = p.path("state/local/slow-0-");
+    let slow_dir = slow_dir.to_string_lossy();
+    assert!(
+        common::wait_until(Duration::from_secs(30), || p
+            .node_processes()
+            .iter()
+            .any(|(_, d)| d.starts_with(slow_dir.as_ref()))),
+        "the apply never started its slow node"
+    );
     kill_node(&p, &old);
     monitor.wait_for(Duration::from_secs(10), "down transition", |l| {
         is(l, "transition", "node.web[0]") && l["to"] == "down"

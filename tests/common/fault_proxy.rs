@@ -62,6 +62,8 @@ struct Shared {
     calls: Mutex<HashMap<String, usize>>,
     /// Faults injected per action.
     faults: Mutex<HashMap<String, usize>>,
+    /// Calls moto itself failed (an answer that is not 2xx, or none), per action.
+    upstream_errors: Mutex<HashMap<String, usize>>,
     stop: AtomicBool,
 }
 
@@ -137,6 +139,13 @@ impl FaultProxy {
             .unwrap_or(0)
     }
 
+    /// Calls of `action` that moto answered with success: what a retry after moto's own
+    /// failure (it answers 500 now and then under concurrent requests) does not add to.
+    pub fn answered(&self, action: &str) -> usize {
+        let errors = self.shared.upstream_errors.lock().unwrap();
+        self.calls(action) - errors.get(action).copied().unwrap_or(0)
+    }
+
     /// All calls so far.
     pub fn total_calls(&self) -> usize {
         self.shared.calls.lock().unwrap().values().sum()
@@ -151,6 +160,7 @@ impl FaultProxy {
     pub fn reset_counts(&self) {
         self.shared.calls.lock().unwrap().clear();
         self.shared.faults.lock().unwrap().clear();
+        self.shared.upstream_errors.lock().unwrap().clear();
     }
 
     /// Calls per action, for messages.
@@ -158,7 +168,13 @@ impl FaultProxy {
         let calls = self.shared.calls.lock().unwrap();
         let mut list: Vec<String> = calls.iter().map(|(a, n)| format!("{a}={n}")).collect();
         list.sort();
-        list.join(" ")
+        let errors = self.shared.upstream_errors.lock().unwrap();
+        let mut failed: Vec<String> = errors.iter().map(|(a, n)| format!("{a}={n}")).collect();
+        failed.sort();
+        match failed.is_empty() {
+            true => list.join(" "),
+            false => format!("{} (moto failed: {})", list.join(" "), failed.join(" ")),
+        }
     }
 }
 
@@ -407,7 +423,21 @@ fn serve(mut client: TcpStream, upstream: u16, shared: &Shared) -> std::io::Resu
             *shared.faults.lock().unwrap().entry(action).or_default() += 1;
             answer
         }
-        Plan::Forward => forward(&request, upstream)?,
+        Plan::Forward => {
+            let answer = forward(&request, upstream);
+            let ok = answer
+                .as_ref()
+                .is_ok_and(|a| a.starts_with(b"HTTP/1.1 2") || a.starts_with(b"HTTP/1.0 2"));
+            if !ok {
+                *shared
+                    .upstream_errors
+                    .lock()
+                    .unwrap()
+                    .entry(action)
+                    .or_default() += 1;
+            }
+            answer?
+        }
     };
     client.write_all(&answer)?;
     let _ = client.shutdown(Shutdown::Both);
