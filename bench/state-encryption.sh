@@ -43,7 +43,7 @@ PY
 
 export OSS_BENCH_PASSPHRASE="bench-passphrase-not-a-secret"
 # One vault for every `shares` run: 2 shares, both needed, given with OSS_SHARES.
-(cd "$work" && "$oss" secrets init --shares 2 --threshold 2 --out shares >/dev/null 2>&1) \
+(cd "$work" && "$oss" secrets init --shares 2 --threshold 2 --out shares >/dev/null) \
   || { echo "state-encryption: oss secrets init failed" >&2; exit 1; }
 export OSS_VAULT="$work/secrets.oss.json"
 export OSS_SHARES="$(ls "$work"/shares/* | paste -sd: -)"
