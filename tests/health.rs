@@ -33,6 +33,8 @@ struct Monitor {
     child: Child,
     lines: Receiver<Value>,
     seen: Vec<Value>,
+    /// Lines read but not yet taken by a `wait_for` (lines of two nodes come in any order).
+    unclaimed: Vec<Value>,
 }
 
 impl Monitor {
@@ -60,16 +62,20 @@ impl Monitor {
             child,
             lines,
             seen: Vec::new(),
+            unclaimed: Vec::new(),
         }
     }
 
-    /// The first line from now on that `wanted` accepts, within `timeout`.
+    /// The first line not taken yet that `wanted` accepts (read before or within `timeout`).
     fn wait_for(
         &mut self,
         timeout: Duration,
         what: &str,
         wanted: impl Fn(&Value) -> bool,
     ) -> Value {
+        if let Some(i) = self.unclaimed.iter().position(&wanted) {
+            return self.unclaimed.remove(i);
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -79,6 +85,7 @@ impl Monitor {
                     if wanted(&line) {
                         return line;
                     }
+                    self.unclaimed.push(line);
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!(
                     "no {what} within {timeout:?}; the monitor printed:\n{}",
