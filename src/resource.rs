@@ -173,13 +173,15 @@ pub struct Placement {
     pub currency: Option<String>,
 }
 
+/// `provider/location/size/image`; a resource without a size or an image (a balancer, a record)
+/// shows only the parts it has (`haproxy/default`), never empty segments.
 impl fmt::Display for Placement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}/{}/{}/{}",
-            self.provider, self.location, self.size, self.image
-        )
+        write!(f, "{}/{}", self.provider, self.location)?;
+        match (self.size.is_empty(), self.image.is_empty()) {
+            (true, true) => Ok(()),
+            _ => write!(f, "/{}/{}", self.size, self.image),
+        }
     }
 }
 
@@ -273,6 +275,22 @@ impl Desired {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_placement_without_size_or_image_shows_no_empty_segments() {
+        let mut p = Placement {
+            provider: "haproxy".into(),
+            location: "default".into(),
+            size: String::new(),
+            image: String::new(),
+            hourly_price: None,
+            currency: None,
+        };
+        assert_eq!(p.to_string(), "haproxy/default");
+        p.size = "t3.micro".into();
+        p.image = "ubuntu-22.04".into();
+        assert_eq!(p.to_string(), "haproxy/default/t3.micro/ubuntu-22.04");
+    }
 
     #[test]
     fn addresses_sort_by_index_and_match_prefixes() {
