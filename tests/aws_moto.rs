@@ -407,7 +407,7 @@ fn an_unreachable_aws_endpoint_fails_over_to_local_as_the_original_sample_did() 
     let (code, out, err) = run(&p, &["apply", "--auto-approve"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
-        err.contains("could not reach the EC2 API") && err.contains("Connection refused"),
+        err.contains("could not reach the AWS endpoint") && err.contains("Connection refused"),
         "the note says why\n{err}"
     );
     assert!(

@@ -147,7 +147,7 @@ impl Failure {
         let at = format!("AWS {action} in {region} (provider `{provider}`)");
         match self {
             Failure::Unreachable(why) => {
-                DriverError::fail_over(format!("{at} could not reach the EC2 API: {why}."))
+                DriverError::fail_over(format!("{at} could not reach the AWS endpoint: {why}."))
                     .with_code("Unreachable")
                     .with_scope(Scope::Provider)
             }
