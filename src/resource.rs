@@ -196,8 +196,9 @@ pub struct Desired {
     /// The chosen placement (the first candidate).
     pub placement: Placement,
     /// Ranked fall-backs tried in order when a create is refused for capacity or quota.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fallbacks: Vec<Placement>,
+    /// Shared by the nodes of a group whose fall-backs are the same.
+    #[serde(default, skip_serializing_if = "no_fallbacks")]
+    pub fallbacks: std::sync::Arc<[Placement]>,
     pub attributes: Attributes,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
@@ -209,6 +210,10 @@ pub struct Desired {
     /// creates or replaces); `attributes` holds `null` for them until then.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub unknown: std::collections::BTreeSet<String>,
+}
+
+fn no_fallbacks(fallbacks: &std::sync::Arc<[Placement]>) -> bool {
+    fallbacks.is_empty()
 }
 
 fn no_templates(templates: &std::sync::Arc<Attributes>) -> bool {

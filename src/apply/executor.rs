@@ -687,7 +687,7 @@ async fn create(
     replacing: &[Existing],
 ) -> Result<Existing, String> {
     let candidates: Vec<&Placement> = std::iter::once(&desired.placement)
-        .chain(&desired.fallbacks)
+        .chain(desired.fallbacks.iter())
         .collect();
     let mut last_refusal = None;
     let dependencies: Vec<Existing> = {
@@ -1215,7 +1215,7 @@ mod tests {
         let node = |name: &str| {
             let mut d = desired(name, &[], &[]);
             d.placement = on("down", "x");
-            d.fallbacks = vec![on("down", "y"), on("script", "b")];
+            d.fallbacks = vec![on("down", "y"), on("script", "b")].into();
             create(d)
         };
         let dir = tempfile::tempdir().unwrap();
@@ -1270,7 +1270,7 @@ mod tests {
         firewall.placement = on("down", "r");
         let mut node = desired("n0", &["firewall.down.r"], &[]);
         node.placement = on("down", "x");
-        node.fallbacks = vec![on("script", "b")];
+        node.fallbacks = vec![on("script", "b")].into();
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path(), "t");
         let mut state = State::new("t");

@@ -67,7 +67,7 @@ pub fn balancers(balancers: &[Balancer], nodes: &HashMap<&str, usize>) -> Vec<De
                     hourly_price: None,
                     currency: None,
                 },
-                fallbacks: Vec::new(),
+                fallbacks: Default::default(),
                 attributes,
                 depends_on: members,
                 templates: Arc::new(templates),

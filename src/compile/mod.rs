@@ -116,7 +116,7 @@ pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
                      fallbacks,
                  }| {
                     let mut deps = BTreeSet::new();
-                    for p in std::iter::once(placement).chain(fallbacks) {
+                    for p in std::iter::once(placement).chain(fallbacks.iter()) {
                         let Some(region) =
                             region_of.get(&(p.provider.as_str(), p.location.as_str()))
                         else {
@@ -254,7 +254,7 @@ fn regional_resource(
             hourly_price: None,
             currency: None,
         },
-        fallbacks: Vec::new(),
+        fallbacks: Default::default(),
         attributes,
         depends_on: Vec::new(),
         templates: Default::default(),

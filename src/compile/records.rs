@@ -48,7 +48,7 @@ pub fn records(dns: &Dns, nodes: &HashMap<&str, usize>, balancers: &[Balancer]) 
                 hourly_price: None,
                 currency: None,
             },
-            fallbacks: Vec::new(),
+            fallbacks: Default::default(),
             attributes,
             depends_on,
             templates: Arc::new(templates),

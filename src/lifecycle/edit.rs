@@ -193,7 +193,7 @@ impl Session {
             .into());
         };
         let candidates: Vec<&Placement> = std::iter::once(&want.placement)
-            .chain(&want.fallbacks)
+            .chain(want.fallbacks.iter())
             .collect();
         let mut providers: Vec<String> = Vec::new();
         match provider {

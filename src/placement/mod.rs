@@ -16,6 +16,9 @@ mod matching;
 mod offers;
 mod ranking;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use crate::catalog::Catalog;
 use crate::resource::Placement;
 use crate::strategy::{Group, Spread, Strategy, StrategyError};
@@ -45,7 +48,8 @@ pub struct Input<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Placed {
     pub placement: Placement,
-    pub fallbacks: Vec<Placement>,
+    /// Shared by the nodes whose fall-backs are the same (most of a group's).
+    pub fallbacks: Arc<[Placement]>,
 }
 
 /// A group's shape from its `count`, `redundancy` and `spread`.
@@ -136,6 +140,8 @@ fn fallbacks(
             slot_of[node] = s;
         }
     }
+    // Lists already made, by their offers: 100,000 nodes share a handful.
+    let mut made: HashMap<Vec<usize>, Arc<[Placement]>> = HashMap::new();
     (0..fleet.nodes)
         .map(|node| {
             let taken: Vec<usize> = slots[slot_of[node]]
@@ -143,12 +149,20 @@ fn fallbacks(
                 .filter(|&&n| n != node)
                 .map(|&n| domains[n])
                 .collect();
-            let fallbacks = ranker
+            let ranked: Vec<usize> = ranker
                 .ranked(node)
                 .filter(|&o| o != chosen[node] && !taken.contains(&domain(o)))
                 .take(MAX_FALLBACKS)
-                .map(|o| offers.list[o].placement(input))
                 .collect();
+            let fallbacks = made
+                .entry(ranked)
+                .or_insert_with_key(|ranked| {
+                    ranked
+                        .iter()
+                        .map(|&o| offers.list[o].placement(input))
+                        .collect()
+                })
+                .clone();
             Placed {
                 placement: offers.list[chosen[node]].placement(input),
                 fallbacks,
@@ -522,7 +536,7 @@ mod tests {
         now.iter()
             .map(|p| Placed {
                 placement: p.clone().unwrap(),
-                fallbacks: Vec::new(),
+                fallbacks: Default::default(),
             })
             .collect()
     }

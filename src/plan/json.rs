@@ -124,7 +124,7 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
         "provider_id": c.before.as_ref().map(|b| b.provider_id.clone()),
         "cost": cost_json(&c.cost(), &c.currency().unwrap_or_else(|| "USD".into()), false),
         "candidates": c.after.as_ref().map(|a| {
-            std::iter::once(&a.placement).chain(&a.fallbacks).map(|p| json!({
+            std::iter::once(&a.placement).chain(a.fallbacks.iter()).map(|p| json!({
                 "provider": p.provider, "location": p.location, "size": p.size, "image": p.image,
                 "hourly_price": p.hourly_price,
             })).collect::<Vec<_>>()

@@ -550,7 +550,7 @@ mod tests {
                             hourly_price: Some(0.01),
                             currency: Some("USD".into()),
                         },
-                        fallbacks: Vec::new(),
+                        fallbacks: Default::default(),
                         attributes,
                         depends_on: Vec::new(),
                         templates: Default::default(),

@@ -410,9 +410,14 @@ pub struct Current<'a> {
 pub fn diff(desired: Option<DesiredGraph>, current: &Current<'_>, scope: &Scope) -> Vec<Change> {
     let existing = current.state.map(|s| &s.resources);
     let destroying = desired.is_none();
-    let mut changes: Vec<Change> = Vec::new();
+    // A change per desired resource (per existing one, to destroy): sized once, since a plan
+    // of 100,000 nodes would otherwise grow through copies up to twice its final size.
+    let expected = desired
+        .as_ref()
+        .map_or_else(|| existing.map_or(0, |e| e.len()), DesiredGraph::len);
+    let mut changes: Vec<Change> = Vec::with_capacity(expected);
     // Where each desired address's change is (a reference reads what it decided).
-    let mut decided: HashMap<Address, usize> = HashMap::new();
+    let mut decided: HashMap<Address, usize> = HashMap::with_capacity(expected);
     if let Some(desired) = desired {
         let mut nodes: HashMap<String, usize> = HashMap::new();
         for resource in desired.resources() {

@@ -12,41 +12,87 @@ use super::{Action, Change, FieldChange, Plan};
 
 /// Renders `plan`; `color` only when writing to a terminal without `NO_COLOR`.
 pub fn render(plan: &Plan, color: bool) -> String {
-    let styles = Styles::new(color);
-    let mut out = String::new();
-    let changed: Vec<&Change> = plan
+    let mut out = Out {
+        buf: String::new(),
+        sink: None,
+        error: None,
+    };
+    body(plan, &Styles::new(color), &mut out);
+    out.buf
+}
+
+/// Writes the rendering of `plan` to `sink` a few pages at a time: the text of a plan of
+/// 100,000 nodes (about 90 MB) never exists in memory whole.
+pub fn write(plan: &Plan, color: bool, sink: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut out = Out {
+        buf: String::with_capacity(CHUNK),
+        sink: Some(sink),
+        error: None,
+    };
+    body(plan, &Styles::new(color), &mut out);
+    out.flush();
+    out.error.map_or(Ok(()), Err)
+}
+
+/// How much text gathers before [`write`] hands it on.
+const CHUNK: usize = 64 * 1024;
+
+/// The text so far, and where it goes once a chunk is full (nowhere for [`render`]).
+struct Out<'a> {
+    buf: String,
+    sink: Option<&'a mut dyn std::io::Write>,
+    /// The first write error; later text is dropped.
+    error: Option<std::io::Error>,
+}
+
+impl Out<'_> {
+    /// Hands the text on when a chunk is full.
+    fn spill(&mut self) {
+        if self.buf.len() >= CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(sink) = self.sink.as_mut() {
+            if self.error.is_none() {
+                self.error = sink.write_all(self.buf.as_bytes()).err();
+            }
+            self.buf.clear();
+        }
+    }
+}
+
+fn body(plan: &Plan, styles: &Styles, out: &mut Out<'_>) {
+    let changed = plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::NoOp || c.moved_from.is_some())
-        .collect();
-    if !changed.is_empty() {
-        let _ = writeln!(out, "oss will perform the following actions:\n");
+        .filter(|c| c.action != Action::NoOp || c.moved_from.is_some());
+    if changed.clone().next().is_some() {
+        let _ = writeln!(out.buf, "oss will perform the following actions:\n");
     }
-    for change in &changed {
-        render_change(&mut out, change, &styles);
+    for change in changed {
+        render_change(&mut out.buf, change, styles);
+        out.spill();
     }
-    let unchanged: Vec<&Change> = plan
+    let mut unchanged = plan
         .changes
         .iter()
         .filter(|c| c.action == Action::NoOp && c.moved_from.is_none())
-        .collect();
-    if !unchanged.is_empty() {
-        let _ = writeln!(out, "Unchanged:");
+        .peekable();
+    if unchanged.peek().is_some() {
+        let _ = writeln!(out.buf, "Unchanged:");
         for change in unchanged {
-            let note = if change.reason.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", change.reason)
-            };
-            let _ = writeln!(
-                out,
-                "  {} {}{note}",
-                styles.dim.apply_to("="),
-                change.address
-            );
+            let _ = write!(out.buf, "  {} {}", styles.dim.apply_to("="), change.address);
+            if !change.reason.is_empty() {
+                let _ = write!(out.buf, " ({})", change.reason);
+            }
+            out.buf.push('\n');
+            out.spill();
         }
-        out.push('\n');
+        out.buf.push('\n');
     }
+    let out = &mut out.buf;
     for warning in &plan.warnings {
         let _ = writeln!(out, "{} {warning}\n", styles.bold.apply_to("Warning:"));
     }
@@ -58,7 +104,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
                 .bold
                 .apply_to("No changes. The fleet matches the strategy.")
         );
-        return out;
+        return;
     }
     let cost = plan.cost();
     if !cost.is_zero() {
@@ -74,7 +120,6 @@ pub fn render(plan: &Plan, color: bool) -> String {
         s.destroy,
         moved_note(plan)
     );
-    out
 }
 
 /// ` 2 moved.` after the summary line when `moved` blocks rename resources, else nothing.

@@ -67,7 +67,7 @@ pub async fn gather(source: &Source, address: &str) -> Result<Detail, Vec<String
     };
     let (fallbacks, fallbacks_problem) = match fallbacks(source, state).await {
         Ok(all) => match all.get(&key) {
-            Some(list) => (Some(list.clone()), None),
+            Some(list) => (Some(list.to_vec()), None),
             None => (
                 None,
                 Some("the strategy no longer has this address".to_string()),
@@ -110,7 +110,7 @@ pub async fn gather(source: &Source, address: &str) -> Result<Detail, Vec<String
 async fn fallbacks(
     source: &Source,
     state: Option<&crate::state::State>,
-) -> Result<Arc<HashMap<Address, Vec<Placement>>>, String> {
+) -> Result<Arc<HashMap<Address, Arc<[Placement]>>>, String> {
     let serial = state.map_or(0, |s| s.serial);
     if let Some((cached, all)) = source
         .fallbacks
@@ -127,7 +127,7 @@ async fn fallbacks(
         .compile(state, seed, false)
         .await
         .map_err(|e| source.redact_text(&e.to_string()))?;
-    let all: HashMap<Address, Vec<Placement>> = graph
+    let all: HashMap<Address, Arc<[Placement]>> = graph
         .resources()
         .map(|d| (d.address.clone(), d.fallbacks.clone()))
         .collect();

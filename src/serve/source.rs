@@ -25,7 +25,7 @@ use crate::state::State;
 pub type Locations = HashMap<(String, String), Location>;
 
 /// Ranked candidates per node address, as compiled against state serial `.0`.
-pub type Fallbacks = (u64, Arc<HashMap<Address, Vec<Placement>>>);
+pub type Fallbacks = (u64, Arc<HashMap<Address, Arc<[Placement]>>>);
 
 pub struct Source {
     pub session: Arc<Session>,

@@ -60,11 +60,11 @@ pub fn options(scope: &PlanScope, destroy: bool) -> PlanOptions {
 pub fn print(plan: &Plan, format: Format) -> Result<(), Failure> {
     let plan = plan.for_display();
     let plan = plan.as_ref();
-    // Buffered, and streamed for JSON: a plan of 100,000 nodes never exists twice in memory.
+    // Buffered, and streamed for JSON and text: a plan of 100,000 nodes never exists twice in memory.
     let mut out = std::io::BufWriter::new(output::Stdout);
     let written = match format {
         Format::Json => plan::json::write(plan, &mut out),
-        Format::Text => out.write_all(plan::text::render(plan, stdout_color()).as_bytes()),
+        Format::Text => plan::text::write(plan, stdout_color(), &mut out),
         Format::Markdown => out.write_all(plan::markdown::render(plan).as_bytes()),
         Format::Concise => out.write_all(plan::concise::render(plan).as_bytes()),
     };

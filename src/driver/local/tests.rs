@@ -144,7 +144,7 @@ fn node(index: usize, command: &str, ports: &[u16]) -> Desired {
         address: Address::node("web", index),
         kind: Kind::Node,
         placement: placement("local-a"),
-        fallbacks: Vec::new(),
+        fallbacks: Default::default(),
         attributes: serde_json::from_value(attributes).expect("attributes"),
         depends_on: Vec::new(),
         templates: Default::default(),

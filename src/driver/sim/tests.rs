@@ -104,7 +104,7 @@ fn node(index: usize) -> Desired {
         address: Address::node("web", index),
         kind: Kind::Node,
         placement: placement("sim-a", "small"),
-        fallbacks: Vec::new(),
+        fallbacks: Default::default(),
         attributes: serde_json::from_value(attributes).expect("attributes"),
         depends_on: Vec::new(),
         templates: Default::default(),
