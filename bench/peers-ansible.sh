@@ -217,6 +217,6 @@ more there. Ansible launches no key pair or security group (the instances get th
 group), oss makes both, so oss does more work in these figures. Ansible's times include
 starting Python and loading the collection (about a second per playbook on this machine).
 The per-node call goals are for fleets: oss's fixed calls (catalog, key pair, security group,
-refresh's three reads) do not shrink with N, so at N = 20 destroy cannot reach 0.1 per node
+refresh's read) do not shrink with N, so at N = 20 destroy cannot reach 0.1 per node
 (2 calls); at N = 100 it does.
 EOF

@@ -1,7 +1,8 @@
 //! The `aws` provider's batched EC2 calls against moto, through the real `oss` binary and the
 //! counting proxy: a cold plan that reads no instance types (they ship with oss), a fleet
 //! launched with one RunInstances per placement, refreshed with one
-//! DescribeInstances per region and terminated with one TerminateInstances per region, each
+//! DescribeInstances per region (and no key pair or group listing while the instances use
+//! them) and terminated with one TerminateInstances per region, each
 //! instance found again by its batch's address tag and its launch index (read here
 //! independently, with boto3); and a SIGKILL right after a batched RunInstances, before the
 //! state write, which the next apply repairs by adoption without a second instance.
@@ -127,6 +128,10 @@ fn a_hundred_nodes_take_one_launch_one_refresh_read_and_one_termination() {
         "{}",
         proxy.summary()
     );
+    // The instances vouch for the security group they use: it is not listed again.
+    for action in ["DescribeSecurityGroups", "DescribeKeyPairs"] {
+        assert_eq!(proxy.calls(action), 0, "{action}: {}", proxy.summary());
+    }
 
     // A lost state: refresh finds every instance by its batch tag and adopts it.
     let path = p.path("state/batches.state.json");

@@ -87,6 +87,10 @@ pub struct Instance {
     pub state_reason: Option<String>,
     /// Its place in the RunInstances call that launched it (`amiLaunchIndex`, from 0).
     pub launch_index: Option<usize>,
+    /// The key pair it was launched with (`keyName`).
+    pub key_name: Option<String>,
+    /// The ids of its security groups (`groupSet`).
+    pub groups: Vec<String>,
 }
 
 impl Instance {
@@ -111,6 +115,11 @@ impl Instance {
             launch_index: item
                 .text_at(&["amiLaunchIndex"])
                 .and_then(|n| n.trim().parse().ok()),
+            key_name: text(&["keyName"]),
+            groups: item
+                .items("groupSet")
+                .filter_map(|g| g.text_at(&["groupId"]).map(String::from))
+                .collect(),
         })
     }
 
@@ -482,6 +491,8 @@ mod tests {
             .collect(),
             state_reason: None,
             launch_index: Some(4),
+            key_name: None,
+            groups: Vec::new(),
         };
         assert_eq!(instance.address(), Some(Address("node.web[7]".into())));
         assert_eq!(instance.name(), "web-7");

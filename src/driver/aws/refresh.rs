@@ -1,7 +1,15 @@
 //! Refresh: what exists of one lineage, batched per region (one DescribeInstances per page
-//! of 1,000 instances, one DescribeKeyPairs, one DescribeSecurityGroups), matched against what
-//! the state knows; objects of the lineage the state does not know are rebuilt from their tags
-//! (orphans to adopt, or debris when they no longer run).
+//! of 1,000 instances), matched against what the state knows; objects of the lineage the
+//! state does not know are rebuilt from their tags (orphans to adopt, or debris when they no
+//! longer run).
+//!
+//! Key pairs and security groups are listed (one DescribeKeyPairs, one DescribeSecurityGroups
+//! by lineage tag) only where the instances cannot vouch for them ([`Held::needs`]): a group
+//! an instance uses exists (EC2 refuses to delete it), and so, as far as refresh tells, does
+//! its key pair. They are listed when the state holds one that no instance uses, when an
+//! instance uses one the state does not hold, when a node's recorded dependencies name one the
+//! state lacks, and in a region where the state holds no node (a crash may have left them
+//! alone). A steady fleet thus costs one call per region and 1,000 instances.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -45,7 +53,8 @@ impl AwsDriver {
             .collect();
         let mut tasks = JoinSet::new();
         for region in regions {
-            tasks.spawn(scan(self.api.clone(), region, lineage.to_string()));
+            let held = Held::of(known, &region);
+            tasks.spawn(scan(self.api.clone(), region, lineage.to_string(), held));
         }
         let mut scans = Vec::new();
         while let Some(joined) = tasks.join_next().await {
@@ -163,6 +172,25 @@ impl AwsDriver {
                         extra,
                     ));
                 }
+            }
+        }
+        // What was not listed is vouched for by the instances that use it: as it was.
+        for existing in known {
+            let region = region_of(&existing.placement.location);
+            let listed =
+                scans
+                    .iter()
+                    .find(|s| s.region == region)
+                    .is_none_or(|s| match existing.kind {
+                        Kind::Key => s.listed.keys,
+                        Kind::Firewall => s.listed.groups,
+                        _ => true,
+                    });
+            if !listed {
+                seen.insert(
+                    (existing.kind, region, existing.provider_id.clone()),
+                    existing.observed.clone(),
+                );
             }
         }
         for existing in known {
@@ -283,13 +311,97 @@ struct Scan {
     instances: Vec<Instance>,
     keys: Vec<KeyPair>,
     groups: Vec<Group>,
+    /// Which of key pairs and security groups were listed (the others were vouched for).
+    listed: Needs,
 }
 
-/// One region's instances (by lineage tag, one call per page of 1,000), key pairs and
-/// security groups of `lineage`.
-async fn scan(api: Arc<Api>, region: String, lineage: String) -> Result<Scan, DriverError> {
+/// Whether key pairs and security groups must be listed in a region.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Needs {
+    keys: bool,
+    groups: bool,
+}
+
+/// What the state holds of this provider in one region, as far as listing keys and groups
+/// depends on it.
+#[derive(Debug, Default)]
+struct Held {
+    nodes: bool,
+    /// Key pair names.
+    keys: HashSet<String>,
+    /// Security group ids.
+    groups: HashSet<String>,
+    /// A node's recorded dependency on a key pair (or group) the state does not hold.
+    key_missing: bool,
+    group_missing: bool,
+}
+
+impl Held {
+    fn of(known: &[Existing], region: &str) -> Held {
+        let here: Vec<&Existing> = known
+            .iter()
+            .filter(|e| region_of(&e.placement.location) == region)
+            .collect();
+        let ids = |kind: Kind| -> HashSet<String> {
+            here.iter()
+                .filter(|e| e.kind == kind)
+                .map(|e| e.provider_id.clone())
+                .collect()
+        };
+        let addresses: HashSet<&Address> = known.iter().map(|e| &e.address).collect();
+        let missing = |kind: Kind| {
+            here.iter()
+                .filter(|e| e.kind == Kind::Node)
+                .flat_map(|e| &e.dependencies)
+                .any(|d| {
+                    d.as_str().starts_with(&format!("{}.", kind.word())) && !addresses.contains(d)
+                })
+        };
+        Held {
+            nodes: here.iter().any(|e| e.kind == Kind::Node),
+            keys: ids(Kind::Key),
+            groups: ids(Kind::Firewall),
+            key_missing: missing(Kind::Key),
+            group_missing: missing(Kind::Firewall),
+        }
+    }
+
+    /// What the region's instances of the lineage leave unvouched.
+    fn needs(&self, instances: &[Instance]) -> Needs {
+        if !self.nodes {
+            return Needs {
+                keys: true,
+                groups: true,
+            };
+        }
+        let used_keys: HashSet<&str> = instances
+            .iter()
+            .filter_map(|i| i.key_name.as_deref())
+            .collect();
+        let used_groups: HashSet<&str> = instances
+            .iter()
+            .flat_map(|i| i.groups.iter().map(String::as_str))
+            .collect();
+        let differ = |held: &HashSet<String>, used: &HashSet<&str>| {
+            held.len() != used.len() || held.iter().any(|h| !used.contains(h.as_str()))
+        };
+        Needs {
+            keys: self.key_missing || differ(&self.keys, &used_keys),
+            groups: self.group_missing || differ(&self.groups, &used_groups),
+        }
+    }
+}
+
+/// One region's instances (by lineage tag, one call per page of 1,000), then the key pairs
+/// and security groups of `lineage` that they leave unvouched.
+async fn scan(
+    api: Arc<Api>,
+    region: String,
+    lineage: String,
+    held: Held,
+) -> Result<Scan, DriverError> {
     let lineage_filter = format!("tag:{TAG_LINEAGE}");
-    let instances = pages(
+    let instances: Vec<Instance> = pages(
         &api,
         &region,
         "DescribeInstances",
@@ -301,22 +413,38 @@ async fn scan(api: Arc<Api>, region: String, lineage: String) -> Result<Scan, Dr
                 &["pending", "running", "stopping", "stopped"],
             )
             .set("MaxResults", PAGE),
-    );
-    let key_params = Params::new()
-        .filter(1, &lineage_filter, &[lineage.as_str()])
-        .set("IncludePublicKey", "true");
-    let keys = api.call(&region, "DescribeKeyPairs", &key_params, Repeat::Safe);
-    let groups = pages(
-        &api,
-        &region,
-        "DescribeSecurityGroups",
-        Params::new().filter(1, &lineage_filter, &[lineage.as_str()]),
-    );
-    let (instances, keys, groups) = tokio::try_join!(instances, keys, groups)?;
+    )
+    .await?
+    .iter()
+    .flat_map(Instance::all)
+    .collect();
+    let listed = held.needs(&instances);
+    let keys = async {
+        if !listed.keys {
+            return Ok(Vec::new());
+        }
+        let params = Params::new()
+            .filter(1, &lineage_filter, &[lineage.as_str()])
+            .set("IncludePublicKey", "true");
+        let answer = api
+            .call(&region, "DescribeKeyPairs", &params, Repeat::Safe)
+            .await?;
+        Ok::<_, DriverError>(KeyPair::all(&answer))
+    };
+    let groups = async {
+        if !listed.groups {
+            return Ok(Vec::new());
+        }
+        let params = Params::new().filter(1, &lineage_filter, &[lineage.as_str()]);
+        let pages = pages(&api, &region, "DescribeSecurityGroups", params).await?;
+        Ok::<_, DriverError>(pages.iter().flat_map(Group::all).collect::<Vec<_>>())
+    };
+    let (keys, groups) = tokio::try_join!(keys, groups)?;
     Ok(Scan {
-        instances: instances.iter().flat_map(Instance::all).collect(),
-        keys: KeyPair::all(&keys),
-        groups: groups.iter().flat_map(Group::all).collect(),
+        instances,
+        keys,
+        groups,
+        listed,
         region,
     })
 }
@@ -338,4 +466,84 @@ fn dependencies_of(tags: &Tags) -> Vec<Address> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn existing(kind: Kind, address: &str, location: &str, id: &str, deps: &[&str]) -> Existing {
+        Existing {
+            address: Address(address.into()),
+            kind,
+            placement: Placement {
+                provider: "aws".into(),
+                location: location.into(),
+                size: String::new(),
+                image: String::new(),
+                hourly_price: None,
+                currency: None,
+            },
+            provider_id: id.into(),
+            attributes: Attributes::new(),
+            observed: Attributes::new(),
+            dependencies: deps.iter().map(|d| Address(d.to_string())).collect(),
+        }
+    }
+
+    fn instance(key: Option<&str>, groups: &[&str]) -> Instance {
+        Instance {
+            id: "i-1".into(),
+            state: "running".into(),
+            zone: "eu-west-1a".into(),
+            instance_type: String::new(),
+            image_id: String::new(),
+            private_ip: None,
+            public_ip: None,
+            tags: Tags::new(),
+            state_reason: None,
+            launch_index: None,
+            key_name: key.map(String::from),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn keys_and_groups_are_listed_only_where_the_instances_leave_them_unvouched() {
+        let deps = ["key.aws.eu-west-1", "firewall.aws.eu-west-1"];
+        let fleet = vec![
+            existing(Kind::Key, deps[0], "eu-west-1", "oss-k", &[]),
+            existing(Kind::Firewall, deps[1], "eu-west-1", "sg-1", &[]),
+            existing(Kind::Node, "node.web[0]", "eu-west-1a", "i-1", &deps),
+        ];
+        let held = Held::of(&fleet, "eu-west-1");
+        let none = Needs::default();
+        let both = Needs {
+            keys: true,
+            groups: true,
+        };
+        // Every held object in use, nothing unknown in use: nothing to list.
+        assert_eq!(held.needs(&[instance(Some("oss-k"), &["sg-1"])]), none);
+        // A group no instance uses (or one the state does not hold) is listed.
+        assert_eq!(
+            held.needs(&[instance(Some("oss-k"), &["sg-2"])]),
+            Needs {
+                keys: false,
+                groups: true
+            }
+        );
+        // No instance left: nothing vouches.
+        assert_eq!(held.needs(&[]), both);
+        // A region without nodes in the state: a crash may have left objects alone.
+        assert_eq!(Held::of(&fleet, "us-east-1").needs(&[]), both);
+        // A node depends on a key the state lost: listed, to adopt it.
+        let lost = vec![fleet[1].clone(), fleet[2].clone()];
+        assert_eq!(
+            Held::of(&lost, "eu-west-1").needs(&[instance(None, &["sg-1"])]),
+            Needs {
+                keys: true,
+                groups: false
+            }
+        );
+    }
 }
