@@ -12,6 +12,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use common::fault_proxy::FaultProxy;
 use common::moto::Moto;
 use oss::driver::ErrorClass;
 use oss::health::RawCheck;
@@ -114,16 +115,20 @@ fn a_balancer_with_its_target_group_and_listener_follows_membership_in_place_and
         assert_eq!(balancer.scheme, "internet-facing");
         assert!(!balancer.dns_name.is_empty());
         let listener = elb
-            .create_listener(&balancer.arn, 80, &group)
+            .create_listener(&balancer.arn, 80, &group, &tags)
             .await
             .unwrap();
         assert_eq!(
             elb.listeners(&balancer.arn).await.unwrap(),
             [(listener.clone(), 80)]
         );
-        // The tags oss adopts by are there.
-        let tagged = elb.tags(std::slice::from_ref(&balancer.arn)).await.unwrap();
-        assert!(tagged[0].1.contains(&tags[0]), "{tagged:?}");
+        // The tags oss adopts by are on all three.
+        let arns = [balancer.arn.clone(), group.clone(), listener.clone()];
+        let tagged = elb.tags(&arns).await.unwrap();
+        assert_eq!(tagged.len(), 3, "{tagged:?}");
+        for (arn, found) in &tagged {
+            assert!(tags.iter().all(|t| found.contains(t)), "{arn}: {found:?}");
+        }
 
         // Three members, then five, then one swapped: the same balancer throughout.
         let three = ids(&instances[..3]);
@@ -236,10 +241,10 @@ fn fleet(endpoint: &str, count: usize) -> Value {
     strategy
 }
 
-fn oss(p: &common::Project, args: &[&str]) -> (i32, String, String) {
-    let out = p
-        .oss()
-        .args(args)
+/// `oss` in `p` with the test credentials and no AWS settings from this environment.
+fn command(p: &common::Project) -> std::process::Command {
+    let mut command = p.oss();
+    command
         .env("OSS_TEST_AWS_KEY", "AKIDOSSTEST")
         .env("OSS_TEST_AWS_SECRET", "oss-test-secret")
         .env("HOME", p.dir.path())
@@ -248,9 +253,12 @@ fn oss(p: &common::Project, args: &[&str]) -> (i32, String, String) {
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_REGION")
-        .env_remove("AWS_DEFAULT_REGION")
-        .output()
-        .unwrap();
+        .env_remove("AWS_DEFAULT_REGION");
+    command
+}
+
+fn oss(p: &common::Project, args: &[&str]) -> (i32, String, String) {
+    let out = command(p).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -333,6 +341,61 @@ fn an_oss_fleet_behind_elbv2_registers_its_instances_and_follows_scaling_and_rep
     assert_eq!(gone["lbs"], serde_json::json!([]), "{gone}");
     assert_eq!(gone["tgs"], serde_json::json!([]), "{gone}");
     assert_eq!(gone["listeners"], serde_json::json!([]), "{gone}");
+}
+
+#[test]
+fn a_kill_after_the_elbv2_creates_is_repaired_by_adoption_not_a_second_balancer() {
+    use std::os::unix::process::ExitStatusExt;
+    let moto = Moto::start();
+    let credentials = ("AKIDOSSTEST", "oss-test-secret");
+    let proxy = FaultProxy::start(moto.port);
+    let p = common::Project::with_strategy(&fleet(&proxy.url(), 2));
+    // The first registration waits in the proxy: by then the balancer, its target group and
+    // its listener are made, and the state does not know them.
+    proxy.hold(Some("RegisterTargets"));
+    let mut child = command(&p)
+        .args(["apply", "--auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let held = common::wait_until(std::time::Duration::from_secs(120), || {
+        proxy.calls("RegisterTargets") >= 1
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let status = child.wait().unwrap();
+    proxy.hold(None);
+    assert!(
+        held,
+        "the apply never registered targets: {}",
+        proxy.summary()
+    );
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    let made = seen(&moto, credentials);
+    assert_eq!(made["lbs"].as_array().unwrap().len(), 1, "{made}");
+    assert_eq!(made["listeners"].as_array().unwrap().len(), 1, "{made}");
+    let journal = std::fs::read_to_string(p.path("state/elb.journal")).unwrap_or_default();
+    assert!(!journal.contains("lb.web"), "killed too late: {journal}");
+
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(p.path("state/elb.lock")).unwrap()).unwrap();
+    ok(&p, &["force-unlock", lock["id"].as_str().unwrap()]);
+    ok(&p, &["apply", "--auto-approve"]);
+    let after = seen(&moto, credentials);
+    assert_eq!(
+        after["lbs"], made["lbs"],
+        "the balancer is adopted: {after}"
+    );
+    assert_eq!(after["tgs"], made["tgs"], "{after}");
+    assert_eq!(after["listeners"], made["listeners"], "{after}");
+    let (nodes, arn) = recorded(&p);
+    assert_eq!(after["lbs"], serde_json::json!([arn]));
+    assert_eq!(after["ids"], serde_json::json!(nodes), "{after}");
+    let (code, out, err) = oss(&p, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("No changes."), "{out}");
+    ok(&p, &["destroy", "--auto-approve"]);
+    assert_eq!(seen(&moto, credentials)["lbs"], serde_json::json!([]));
 }
 
 #[test]

@@ -10,6 +10,9 @@
 //! `GetChange`...). The proxy can show changes as real Route53 does and moto does not: PENDING
 //! for a number of GetChange polls before INSYNC, and a change batch touching a chosen name
 //! refused with `InvalidChangeBatch` in Route53's error XML.
+//!
+//! It can also hold every call of one action (counted, not forwarded) until released, so a
+//! test can kill the caller while that call is in flight, everything before it done.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -36,7 +39,12 @@ struct Rules {
     polled: HashMap<String, u32>,
     /// Route53: a change batch naming this record is refused with InvalidChangeBatch.
     invalid_name: Option<String>,
+    /// Calls of this action wait, unanswered, until it is released.
+    held: Option<String>,
 }
+
+/// The longest a held call waits (then it goes through), so no test hangs on a hold.
+const HOLD_MAX: Duration = Duration::from_secs(120);
 
 /// The most calls of one action answered with a fault in a row (the driver retries reads six
 /// times and the executor retries launches five times).
@@ -126,6 +134,11 @@ impl FaultProxy {
     /// Route53: refuse any change batch that touches record `name` (`None`: refuse none).
     pub fn refuse_change_of(&self, name: Option<&str>) {
         self.shared.rules.lock().unwrap().invalid_name = name.map(str::to_string);
+    }
+
+    /// Hold every call of `action` (`None`: release) until released.
+    pub fn hold(&self, action: Option<&str>) {
+        self.shared.rules.lock().unwrap().held = action.map(str::to_string);
     }
 
     /// Calls of `action` so far.
@@ -333,6 +346,13 @@ fn serve(mut client: TcpStream, upstream: u16, shared: &Shared) -> std::io::Resu
         .unwrap()
         .entry(action.clone())
         .or_default() += 1;
+    let until = std::time::Instant::now() + HOLD_MAX;
+    while shared.rules.lock().unwrap().held.as_deref() == Some(action.as_str())
+        && !shared.stop.load(Ordering::SeqCst)
+        && std::time::Instant::now() < until
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     if route53.is_some() {
         let path = request_line.split_whitespace().nth(1).unwrap_or("");
         let path = path.split('?').next().unwrap_or("");

@@ -1,8 +1,11 @@
 //! From edits to Route53 changes (pure): each [`Edit`]'s guard checked against what its name
-//! holds now, then UPSERTs for the sets written and exact DELETEs (the current values and
-//! TTL, as Route53 requires) for the sets emptied or removed; never a CREATE. Also the change
-//! batch as `ChangeResourceRecordSets` XML, TXT quoting both ways, and the cutting of edits
-//! into batches within Route53's per-request quotas.
+//! holds now, then a CREATE for each set written that the name does not hold yet, an UPSERT
+//! for each it holds, and exact DELETEs (the current values and TTL, as Route53 requires) for
+//! the sets emptied or removed. A CREATE is what is correct against the real service for a
+//! set read as absent: Route53 refuses the whole batch if the set appeared meanwhile (moto
+//! does not), and it counts once against the request quotas where an UPSERT counts twice.
+//! Also the change batch as `ChangeResourceRecordSets` XML, TXT quoting both ways, and the
+//! cutting of edits into batches within Route53's per-request quotas.
 
 use super::super::record::{Edit, Guard, RecordSet, Rtype};
 
@@ -13,17 +16,38 @@ pub const MAX_RECORDS: usize = 1000;
 /// Characters of all Value elements in one request (an UPSERT counts twice).
 pub const MAX_VALUE_CHARS: usize = 32_000;
 
+/// What a change does to its set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Makes a set the name does not hold; refused by Route53 if it does.
+    Create,
+    /// Replaces a set the name holds.
+    Upsert,
+    /// Removes a set, given exactly as it is.
+    Delete,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "CREATE",
+            Action::Upsert => "UPSERT",
+            Action::Delete => "DELETE",
+        }
+    }
+}
+
 /// One change of a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
-    pub upsert: bool,
+    pub action: Action,
     pub set: RecordSet,
 }
 
 impl Change {
     /// What it counts against the quotas: (records, value characters).
     fn weight(&self) -> (usize, usize) {
-        let factor = if self.upsert { 2 } else { 1 };
+        let factor = if self.action == Action::Upsert { 2 } else { 1 };
         let chars: usize = self
             .set
             .values
@@ -54,7 +78,10 @@ pub fn changes(edit: &Edit, now: &[RecordSet]) -> Option<Vec<Change>> {
     for set in &edit.write {
         if !set.values.is_empty() {
             changes.push(Change {
-                upsert: true,
+                action: match current(set.rtype) {
+                    Some(_) => Action::Upsert,
+                    None => Action::Create,
+                },
                 set: RecordSet {
                     name: edit.name.clone(),
                     ..set.clone()
@@ -62,7 +89,7 @@ pub fn changes(edit: &Edit, now: &[RecordSet]) -> Option<Vec<Change>> {
             });
         } else if let Some(old) = current(set.rtype) {
             changes.push(Change {
-                upsert: false,
+                action: Action::Delete,
                 set: old.clone(),
             });
         }
@@ -72,7 +99,7 @@ pub fn changes(edit: &Edit, now: &[RecordSet]) -> Option<Vec<Change>> {
             && !edit.write.iter().any(|s| s.rtype == *rtype)
         {
             changes.push(Change {
-                upsert: false,
+                action: Action::Delete,
                 set: old.clone(),
             });
         }
@@ -112,13 +139,19 @@ pub fn requests(per_edit: Vec<Vec<Change>>) -> Vec<(Vec<usize>, Vec<Change>)> {
 
 /// `edits` cut into runs that fit one request each, from what they write (a removal is
 /// reckoned as one record of 255 characters per type, its values being unknown until read).
+/// An unclaimed name's sets are reckoned as CREATEs (its guard holds only if it has none),
+/// an owned name's as UPSERTs.
 pub fn split(edits: &[Edit]) -> Vec<&[Edit]> {
     let weight = |edit: &Edit| {
+        let action = match edit.guard {
+            Guard::Unclaimed => Action::Create,
+            Guard::Owner(_) => Action::Upsert,
+        };
         let written: Vec<Change> = edit
             .write
             .iter()
             .map(|s| Change {
-                upsert: true,
+                action,
                 set: s.clone(),
             })
             .collect();
@@ -209,7 +242,7 @@ pub fn body(changes: &[Change]) -> String {
         let set = &change.set;
         xml.push_str(&format!(
             "<Change><Action>{}</Action><ResourceRecordSet><Name>{}</Name><Type>{}</Type><TTL>{}</TTL><ResourceRecords>",
-            if change.upsert { "UPSERT" } else { "DELETE" },
+            change.action.as_str(),
             escape(&set.name),
             set.rtype.as_str(),
             set.ttl
@@ -250,7 +283,7 @@ mod tests {
     const OURS: &str = "heritage=oss,oss/lineage=l,oss/address=dns.web";
 
     #[test]
-    fn upserts_what_is_written_and_deletes_exactly_what_is_there() {
+    fn creates_what_is_new_upserts_what_is_held_and_deletes_exactly_what_is_there() {
         let edit = Edit {
             name: "web.oss.test.".into(),
             guard: Guard::Owner(OURS.into()),
@@ -264,12 +297,15 @@ mod tests {
         let now = [set(Rtype::Aaaa, 60, &["::1"]), set(Rtype::Txt, 60, &[OURS])];
         let changes = changes(&edit, &now).unwrap();
         assert_eq!(changes.len(), 3);
-        assert!(changes[0].upsert && changes[0].set.values == ["127.0.0.2"]);
+        // The A set is new to the name: a CREATE; the TXT it holds: an UPSERT.
+        assert_eq!(changes[0].action, Action::Create);
+        assert_eq!(changes[0].set.values, ["127.0.0.2"]);
         assert!(
-            !changes[1].upsert && changes[1].set == now[0],
+            changes[1].action == Action::Delete && changes[1].set == now[0],
             "{changes:?}"
         );
-        assert!(changes[2].upsert && changes[2].set.rtype == Rtype::Txt);
+        assert_eq!(changes[2].action, Action::Upsert);
+        assert_eq!(changes[2].set.rtype, Rtype::Txt);
         // Someone else's name, or a taken one: the guard fails.
         assert!(super::changes(&edit, &[set(Rtype::Txt, 60, &["v=spf1"])]).is_none());
         let fresh = Edit {
@@ -277,14 +313,16 @@ mod tests {
             ..edit.clone()
         };
         assert!(super::changes(&fresh, &now).is_none());
-        assert_eq!(super::changes(&fresh, &[]).unwrap().len(), 2);
+        let made = super::changes(&fresh, &[]).unwrap();
+        assert_eq!(made.len(), 2);
+        assert!(made.iter().all(|c| c.action == Action::Create), "{made:?}");
         let delete = Edit {
             write: Vec::new(),
             remove: vec![Rtype::A, Rtype::Aaaa, Rtype::Txt],
             ..edit
         };
         let gone = super::changes(&delete, &now).unwrap();
-        assert!(gone.iter().all(|c| !c.upsert) && gone.len() == 2);
+        assert!(gone.iter().all(|c| c.action == Action::Delete) && gone.len() == 2);
     }
 
     #[test]
@@ -296,7 +334,7 @@ mod tests {
         let long = "x".repeat(300);
         assert_eq!(txt_text(&wire_value(Rtype::Txt, &long)), long);
         let xml = body(&[Change {
-            upsert: true,
+            action: Action::Upsert,
             set: set(Rtype::Txt, 30, &["a<b"]),
         }]);
         assert!(xml.contains("<Value>&quot;a&lt;b&quot;</Value>"), "{xml}");
@@ -307,13 +345,17 @@ mod tests {
         let per_edit: Vec<Vec<Change>> = (0..1000)
             .map(|i| {
                 vec![Change {
-                    upsert: true,
+                    action: if i % 2 == 0 {
+                        Action::Upsert
+                    } else {
+                        Action::Create
+                    },
                     set: set(Rtype::A, 30, &[&format!("127.0.{}.{}", i / 250, i % 250)]),
                 }]
             })
             .collect();
         let requests = requests(per_edit);
-        // 1,000 UPSERTs count 2,000 records: two requests.
+        // 500 UPSERTs count 1,000 records and 500 CREATEs 500: two requests, not one.
         assert_eq!(requests.len(), 2);
         assert_eq!(requests.iter().map(|r| r.0.len()).sum::<usize>(), 1000);
         for (_, changes) in &requests {

@@ -356,12 +356,14 @@ impl Elbv2 {
             .collect())
     }
 
-    /// An HTTP listener on `port` forwarding to `target_group`; returns its ARN.
+    /// An HTTP listener on `port` forwarding to `target_group`, tagged with `tags` right after
+    /// (AddTags); returns its ARN.
     pub async fn create_listener(
         &self,
         load_balancer: &str,
         port: u16,
         target_group: &str,
+        tags: &[(String, String)],
     ) -> Result<String, DriverError> {
         let params = Params::new()
             .set("LoadBalancerArn", load_balancer)
@@ -370,10 +372,28 @@ impl Elbv2 {
             .set("DefaultActions.member.1.Type", "forward")
             .set("DefaultActions.member.1.TargetGroupArn", target_group);
         let root = self.call("CreateListener", params).await?;
-        members(&root, &["CreateListenerResult", "Listeners"])
+        let arn = members(&root, &["CreateListenerResult", "Listeners"])
             .into_iter()
             .find_map(|l| text(l, "ListenerArn"))
-            .ok_or_else(|| missing("CreateListener", "a listener"))
+            .ok_or_else(|| missing("CreateListener", "a listener"))?;
+        self.add_tags(std::slice::from_ref(&arn), tags).await?;
+        Ok(arn)
+    }
+
+    /// Adds (or overwrites) `tags` on ELBv2 resources by ARN, 20 at a time.
+    pub async fn add_tags(
+        &self,
+        arns: &[String],
+        tags: &[(String, String)],
+    ) -> Result<(), DriverError> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        for chunk in arns.chunks(20) {
+            let params = Params::new().list("ResourceArns.member", chunk);
+            self.call("AddTags", tag_params(params, tags)).await?;
+        }
+        Ok(())
     }
 
     /// The instance ids registered in a target group (DescribeTargetHealth), sorted.

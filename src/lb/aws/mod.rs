@@ -4,7 +4,9 @@
 //! listener per `listeners` entry forwarding to it (`elbv2.rs` the calls, `settings.rs`).
 //! Membership follows the group in place: targets are registered and deregistered by instance
 //! id, the load balancer stays. Names derive from the balancer's name, lineage and address,
-//! so a create a crash interrupted finds what it made.
+//! and each object is tagged with both when it is made (load balancer and target group in
+//! their create calls, listeners by AddTags right after), so a create a crash interrupted
+//! finds what it made by name and adopts it once its tags prove it is this state's.
 //!
 //! This driver never reads or writes the state file and never prints.
 
@@ -106,6 +108,7 @@ impl AwsLbDriver {
         let health = health(spec, target_port)?;
         let group = match self.api.find_target_group(group_name).await? {
             Some(arn) => {
+                self.check_owned("target group", &arn, tags).await?;
                 if !fresh {
                     self.api.modify_health(&arn, &health).await?;
                 }
@@ -124,9 +127,20 @@ impl AwsLbDriver {
                 self.api.delete_listener(arn).await?;
             }
         }
+        let kept: Vec<String> = have
+            .iter()
+            .filter(|(_, port)| wanted.contains(port))
+            .map(|(arn, _)| arn.clone())
+            .collect();
+        if !fresh && !kept.is_empty() {
+            // A listener a crash left between CreateListener and AddTags gets its tags now.
+            self.api.add_tags(&kept, tags).await?;
+        }
         let have_ports: BTreeSet<u16> = have.iter().map(|(_, p)| *p).collect();
         for port in wanted.difference(&have_ports) {
-            self.api.create_listener(&lb.arn, *port, &group).await?;
+            self.api
+                .create_listener(&lb.arn, *port, &group, tags)
+                .await?;
         }
         let ids: BTreeSet<String> = spec.ids.iter().cloned().collect();
         if ids.len() != spec.members.len() {
@@ -139,6 +153,31 @@ impl AwsLbDriver {
         }
         self.api.set_targets(&group, target_port, &ids).await?;
         Ok(group)
+    }
+
+    /// Refuses to adopt the ELBv2 object `arn` found by its name unless it carries `tags`
+    /// (this state's lineage and this address), which it got when it was created.
+    async fn check_owned(
+        &self,
+        what: &str,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), DriverError> {
+        let found = self.api.tags(&[arn.to_string()]).await?;
+        let has = found.iter().find(|(a, _)| a == arn).map(|(_, t)| t);
+        let owned = has.is_some_and(|has| tags.iter().all(|tag| has.contains(tag)));
+        if owned {
+            return Ok(());
+        }
+        let value = |key: &str| {
+            has.and_then(|has| has.iter().find(|(k, _)| k == key))
+                .map_or("none", |(_, v)| v.as_str())
+        };
+        Err(DriverError::fatal(format!(
+            "The ELBv2 {what} {arn} has this balancer's name but is not this state's to adopt (its {TAG_LINEAGE} tag: {}, {TAG_ADDRESS} tag: {}); hint: delete it or rename the balancer.",
+            value(TAG_LINEAGE),
+            value(TAG_ADDRESS)
+        )))
     }
 
     fn observed(&self, lb: &elbv2::LoadBalancer, group: &str, spec: &Spec) -> Attributes {
@@ -235,8 +274,12 @@ impl Driver for AwsLbDriver {
         // Checked before anything is made.
         health(&spec, target_port(&spec)?)?;
         let (lb, fresh) = match self.api.find_load_balancer(&name).await? {
-            // One a crash left (its name is this lineage's and address's) is adopted.
-            Some(lb) => (lb, false),
+            // One a crash left (its name and tags are this lineage's and address's) is
+            // adopted.
+            Some(lb) => {
+                self.check_owned("load balancer", &lb.arn, &tags).await?;
+                (lb, false)
+            }
             None => {
                 let (_, subnets) = self.api.network().await?;
                 let lb = self
