@@ -19,6 +19,7 @@ pub mod echo;
 pub mod engine;
 pub mod fsutil;
 pub mod graph;
+pub mod harden;
 pub mod health;
 pub mod inventory;
 pub mod lb;

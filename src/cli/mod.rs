@@ -23,6 +23,10 @@ use session::Secrets;
 
 /// Runs the `oss` command line; returns the process exit code.
 pub fn main() -> ExitCode {
+    // Before anything reads a secret: no core file, no ptrace or /proc/PID/mem by others.
+    if let Err(e) = crate::harden::harden() {
+        output::errln!("warning: core dumps may not be off for this process: {e}");
+    }
     panic::install();
     output::ignore_sigpipe();
     // clap exits 2 on a usage error, which `--detailed-exitcode` reserves for "changes": a

@@ -35,9 +35,7 @@ pub fn unlock(how: &Unlock) -> Result<(secrets::Vault, secrets::Unlocked), Failu
     } else {
         secrets::unlock(how, None)
     };
-    let unlocked = result.map_err(vault_failure)?;
-    secrets::agent::harden();
-    Ok(unlocked)
+    result.map_err(vault_failure)
 }
 
 /// One share from the terminal, without echo: its text, or the path of its file.

@@ -4,7 +4,13 @@
 //! checked) until its TTL ends or `oss lock` stops it. Both ends of the one-line protocol
 //! are here; starting the process is the command line's job.
 //!
-//! Requests: `key VAULT_ID` → `ok KEY_ID HEX`; `lock` → `ok` and the agent ends.
+//! It also keeps the state keys that the `passphrase` key provider derived (PBKDF2 runs once
+//! per session, not per command), each filed under a digest of the passphrase, salt and
+//! iteration count ([`passphrase_slot`]): only a process that knows the passphrase can name
+//! the slot, so the agent gives no one a key they could not derive themselves.
+//!
+//! Requests: `key VAULT_ID` → `ok KEY_ID HEX`; `derived SLOT` → `ok HEX` or `miss`;
+//! `keep SLOT HEX` → `ok`; `lock` → `ok SERVED` (derived keys served) and the agent ends.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
@@ -41,15 +47,6 @@ fn failed(socket: &Path, reason: impl Into<String>) -> VaultError {
     VaultError::Agent {
         socket: socket.to_path_buf(),
         reason: reason.into(),
-    }
-}
-
-/// Refuses to expose core dumps and ptrace of this process to others of the same user (and a
-/// core file holding keys). Called by whoever holds a vault key.
-pub fn harden() {
-    // SAFETY: prctl(PR_SET_DUMPABLE, 0) only changes this process's dumpable flag.
-    unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
 }
 
@@ -119,13 +116,27 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
     (rc == 0).then_some(cred.uid)
 }
 
+/// The most derived keys an agent keeps (the oldest goes first): one strategy uses one or
+/// two (primary and fallback), a salt per version written while the agent runs.
+const MAX_DERIVED: usize = 32;
+
+/// What the agent holds besides the data key: derived keys by slot, and how often one was
+/// served (`oss lock` says it).
+#[derive(Default)]
+struct Derived {
+    keys: Vec<(Zeroizing<String>, Key)>,
+    served: u64,
+}
+
 /// Serves `key` (vault `id`'s data key, `key_id`) on `listener` until `ttl` has passed or a
 /// `lock` request comes; then removes the socket.
 pub fn serve(listener: UnixListener, dir: &Path, id: &str, key_id: &str, key: Key, ttl: Duration) {
-    harden();
+    // Normally done already by `oss::cli::main()`; the agent must never run without it.
+    let _ = crate::harden::harden();
     let socket = socket_path(dir, id);
     let deadline = Instant::now() + ttl;
     let _ = listener.set_nonblocking(true);
+    let mut derived = Derived::default();
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     while Instant::now() < deadline {
@@ -140,7 +151,7 @@ pub fn serve(listener: UnixListener, dir: &Path, id: &str, key_id: &str, key: Ke
         if peer_uid(&stream) != Some(me) {
             continue;
         }
-        if answer(stream, id, key_id, &key) == Answered::Lock {
+        if answer(stream, id, key_id, &key, &mut derived) == Answered::Lock {
             break;
         }
         // The socket removed (by hand, or a new agent after this one was thought dead):
@@ -154,44 +165,97 @@ pub fn serve(listener: UnixListener, dir: &Path, id: &str, key_id: &str, key: Ke
 
 #[derive(PartialEq)]
 enum Answered {
-    Key,
     Lock,
-    Nothing,
+    Other,
 }
 
-fn answer(stream: UnixStream, id: &str, key_id: &str, key: &Key) -> Answered {
+fn answer(
+    stream: UnixStream,
+    id: &str,
+    key_id: &str,
+    key: &Key,
+    derived: &mut Derived,
+) -> Answered {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let mut line = String::new();
+    // A `keep` request carries a key: the line is zeroized like one.
+    let mut line = Zeroizing::new(String::new());
     let mut reader = BufReader::new(&stream).take(256);
     if reader.read_line(&mut line).is_err() {
-        return Answered::Nothing;
+        return Answered::Other;
     }
     let mut out = &stream;
-    match line.trim().split_once(' ') {
-        Some(("key", asked)) if asked == id => {
-            let mut reply = Zeroizing::new(format!("ok {key_id} "));
-            for b in key.bytes() {
-                reply.push_str(&format!("{b:02x}"));
+    let words: Vec<&str> = line.split_ascii_whitespace().collect();
+    let reply: Zeroizing<String> = match words.as_slice() {
+        ["key", asked] if *asked == id => {
+            Zeroizing::new(format!("ok {key_id} {}\n", to_hex(key).as_str()))
+        }
+        ["key", _] => Zeroizing::new("err this agent holds another vault's key\n".into()),
+        ["derived", slot] => match derived.keys.iter().find(|(s, _)| s.as_str() == *slot) {
+            Some((_, k)) => {
+                derived.served += 1;
+                Zeroizing::new(format!("ok {}\n", to_hex(k).as_str()))
             }
-            reply.push('\n');
-            let _ = out.write_all(reply.as_bytes());
-            Answered::Key
+            None => Zeroizing::new("miss\n".into()),
+        },
+        ["keep", slot, hex] => match from_hex(hex) {
+            Some(k) if slot.len() == 64 => {
+                derived.keys.retain(|(s, _)| s.as_str() != *slot);
+                if derived.keys.len() == MAX_DERIVED {
+                    derived.keys.remove(0);
+                }
+                derived.keys.push((Zeroizing::new(slot.to_string()), k));
+                Zeroizing::new("ok\n".into())
+            }
+            _ => Zeroizing::new("err not a slot and a key\n".into()),
+        },
+        ["lock"] => {
+            let _ = out.write_all(format!("ok {}\n", derived.served).as_bytes());
+            return Answered::Lock;
         }
-        Some(("key", _)) => {
-            let _ = out.write_all(b"err this agent holds another vault's key\n");
-            Answered::Nothing
-        }
-        _ if line.trim() == "lock" => {
-            let _ = out.write_all(b"ok\n");
-            Answered::Lock
-        }
-        _ => {
-            let _ = out.write_all(b"err unknown request\n");
-            Answered::Nothing
-        }
+        _ => Zeroizing::new("err unknown request\n".into()),
+    };
+    let _ = out.write_all(reply.as_bytes());
+    Answered::Other
+}
+
+/// `key` in lowercase hex, as the protocol carries it.
+pub fn to_hex(key: &Key) -> Zeroizing<String> {
+    let mut hex = Zeroizing::new(String::with_capacity(64));
+    for b in key.bytes() {
+        hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        hex.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
     }
+    hex
+}
+
+/// The key written as 64 hex digits; `None` for anything else.
+pub fn from_hex(hex: &str) -> Option<Key> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let bytes: Zeroizing<Vec<u8>> = Zeroizing::new(
+        (0..32)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+            .collect::<Option<_>>()?,
+    );
+    Key::from_slice(&bytes)
+}
+
+/// The slot a passphrase-derived key is kept under: SHA-256 over a label, the KDF's name and
+/// iteration count, the salt and the passphrase. It stands for the passphrase as far as the
+/// agent is concerned (a fast hash, so it travels only over the agent's socket and lives only
+/// in the two processes' memory, beside the key it names).
+pub fn passphrase_slot(kdf: &str, iterations: u32, salt: &[u8], passphrase: &[u8]) -> String {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    hash.update(b"oss-passphrase-slot/1\n");
+    for part in [kdf.as_bytes(), &iterations.to_be_bytes(), salt, passphrase] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One request to the agent for vault `id`; `None` when no agent answers there.
@@ -204,9 +268,8 @@ fn request(dir: &Path, id: &str, line: &str) -> Result<Option<Zeroizing<String>>
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(io)?;
-    (&stream)
-        .write_all(format!("{line}\n").as_bytes())
-        .map_err(io)?;
+    let line = Zeroizing::new(format!("{line}\n"));
+    (&stream).write_all(line.as_bytes()).map_err(io)?;
     let mut reply = Zeroizing::new(String::new());
     BufReader::new(&stream)
         .take(1024)
@@ -231,20 +294,46 @@ pub fn fetch(dir: &Path, id: &str) -> Result<Option<(String, Key)>, VaultError> 
     else {
         return Err(bad());
     };
-    if hex.len() != 64 || !hex.is_ascii() {
-        return Err(bad());
-    }
-    let bytes: Zeroizing<Vec<u8>> = Zeroizing::new(
-        (0..32)
-            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-            .collect::<Result<_, _>>()
-            .map_err(|_| bad())?,
-    );
-    let key = Key::from_slice(&bytes).ok_or_else(bad)?;
+    let key = from_hex(hex).ok_or_else(bad)?;
     Ok(Some((key_id.to_string(), key)))
 }
 
-/// Ends the agent for vault `id`; false when none was running.
-pub fn stop(dir: &Path, id: &str) -> Result<bool, VaultError> {
-    Ok(request(dir, id, "lock")?.is_some())
+/// The derived key the agent for vault `id` keeps in `slot`; `None` when no agent runs or it
+/// keeps none there.
+pub fn derived(dir: &Path, id: &str, slot: &str) -> Result<Option<Key>, VaultError> {
+    let Some(reply) = request(dir, id, &format!("derived {slot}"))? else {
+        return Ok(None);
+    };
+    match reply.trim_end() {
+        "miss" => Ok(None),
+        text => text
+            .strip_prefix("ok ")
+            .and_then(from_hex)
+            .map(Some)
+            .ok_or_else(|| {
+                failed(
+                    &socket_path(dir, id),
+                    "it answered something that is not a key",
+                )
+            }),
+    }
+}
+
+/// Hands `key` to the agent for vault `id` to keep in `slot` for the rest of its TTL; false
+/// when no agent runs.
+pub fn keep(dir: &Path, id: &str, slot: &str, key: &Key) -> Result<bool, VaultError> {
+    let line = Zeroizing::new(format!("keep {slot} {}", to_hex(key).as_str()));
+    Ok(request(dir, id, &line)?.is_some())
+}
+
+/// Ends the agent for vault `id`: how many derived keys it served, `None` when none was
+/// running.
+pub fn stop(dir: &Path, id: &str) -> Result<Option<u64>, VaultError> {
+    Ok(request(dir, id, "lock")?.map(|reply| {
+        reply
+            .trim_end()
+            .strip_prefix("ok ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }))
 }

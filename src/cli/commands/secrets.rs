@@ -80,7 +80,7 @@ fn rotate(cli: &Cli) -> Result<ExitStatus, Failure> {
     vault.rotate(&keys).map_err(vault_failure)?;
     vault.save().map_err(vault_failure)?;
     // An agent started before holds the old key: it can serve nothing any more.
-    let stopped = agent::stop(&agent::default_dir(), vault.id()).unwrap_or(false);
+    let stopped = matches!(agent::stop(&agent::default_dir(), vault.id()), Ok(Some(_)));
     outln!(
         "Rotated the data key of {}: {} secrets encrypted again under a new key.{}",
         cli.vault.display(),

@@ -12,7 +12,7 @@ use super::super::args::Cli;
 use super::super::failure::{ExitStatus, Failure};
 use super::super::output::outln;
 use super::super::shares::{self, vault_failure};
-use crate::secrets::{Key, Vault, agent};
+use crate::secrets::{Vault, agent};
 
 pub fn unlock(cli: &Cli, ttl: Duration) -> Result<ExitStatus, Failure> {
     let (vault, keys) = shares::unlock(&shares::unlock_settings(cli, false))?;
@@ -37,10 +37,7 @@ pub fn unlock(cli: &Cli, ttl: Duration) -> Result<ExitStatus, Failure> {
             .spawn()
             .map_err(|e| Failure::internal(format!("Cannot start the unlock agent: {e}")))?
     };
-    let mut hex = Zeroizing::new(String::with_capacity(65));
-    for b in keys.data.bytes() {
-        hex.push_str(&format!("{b:02x}"));
-    }
+    let mut hex = agent::to_hex(&keys.data);
     hex.push('\n');
     let sent = child
         .stdin
@@ -75,8 +72,13 @@ pub fn unlock(cli: &Cli, ttl: Duration) -> Result<ExitStatus, Failure> {
 pub fn lock(cli: &Cli) -> Result<ExitStatus, Failure> {
     let vault = Vault::load(&cli.vault).map_err(vault_failure)?;
     let stopped = agent::stop(&agent::default_dir(), vault.id()).map_err(vault_failure)?;
-    if stopped {
-        outln!("Locked {}: its unlock agent ended.", cli.vault.display());
+    if let Some(served) = stopped {
+        outln!(
+            "Locked {}: its unlock agent ended (it served {served} passphrase-derived state \
+             key{} from memory).",
+            cli.vault.display(),
+            if served == 1 { "" } else { "s" }
+        );
     } else {
         outln!(
             "No unlock agent runs for {}; it is locked.",
@@ -88,7 +90,6 @@ pub fn lock(cli: &Cli) -> Result<ExitStatus, Failure> {
 
 /// The agent: binds its socket, reads the key, says `ready`, serves until the TTL or `lock`.
 pub fn serve(vault_id: &str, key_id: &str, ttl: Duration) -> Result<ExitStatus, Failure> {
-    agent::harden();
     let dir = agent::default_dir();
     let listener = match agent::bind(&dir, vault_id) {
         Ok(listener) => listener,
@@ -99,15 +100,7 @@ pub fn serve(vault_id: &str, key_id: &str, ttl: Duration) -> Result<ExitStatus, 
     };
     let mut line = Zeroizing::new(String::new());
     let _ = std::io::stdin().lock().take(128).read_line(&mut line);
-    let bytes: Option<Zeroizing<Vec<u8>>> = (line.trim().len() == 64)
-        .then(|| {
-            (0..32)
-                .map(|i| u8::from_str_radix(&line.trim()[2 * i..2 * i + 2], 16).ok())
-                .collect::<Option<Vec<u8>>>()
-        })
-        .flatten()
-        .map(Zeroizing::new);
-    let Some(key) = bytes.as_deref().and_then(|b| Key::from_slice(b)) else {
+    let Some(key) = agent::from_hex(line.trim()) else {
         let _ = std::fs::remove_file(agent::socket_path(&dir, vault_id));
         outln!("error: no key was given on stdin");
         return Ok(ExitStatus::Failure);

@@ -2,7 +2,8 @@
 //! parameters the version records ([`KeyMeta`]), and makes it again from those parameters to
 //! read. `aws_kms` asks KMS for a data key and stores it as KMS sealed it ([`super::kms`]);
 //! `passphrase` stretches a passphrase with PBKDF2-HMAC-SHA512 (salt and iteration
-//! count stored per version); `shares` takes the vault's data key through
+//! count stored per version), once per session when an unlock agent runs for the vault: it
+//! keeps the derived key, filed under a digest of passphrase, salt and count; `shares` takes the vault's data key through
 //! [`crate::secrets::data_key`]'s way in. Keys zeroize on drop; messages name the provider,
 //! never a key or the passphrase.
 
@@ -17,7 +18,7 @@ use super::envelope::KeyMeta;
 use super::kms::Kms;
 use super::settings::{self, KeyProvider};
 use crate::secret::Secret;
-use crate::secrets::{self, Key};
+use crate::secrets::{self, Key, agent};
 
 /// The KDF name versions record.
 const KDF: &str = "pbkdf2_sha512";
@@ -43,6 +44,8 @@ pub enum Provider {
     Passphrase {
         passphrase: Secret,
         iterations: u32,
+        /// The vault's unlock settings: its agent, when one runs, keeps derived keys.
+        agent: Option<secrets::Unlock>,
     },
     AwsKms(Kms),
     Shares {
@@ -58,6 +61,7 @@ impl Provider {
             KeyProvider::Passphrase(p) => Ok(Provider::Passphrase {
                 passphrase: p.passphrase.clone(),
                 iterations: p.iterations,
+                agent: context.unlock.clone().filter(|u| u.use_agent),
             }),
             KeyProvider::AwsKms(k) => Kms::new(k)
                 .map(Provider::AwsKms)
@@ -83,6 +87,7 @@ impl Provider {
             Provider::Passphrase {
                 passphrase,
                 iterations,
+                agent,
             } => {
                 let mut salt = [0u8; SALT_LEN];
                 rand::rng().fill_bytes(&mut salt);
@@ -91,7 +96,7 @@ impl Provider {
                     iterations: *iterations,
                     salt: B64.encode(salt),
                 };
-                let key = stretch(passphrase.clone(), salt.to_vec(), *iterations).await;
+                let key = stretch(passphrase, salt.to_vec(), *iterations, agent).await;
                 Ok(DocKey { key, meta })
             }
             Provider::AwsKms(kms) => {
@@ -138,7 +143,9 @@ impl Provider {
     pub async fn key_for(&self, meta: &KeyMeta) -> Result<Key, String> {
         match (self, meta) {
             (
-                Provider::Passphrase { passphrase, .. },
+                Provider::Passphrase {
+                    passphrase, agent, ..
+                },
                 KeyMeta::Passphrase {
                     kdf,
                     iterations,
@@ -158,7 +165,7 @@ impl Provider {
                 let salt = B64
                     .decode(salt)
                     .map_err(|_| "its salt is not base64 (a changed envelope)".to_string())?;
-                Ok(stretch(passphrase.clone(), salt, *iterations).await)
+                Ok(stretch(passphrase, salt, *iterations, agent).await)
             }
             (Provider::AwsKms(kms), KeyMeta::AwsKms { blob, .. }) => kms.decrypt(blob).await,
             (Provider::Shares { .. }, KeyMeta::Shares { vault, key_id }) => {
@@ -206,9 +213,28 @@ impl Provider {
     }
 }
 
-/// PBKDF2-HMAC-SHA512 of `passphrase` over `salt`, off the async workers.
-async fn stretch(passphrase: Secret, salt: Vec<u8>, iterations: u32) -> Key {
+/// PBKDF2-HMAC-SHA512 of `passphrase` over `salt`, off the async workers; taken from the
+/// vault's unlock agent when it keeps it, and handed to it after deriving. The agent is an
+/// optimisation: when it fails, the key is derived here as without one.
+async fn stretch(
+    passphrase: &Secret,
+    salt: Vec<u8>,
+    iterations: u32,
+    agent: &Option<secrets::Unlock>,
+) -> Key {
+    let passphrase = passphrase.clone();
+    let agent = agent.clone();
     tokio::task::spawn_blocking(move || {
+        let slot = agent::passphrase_slot(KDF, iterations, &salt, passphrase.expose().as_bytes());
+        let at = agent.as_ref().and_then(|how| {
+            let vault = secrets::Vault::load(&how.vault).ok()?;
+            Some((how.agent_dir.clone(), vault.id().to_string()))
+        });
+        if let Some((dir, id)) = &at
+            && let Ok(Some(key)) = agent::derived(dir, id, &slot)
+        {
+            return key;
+        }
         let mut out = zeroize::Zeroizing::new([0u8; 32]);
         pbkdf2::pbkdf2_hmac::<sha2_10::Sha512>(
             passphrase.expose().as_bytes(),
@@ -216,7 +242,11 @@ async fn stretch(passphrase: Secret, salt: Vec<u8>, iterations: u32) -> Key {
             iterations,
             out.as_mut(),
         );
-        Key::from_slice(out.as_ref()).expect("32 bytes")
+        let key = Key::from_slice(out.as_ref()).expect("32 bytes");
+        if let Some((dir, id)) = &at {
+            let _ = agent::keep(dir, id, &slot, &key);
+        }
+        key
     })
     .await
     .expect("the KDF does not panic")
@@ -240,6 +270,7 @@ mod tests {
         let p = Provider::Passphrase {
             passphrase: Secret::new("correct horse"),
             iterations: 10_000,
+            agent: None,
         };
         let made = p.new_key().await.unwrap();
         assert_eq!(
@@ -249,6 +280,7 @@ mod tests {
         let q = Provider::Passphrase {
             passphrase: Secret::new("wrong horse"),
             iterations: 10_000,
+            agent: None,
         };
         assert_ne!(
             q.key_for(&made.meta).await.unwrap().bytes(),
