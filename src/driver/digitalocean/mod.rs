@@ -35,11 +35,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed};
+use super::{CreateRequest, DriverConfig, DriverError, Refreshed};
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
+use crate::driver::rest_cloud::driver::{Api, RestCloud, RestDriver};
 use crate::driver::rest_cloud::node::Adoption;
-use crate::net::rest::{Client, Method, Paging, Repeat};
+use crate::net::rest::Paging;
 use crate::resource::{Desired, Existing, Kind};
 
 /// Checks digitalocean settings as written in the strategy (see
@@ -50,14 +51,14 @@ pub fn check_settings(
     settings::Settings::check_block(settings)
 }
 
-/// The `digitalocean` driver. See the module documentation.
-pub struct DigitalOceanDriver {
-    name: String,
-    api: Option<Client>,
+/// The `digitalocean` driver: the shared REST-cloud driver over [`DigitalOceanCloud`].
+pub type DigitalOceanDriver = RestDriver<DigitalOceanCloud>;
+
+/// What DigitalOcean's API does its own way. See the module documentation.
+pub struct DigitalOceanCloud {
+    rest: Api,
     regions: Option<Vec<String>>,
     ready_timeout: Duration,
-    /// The catalog, once read (the async lock keeps concurrent first readers to one read).
-    catalog: tokio::sync::Mutex<Option<Catalog>>,
     /// What creates adopt from (`rest_cloud::node`).
     adoption: Adoption,
 }
@@ -76,47 +77,28 @@ impl DigitalOceanDriver {
         let name = config.name.clone();
         let settings = settings::Settings::resolve(&config.settings)
             .map_err(|e| e.into_driver_error("digitalocean", &name))?;
-        let api = settings.client(
+        let client = settings.client(
             &name,
             var,
             Box::new(api::DigitalOcean),
             Paging::NextLink("/links/pages/next"),
         )?;
-        Ok(DigitalOceanDriver {
-            name,
-            api,
+        Ok(RestDriver::over(DigitalOceanCloud {
+            rest: Api::new(
+                name,
+                client,
+                "DigitalOcean",
+                "DIGITALOCEAN_TOKEN",
+                api::driver_error,
+            ),
             regions: settings.regions.clone(),
             ready_timeout: settings.ready_timeout(),
-            catalog: tokio::sync::Mutex::new(None),
             adoption: Adoption::default(),
-        })
+        }))
     }
+}
 
-    fn api(&self) -> Result<&Client, DriverError> {
-        self.api.as_ref().ok_or_else(|| {
-            DriverError::fatal(format!(
-                "Provider `{}` has no DigitalOcean token: set DIGITALOCEAN_TOKEN, or \
-                 \"token\": \"env.NAME\" in its block.",
-                self.name
-            ))
-            .with_code("NoCredentials")
-        })
-    }
-
-    /// One call; failures classified.
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        repeat: Repeat,
-    ) -> Result<Value, DriverError> {
-        self.api()?
-            .call(method, path, &[], body, repeat)
-            .await
-            .map_err(|e| api::driver_error(&self.name, e))
-    }
-
+impl DigitalOceanCloud {
     /// Every item of a list, one call per page.
     async fn list(
         &self,
@@ -124,27 +106,28 @@ impl DigitalOceanDriver {
         query: &[(&str, String)],
         items: &str,
     ) -> Result<Vec<Value>, DriverError> {
-        self.api()?
+        self.rest
+            .client()?
             .list(path, query, api::PER_PAGE, items)
             .await
-            .map_err(|e| api::driver_error(&self.name, e))
+            .map_err(|e| self.rest.error(e))
+    }
+}
+
+#[async_trait]
+impl RestCloud for DigitalOceanCloud {
+    const PROVIDER: &'static str = "digitalocean";
+
+    fn api(&self) -> &Api {
+        &self.rest
     }
 
-    /// A delete of something that may be gone already.
-    async fn delete_path(&self, path: &str) -> Result<(), DriverError> {
-        match self
-            .api()?
-            .call(Method::Delete, path, &[], None, Repeat::Safe)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if api::is_not_found(&e) => Ok(()),
-            Err(e) => Err(api::driver_error(&self.name, e)),
-        }
+    fn adoption(&self) -> &Adoption {
+        &self.adoption
     }
 
     async fn read_catalog(&self) -> Result<Catalog, DriverError> {
-        let api = self.api()?;
+        let api = self.rest.client()?;
         let distribution = [("type", "distribution".to_string())];
         let (regions, sizes, images) = tokio::try_join!(
             self.list("/v2/regions", &[], "regions"),
@@ -164,77 +147,40 @@ impl DigitalOceanDriver {
             source,
         ))
     }
-}
 
-#[async_trait]
-impl Driver for DigitalOceanDriver {
-    fn name(&self) -> &str {
-        &self.name
+    async fn refresh_lineage(
+        &self,
+        lineage: &str,
+        known: &[Existing],
+    ) -> Result<Refreshed, DriverError> {
+        DigitalOceanCloud::refresh_lineage(self, lineage, known).await
     }
 
-    fn supports(&self, kind: Kind) -> bool {
-        matches!(kind, Kind::Node | Kind::Key | Kind::Firewall)
+    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
+        self.create_droplet(request).await
     }
 
-    async fn catalog(&self) -> Result<Catalog, DriverError> {
-        let mut cached = self.catalog.lock().await;
-        if let Some(catalog) = cached.as_ref() {
-            return Ok(catalog.clone());
-        }
-        let catalog = self.read_catalog().await?;
-        *cached = Some(catalog.clone());
-        Ok(catalog)
+    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
+        DigitalOceanCloud::create_key(self, request).await
     }
 
-    async fn refresh(&self, lineage: &str, known: &[Existing]) -> Result<Refreshed, DriverError> {
-        self.refresh_lineage(lineage, known).await
+    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
+        DigitalOceanCloud::create_firewall(self, request).await
     }
 
-    fn lineage_is_new(&self, lineage: &str) {
-        self.adoption.lineage_is_new(lineage);
-    }
-
-    async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {
-        if request.placement.provider != self.name {
-            return Err(DriverError::fatal(format!(
-                "The placement {} names provider `{}`, not `{}`.",
-                request.placement, request.placement.provider, self.name
-            )));
-        }
-        match request.desired.kind {
-            Kind::Node => self.create_droplet(&request).await,
-            Kind::Key => self.create_key(&request).await,
-            Kind::Firewall => self.create_firewall(&request).await,
-            Kind::Record => Err(crate::driver::no_records("digitalocean")),
-            Kind::Balancer => Err(crate::driver::no_balancers("digitalocean")),
-        }
-    }
-
-    async fn update(
+    async fn update_firewall(
         &self,
         existing: &Existing,
         desired: &Desired,
-    ) -> Result<Existing, DriverError> {
-        if existing.kind == Kind::Firewall {
-            self.update_firewall(existing, desired).await?;
-        }
-        // A node's `tags` and lifecycle controls live in state only (DigitalOcean's tags are
-        // oss's marks); a key has nothing to update.
-        Ok(Existing {
-            attributes: desired.attributes.clone(),
-            ..existing.clone()
-        })
+    ) -> Result<(), DriverError> {
+        DigitalOceanCloud::update_firewall(self, existing, desired).await
     }
 
-    async fn delete(&self, existing: &Existing) -> Result<(), DriverError> {
-        let id = &existing.provider_id;
-        match existing.kind {
-            Kind::Node => self.delete_path(&format!("/v2/droplets/{id}")).await,
-            Kind::Key if existing.observed.get("owned") == Some(&Value::Bool(false)) => Ok(()),
-            Kind::Key => self.delete_path(&format!("/v2/account/keys/{id}")).await,
-            Kind::Firewall => self.delete_path(&format!("/v2/firewalls/{id}")).await,
-            Kind::Record => Err(crate::driver::no_records("digitalocean")),
-            Kind::Balancer => Err(crate::driver::no_balancers("digitalocean")),
+    fn path_of(&self, kind: Kind, id: &str) -> String {
+        match kind {
+            Kind::Key => format!("/v2/account/keys/{id}"),
+            Kind::Firewall => format!("/v2/firewalls/{id}"),
+            _ => format!("/v2/droplets/{id}"),
         }
     }
 }
@@ -242,7 +188,7 @@ impl Driver for DigitalOceanDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::ErrorClass;
+    use crate::driver::{Driver, ErrorClass};
     use serde_json::json;
 
     fn config(settings: Value) -> DriverConfig {
@@ -295,6 +241,6 @@ mod tests {
                 (n == "DIGITALOCEAN_TOKEN").then(|| "dop_v1_x".into())
             })
             .unwrap();
-        assert!(driver.api.is_some());
+        assert!(driver.cloud().api().has_token());
     }
 }

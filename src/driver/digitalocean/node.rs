@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{DigitalOceanDriver, marks};
+use super::{DigitalOceanCloud, marks};
 use crate::driver::rest_cloud::{self, node::user_data};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
@@ -31,7 +31,7 @@ pub(super) fn observed(droplet: &Value) -> Attributes {
     observed
 }
 
-impl DigitalOceanDriver {
+impl DigitalOceanCloud {
     /// Every droplet tagged with `lineage`, one call per page.
     pub(super) async fn lineage_droplets(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
         self.list(
@@ -49,7 +49,7 @@ impl DigitalOceanDriver {
         let desired = request.desired;
         let placement = request.placement;
         let region = placement.location.as_str();
-        rest_cloud::node::check_dependencies(request, &self.name)?;
+        rest_cloud::node::check_dependencies(request, self.rest.name())?;
         let dependency = |kind: Kind| rest_cloud::node::dependency(request, kind);
         let address_tag = marks::address_tag(&desired.address).ok_or_else(|| {
             DriverError::fatal(format!(
@@ -103,12 +103,13 @@ impl DigitalOceanDriver {
         // the droplet by its tags instead of creating another.
         self.adoption.launching(&desired.address);
         let answer = self
+            .rest
             .call(Method::Post, "/v2/droplets", Some(&body), Repeat::Once)
             .await?;
         let id = answer["droplet"]["id"].as_u64().ok_or_else(|| {
             DriverError::retry(format!(
                 "DigitalOcean POST /v2/droplets answered without a droplet id (provider `{}`).",
-                self.name
+                self.rest.name()
             ))
             .with_code("MalformedResponse")
         })?;
@@ -125,15 +126,11 @@ impl DigitalOceanDriver {
     async fn wait_active(&self, id: u64, address: &Address) -> Result<Value, DriverError> {
         let path = &format!("/v2/droplets/{id}");
         let get = || async move {
-            match self
-                .api()?
-                .call(Method::Get, path, &[], None, Repeat::Safe)
-                .await
-            {
-                Ok(answer) => Ok(Some(answer["droplet"].clone())),
-                Err(e) if super::api::is_not_found(&e) => Ok(None),
-                Err(e) => Err(super::api::driver_error(&self.name, e)),
-            }
+            Ok(self
+                .rest
+                .get(path)
+                .await?
+                .map(|answer| answer["droplet"].clone()))
         };
         let ready =
             |node: &Value| node["status"] == "active" && !observed(node)["public_ip"].is_null();

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::{DigitalOceanDriver, attribute_name, marks};
+use super::{DigitalOceanCloud, attribute_name, marks};
 use crate::driver::rest_cloud::objects::{made, ports, sources};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
@@ -62,7 +62,7 @@ fn id_of(object: &Value) -> String {
     }
 }
 
-impl DigitalOceanDriver {
+impl DigitalOceanCloud {
     pub(super) async fn create_key(
         &self,
         request: &CreateRequest<'_>,
@@ -96,7 +96,8 @@ impl DigitalOceanDriver {
         }
         let body = json!({"name": name, "public_key": public_key});
         match self
-            .api()?
+            .rest
+            .client()?
             .call(
                 Method::Post,
                 "/v2/account/keys",
@@ -126,9 +127,9 @@ impl DigitalOceanDriver {
                         key_observed(&existing, owned),
                     ))
                 }
-                None => Err(super::api::driver_error(&self.name, e)),
+                None => Err(self.rest.error(e)),
             },
-            Err(e) => Err(super::api::driver_error(&self.name, e)),
+            Err(e) => Err(self.rest.error(e)),
         }
     }
 
@@ -174,6 +175,7 @@ impl DigitalOceanDriver {
         }
         let body = self.firewall_body(desired, &name, &tag);
         let answer = self
+            .rest
             .call(Method::Post, "/v2/firewalls", Some(&body), Repeat::Once)
             .await?;
         let firewall = &answer["firewall"];
@@ -203,14 +205,15 @@ impl DigitalOceanDriver {
             .unwrap_or_default()
             .to_string();
         let body = self.firewall_body(desired, &name, &tag);
-        self.call(
-            Method::Put,
-            &format!("/v2/firewalls/{}", existing.provider_id),
-            Some(&body),
-            Repeat::Safe,
-        )
-        .await
-        .map(drop)
+        self.rest
+            .call(
+                Method::Put,
+                &format!("/v2/firewalls/{}", existing.provider_id),
+                Some(&body),
+                Repeat::Safe,
+            )
+            .await
+            .map(drop)
     }
 }
 

@@ -109,11 +109,6 @@ pub fn driver_error(provider: &str, e: rest::Error) -> DriverError {
     error
 }
 
-/// Whether `e` is Linode's "Not found" (a delete of something already gone).
-pub fn is_not_found(e: &rest::Error) -> bool {
-    e.failure.status == Some(404)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

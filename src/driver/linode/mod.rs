@@ -39,11 +39,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed};
+use super::{CreateRequest, DriverConfig, DriverError, Refreshed};
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
+use crate::driver::rest_cloud::driver::{Api, RestCloud, RestDriver};
 use crate::driver::rest_cloud::node::Adoption;
-use crate::net::rest::{Client, Method, Paging, Repeat};
+use crate::net::rest::{Method, Paging, Repeat};
 use crate::resource::{Desired, Existing, Kind};
 
 /// Checks linode settings as written in the strategy (see [`crate::driver::check_settings`]).
@@ -53,14 +54,14 @@ pub fn check_settings(
     settings::Settings::check_block(settings)
 }
 
-/// The `linode` driver. See the module documentation.
-pub struct LinodeDriver {
-    name: String,
-    api: Option<Client>,
+/// The `linode` driver: the shared REST-cloud driver over [`LinodeCloud`].
+pub type LinodeDriver = RestDriver<LinodeCloud>;
+
+/// What Linode's API does its own way. See the module documentation.
+pub struct LinodeCloud {
+    rest: Api,
     regions: Option<Vec<String>>,
     ready_timeout: Duration,
-    /// The catalog, once read (the async lock keeps concurrent first readers to one read).
-    catalog: tokio::sync::Mutex<Option<Catalog>>,
     /// What creates adopt from (`rest_cloud::node`).
     adoption: Adoption,
 }
@@ -79,7 +80,7 @@ impl LinodeDriver {
         let name = config.name.clone();
         let settings = settings::Settings::resolve(&config.settings)
             .map_err(|e| e.into_driver_error("linode", &name))?;
-        let api = settings
+        let client = settings
             .client(
                 &name,
                 var,
@@ -87,74 +88,53 @@ impl LinodeDriver {
                 Paging::PageOf("/page", "/pages"),
             )?
             .map(|client| client.with_page_size("page_size"));
-        Ok(LinodeDriver {
-            name,
-            api,
+        Ok(RestDriver::over(LinodeCloud {
+            rest: Api::new(name, client, "Linode", "LINODE_TOKEN", api::driver_error),
             regions: settings.regions.clone(),
             ready_timeout: settings.ready_timeout(),
-            catalog: tokio::sync::Mutex::new(None),
             adoption: Adoption::default(),
-        })
+        }))
     }
+}
 
-    fn api(&self) -> Result<&Client, DriverError> {
-        self.api.as_ref().ok_or_else(|| {
-            DriverError::fatal(format!(
-                "Provider `{}` has no Linode token: set LINODE_TOKEN, or \
-                 \"token\": \"env.NAME\" in its block.",
-                self.name
-            ))
-            .with_code("NoCredentials")
-        })
-    }
-
-    /// One call; failures classified.
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        repeat: Repeat,
-    ) -> Result<Value, DriverError> {
-        self.api()?
-            .call(method, path, &[], body, repeat)
-            .await
-            .map_err(|e| api::driver_error(&self.name, e))
-    }
-
+impl LinodeCloud {
     /// Every item of a paged list (`data` of each page), one call per page; `filter` is sent
     /// as `X-Filter`.
     async fn list(&self, path: &str, filter: Option<&Value>) -> Result<Vec<Value>, DriverError> {
         let headers: Vec<(&str, String)> = filter
             .map(|f| vec![("X-Filter", f.to_string())])
             .unwrap_or_default();
-        self.api()?
+        self.rest
+            .client()?
             .list_with(path, &[], &headers, api::PAGE_SIZE, "data")
             .await
-            .map_err(|e| api::driver_error(&self.name, e))
+            .map_err(|e| self.rest.error(e))
     }
 
     /// The `data` of a list the API does not page (regions, types: one answer holds all).
     async fn whole(&self, path: &str) -> Result<Vec<Value>, DriverError> {
-        let answer = self.call(Method::Get, path, None, Repeat::Safe).await?;
+        let answer = self
+            .rest
+            .call(Method::Get, path, None, Repeat::Safe)
+            .await?;
         Ok(answer["data"].as_array().cloned().unwrap_or_default())
     }
+}
 
-    /// A delete of something that may be gone already.
-    async fn delete_path(&self, path: &str) -> Result<(), DriverError> {
-        match self
-            .api()?
-            .call(Method::Delete, path, &[], None, Repeat::Safe)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if api::is_not_found(&e) => Ok(()),
-            Err(e) => Err(api::driver_error(&self.name, e)),
-        }
+#[async_trait]
+impl RestCloud for LinodeCloud {
+    const PROVIDER: &'static str = "linode";
+
+    fn api(&self) -> &Api {
+        &self.rest
+    }
+
+    fn adoption(&self) -> &Adoption {
+        &self.adoption
     }
 
     async fn read_catalog(&self) -> Result<Catalog, DriverError> {
-        let api = self.api()?;
+        let api = self.rest.client()?;
         let (regions, types, images) = tokio::try_join!(
             self.whole("/v4/regions"),
             self.whole("/v4/linode/types"),
@@ -172,83 +152,40 @@ impl LinodeDriver {
             source,
         ))
     }
-}
 
-#[async_trait]
-impl Driver for LinodeDriver {
-    fn name(&self) -> &str {
-        &self.name
+    async fn refresh_lineage(
+        &self,
+        lineage: &str,
+        known: &[Existing],
+    ) -> Result<Refreshed, DriverError> {
+        LinodeCloud::refresh_lineage(self, lineage, known).await
     }
 
-    fn supports(&self, kind: Kind) -> bool {
-        matches!(kind, Kind::Node | Kind::Key | Kind::Firewall)
+    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
+        self.create_instance(request).await
     }
 
-    async fn catalog(&self) -> Result<Catalog, DriverError> {
-        let mut cached = self.catalog.lock().await;
-        if let Some(catalog) = cached.as_ref() {
-            return Ok(catalog.clone());
-        }
-        let catalog = self.read_catalog().await?;
-        *cached = Some(catalog.clone());
-        Ok(catalog)
+    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
+        LinodeCloud::create_key(self, request).await
     }
 
-    async fn refresh(&self, lineage: &str, known: &[Existing]) -> Result<Refreshed, DriverError> {
-        self.refresh_lineage(lineage, known).await
+    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
+        LinodeCloud::create_firewall(self, request).await
     }
 
-    fn lineage_is_new(&self, lineage: &str) {
-        self.adoption.lineage_is_new(lineage);
-    }
-
-    async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {
-        if request.placement.provider != self.name {
-            return Err(DriverError::fatal(format!(
-                "The placement {} names provider `{}`, not `{}`.",
-                request.placement, request.placement.provider, self.name
-            )));
-        }
-        match request.desired.kind {
-            Kind::Node => self.create_instance(&request).await,
-            Kind::Key => self.create_key(&request).await,
-            Kind::Firewall => self.create_firewall(&request).await,
-            Kind::Record => Err(crate::driver::no_records("linode")),
-            Kind::Balancer => Err(crate::driver::no_balancers("linode")),
-        }
-    }
-
-    async fn update(
+    async fn update_firewall(
         &self,
         existing: &Existing,
         desired: &Desired,
-    ) -> Result<Existing, DriverError> {
-        if existing.kind == Kind::Firewall {
-            self.update_firewall(existing, desired).await?;
-        }
-        // A node's `tags` and lifecycle controls live in state only (Linode's tags are oss's
-        // marks); a key has nothing to update.
-        Ok(Existing {
-            attributes: desired.attributes.clone(),
-            ..existing.clone()
-        })
+    ) -> Result<(), DriverError> {
+        LinodeCloud::update_firewall(self, existing, desired).await
     }
 
-    async fn delete(&self, existing: &Existing) -> Result<(), DriverError> {
-        let id = &existing.provider_id;
-        match existing.kind {
-            Kind::Node => {
-                self.delete_path(&format!("/v4/linode/instances/{id}"))
-                    .await
-            }
-            Kind::Key if existing.observed.get("owned") == Some(&Value::Bool(false)) => Ok(()),
-            Kind::Key => self.delete_path(&format!("/v4/profile/sshkeys/{id}")).await,
-            Kind::Firewall => {
-                self.delete_path(&format!("/v4/networking/firewalls/{id}"))
-                    .await
-            }
-            Kind::Record => Err(crate::driver::no_records("linode")),
-            Kind::Balancer => Err(crate::driver::no_balancers("linode")),
+    fn path_of(&self, kind: Kind, id: &str) -> String {
+        match kind {
+            Kind::Key => format!("/v4/profile/sshkeys/{id}"),
+            Kind::Firewall => format!("/v4/networking/firewalls/{id}"),
+            _ => format!("/v4/linode/instances/{id}"),
         }
     }
 }
@@ -256,7 +193,7 @@ impl Driver for LinodeDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::ErrorClass;
+    use crate::driver::{Driver, ErrorClass};
     use serde_json::json;
 
     fn config(settings: Value) -> DriverConfig {
@@ -300,6 +237,6 @@ mod tests {
                 (n == "LINODE_TOKEN").then(|| "x".into())
             })
             .unwrap();
-        assert!(driver.api.is_some());
+        assert!(driver.cloud().api().has_token());
     }
 }

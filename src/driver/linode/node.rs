@@ -10,7 +10,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{LinodeDriver, marks};
+use super::{LinodeCloud, marks};
 use crate::driver::rest_cloud::{self, node::user_data};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
@@ -64,7 +64,7 @@ fn root_password() -> String {
         .collect()
 }
 
-impl LinodeDriver {
+impl LinodeCloud {
     /// Every instance tagged with `lineage`, one call per page (`X-Filter` on the tag).
     pub(super) async fn lineage_instances(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
         let filter = json!({"tags": marks::lineage_tag(lineage)});
@@ -78,7 +78,7 @@ impl LinodeDriver {
         let desired = request.desired;
         let placement = request.placement;
         let region = placement.location.as_str();
-        rest_cloud::node::check_dependencies(request, &self.name)?;
+        rest_cloud::node::check_dependencies(request, self.rest.name())?;
         let dependency = |kind: Kind| rest_cloud::node::dependency(request, kind);
         let address_tag = marks::address_tag(&desired.address).ok_or_else(|| {
             DriverError::fatal(format!(
@@ -148,6 +148,7 @@ impl LinodeDriver {
         // the instance by its tags instead of creating another.
         self.adoption.launching(&desired.address);
         let answer = self
+            .rest
             .call(
                 Method::Post,
                 "/v4/linode/instances",
@@ -161,7 +162,7 @@ impl LinodeDriver {
             DriverError::retry(format!(
                 "Linode POST /v4/linode/instances answered without an instance id (provider \
                  `{}`).",
-                self.name
+                self.rest.name()
             ))
             .with_code("MalformedResponse")
         })?;
@@ -177,17 +178,7 @@ impl LinodeDriver {
     /// Polls the instance until it is running with a public address.
     async fn wait_running(&self, id: u64, address: &Address) -> Result<Value, DriverError> {
         let path = &format!("/v4/linode/instances/{id}");
-        let get = || async move {
-            match self
-                .api()?
-                .call(Method::Get, path, &[], None, Repeat::Safe)
-                .await
-            {
-                Ok(answer) => Ok(Some(answer)),
-                Err(e) if super::api::is_not_found(&e) => Ok(None),
-                Err(e) => Err(super::api::driver_error(&self.name, e)),
-            }
-        };
+        let get = || self.rest.get(path);
         let ready =
             |node: &Value| node["status"] == "running" && !observed(node)["public_ip"].is_null();
         rest_cloud::node::wait_until(self.ready_timeout, get, ready, || {

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::{LinodeDriver, attribute_name, marks};
+use super::{LinodeCloud, attribute_name, marks};
 use crate::driver::rest_cloud::objects::{made, ports, sources};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
@@ -74,7 +74,7 @@ fn rules(attributes: &Attributes) -> Value {
     })
 }
 
-impl LinodeDriver {
+impl LinodeCloud {
     pub(super) async fn create_key(
         &self,
         request: &CreateRequest<'_>,
@@ -115,6 +115,7 @@ impl LinodeDriver {
         }
         let body = json!({"label": label, "ssh_key": public_key});
         let key = self
+            .rest
             .call(
                 Method::Post,
                 "/v4/profile/sshkeys",
@@ -155,6 +156,7 @@ impl LinodeDriver {
         }
         let body = json!({"label": label, "rules": rules(&desired.attributes)});
         let firewall = self
+            .rest
             .call(
                 Method::Post,
                 "/v4/networking/firewalls",
@@ -175,14 +177,15 @@ impl LinodeDriver {
         existing: &Existing,
         desired: &Desired,
     ) -> Result<(), DriverError> {
-        self.call(
-            Method::Put,
-            &format!("/v4/networking/firewalls/{}/rules", existing.provider_id),
-            Some(&rules(&desired.attributes)),
-            Repeat::Safe,
-        )
-        .await
-        .map(drop)
+        self.rest
+            .call(
+                Method::Put,
+                &format!("/v4/networking/firewalls/{}/rules", existing.provider_id),
+                Some(&rules(&desired.attributes)),
+                Repeat::Safe,
+            )
+            .await
+            .map(drop)
     }
 }
 

@@ -5,14 +5,14 @@
 
 use std::collections::HashMap;
 
-use super::LinodeDriver;
+use super::LinodeCloud;
 use super::node;
 use super::objects::{firewall_observed, key_observed};
 use crate::driver::rest_cloud::node::by_address;
 use crate::driver::{DriverError, Refreshed};
 use crate::resource::{Attributes, Existing, Kind};
 
-impl LinodeDriver {
+impl LinodeCloud {
     pub(super) async fn refresh_lineage(
         &self,
         lineage: &str,

@@ -1,0 +1,244 @@
+//! The [`Driver`] of every REST cloud, written once: [`RestDriver`] routes the trait's calls
+//! (catalog read once and cached, refresh, creates and deletes by kind, firewall updates) to
+//! what one cloud's API does differently, the [`RestCloud`] it wraps. [`Api`] is the calls
+//! every such cloud makes the same way: the client refused without a token (naming the
+//! variable), one classified call, and an idempotent delete (404: gone already).
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::catalog::Catalog;
+use crate::driver::{CreateRequest, Driver, DriverError, Refreshed};
+use crate::net::rest::{self, Client, Method, Repeat};
+use crate::resource::{Desired, Existing, Kind};
+
+use super::node::Adoption;
+
+/// Turns a failed call of provider `name` into the driver error the cloud's table gives.
+pub type ErrorOf = fn(&str, rest::Error) -> DriverError;
+
+/// One cloud's API client as the drivers use it.
+pub struct Api {
+    name: String,
+    client: Option<Client>,
+    /// The vendor's name and its token variable, for the missing-token refusal.
+    vendor: &'static str,
+    variable: &'static str,
+    error: ErrorOf,
+}
+
+impl Api {
+    /// `client` is `None` without a token: every call is then refused before it is sent.
+    pub fn new(
+        name: String,
+        client: Option<Client>,
+        vendor: &'static str,
+        variable: &'static str,
+        error: ErrorOf,
+    ) -> Self {
+        Api {
+            name,
+            client,
+            vendor,
+            variable,
+            error,
+        }
+    }
+
+    /// The provider's name in the strategy.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.client.is_some()
+    }
+
+    /// The client, or the refusal that names the token variable.
+    pub fn client(&self) -> Result<&Client, DriverError> {
+        self.client.as_ref().ok_or_else(|| {
+            DriverError::fatal(format!(
+                "Provider `{}` has no {} token: set {}, or \"token\": \"env.NAME\" in its block.",
+                self.name, self.vendor, self.variable
+            ))
+            .with_code("NoCredentials")
+        })
+    }
+
+    /// The classified driver error of a failed call.
+    pub fn error(&self, e: rest::Error) -> DriverError {
+        (self.error)(&self.name, e)
+    }
+
+    /// One call; failures classified.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        repeat: Repeat,
+    ) -> Result<Value, DriverError> {
+        self.client()?
+            .call(method, path, &[], body, repeat)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// A read of one object that may not exist (yet, or any more): `None` on 404.
+    pub async fn get(&self, path: &str) -> Result<Option<Value>, DriverError> {
+        match self
+            .client()?
+            .call(Method::Get, path, &[], None, Repeat::Safe)
+            .await
+        {
+            Ok(answer) => Ok(Some(answer)),
+            Err(e) if e.failure.status == Some(404) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// A delete of something that may be gone already: 404 is success.
+    pub async fn delete(&self, path: &str) -> Result<(), DriverError> {
+        match self
+            .client()?
+            .call(Method::Delete, path, &[], None, Repeat::Safe)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.failure.status == Some(404) => Ok(()),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+}
+
+/// What one REST cloud's API does its own way; [`RestDriver`] is the rest.
+#[async_trait]
+pub trait RestCloud: Send + Sync {
+    /// The provider's kind in the strategy (`digitalocean`).
+    const PROVIDER: &'static str;
+
+    fn api(&self) -> &Api;
+
+    /// What creates adopt from.
+    fn adoption(&self) -> &Adoption;
+
+    /// The offerings, read from the API (cached by the driver).
+    async fn read_catalog(&self) -> Result<Catalog, DriverError>;
+
+    /// What exists of `known` in list calls (see [`Driver::refresh`]); seeds the adoption.
+    async fn refresh_lineage(
+        &self,
+        lineage: &str,
+        known: &[Existing],
+    ) -> Result<Refreshed, DriverError>;
+
+    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError>;
+    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError>;
+    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError>;
+
+    /// Brings the firewall's rules to `desired`.
+    async fn update_firewall(
+        &self,
+        existing: &Existing,
+        desired: &Desired,
+    ) -> Result<(), DriverError>;
+
+    /// The API path a delete of the `kind` object `id` goes to (node, key, firewall).
+    fn path_of(&self, kind: Kind, id: &str) -> String;
+}
+
+/// The driver of a REST cloud `C`. See the module documentation.
+pub struct RestDriver<C> {
+    cloud: C,
+    /// The catalog, once read (the async lock keeps concurrent first readers to one read).
+    catalog: tokio::sync::Mutex<Option<Catalog>>,
+}
+
+impl<C: RestCloud> RestDriver<C> {
+    pub fn over(cloud: C) -> Self {
+        RestDriver {
+            cloud,
+            catalog: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The cloud's own part.
+    pub fn cloud(&self) -> &C {
+        &self.cloud
+    }
+}
+
+#[async_trait]
+impl<C: RestCloud + 'static> Driver for RestDriver<C> {
+    fn name(&self) -> &str {
+        self.cloud.api().name()
+    }
+
+    fn supports(&self, kind: Kind) -> bool {
+        matches!(kind, Kind::Node | Kind::Key | Kind::Firewall)
+    }
+
+    async fn catalog(&self) -> Result<Catalog, DriverError> {
+        let mut cached = self.catalog.lock().await;
+        if let Some(catalog) = cached.as_ref() {
+            return Ok(catalog.clone());
+        }
+        let catalog = self.cloud.read_catalog().await?;
+        *cached = Some(catalog.clone());
+        Ok(catalog)
+    }
+
+    async fn refresh(&self, lineage: &str, known: &[Existing]) -> Result<Refreshed, DriverError> {
+        self.cloud.refresh_lineage(lineage, known).await
+    }
+
+    fn lineage_is_new(&self, lineage: &str) {
+        self.cloud.adoption().lineage_is_new(lineage);
+    }
+
+    async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {
+        let name = self.name();
+        if request.placement.provider != name {
+            return Err(DriverError::fatal(format!(
+                "The placement {} names provider `{}`, not `{name}`.",
+                request.placement, request.placement.provider
+            )));
+        }
+        match request.desired.kind {
+            Kind::Node => self.cloud.create_node(&request).await,
+            Kind::Key => self.cloud.create_key(&request).await,
+            Kind::Firewall => self.cloud.create_firewall(&request).await,
+            Kind::Record => Err(crate::driver::no_records(C::PROVIDER)),
+            Kind::Balancer => Err(crate::driver::no_balancers(C::PROVIDER)),
+        }
+    }
+
+    async fn update(
+        &self,
+        existing: &Existing,
+        desired: &Desired,
+    ) -> Result<Existing, DriverError> {
+        if existing.kind == Kind::Firewall {
+            self.cloud.update_firewall(existing, desired).await?;
+        }
+        // A node's `tags` and lifecycle controls live in state only (the cloud's tags or
+        // labels are oss's marks); a key has nothing to update.
+        Ok(Existing {
+            attributes: desired.attributes.clone(),
+            ..existing.clone()
+        })
+    }
+
+    async fn delete(&self, existing: &Existing) -> Result<(), DriverError> {
+        match existing.kind {
+            // A key the account held before oss is used, never deleted.
+            Kind::Key if existing.observed.get("owned") == Some(&Value::Bool(false)) => Ok(()),
+            Kind::Node | Kind::Key | Kind::Firewall => {
+                let path = self.cloud.path_of(existing.kind, &existing.provider_id);
+                self.cloud.api().delete(&path).await
+            }
+            Kind::Record => Err(crate::driver::no_records(C::PROVIDER)),
+            Kind::Balancer => Err(crate::driver::no_balancers(C::PROVIDER)),
+        }
+    }
+}
