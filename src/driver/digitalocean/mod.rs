@@ -172,6 +172,10 @@ impl Driver for DigitalOceanDriver {
         &self.name
     }
 
+    fn api_calls(&self) -> crate::net::calls::CallCounts {
+        self.api.as_ref().map(Client::counts).unwrap_or_default()
+    }
+
     fn supports(&self, kind: Kind) -> bool {
         matches!(kind, Kind::Node | Kind::Key | Kind::Firewall)
     }
