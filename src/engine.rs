@@ -6,14 +6,17 @@
 //!
 //! A provider that state holds resources of but the strategy no longer names is built from
 //! what state recorded of it (`recorded`), so its resources can still be refreshed and deleted.
+//!
+//! Every apply ends with a summary record (`applies`), whatever its outcome.
 
+pub mod applies;
 pub mod logs;
 pub mod recorded;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +25,7 @@ use crate::catalog::Catalog;
 use crate::compile::{self, CompileError};
 use crate::driver::{self, Driver, DriverConfig, DriverError};
 use crate::graph::DesiredGraph;
+use crate::net::calls::CallCounts;
 use crate::plan::{self, Current, Plan, Scope};
 use crate::report::{Event, Reporter};
 use crate::resource::{Address, Existing};
@@ -69,6 +73,11 @@ pub struct Session {
     state_dir: PathBuf,
     /// How refresh calls are retried (the budgets apply's steps use).
     retries: apply::retry::Retries,
+    /// Where each apply's summary goes.
+    applies: applies::Store,
+    /// The drivers' call counts when the current command began (open, or its plan), so its
+    /// summary counts its own calls only.
+    calls_mark: Mutex<BTreeMap<String, CallCounts>>,
 }
 
 /// What planning produced, with the refreshed state it was made against.
@@ -156,6 +165,8 @@ impl Session {
             dns,
             state_dir: state_dir.to_path_buf(),
             retries: apply::retry::Retries::default(),
+            applies: applies::Store::in_dir(state_dir),
+            calls_mark: Mutex::default(),
         })
     }
 
@@ -248,6 +259,7 @@ impl Session {
         options: &PlanOptions,
         reporter: &dyn Reporter,
     ) -> Result<Planned, EngineError> {
+        self.mark_calls(&self.drivers);
         let loaded = self.backend.load().await?;
         if loaded.recovered_steps > 0 {
             reporter.report(Event::Recovered {
@@ -612,14 +624,62 @@ impl Session {
         })
     }
 
-    /// Carries out a plan. Call with the lock held. State is durable after every step (the
-    /// journal) and written whole at the end, even when steps failed or an interrupt came.
+    /// Carries out a plan as `command`. Call with the lock held. State is durable after every
+    /// step (the journal) and written whole at the end, even when steps failed or an
+    /// interrupt came. Whatever happened, a summary is appended to the applies store.
     pub async fn apply(
         &self,
         planned: Planned,
         options: apply::Options,
         reporter: Arc<dyn Reporter>,
         cancel: CancellationToken,
+        command: applies::Command,
+    ) -> Result<Outcome, EngineError> {
+        let started = Instant::now();
+        let tally = Arc::new(applies::Tally::new(reporter));
+        let mut used = self.drivers.clone();
+        let outcome = self
+            .carry_out(planned, options, tally.clone(), cancel, &mut used)
+            .await;
+        let mark = self
+            .calls_mark
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let record = applies::Record {
+            at: crate::clock::now_rfc3339(),
+            command,
+            seconds: started.elapsed().as_secs_f64(),
+            steps: tally.steps(),
+            providers: applies::calls_since(&used, &mark),
+        };
+        if let Err(error) = self.applies.append(&record) {
+            tally.report(Event::ApplyNotRecorded {
+                path: self.applies.path(),
+                error: &error,
+            });
+        }
+        self.mark_calls(&used);
+        outcome
+    }
+
+    /// Notes the drivers' call counts as the start of the next command's.
+    fn mark_calls(&self, drivers: &HashMap<String, Arc<dyn Driver>>) {
+        *self
+            .calls_mark
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = applies::calls_of(drivers);
+    }
+
+    /// [`Session::apply`] without its summary; `used` gets the drivers of departed providers
+    /// it built, so their calls are counted too.
+    async fn carry_out(
+        &self,
+        planned: Planned,
+        options: apply::Options,
+        reporter: Arc<dyn Reporter>,
+        cancel: CancellationToken,
+        used: &mut HashMap<String, Arc<dyn Driver>>,
     ) -> Result<Outcome, EngineError> {
         let Planned {
             plan,
@@ -688,6 +748,11 @@ impl Session {
         let Some(drivers) = drivers.filter(|_| steps) else {
             return Ok(Outcome::default());
         };
+        used.extend(
+            drivers
+                .iter()
+                .map(|(name, d)| (name.clone(), Arc::clone(d))),
+        );
         if fresh {
             for driver in drivers.values() {
                 driver.lineage_is_new(&state.lineage);

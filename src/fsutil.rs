@@ -1,6 +1,6 @@
 //! The file operations every part of oss shares: atomic replacement (temporary file, fsync,
 //! rename, directory fsync), private files (0600) and directories (0700), and an exclusive
-//! `flock` held for as long as its guard lives.
+//! `flock` held for as long as its guard lives, and lines appended whole to a JSON-lines file.
 //!
 //! Errors are plain `io::Error`s; callers add which file and what for.
 
@@ -87,6 +87,34 @@ pub fn append_private(path: &Path) -> io::Result<File> {
         .append(true)
         .mode(0o600)
         .open(path)
+}
+
+/// Appends `line` (without its newline) to the private file `path` as one `write`, creating
+/// the file and its directory if missing, so writers appending at once never interleave within
+/// a line. A last line cut by a crash is ended first, so it cannot swallow this one.
+pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    let len = file.metadata()?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        file.read_exact_at(&mut last, len - 1)?;
+    }
+    let mut bytes = Vec::with_capacity(line.len() + 2);
+    if last[0] != b'\n' {
+        bytes.push(b'\n');
+    }
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    (&file).write_all(&bytes)
 }
 
 /// An exclusive `flock` on a file, held until dropped (closing the file releases it too).

@@ -99,6 +99,12 @@ pub enum Event<'a> {
     Interrupted {
         in_flight: usize,
     },
+    /// The apply's summary (`engine::applies`) could not be appended to `path`; the apply
+    /// itself is unaffected, `/metrics` just will not count it.
+    ApplyNotRecorded {
+        path: &'a std::path::Path,
+        error: &'a std::io::Error,
+    },
 }
 
 /// Receives events; implementations must be cheap and never block for long.

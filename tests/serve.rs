@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::Project;
 use common::browser::Browser;
+use common::prometheus::Prometheus;
 use common::serve::Served;
 use fantoccini::Locator;
 use fantoccini::key::Key;
@@ -343,83 +344,6 @@ fn the_api_reads_only_and_answers_bad_requests_with_located_errors() {
     }
     // Serving takes no lock: an apply runs beside it.
     p.ok(&["apply", "--auto-approve"]);
-}
-
-/// A real Prometheus (Debian's) on a free loopback port, scraping `target` every second;
-/// killed by pid when dropped.
-struct Prometheus {
-    child: std::process::Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Prometheus {
-    fn start(target: &str) -> Prometheus {
-        let binary = "/usr/bin/prometheus";
-        assert!(
-            std::path::Path::new(binary).exists(),
-            "the metrics test needs {binary}: apt-get install prometheus (scripts/test.sh installs it)"
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("oss-prom-")
-            .tempdir()
-            .unwrap();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: oss\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )
-        .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = std::process::Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("prometheus starts");
-        Prometheus {
-            child,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    /// The samples of an instant query (PromQL already percent-encoded), or none yet.
-    fn query(&self, promql: &str) -> Vec<Value> {
-        let path = format!("/api/v1/query?query={promql}");
-        // Not listening yet: nothing scraped yet either.
-        if std::net::TcpStream::connect(&self.addr).is_err() {
-            return Vec::new();
-        }
-        let (status, _, body) = common::serve::get(&self.addr, "GET", &path, &[]);
-        if status != 200 {
-            return Vec::new();
-        }
-        let answer: Value = serde_json::from_str(&body).unwrap_or_default();
-        answer["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -206,6 +206,13 @@ impl Reporter for Progress {
             Event::Interrupted { in_flight } => self.line(format!(
                 "Interrupted: starting nothing new, waiting for {in_flight} step(s) in flight, then saving state. Interrupt again to stop at once."
             )),
+            Event::ApplyNotRecorded { path, error } => self.line(format!(
+                "{}",
+                self.style(Style::new().yellow()).apply_to(format!(
+                    "warning: the apply's summary was not recorded in {} ({error}); /metrics will not count it",
+                    crate::echo::EchoPath(path)
+                ))
+            )),
         }
     }
 }

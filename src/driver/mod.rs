@@ -171,6 +171,13 @@ pub trait Driver: Send + Sync {
         kind == Kind::Node
     }
 
+    /// The API calls this driver made so far: sent, failed by class, throttled (counted
+    /// where they go out, `crate::net::pace`). The engine reads them after an apply for its
+    /// summary record. A provider with no API of its own counts its operations.
+    fn api_calls(&self) -> crate::net::calls::CallCounts {
+        crate::net::calls::CallCounts::default()
+    }
+
     /// What this provider offers.
     async fn catalog(&self) -> Result<Catalog, DriverError>;
 

@@ -57,6 +57,7 @@ pub async fn replace(session: &Session, address: &str) -> Repaired {
             crate::apply::Options::default(),
             Arc::new(Quiet),
             CancellationToken::new(),
+            crate::engine::applies::Command::Repair,
         )
         .await;
     drop(held);

@@ -5,8 +5,7 @@
 //! backend (docs/monitor.md). Each line is one `write` on a file opened for appending, so a
 //! monitor and a dashboard recording at once never interleave within a line.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -63,32 +62,11 @@ impl Store {
 
     /// Appends `record` as one line (private file, one write).
     pub fn append(&self, record: &Record) -> Result<(), StoreError> {
-        let fail = |source| StoreError {
+        let line = serde_json::to_string(record).unwrap_or_default();
+        crate::fsutil::append_line(&self.path, &line).map_err(|source| StoreError {
             path: self.path.clone(),
             source,
-        };
-        if let Some(parent) = self.path.parent() {
-            std::fs::create_dir_all(parent).map_err(fail)?;
-        }
-        let mut line = serde_json::to_string(record).unwrap_or_default();
-        line.push('\n');
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&self.path)
-            .map_err(fail)?;
-        // A line cut by a crash is ended first, so it cannot swallow this one.
-        let len = file.metadata().map_err(fail)?.len();
-        let mut last = [b'\n'];
-        if len > 0 {
-            file.read_exact_at(&mut last, len - 1).map_err(fail)?;
-        }
-        if last[0] != b'\n' {
-            line.insert(0, '\n');
-        }
-        file.write_all(line.as_bytes()).map_err(fail)
+        })
     }
 
     /// The last `limit` records of `address`, oldest first (a line that does not parse, such
@@ -119,6 +97,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn record(address: &str, to: Status) -> Record {
         Record {

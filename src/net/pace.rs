@@ -12,11 +12,15 @@
 //! of a rate (enough calls accepted over the last `WINDOW`).
 //!
 //! [`Pacer`] is the pure arithmetic, with the clock passed in; [`Pace`] wraps it for callers
-//! that wait on tokio. No I/O, no printing; what counts as a throttle is each caller's to say.
+//! that wait on tokio, and counts the calls ([`crate::net::calls`]), paced or not. No I/O, no
+//! printing; what counts as a throttle is each caller's to say.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use super::calls::{CallCounts, Calls};
+use crate::driver::ErrorClass;
 
 /// The share of the accepted rate kept after a throttle.
 const BETA: f64 = 0.7;
@@ -167,6 +171,8 @@ impl Pacer {
 #[derive(Debug)]
 pub struct Pace {
     pacer: Option<Mutex<Pacer>>,
+    /// Every call that asked for its slot, and how it ended.
+    calls: Calls,
 }
 
 impl Default for Pace {
@@ -184,15 +190,20 @@ impl Pace {
         }
         Pace {
             pacer: Some(Mutex::new(Pacer::new(Instant::now()))),
+            calls: Calls::default(),
         }
     }
 
     pub fn off() -> Self {
-        Pace { pacer: None }
+        Pace {
+            pacer: None,
+            calls: Calls::default(),
+        }
     }
 
-    /// Waits for this call's slot; send the call after this returns.
+    /// Waits for this call's slot; send the call after this returns. Counts the call.
     pub async fn ready(&self) -> Permit {
+        self.calls.sent();
         let Some(pacer) = &self.pacer else {
             return Permit { epoch: 0 };
         };
@@ -206,6 +217,9 @@ impl Pace {
     /// Reports the answer to a call sent under `permit`: throttled or not. (A call that got
     /// no answer at all, a transport failure, is reported by not calling this.)
     pub fn answered(&self, permit: Permit, throttled: bool) {
+        if throttled {
+            self.calls.throttled();
+        }
         let Some(pacer) = &self.pacer else { return };
         let mut pacer = lock(pacer);
         if throttled {
@@ -213,6 +227,16 @@ impl Pace {
         } else {
             pacer.accepted(permit, Instant::now());
         }
+    }
+
+    /// Counts a call that failed as `class` (answered with an error or not answered at all).
+    pub fn failed(&self, class: ErrorClass) {
+        self.calls.failed(class);
+    }
+
+    /// The calls counted so far.
+    pub fn counts(&self) -> CallCounts {
+        self.calls.counts()
     }
 
     /// The current rate, `None` while unpaced or off.

@@ -164,6 +164,11 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
+    /// This provider's calls so far (see `super::calls`).
+    pub fn counts(&self) -> super::calls::CallCounts {
+        self.pace.counts()
+    }
+
     pub fn new(
         base: &str,
         token: Token,
@@ -362,6 +367,7 @@ impl Client {
                 Err(failure) => failure,
             };
             let class = self.classify.classify(&failure);
+            self.pace.failed(class);
             let error = Error {
                 class,
                 failure,

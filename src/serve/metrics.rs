@@ -1,8 +1,10 @@
 //! `/metrics`: the fleet in the Prometheus text exposition format (version 0.0.4), from the
 //! state as last loaded: nodes by status, provider and location, the fleet's cost per hour,
 //! the state's serial and the steps of an apply in progress; and from the dashboard's health
-//! view: nodes by verdict, the probe-latency histogram, failed probes and transitions. Pure:
-//! rendered from a snapshot and the health counts.
+//! view: nodes by verdict, the probe-latency histogram, failed probes and transitions; and from
+//! the applies store (`engine::applies`): apply durations by command, step outcomes, and per
+//! provider API calls, errors by class and throttles. Pure: rendered from a snapshot, the
+//! health counts and the applies' totals.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -10,13 +12,19 @@ use std::fmt::Write;
 use super::fleet::{self, Totals};
 use super::health::{BUCKETS, Latencies};
 use super::watch::Snapshot;
+use crate::engine::applies::{self, Command};
 use crate::health::Status;
 use crate::resource::Kind;
 
 /// The content type Prometheus expects.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub fn render(snapshot: &Snapshot, health: &[(Status, usize)], latencies: &Latencies) -> String {
+pub fn render(
+    snapshot: &Snapshot,
+    health: &[(Status, usize)],
+    latencies: &Latencies,
+    applies: &applies::Totals,
+) -> String {
     let rows = fleet::rows(snapshot.state.as_ref());
     let mut nodes: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
     for row in rows.iter().filter(|r| r.kind == Kind::Node) {
@@ -149,7 +157,99 @@ pub fn render(snapshot: &Snapshot, health: &[(Status, usize)], latencies: &Laten
         "oss_state_readable {}",
         u8::from(snapshot.error.is_none())
     );
+    render_applies(&mut out, applies);
     out
+}
+
+/// The families summed from the applies store. Every command and outcome has its series
+/// (zero until it happens); providers appear once they made a call.
+fn render_applies(out: &mut String, totals: &applies::Totals) {
+    family(
+        out,
+        "oss_apply_duration_seconds",
+        "histogram",
+        "How long carrying out a plan took, by command (apply, destroy, repair).",
+    );
+    for command in Command::ALL {
+        let durations = totals.durations.get(&command).cloned().unwrap_or_default();
+        let name = command.as_str();
+        for (bound, count) in applies::BUCKETS.iter().zip(durations.buckets) {
+            let _ = writeln!(
+                out,
+                "oss_apply_duration_seconds_bucket{{command=\"{name}\",le=\"{bound}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "oss_apply_duration_seconds_bucket{{command=\"{name}\",le=\"+Inf\"}} {}",
+            durations.count
+        );
+        let _ = writeln!(
+            out,
+            "oss_apply_duration_seconds_sum{{command=\"{name}\"}} {}",
+            durations.sum
+        );
+        let _ = writeln!(
+            out,
+            "oss_apply_duration_seconds_count{{command=\"{name}\"}} {}",
+            durations.count
+        );
+    }
+    family(
+        out,
+        "oss_apply_steps_total",
+        "counter",
+        "Steps of applies, by how they ended.",
+    );
+    for (outcome, count) in totals.steps.outcomes() {
+        let _ = writeln!(
+            out,
+            "oss_apply_steps_total{{outcome=\"{outcome}\"}} {count}"
+        );
+    }
+    family(
+        out,
+        "oss_provider_api_calls_total",
+        "counter",
+        "API calls applies made to each provider (refresh included, retries each counted).",
+    );
+    for (provider, calls) in &totals.providers {
+        let _ = writeln!(
+            out,
+            "oss_provider_api_calls_total{{provider=\"{}\"}} {}",
+            label(provider),
+            calls.calls
+        );
+    }
+    family(
+        out,
+        "oss_provider_api_errors_total",
+        "counter",
+        "API calls that failed, by provider and class (retry, fail_over, fatal).",
+    );
+    for (provider, calls) in &totals.providers {
+        for (class, count) in calls.errors() {
+            let _ = writeln!(
+                out,
+                "oss_provider_api_errors_total{{provider=\"{}\",class=\"{class}\"}} {count}",
+                label(provider)
+            );
+        }
+    }
+    family(
+        out,
+        "oss_provider_api_throttles_total",
+        "counter",
+        "API calls a provider refused for its rate limit (also counted as retry errors).",
+    );
+    for (provider, calls) in &totals.providers {
+        let _ = writeln!(
+            out,
+            "oss_provider_api_throttles_total{{provider=\"{}\"}} {}",
+            label(provider),
+            calls.throttles
+        );
+    }
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -200,6 +300,7 @@ mod tests {
             },
             &health,
             &latencies,
+            &applies::Totals::default(),
         );
         for line in [
             "oss_nodes{status=\"running\",provider=\"local\",location=\"local-a\"} 2",
@@ -221,6 +322,84 @@ mod tests {
             "oss_health_transitions_total 4",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+    }
+
+    #[test]
+    fn applies_are_rendered_as_cumulative_histograms_and_counters() {
+        let record = |command, seconds, created, failed| applies::Record {
+            at: "2026-12-03T08:00:00Z".into(),
+            command,
+            seconds,
+            steps: applies::Steps {
+                created,
+                failed,
+                ..applies::Steps::default()
+            },
+            providers: [(
+                "sim \"b\"".to_string(),
+                crate::net::calls::CallCounts {
+                    calls: 7,
+                    throttles: 2,
+                    retry_errors: 2,
+                    fail_over_errors: 0,
+                    fatal_errors: 1,
+                },
+            )]
+            .into(),
+        };
+        let totals = applies::Totals::of(&[
+            record(Command::Apply, 3.0, 2, 0),
+            record(Command::Apply, 90.0, 0, 1),
+        ]);
+        let text = render(
+            &Snapshot {
+                state: None,
+                error: None,
+                journal_steps: 0,
+            },
+            &[],
+            &Latencies::default(),
+            &totals,
+        );
+        for line in [
+            "# TYPE oss_apply_duration_seconds histogram",
+            "oss_apply_duration_seconds_bucket{command=\"apply\",le=\"1\"} 0",
+            "oss_apply_duration_seconds_bucket{command=\"apply\",le=\"5\"} 1",
+            "oss_apply_duration_seconds_bucket{command=\"apply\",le=\"120\"} 2",
+            "oss_apply_duration_seconds_bucket{command=\"apply\",le=\"+Inf\"} 2",
+            "oss_apply_duration_seconds_sum{command=\"apply\"} 93",
+            "oss_apply_duration_seconds_count{command=\"apply\"} 2",
+            "oss_apply_duration_seconds_count{command=\"destroy\"} 0",
+            "# TYPE oss_apply_steps_total counter",
+            "oss_apply_steps_total{outcome=\"created\"} 2",
+            "oss_apply_steps_total{outcome=\"failed\"} 1",
+            "oss_apply_steps_total{outcome=\"skipped\"} 0",
+            "oss_provider_api_calls_total{provider=\"sim \\\"b\\\"\"} 14",
+            "oss_provider_api_errors_total{provider=\"sim \\\"b\\\"\",class=\"retry\"} 4",
+            "oss_provider_api_errors_total{provider=\"sim \\\"b\\\"\",class=\"fatal\"} 2",
+            "oss_provider_api_throttles_total{provider=\"sim \\\"b\\\"\"} 4",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        // Every family has its HELP and TYPE once, and every sample belongs to one.
+        for name in [
+            "oss_apply_duration_seconds",
+            "oss_apply_steps_total",
+            "oss_provider_api_calls_total",
+            "oss_provider_api_errors_total",
+            "oss_provider_api_throttles_total",
+        ] {
+            assert_eq!(
+                text.matches(&format!("# TYPE {name} ")).count(),
+                1,
+                "{name}"
+            );
+            assert_eq!(
+                text.matches(&format!("# HELP {name} ")).count(),
+                1,
+                "{name}"
+            );
         }
     }
 }

@@ -21,6 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::auth::Token;
 use super::source::Source;
 use super::{detail, fleet, history, metrics, pages, plans};
+use crate::engine::applies::Totals;
 
 /// Rows per page of the Fleet page and `/api/fleet`, unless asked otherwise.
 const PAGE: usize = 500;
@@ -444,10 +445,15 @@ async fn events(
 }
 
 async fn metrics(State(source): State<Shared>) -> Response {
+    let store = source.applies.clone();
+    let records = tokio::task::spawn_blocking(move || store.records())
+        .await
+        .unwrap_or_default();
     let text = metrics::render(
         &source.live.latest(),
         &source.health.counts(),
         &source.health.latencies(),
+        &Totals::of(&records),
     );
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }

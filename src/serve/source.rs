@@ -43,6 +43,8 @@ pub struct Source {
     pub health: Arc<Health>,
     /// Where transitions are recorded (the node pages read their history from it).
     pub health_store: Store,
+    /// The summaries of the applies run from this state directory (`/metrics` sums them).
+    pub applies: crate::engine::applies::Store,
 }
 
 impl Source {
@@ -96,6 +98,7 @@ impl Source {
         Ok(Arc::new(Source {
             health,
             health_store,
+            applies: crate::engine::applies::Store::in_dir(session.state_dir()),
             session,
             secrets,
             plans: options.plans.clone(),

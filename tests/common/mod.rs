@@ -6,6 +6,7 @@ pub mod bind;
 pub mod browser;
 pub mod fault_proxy;
 pub mod moto;
+pub mod prometheus;
 pub mod rest_fake;
 pub mod serve;
 pub mod tools;

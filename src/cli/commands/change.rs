@@ -16,6 +16,7 @@ use super::super::panic::{self, Tracked};
 use super::super::progress::Progress;
 use super::super::session::{self, Secrets, stdout_color};
 use crate::apply::{self, Outcome, Status};
+use crate::engine::applies::Command;
 use crate::engine::{PlanOptions, Planned, Session};
 
 /// Where the plan to carry out comes from.
@@ -133,7 +134,16 @@ async fn execute(
     };
     let destroying = planned.plan.destroy;
     let outcome = session
-        .apply(planned, options, reporter.clone(), cancel.clone())
+        .apply(
+            planned,
+            options,
+            reporter.clone(),
+            cancel.clone(),
+            match destroying {
+                true => Command::Destroy,
+                false => Command::Apply,
+            },
+        )
         .await
         .map_err(failure::engine);
     reporter.finish();

@@ -128,6 +128,11 @@ impl Api {
         })
     }
 
+    /// This API's calls so far, every region's (see `crate::net::calls`).
+    pub fn counts(&self) -> crate::net::calls::CallCounts {
+        self.pace.counts()
+    }
+
     /// Whether there are credentials to sign with.
     pub fn has_credentials(&self) -> bool {
         self.keys.is_some()
@@ -171,6 +176,7 @@ impl Api {
                     if answered {
                         self.pace.answered(permit, error.is_throttle());
                     }
+                    self.pace.failed(error.class);
                     error
                 }
             };

@@ -546,6 +546,10 @@ impl Driver for AwsDriver {
         &self.name
     }
 
+    fn api_calls(&self) -> crate::net::calls::CallCounts {
+        self.api.counts()
+    }
+
     fn supports(&self, kind: Kind) -> bool {
         matches!(kind, Kind::Node | Kind::Key | Kind::Firewall)
     }

@@ -68,6 +68,9 @@ pub struct LocalDriver {
     /// Provider ids of nodes this process is creating right now, which refresh must not take
     /// for debris.
     starting: Mutex<HashSet<String>>,
+    /// Its operations (refresh, create, update, delete) counted as a cloud's API calls are,
+    /// so `/metrics` shows local applies like any other provider's.
+    calls: crate::net::calls::Calls,
 }
 
 impl LocalDriver {
@@ -85,6 +88,7 @@ impl LocalDriver {
             stop_grace: settings.stop_grace(),
             claim_lock: Arc::new(Mutex::new(())),
             starting: Mutex::new(HashSet::new()),
+            calls: Default::default(),
         })
     }
 }
@@ -98,6 +102,10 @@ pub fn check_settings(settings: &Map<String, Value>) -> Result<(), super::settin
 impl Driver for LocalDriver {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn api_calls(&self) -> crate::net::calls::CallCounts {
+        self.calls.counts()
     }
 
     async fn catalog(&self) -> Result<Catalog, DriverError> {
@@ -146,6 +154,63 @@ impl Driver for LocalDriver {
     }
 
     async fn refresh(&self, lineage: &str, known: &[Existing]) -> Result<Refreshed, DriverError> {
+        self.calls.count(self.refresh_nodes(lineage, known)).await
+    }
+
+    async fn import(&self, address: &Address, id: &str) -> Result<Existing, DriverError> {
+        self.import_node(address, id).await
+    }
+
+    async fn remark(
+        &self,
+        existing: &Existing,
+        lineage: &str,
+        to: Option<&Address>,
+    ) -> Result<Existing, DriverError> {
+        self.remark_node(existing, lineage, to)
+    }
+
+    async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {
+        self.calls.count(self.create_node(request)).await
+    }
+
+    async fn update(
+        &self,
+        existing: &Existing,
+        desired: &Desired,
+    ) -> Result<Existing, DriverError> {
+        self.calls.count(self.update_node(existing, desired)).await
+    }
+
+    async fn delete(&self, existing: &Existing) -> Result<(), DriverError> {
+        self.calls.count(self.delete_node(existing)).await
+    }
+
+    async fn logs(
+        &self,
+        existing: &Existing,
+        lines: usize,
+    ) -> Result<Option<Vec<LogStream>>, DriverError> {
+        let dir = self.node_dir(&existing.provider_id)?;
+        let streams = [("stderr", STDERR_LOG), ("stdout", STDOUT_LOG)]
+            .into_iter()
+            .map(|(name, file)| LogStream {
+                name: name.to_string(),
+                lines: last_lines(&dir.join(file), lines),
+            })
+            .collect();
+        Ok(Some(streams))
+    }
+}
+
+/// The driver's operations, each counted as one call by its trait method (`calls`).
+impl LocalDriver {
+    /// What exists of `lineage`: the `known` nodes' liveness, orphans and debris.
+    async fn refresh_nodes(
+        &self,
+        lineage: &str,
+        known: &[Existing],
+    ) -> Result<Refreshed, DriverError> {
         let (processes, nodes) = self.look().await?;
         let mut refreshed = Refreshed::default();
 
@@ -242,20 +307,8 @@ impl Driver for LocalDriver {
         Ok(refreshed)
     }
 
-    async fn import(&self, address: &Address, id: &str) -> Result<Existing, DriverError> {
-        self.import_node(address, id).await
-    }
-
-    async fn remark(
-        &self,
-        existing: &Existing,
-        lineage: &str,
-        to: Option<&Address>,
-    ) -> Result<Existing, DriverError> {
-        self.remark_node(existing, lineage, to)
-    }
-
-    async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {
+    /// A node for `request`: an orphan of its address adopted, or a fresh one.
+    async fn create_node(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {
         let network = check_placement(request.placement)?;
         let spec = NodeSpec::parse(&request.desired.address, &request.desired.attributes)?;
         if let Some(adopted) = self.adopt(&request).await? {
@@ -264,7 +317,8 @@ impl Driver for LocalDriver {
         self.create_fresh(&request, network, &spec).await
     }
 
-    async fn update(
+    /// The node's tags set to the desired ones.
+    async fn update_node(
         &self,
         existing: &Existing,
         desired: &Desired,
@@ -294,26 +348,11 @@ impl Driver for LocalDriver {
         })
     }
 
-    async fn delete(&self, existing: &Existing) -> Result<(), DriverError> {
+    /// The node stopped and its directory removed.
+    async fn delete_node(&self, existing: &Existing) -> Result<(), DriverError> {
         let dir = self.node_dir(&existing.provider_id)?;
         self.stop(&dir).await?;
         self.remove_node(dir).await
-    }
-
-    async fn logs(
-        &self,
-        existing: &Existing,
-        lines: usize,
-    ) -> Result<Option<Vec<LogStream>>, DriverError> {
-        let dir = self.node_dir(&existing.provider_id)?;
-        let streams = [("stderr", STDERR_LOG), ("stdout", STDOUT_LOG)]
-            .into_iter()
-            .map(|(name, file)| LogStream {
-                name: name.to_string(),
-                lines: last_lines(&dir.join(file), lines),
-            })
-            .collect();
-        Ok(Some(streams))
     }
 }
 

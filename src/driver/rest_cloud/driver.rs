@@ -54,6 +54,11 @@ impl Api {
         self.client.is_some()
     }
 
+    /// The calls the client made (none without a token).
+    pub fn counts(&self) -> crate::net::calls::CallCounts {
+        self.client.as_ref().map(Client::counts).unwrap_or_default()
+    }
+
     /// The client, or the refusal that names the token variable.
     pub fn client(&self) -> Result<&Client, DriverError> {
         self.client.as_ref().ok_or_else(|| {
@@ -172,6 +177,10 @@ impl<C: RestCloud> RestDriver<C> {
 impl<C: RestCloud + 'static> Driver for RestDriver<C> {
     fn name(&self) -> &str {
         self.cloud.api().name()
+    }
+
+    fn api_calls(&self) -> crate::net::calls::CallCounts {
+        self.cloud.api().counts()
     }
 
     fn supports(&self, kind: Kind) -> bool {

@@ -167,6 +167,9 @@ impl SimDriver {
         let answer = self.round_trip().await;
         self.pace
             .answered(permit, answer.as_ref().is_err_and(DriverError::is_throttle));
+        if let Err(error) = &answer {
+            self.pace.failed(error.class);
+        }
         answer
     }
 
@@ -238,6 +241,10 @@ impl SimDriver {
 impl Driver for SimDriver {
     fn name(&self) -> &str {
         &self.cloud.name
+    }
+
+    fn api_calls(&self) -> crate::net::calls::CallCounts {
+        self.pace.counts()
     }
 
     fn supports(&self, kind: Kind) -> bool {

@@ -168,6 +168,13 @@ pub struct Elbv2 {
 }
 
 impl Elbv2 {
+    /// The calls of both APIs so far.
+    pub fn counts(&self) -> crate::net::calls::CallCounts {
+        let mut counts = self.elb.counts();
+        counts.add(&self.ec2.counts());
+        counts
+    }
+
     pub fn new(
         provider: &str,
         region: &str,

@@ -232,6 +232,10 @@ fn lineage_of(existing: &Existing) -> Option<&str> {
 
 #[async_trait]
 impl Driver for AwsLbDriver {
+    fn api_calls(&self) -> crate::net::calls::CallCounts {
+        self.api.counts()
+    }
+
     fn name(&self) -> &str {
         &self.name
     }
