@@ -166,6 +166,13 @@ fn a_failed_step_and_its_refusals_are_counted() {
         sample(r#"oss_provider_api_throttles_total{provider="cloud-a"}"#),
         0.0
     );
+    // Each create's call went out and was refused for capacity: a fail-over error apiece.
+    let refused = sample(r#"oss_provider_api_errors_total{provider="cloud-a",class="fail_over"}"#);
+    assert_eq!(refused, 2.0, "{text}");
+    assert!(
+        sample(r#"oss_provider_api_calls_total{provider="cloud-a"}"#) >= refused,
+        "both refused creates are calls:\n{text}"
+    );
     // The record is beside the state, never in it.
     let record: Value = serde_json::from_str(
         std::fs::read_to_string(p.path("state/applies.jsonl"))

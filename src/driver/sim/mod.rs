@@ -173,6 +173,15 @@ impl SimDriver {
         answer
     }
 
+    /// `answer`, an error in it counted as the call's failure: the round trip went through,
+    /// and the simulated cloud refused what the call asked (no capacity, unknown id...).
+    fn counted<T>(&self, answer: Result<T, DriverError>) -> Result<T, DriverError> {
+        if let Err(error) = &answer {
+            self.pace.failed(error.class);
+        }
+        answer
+    }
+
     /// One simulated API round trip: wait the latency, then answer with the rate limit's or an
     /// injected error, if any. Runs before the call has any effect.
     async fn round_trip(&self) -> Result<(), DriverError> {
@@ -311,9 +320,11 @@ impl Driver for SimDriver {
                 .map(|r| r.provider_id.clone())
                 .collect(),
         };
-        self.store
+        let answer = self
+            .store
             .run(move |ledger| create_in(ledger, &cloud, order))
-            .await
+            .await;
+        self.counted(answer)
     }
 
     async fn update(
@@ -329,22 +340,26 @@ impl Driver for SimDriver {
         let ports = (existing.kind == Kind::Firewall)
             .then(|| desired.attributes.get("ports").cloned())
             .flatten();
-        self.store
+        let answer = self
+            .store
             .run(move |ledger| update_in(ledger, &name, existing, tags, ports))
-            .await
+            .await;
+        self.counted(answer)
     }
 
     async fn import(&self, address: &Address, id: &str) -> Result<Existing, DriverError> {
         self.call().await?;
         let (name, id) = (self.cloud.name.clone(), id.to_string());
         let address = address.clone();
-        self.store
+        let answer = self
+            .store
             .run(move |ledger| {
                 let mut found = instance_of(ledger, &name, &id)?.existing();
                 found.address = address;
                 Ok(found)
             })
-            .await
+            .await;
+        self.counted(answer)
     }
 
     async fn remark(
@@ -357,16 +372,19 @@ impl Driver for SimDriver {
         let name = self.cloud.name.clone();
         let (id, lineage) = (existing.provider_id.clone(), lineage.to_string());
         let to = to.cloned();
-        self.store
+        let answer = self
+            .store
             .run(move |ledger| remark_in(ledger, &name, &id, &lineage, to.as_ref()))
-            .await
+            .await;
+        self.counted(answer)
     }
 
     async fn delete(&self, existing: &Existing) -> Result<(), DriverError> {
         self.call().await?;
         let id = existing.provider_id.clone();
         let name = self.cloud.name.clone();
-        self.store
+        let answer = self
+            .store
             .run(move |ledger| {
                 // Like a cloud, refuse to remove a key pair or firewall a machine still uses.
                 if let Some(object) = ledger.instances.get(&id)
@@ -384,7 +402,8 @@ impl Driver for SimDriver {
                 ledger.remove(&id);
                 Ok(())
             })
-            .await
+            .await;
+        self.counted(answer)
     }
 }
 
