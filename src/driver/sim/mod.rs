@@ -167,14 +167,12 @@ impl SimDriver {
         let answer = self.round_trip().await;
         self.pace
             .answered(permit, answer.as_ref().is_err_and(DriverError::is_throttle));
-        if let Err(error) = &answer {
-            self.pace.failed(error.class);
-        }
-        answer
+        self.counted(answer)
     }
 
-    /// `answer`, an error in it counted as the call's failure: the round trip went through,
-    /// and the simulated cloud refused what the call asked (no capacity, unknown id...).
+    /// `answer`, an error in it counted as the call's failure: the round trip's own (rate
+    /// limit, injected fault), or the simulated cloud refusing what the call asked (no
+    /// capacity, unknown id...).
     fn counted<T>(&self, answer: Result<T, DriverError>) -> Result<T, DriverError> {
         if let Err(error) = &answer {
             self.pace.failed(error.class);
