@@ -98,7 +98,7 @@ async fn main() {
         &BackendSpec {
             kind: "local".into(),
             url: None,
-            ..Default::default()
+            encryption: None,
         },
         dir.path(),
         "bench",
@@ -113,7 +113,7 @@ async fn main() {
         &BackendSpec {
             kind: "postgres".into(),
             url: Some(url),
-            ..Default::default()
+            encryption: None,
         },
         dir.path(),
         &name,
@@ -127,7 +127,7 @@ async fn main() {
         &BackendSpec {
             kind: "s3".into(),
             url: Some(url),
-            ..Default::default()
+            encryption: None,
         },
         dir.path(),
         &name,

@@ -30,7 +30,7 @@ async fn plan(text: &str, dir: &Path) -> String {
     let local = BackendSpec {
         kind: "local".into(),
         url: None,
-        ..Default::default()
+        encryption: None,
     };
     let backend = open_backend(&local, dir, &strategy.name)
         .await

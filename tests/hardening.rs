@@ -36,7 +36,12 @@ fn core_limit(pid: &str) -> (String, String) {
 fn a_running_oss_writes_no_core_file() {
     // The precondition: this process may write cores, so the 0 below is oss's own doing.
     let mine = core_limit("self");
-    assert_ne!(mine, ("0".to_string(), "0".to_string()), "{mine:?}");
+    assert_ne!(
+        mine,
+        ("0".to_string(), "0".to_string()),
+        "this test process's core limit is already 0, soft and hard, so the check below could \
+         not tell oss's doing: run the tests where the hard limit is above 0 (ulimit -Hc)"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let child = Command::cargo_bin("oss")

@@ -102,7 +102,7 @@ fn journal_batches_fold_back_in_order_on_every_backend() {
             let spec = BackendSpec {
                 kind: kind.into(),
                 url,
-                ..Default::default()
+                encryption: None,
             };
             let backend = open_backend(&spec, dir.path(), &name).await.unwrap();
             batches_fold_back(kind, backend).await;

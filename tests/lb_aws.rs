@@ -24,7 +24,7 @@ const REGION: &str = "ap-southeast-2";
 
 fn keys(key: &str, secret: &str) -> Keys {
     Keys {
-        access_key_id: key.into(),
+        access_key_id: key.to_string().into(),
         secret_access_key: secret.to_string().into(),
         session_token: None,
         source: "the test".into(),

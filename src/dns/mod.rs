@@ -60,7 +60,8 @@ pub fn build(
     name: &str,
     settings: &Map<String, Value>,
 ) -> Result<RecordDriver, DriverError> {
-    let mut settings = settings.clone();
+    // A copy of resolved credentials: wiped when dropped, like the original.
+    let mut settings = crate::secret::Resolved::from(settings.clone());
     let zone = match settings.remove(ZONE_SETTING) {
         Some(Value::String(zone)) => crate::strategy::dns::zone_name(&zone),
         _ => {

@@ -259,7 +259,7 @@ pub struct DriverConfig {
     /// kind (`local`, `sim`). Several providers of one kind differ by name.
     pub name: String,
     /// The option's settings, `name` removed.
-    pub settings: Map<String, Value>,
+    pub settings: crate::secret::Resolved,
     /// The state directory; drivers that keep local files (`local`) put them under it.
     pub state_dir: PathBuf,
     /// The strategy file's directory: relative paths in settings resolve against it.

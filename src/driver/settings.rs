@@ -65,9 +65,13 @@ pub trait Checked: DeserializeOwned {
 }
 
 /// Deserializes and checks settings of type `T`.
+/// The copy deserialized from is wiped: settings may hold resolved credentials, which `T`
+/// keeps as [`crate::secret::Secret`]s.
 pub fn parse<T: Checked>(settings: &Map<String, Value>) -> Result<T, SettingsError> {
-    let value = Value::Object(settings.clone());
-    let parsed: T = serde_path_to_error::deserialize(&value).map_err(|error| {
+    let mut value = Value::Object(settings.clone());
+    let parsed = serde_path_to_error::deserialize::<_, T>(&value);
+    crate::secret::wipe(&mut value);
+    let parsed = parsed.map_err(|error| {
         let pointer = pointer_of(error.path());
         describe(pointer, &error.into_inner().to_string())
     })?;
@@ -85,34 +89,44 @@ pub fn is_env_reference(text: &str) -> bool {
         })
 }
 
+/// Refuses an `endpoint` that is not an http(s) URL (an `env.` reference is left for later).
+pub fn check_endpoint(endpoint: &Option<String>) -> Result<(), SettingsError> {
+    let fine = |url: &str| {
+        is_env_reference(url) || url.starts_with("http://") || url.starts_with("https://")
+    };
+    match endpoint {
+        Some(url) if !fine(url) => Err(SettingsError::at(
+            "/endpoint",
+            "Expected an http:// or https:// URL.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses the first of the named string settings that is given but empty.
+pub fn check_non_empty(strings: &[(&str, Option<&str>)]) -> Result<(), SettingsError> {
+    match strings.iter().find(|(_, value)| *value == Some("")) {
+        Some((key, _)) => Err(SettingsError::at(
+            format!("/{key}"),
+            "Expected a non-empty string, found \"\".",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The checks every cloud's settings share: the named strings are not empty, `endpoint` is an
 /// http(s) URL, and `regions`, when given, is a non-empty list of ids that `valid` accepts
 /// (`noun` and `example` name them in the message, e.g. "region id", `"ap-southeast-2"`).
 /// `env.`/`secret.` references are left for later.
 pub fn check_common(
-    strings: &[(&str, &Option<String>)],
+    strings: &[(&str, Option<&str>)],
     endpoint: &Option<String>,
     regions: &Option<Vec<String>>,
     valid: impl Fn(&str) -> bool,
     (noun, example): (&str, &str),
 ) -> Result<(), SettingsError> {
-    for (key, value) in strings {
-        if value.as_deref() == Some("") {
-            return Err(SettingsError::at(
-                format!("/{key}"),
-                "Expected a non-empty string, found \"\".",
-            ));
-        }
-    }
-    if let Some(endpoint) = endpoint
-        && !is_env_reference(endpoint)
-        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-    {
-        return Err(SettingsError::at(
-            "/endpoint",
-            "Expected an http:// or https:// URL.",
-        ));
-    }
+    check_non_empty(strings)?;
+    check_endpoint(endpoint)?;
     if let Some(regions) = regions {
         if regions.is_empty() {
             return Err(

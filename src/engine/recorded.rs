@@ -130,31 +130,35 @@ fn without_secrets(value: &Value, secrets: &[String]) -> Option<Value> {
 }
 
 /// The settings a driver of a departed provider is built from: the recorded ones with every
-/// `env.NAME` reference resolved by `env`. Returns them with the values read (secrets, for
-/// redaction); a variable that is not set is an error naming the provider and the variable.
+/// `env.NAME` reference resolved by `env`, wiped when dropped. Returns them with the values
+/// read (secrets, for redaction, zeroized in turn); a variable that is not set is an error
+/// naming the provider and the variable.
 pub fn resolve(
     provider: &str,
     record: &ProviderRecord,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(Map<String, Value>, Vec<String>), DepartedError> {
+) -> Result<(crate::secret::Resolved, zeroize::Zeroizing<Vec<String>>), DepartedError> {
     let mut settings = Value::Object(record.settings.clone());
-    let mut read = Vec::new();
-    resolve_value(&mut settings, env, &mut read).map_err(|variable| {
-        match variable.strip_prefix("secret.") {
-            Some(name) => DepartedError::VaultSecret {
-                provider: provider.to_string(),
-                name: name.to_string(),
-            },
-            None => DepartedError::MissingVariable {
-                provider: provider.to_string(),
-                variable,
-            },
-        }
+    let mut read = zeroize::Zeroizing::new(Vec::new());
+    let resolved = resolve_value(&mut settings, env, &mut read);
+    if resolved.is_err() {
+        // Values read before the one missing are wiped too.
+        crate::secret::wipe(&mut settings);
+    }
+    resolved.map_err(|variable| match variable.strip_prefix("secret.") {
+        Some(name) => DepartedError::VaultSecret {
+            provider: provider.to_string(),
+            name: name.to_string(),
+        },
+        None => DepartedError::MissingVariable {
+            provider: provider.to_string(),
+            variable,
+        },
     })?;
     let Value::Object(settings) = settings else {
         unreachable!("an object stays an object")
     };
-    Ok((settings, read))
+    Ok((settings.into(), read))
 }
 
 fn resolve_value(
@@ -197,7 +201,7 @@ mod tests {
         ProviderOption {
             kind: kind.into(),
             name: kind.into(),
-            settings: settings.as_object().unwrap().clone(),
+            settings: settings.as_object().unwrap().clone().into(),
             written: written.as_object().unwrap().clone(),
         }
     }
@@ -308,7 +312,7 @@ mod tests {
         let env = |name: &str| Some(format!("value-of-{name}"));
         let (settings, read) = resolve("cloud-a", &record, &env).unwrap();
         assert_eq!(
-            Value::Object(settings),
+            settings.to_value(),
             json!({"catalog": "value-of-CAT", "errors": {"x": ["value-of-DEEP"]}, "n": 1})
         );
         assert_eq!(read.len(), 2);

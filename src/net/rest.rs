@@ -123,10 +123,10 @@ pub struct Error {
 
 /// A bearer token: shown as `<redacted>`, compared and sent, never printed.
 #[derive(Clone)]
-pub struct Token(String);
+pub struct Token(crate::secret::Secret);
 
 impl Token {
-    pub fn new(token: String) -> Self {
+    pub fn new(token: crate::secret::Secret) -> Self {
         Token(token)
     }
 }
@@ -398,7 +398,7 @@ impl Client {
             .http
             .request(method.reqwest(), &url)
             .timeout(self.timeout)
-            .bearer_auth(&self.token.0)
+            .bearer_auth(self.token.0.expose())
             .header("accept", "application/json");
         for (name, value) in headers {
             request = request.header(*name, value);
@@ -549,7 +549,7 @@ mod tests {
     fn the_token_is_never_in_debug_output_and_links_stay_at_the_origin() {
         let client = Client::new(
             "http://127.0.0.1:9/",
-            Token::new("dop_v1_secret".into()),
+            Token::new(crate::secret::Secret::new("dop_v1_secret")),
             Box::new(Plain),
             Paging::NextLink("/links/pages/next"),
         )
@@ -565,7 +565,7 @@ mod tests {
     async fn an_unreachable_api_fails_over_without_retrying() {
         let client = Client::new(
             "http://127.0.0.1:9",
-            Token::new("t".into()),
+            Token::new(crate::secret::Secret::new("t")),
             Box::new(Plain),
             Paging::NextLink("/links/pages/next"),
         )

@@ -37,6 +37,15 @@ pub struct BackendSpec {
     pub encryption: Option<encryption::settings::Encryption>,
 }
 
+impl Drop for BackendSpec {
+    /// The URL may hold a resolved password: wiped, not just freed.
+    fn drop(&mut self) {
+        if let Some(url) = &mut self.url {
+            zeroize::Zeroize::zeroize(url);
+        }
+    }
+}
+
 impl std::fmt::Debug for BackendSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BackendSpec")

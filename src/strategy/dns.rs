@@ -184,7 +184,7 @@ pub fn build(
         super::ProviderOption {
             name: kind.clone(),
             kind,
-            settings,
+            settings: settings.into(),
             written,
         }
     });

@@ -253,7 +253,7 @@ fn provider(
     Some(super::ProviderOption {
         name: kind.clone(),
         kind,
-        settings,
+        settings: settings.into(),
         written,
     })
 }

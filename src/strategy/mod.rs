@@ -104,7 +104,7 @@ pub struct ProviderOption {
     /// The name placements use: the `name` setting, else the kind.
     pub name: String,
     /// Settings without `name`.
-    pub settings: Map<String, Value>,
+    pub settings: crate::secret::Resolved,
     /// The same settings as written, `env.` references unresolved (old spellings read as
     /// today's): what state records, so the provider can still be reached after it leaves
     /// the strategy. May hold literal credentials; `crate::recorded` leaves those out.
@@ -452,6 +452,7 @@ pub fn parse_resolving(
         problem.position = locate(text, &problem.pointer, None);
     }
     if !problems.is_empty() {
+        crate::secret::wipe(&mut value);
         return Err(invalid(problems));
     }
 
@@ -461,7 +462,10 @@ pub fn parse_resolving(
         .map(|p| value.pointer(&format!("{p}/os")).is_some())
         .collect();
     original::rewrite(&mut value);
-    let raw: Raw = serde_json::from_value(value).map_err(|e| invalid(vec![misfit(text, &e)]))?;
+    // Read from a borrow so that the resolved values left in `value` can be wiped.
+    let raw = Raw::deserialize(&value);
+    crate::secret::wipe(&mut value);
+    let raw = raw.map_err(|e| invalid(vec![misfit(text, &e)]))?;
     let mut options: Vec<ProviderOption> = Vec::new();
     let mut problems = Vec::new();
     for (i, (kind, settings)) in raw
@@ -499,7 +503,7 @@ pub fn parse_resolving(
         options.push(ProviderOption {
             kind,
             name,
-            settings,
+            settings: settings.into(),
             written,
         });
     }

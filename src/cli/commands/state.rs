@@ -35,7 +35,9 @@ pub async fn run(
             let spec = crate::state::BackendSpec {
                 kind: to.clone(),
                 url: to_url.clone(),
-                encryption: session::backend_spec(cli, &session.strategy).encryption,
+                encryption: session::backend_spec(cli, &session.strategy)
+                    .encryption
+                    .clone(),
             };
             let dir = to_state_dir
                 .clone()

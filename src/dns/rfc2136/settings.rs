@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::driver::settings::{self, Checked, SettingsError, is_env_reference};
+use crate::secret::Secret;
 
 /// Settings that hold credentials (left out of state's provider record when literal).
 pub const SECRET_SETTINGS: &[&str] = &["key_secret"];
@@ -21,7 +22,7 @@ pub struct Settings {
     pub key_name: String,
     #[serde(default = "default_algorithm")]
     pub key_algorithm: String,
-    pub key_secret: String,
+    pub key_secret: Secret,
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
 }
@@ -49,7 +50,7 @@ impl Checked for Settings {
             )
             .with_hint("use hmac-sha256, hmac-sha384 or hmac-sha512"));
         }
-        if !is_env_reference(&self.key_secret) && self.secret().is_none() {
+        if !is_env_reference(self.key_secret.expose()) && self.secret().is_none() {
             return Err(
                 SettingsError::at("/key_secret", "The TSIG secret is not base64.")
                     .with_hint("give the secret line of the key file tsig-keygen wrote"),
@@ -69,7 +70,7 @@ impl Settings {
     /// The secret's bytes (`None`: not base64, or empty).
     pub fn secret(&self) -> Option<Vec<u8>> {
         base64::engine::general_purpose::STANDARD
-            .decode(self.key_secret.trim())
+            .decode(self.key_secret.expose().trim())
             .ok()
             .filter(|bytes| !bytes.is_empty())
     }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::driver::settings::{self, Checked, SettingsError, is_env_reference};
+use crate::secret::Secret;
 
 /// Settings that hold credentials (left out of state's provider record when literal).
 pub const SECRET_SETTINGS: &[&str] = &["access_key_id", "secret_access_key", "session_token"];
@@ -19,9 +20,9 @@ pub const DEFAULT_ENDPOINT: &str = "https://route53.amazonaws.com";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub session_token: Option<String>,
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
     pub profile: Option<String>,
     /// An http:// or https:// URL; default [`DEFAULT_ENDPOINT`].
     pub endpoint: Option<String>,
@@ -38,30 +39,24 @@ fn default_change_timeout() -> u64 {
 
 impl Checked for Settings {
     fn check(&self) -> Result<(), SettingsError> {
-        for (key, value) in [
-            ("access_key_id", &self.access_key_id),
-            ("secret_access_key", &self.secret_access_key),
-            ("session_token", &self.session_token),
-            ("profile", &self.profile),
-            ("endpoint", &self.endpoint),
-            ("hosted_zone_id", &self.hosted_zone_id),
-        ] {
-            if value.as_deref() == Some("") {
-                return Err(SettingsError::at(
-                    format!("/{key}"),
-                    "Expected a non-empty string, found \"\".",
-                ));
-            }
-        }
-        if let Some(endpoint) = &self.endpoint
-            && !is_env_reference(endpoint)
-            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-        {
-            return Err(SettingsError::at(
-                "/endpoint",
-                "Expected an http:// or https:// URL.",
-            ));
-        }
+        settings::check_non_empty(&[
+            (
+                "access_key_id",
+                self.access_key_id.as_ref().map(Secret::expose),
+            ),
+            (
+                "secret_access_key",
+                self.secret_access_key.as_ref().map(Secret::expose),
+            ),
+            (
+                "session_token",
+                self.session_token.as_ref().map(Secret::expose),
+            ),
+            ("profile", self.profile.as_deref()),
+            ("endpoint", self.endpoint.as_deref()),
+            ("hosted_zone_id", self.hosted_zone_id.as_deref()),
+        ])?;
+        settings::check_endpoint(&self.endpoint)?;
         if let Some(id) = &self.hosted_zone_id
             && !is_env_reference(id)
             && bare_id(id).is_none()

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::images::{self, ImageSpec};
 use crate::driver::settings::{Checked, SettingsError, check_common, parse};
+use crate::secret::Secret;
 
 /// How long a region's zones, instance types and their offerings are kept between runs by
 /// default: an instance type's facts never change and offerings seldom do (a stale one is
@@ -27,9 +28,9 @@ pub const SECRET_SETTINGS: &[&str] = &["access_key_id", "secret_access_key", "se
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Settings {
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub session_token: Option<String>,
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
     pub profile: Option<String>,
     /// An http:// or https:// URL (an emulator); default: AWS's regional endpoints.
     pub endpoint: Option<String>,
@@ -50,11 +51,20 @@ impl Checked for Settings {
     fn check(&self) -> Result<(), SettingsError> {
         check_common(
             &[
-                ("access_key_id", &self.access_key_id),
-                ("secret_access_key", &self.secret_access_key),
-                ("session_token", &self.session_token),
-                ("profile", &self.profile),
-                ("endpoint", &self.endpoint),
+                (
+                    "access_key_id",
+                    self.access_key_id.as_ref().map(Secret::expose),
+                ),
+                (
+                    "secret_access_key",
+                    self.secret_access_key.as_ref().map(Secret::expose),
+                ),
+                (
+                    "session_token",
+                    self.session_token.as_ref().map(Secret::expose),
+                ),
+                ("profile", self.profile.as_deref()),
+                ("endpoint", self.endpoint.as_deref()),
             ],
             &self.endpoint,
             &self.regions,

@@ -194,7 +194,7 @@ mod tests {
     fn config(settings: Value) -> DriverConfig {
         DriverConfig {
             name: "do".into(),
-            settings: settings.as_object().unwrap().clone(),
+            settings: settings.as_object().unwrap().clone().into(),
             state_dir: std::env::temp_dir(),
             base_dir: std::env::temp_dir(),
         }

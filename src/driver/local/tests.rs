@@ -56,7 +56,7 @@ impl Env {
         let config = DriverConfig {
             name: "local".into(),
             base_dir: PathBuf::from("."),
-            settings,
+            settings: settings.into(),
             state_dir: tmp.path().join("state"),
         };
         let driver = LocalDriver::new(config).expect("driver");
@@ -490,7 +490,9 @@ async fn node_environment_is_all_a_node_sees() {
 
 #[test]
 fn unknown_settings_are_refused() {
-    let settings = serde_json::from_value(json!({"ready_timeot": 3})).expect("map");
+    let settings = serde_json::from_value::<Map<String, Value>>(json!({"ready_timeot": 3}))
+        .expect("map")
+        .into();
     let config = DriverConfig {
         name: "local".into(),
         base_dir: PathBuf::from("."),
@@ -559,7 +561,7 @@ fn unsafe_provider_ids_are_refused() {
     let config = DriverConfig {
         name: "local".into(),
         base_dir: PathBuf::from("."),
-        settings: Map::new(),
+        settings: Map::new().into(),
         state_dir: tmp.path().to_path_buf(),
     };
     let driver = LocalDriver::new(config).expect("driver");

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::driver::DriverError;
 use crate::driver::settings::{Checked, SettingsError, check_common, parse};
 use crate::net::rest::{Classify, Client, Paging, Token};
+use crate::secret::Secret;
 
 /// Settings that hold credentials: a literal value is never recorded in state.
 pub const SECRET_SETTINGS: &[&str] = &["token"];
@@ -37,7 +38,7 @@ pub trait Cloud {
 #[serde(deny_unknown_fields, bound = "")]
 pub struct Settings<C: Cloud> {
     /// The API token, normally `"env.VARIABLE"`; default: `C::TOKEN_VARIABLE`.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// An http:// or https:// URL (a test double); default: `C::ENDPOINT`.
     pub endpoint: Option<String>,
     /// Region ids to offer; default: every region the API offers.
@@ -53,7 +54,10 @@ pub struct Settings<C: Cloud> {
 impl<C: Cloud> Checked for Settings<C> {
     fn check(&self) -> Result<(), SettingsError> {
         check_common(
-            &[("token", &self.token), ("endpoint", &self.endpoint)],
+            &[
+                ("token", self.token.as_ref().map(Secret::expose)),
+                ("endpoint", self.endpoint.as_deref()),
+            ],
             &self.endpoint,
             &self.regions,
             C::region_id,
@@ -109,8 +113,8 @@ impl<C: Cloud> Settings<C> {
         let Some(token) = self
             .token
             .clone()
-            .or_else(|| var(C::TOKEN_VARIABLE))
-            .filter(|t| !t.is_empty())
+            .or_else(|| var(C::TOKEN_VARIABLE).map(Secret::new))
+            .filter(|t| !t.expose().is_empty())
         else {
             return Ok(None);
         };

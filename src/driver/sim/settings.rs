@@ -39,8 +39,8 @@ pub(super) struct Settings {
     /// Calls per second this process may make.
     pub rate_limit: Option<f64>,
     pub state_file: Option<String>,
-    pub api_key: Option<String>,
-    pub require_api_key: Option<String>,
+    pub api_key: Option<crate::secret::Secret>,
+    pub require_api_key: Option<crate::secret::Secret>,
     /// Simulate key pairs and firewalls per region.
     #[serde(default)]
     pub regional_resources: bool,

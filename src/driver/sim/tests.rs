@@ -68,7 +68,7 @@ impl Env {
         SimDriver::new(DriverConfig {
             base_dir: PathBuf::from("."),
             name: "sim".into(),
-            settings,
+            settings: settings.into(),
             state_dir: self.tmp.path().join("state"),
         })
     }
@@ -169,7 +169,7 @@ fn bad_catalogs_are_refused() {
     let mut config = DriverConfig {
         base_dir: PathBuf::from("."),
         name: "sim".into(),
-        settings: Map::new(),
+        settings: Map::new().into(),
         state_dir: env.tmp.path().to_path_buf(),
     };
     let missing = SimDriver::new(config.clone()).err().expect("refused");
@@ -677,7 +677,7 @@ async fn refresh_finds_orphans_of_its_lineage_only() {
     let other = SimDriver::new(DriverConfig {
         base_dir: PathBuf::from("."),
         name: "sim-2".into(),
-        settings,
+        settings: settings.into(),
         state_dir: env.tmp.path().join("state"),
     })
     .expect("driver");
@@ -823,7 +823,8 @@ async fn builtin_aws_catalog_and_paths_relative_to_the_strategy() {
         settings: json!({"catalog": "sub/cat.json"})
             .as_object()
             .expect("object")
-            .clone(),
+            .clone()
+            .into(),
         state_dir: dir.path().join("state"),
     };
     let driver = SimDriver::new(config.clone()).expect("relative to base_dir");

@@ -5,7 +5,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::driver::settings::{Checked, SettingsError, is_env_reference, parse};
+use crate::driver::settings::{self, Checked, SettingsError, is_env_reference, parse};
+use crate::secret::Secret;
 
 /// Settings that hold credentials (never recorded in state as literals).
 pub const SECRET_SETTINGS: &[&str] = &["access_key_id", "secret_access_key", "session_token"];
@@ -14,9 +15,9 @@ pub const SECRET_SETTINGS: &[&str] = &["access_key_id", "secret_access_key", "se
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Settings {
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub session_token: Option<String>,
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
     pub profile: Option<String>,
     /// An http:// or https:// URL (an emulator); default: AWS's regional endpoints.
     pub endpoint: Option<String>,
@@ -29,36 +30,30 @@ pub(super) struct Settings {
 
 impl Checked for Settings {
     fn check(&self) -> Result<(), SettingsError> {
-        for (key, value) in [
-            ("access_key_id", &self.access_key_id),
-            ("secret_access_key", &self.secret_access_key),
-            ("session_token", &self.session_token),
-            ("profile", &self.profile),
-            ("endpoint", &self.endpoint),
-            ("region", &self.region),
-        ] {
-            if value.as_deref() == Some("") {
-                return Err(SettingsError::at(
-                    format!("/{key}"),
-                    "Expected a value, found \"\".",
-                ));
-            }
-        }
+        settings::check_non_empty(&[
+            (
+                "access_key_id",
+                self.access_key_id.as_ref().map(Secret::expose),
+            ),
+            (
+                "secret_access_key",
+                self.secret_access_key.as_ref().map(Secret::expose),
+            ),
+            (
+                "session_token",
+                self.session_token.as_ref().map(Secret::expose),
+            ),
+            ("profile", self.profile.as_deref()),
+            ("endpoint", self.endpoint.as_deref()),
+            ("region", self.region.as_deref()),
+        ])?;
         if self.access_key_id.is_some() != self.secret_access_key.is_some() {
             return Err(SettingsError::at(
                 "/secret_access_key",
                 "access_key_id and secret_access_key go together: give both or neither.",
             ));
         }
-        if let Some(endpoint) = &self.endpoint
-            && !is_env_reference(endpoint)
-            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-        {
-            return Err(SettingsError::at(
-                "/endpoint",
-                "Expected an http:// or https:// URL.",
-            ));
-        }
+        settings::check_endpoint(&self.endpoint)?;
         if let Some(region) = &self.region
             && !is_env_reference(region)
             && !region

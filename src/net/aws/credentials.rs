@@ -11,13 +11,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::secret::Secret;
+
 /// A resolved key pair (and session token) plus where it came from, for messages.
 #[derive(Clone)]
 pub struct Keys {
-    pub access_key_id: String,
+    /// Zeroized when dropped, like the rest: an id is no secret to AWS, but oss treats every
+    /// value it resolved alike.
+    pub access_key_id: zeroize::Zeroizing<String>,
     /// Zeroized when dropped.
     pub secret_access_key: zeroize::Zeroizing<String>,
-    pub session_token: Option<String>,
+    /// Zeroized when dropped.
+    pub session_token: Option<zeroize::Zeroizing<String>>,
     /// `the provider block`, `environment variables`, `profile "dev" of ~/.aws/credentials`.
     pub source: String,
 }
@@ -56,9 +61,9 @@ impl Environment<'_> {
 /// The settings that name credentials, as given in the provider block.
 #[derive(Default)]
 pub struct Given {
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub session_token: Option<String>,
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
     pub profile: Option<String>,
 }
 
@@ -68,9 +73,9 @@ pub fn resolve(given: Given, env: &Environment<'_>) -> Result<Option<Keys>, Stri
     match (given.access_key_id, given.secret_access_key) {
         (Some(access_key_id), Some(secret_access_key)) => {
             return Ok(Some(Keys {
-                access_key_id,
-                secret_access_key: secret_access_key.into(),
-                session_token: given.session_token,
+                access_key_id: access_key_id.into_zeroizing(),
+                secret_access_key: secret_access_key.into_zeroizing(),
+                session_token: given.session_token.map(Secret::into_zeroizing),
                 source: "the provider block".into(),
             }));
         }
@@ -97,9 +102,9 @@ pub fn resolve(given: Given, env: &Environment<'_>) -> Result<Option<Keys>, Stri
         env.get("AWS_SECRET_ACCESS_KEY"),
     ) {
         return Ok(Some(Keys {
-            access_key_id,
+            access_key_id: access_key_id.into(),
             secret_access_key: secret_access_key.into(),
-            session_token: env.get("AWS_SESSION_TOKEN"),
+            session_token: env.get("AWS_SESSION_TOKEN").map(Into::into),
             source: "the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables".into(),
         }));
     }
@@ -152,9 +157,9 @@ fn from_files(profile: &str, env: &Environment<'_>) -> Result<Option<Keys>, Stri
             values.get("aws_secret_access_key"),
         ) {
             return Ok(Some(Keys {
-                access_key_id: id.clone(),
+                access_key_id: id.clone().into(),
                 secret_access_key: secret.clone().into(),
-                session_token: values.get("aws_session_token").cloned(),
+                session_token: values.get("aws_session_token").cloned().map(Into::into),
                 source: format!("profile \"{profile}\" of {}", path.display()),
             }));
         }
@@ -237,19 +242,19 @@ mod tests {
 
         let block = resolve(
             Given {
-                access_key_id: Some("AKIDBLOCK".into()),
-                secret_access_key: Some("block-secret".into()),
+                access_key_id: Some(Secret::new("AKIDBLOCK")),
+                secret_access_key: Some(Secret::new("block-secret")),
                 ..Given::default()
             },
             &env,
         )
         .unwrap()
         .unwrap();
-        assert_eq!(block.access_key_id, "AKIDBLOCK");
+        assert_eq!(block.access_key_id.as_str(), "AKIDBLOCK");
         assert!(!format!("{block:?}").contains("block-secret"));
 
         let default = resolve(Given::default(), &env).unwrap().unwrap();
-        assert_eq!(default.access_key_id, "AKIDFILE");
+        assert_eq!(default.access_key_id.as_str(), "AKIDFILE");
         let profile = |name: &str| {
             let given = Given {
                 profile: Some(name.into()),
@@ -259,11 +264,14 @@ mod tests {
         };
         let dev = profile("dev").unwrap().unwrap();
         assert_eq!(
-            (dev.access_key_id.as_str(), dev.session_token.as_deref()),
+            (
+                dev.access_key_id.as_str(),
+                dev.session_token.as_deref().map(String::as_str)
+            ),
             ("AKIDDEV", Some("tok"))
         );
         let cfg = profile("cfg").unwrap().unwrap();
-        assert_eq!(cfg.access_key_id, "AKIDCFG");
+        assert_eq!(cfg.access_key_id.as_str(), "AKIDCFG");
         let missing = profile("nope").unwrap_err();
         assert!(missing.contains("\"nope\""), "{missing}");
 
@@ -277,7 +285,7 @@ mod tests {
             home: Some(home_dir),
         };
         let from_env = resolve(Given::default(), &env).unwrap().unwrap();
-        assert_eq!(from_env.access_key_id, "AKIDENV");
+        assert_eq!(from_env.access_key_id.as_str(), "AKIDENV");
     }
 
     #[test]
@@ -292,7 +300,7 @@ mod tests {
         assert!(
             resolve(
                 Given {
-                    access_key_id: Some("AKID".into()),
+                    access_key_id: Some(Secret::new("AKID")),
                     ..Given::default()
                 },
                 &env

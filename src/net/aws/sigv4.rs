@@ -70,9 +70,9 @@ pub fn sign(
     time: SystemTime,
 ) -> Result<Vec<(String, String)>, String> {
     let identity = Credentials::new(
-        keys.access_key_id.clone(),
+        keys.access_key_id.to_string(),
         keys.secret_access_key.to_string(),
-        keys.session_token.clone(),
+        keys.session_token.as_deref().cloned(),
         None,
         "oss",
     )
@@ -109,9 +109,9 @@ mod tests {
 
     fn keys(token: Option<&str>) -> Keys {
         Keys {
-            access_key_id: "AKIDEXAMPLE".into(),
+            access_key_id: String::from("AKIDEXAMPLE").into(),
             secret_access_key: String::from("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY").into(),
-            session_token: token.map(String::from),
+            session_token: token.map(|t| String::from(t).into()),
             source: "a test".into(),
         }
     }
