@@ -645,6 +645,42 @@ fn the_unlock_agent_serves_until_lock_or_ttl() {
     assert!(!socket.exists());
 }
 
+/// The agent keeps the state keys the `passphrase` key provider derived: the first command
+/// derives (PBKDF2) and hands the key over, each later one is served it from memory, and a
+/// different passphrase names another slot, so the agent gives it nothing and the state stays
+/// shut. `oss lock` says how many keys it served.
+#[test]
+fn the_unlock_agent_keeps_passphrase_derived_state_keys() {
+    let mut strategy = cloud_strategy(1);
+    strategy["state"] = serde_json::json!({"encryption": {
+        "key_provider": {"passphrase": {"passphrase": "env.OSS_STATE_PASS", "iterations": 600000}},
+        "method": "aes_gcm"
+    }});
+    let p = project(&strategy);
+    p.set_env("OSS_STATE_PASS", "agent-kept-passphrase-1");
+    let shares = vault_with_key(&p, 3, 2);
+    let given = share_args(&[&shares[0], &shares[1]]);
+    let out = p.ok(&args(&["unlock", "--ttl", "60s"], &given));
+    let _agent = Agent(agent_pid(&out));
+
+    p.ok(&["apply", "--auto-approve"]);
+    p.ok(&["plan"]);
+    p.ok(&["plan"]);
+    p.set_env("OSS_STATE_PASS", "another-passphrase-2");
+    let err = fails(&p, &["plan"]);
+    assert!(
+        err.contains("does not open it (a wrong passphrase"),
+        "{err}"
+    );
+    assert!(!err.contains("another-passphrase-2"), "{err}");
+
+    let out = p.ok(&["lock"]);
+    assert!(
+        out.contains("it served 2 passphrase-derived state keys from memory"),
+        "the apply derived the key, each plan was served it, the other passphrase nothing:\n{out}"
+    );
+}
+
 /// At a terminal (a pseudo-terminal from util-linux's `script`), shares are asked for one at
 /// a time with progress, without echo, as when unsealing Vault; a path to a share file works
 /// as well as its text.
