@@ -1,7 +1,7 @@
 //! The provider's published OpenAPI description as the fake's referee: a request is matched
 //! to its operation (path template and method), its path, query and header parameters and JSON body
 //! are checked against the declared schemas, and every answer is checked against the schema
-//! of its status (or `default`). What does not conform is a violation, which the tests
+//! of its status (its range `4XX`, or `default`). What does not conform is a violation, which the tests
 //! assert never happens.
 //!
 //! The documents are bundles (tests/fixtures/openapi/*/openapi.json, made by bundle.py): one
@@ -213,8 +213,12 @@ impl Spec {
     ) -> Result<(), String> {
         let (operation, op, _) = self.find(method, path)?;
         let responses = &op["responses"];
+        // A status, its range (`4XX`; Hetzner writes `4xx`), or `default`.
+        let range = format!("{}XX", status / 100);
         let Some(declared) = responses
             .get(status.to_string())
+            .or_else(|| responses.get(&range))
+            .or_else(|| responses.get(range.to_ascii_lowercase()))
             .or_else(|| responses.get("default"))
         else {
             return Err(format!(
