@@ -244,13 +244,18 @@ impl Spec {
     }
 }
 
-/// A query or path value as the type its schema says.
+/// A query or path value as the type its schema says. An array parameter (OpenAPI's default
+/// `form` style, exploded: `type=system&type=app`) is checked one value at a time, each as
+/// an array of one item.
 fn coerce(text: &str, schema: &Value) -> Value {
     let types: Vec<&str> = match &schema["type"] {
         Value::String(t) => vec![t.as_str()],
         Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
         _ => vec![],
     };
+    if types == ["array"] {
+        return Value::Array(vec![coerce(text, &schema["items"])]);
+    }
     if types.contains(&"integer")
         && let Ok(n) = text.parse::<i64>()
     {
