@@ -182,7 +182,19 @@ fn five_servers_round_trip_with_key_and_firewall_no_op_replace_and_destroy() {
         gone.to_string()
     );
 
+    fake.reset_calls();
     p.ok(&["destroy", "--auto-approve"]);
+    // The firewall was still detaching from the deleted servers: refused, then deleted.
+    let calls = fake.calls();
+    let deletes: Vec<u16> = calls
+        .iter()
+        .filter(|(op, _)| op == "delete_firewall")
+        .map(|(_, status)| *status)
+        .collect();
+    assert!(
+        deletes.len() >= 2 && deletes[0] == 422 && deletes.last() == Some(&204),
+        "{calls:?}"
+    );
     let world = fake.world();
     assert!(world.servers.is_empty(), "servers left");
     assert!(world.keys.is_empty(), "keys left");

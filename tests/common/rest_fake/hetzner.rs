@@ -6,7 +6,9 @@
 //! API v1 does (`page`, `per_page` 1 to 50, default 25; `meta.pagination` with `next_page`)
 //! and honour `label_selector` equality terms (`k=v`, `k==v`, comma-joined); errors come in
 //! its shape (`{"error": {"code", "message", "details"}}`); names of servers, keys and
-//! firewalls are unique per project; every answer carries `RateLimit-*` headers, and a
+//! firewalls are unique per project; a deleted server's firewalls stay applied for a moment
+//! (`detach`: a firewall delete meanwhile is `422 resource_in_use`, as Hetzner answers while
+//! it detaches); every answer carries `RateLimit-*` headers, and a
 //! throttled one says when the limit recovers in `RateLimit-Reset` (no `Retry-After`).
 //!
 //! Capacity refusals: a location (or a location and type) set with [`Hetzner::refuse`]
@@ -105,9 +107,13 @@ pub struct Hetzner {
     refusals: HashSet<(String, String)>,
     /// (location, type or ""): the create's action fails with `placement_error`.
     placement_failures: HashSet<(String, String)>,
+    /// (firewall, until): a deleted server's firewall still detaching.
+    detaching: Vec<(u64, Instant)>,
     next_id: u64,
     /// How long a create's action runs (and the server initializes).
     pub boot: Duration,
+    /// How long a deleted server's firewalls stay applied (`resource_in_use` meanwhile).
+    pub detach: Duration,
     requests: u64,
 }
 
@@ -116,6 +122,7 @@ impl Hetzner {
         Hetzner {
             next_id: 5_000_000,
             boot: Duration::from_millis(300),
+            detach: Duration::from_secs(1),
             ..Default::default()
         }
     }
@@ -672,7 +679,11 @@ impl World for Hetzner {
                 if !self.firewalls.contains_key(&id) {
                     return self.err(404, "not_found", "firewall not found");
                 }
-                if self.servers.values().any(|s| s.firewalls.contains(&id)) {
+                let now = Instant::now();
+                self.detaching.retain(|(_, until)| *until > now);
+                if self.servers.values().any(|s| s.firewalls.contains(&id))
+                    || self.detaching.iter().any(|(f, _)| *f == id)
+                {
                     return self.err(
                         422,
                         "resource_in_use",
@@ -692,7 +703,10 @@ impl World for Hetzner {
                 None => self.err(404, "not_found", "server not found"),
             },
             "delete_server" => match self.servers.remove(&id) {
-                Some(_) => {
+                Some(server) => {
+                    let until = Instant::now() + self.detach;
+                    self.detaching
+                        .extend(server.firewalls.iter().map(|f| (*f, until)));
                     let action = self.done("delete_server", (id, "server"));
                     Response::json(200, json!({"action": action}))
                 }
