@@ -12,7 +12,7 @@ latency=${BENCH_LATENCY_MS:-100}
 parallelism=${BENCH_PARALLELISM:-20}
 echo "building the test binaries (debug, as cargo test builds them)" >&2
 lines=""
-for t in digitalocean linode; do
+for t in digitalocean linode hetzner; do
   out=$(BENCH_RUNS=$runs BENCH_NODES=$nodes BENCH_LATENCY_MS=$latency BENCH_PARALLELISM=$parallelism \
     timeout 1200 cargo test --quiet --test "$t" bench_apply_ -- --nocapture --test-threads 1)
   got=$(grep '^apply ' <<<"$out" | sed "s/^apply /$t /")
@@ -35,8 +35,9 @@ print()
 print("**Lower bound** = the critical path of calls in sequence × latency: 1 round for the catalog")
 print("(regions, sizes/types, images listed at once, one page each), then the longer of the key's")
 print("and the firewall's chains (DigitalOcean: one create each; Linode: the key list, then its")
-print("create), then the node calls in sequence (create, then one poll: 2) × ⌈nodes ÷ parallelism⌉")
-print("waves. *Node part* is that last term alone.")
+print("create), then the node calls in sequence (create, then one poll: 2; Hetzner: create, one poll")
+print("of its action, one read of the server: 3) × ⌈nodes ÷ parallelism⌉ waves. *Node part* is that")
+print("last term alone.")
 print()
 print("| provider | nodes | parallelism | latency (ms) | calls | calls/node | node part (s) | lower bound (s) | apply wall time (s) median | min | max | over the bound |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use crate::driver::rest_cloud::driver::classified;
 use crate::driver::{DriverError, ErrorClass, Scope};
 use crate::net::rest::{self, Classify, Failure};
 
@@ -68,39 +69,20 @@ impl Classify for DigitalOceanDefault {
 /// The driver error of a failed call of provider `provider`. The message names the call and
 /// DigitalOcean's words; hints for the usual causes.
 pub fn driver_error(provider: &str, e: rest::Error) -> DriverError {
-    let Failure {
-        status,
-        code,
-        message,
-        retry_after,
-        ..
-    } = e.failure;
+    let status = e.failure.status;
     let scope = match (status, e.class) {
         (_, ErrorClass::FailOver) if status.is_none() => Scope::Provider,
-        (Some(422), ErrorClass::FailOver) => refusal_scope(&message).unwrap_or_default(),
+        (Some(422), ErrorClass::FailOver) => refusal_scope(&e.failure.message).unwrap_or_default(),
         _ => Scope::Offer,
     };
-    let mut text = format!(
-        "DigitalOcean {} failed{} (provider `{provider}`): {}.",
-        e.call,
-        status.map_or(String::new(), |s| format!(" with HTTP {s}")),
-        message.trim_end_matches('.'),
-    );
-    if status == Some(401) {
-        text.push_str(
-            " The token was refused: set DIGITALOCEAN_TOKEN (or the provider's `token`) to a \
-             valid API token with read and write scope.",
-        );
-    }
-    let code = code.unwrap_or_else(|| match status {
-        Some(s) => format!("http_{s}"),
-        None => "transport".into(),
-    });
-    let mut error = DriverError::new(e.class, text)
-        .with_code(code)
-        .with_scope(scope);
-    error.retry_after = retry_after;
-    error
+    classified(
+        "DigitalOcean",
+        provider,
+        e,
+        scope,
+        "The token was refused: set DIGITALOCEAN_TOKEN (or the provider's `token`) to a \
+         valid API token with read and write scope.",
+    )
 }
 
 #[cfg(test)]

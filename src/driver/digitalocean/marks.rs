@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 
 use crate::resource::Address;
 
-pub use crate::driver::rest_cloud::marks::{address_tag, lineage_tag};
+use crate::driver::rest_cloud::marks;
+pub use crate::driver::rest_cloud::marks::{address_tag, lineage_tag, name};
 
 /// The tag the firewall at `address` of `lineage` applies to: droplets carrying it get its
 /// rules.
@@ -17,36 +18,10 @@ pub fn firewall_tag(lineage: &str, address: &Address) -> String {
     format!("oss:fw:{hex}")
 }
 
-/// A name DigitalOcean accepts for droplets and firewalls (letters, digits, `.` and `-`,
-/// starting and ending with a letter or digit), at most `max` characters.
-pub fn name(text: &str, max: usize) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(max)
-        .collect();
-    let trimmed = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    if trimmed.is_empty() {
-        "oss".into()
-    } else {
-        trimmed.to_string()
-    }
-}
-
 /// The name of the firewall or key at `address` named `base`: the region and the lineage's
 /// first 8 characters added, so a create after a crash finds its own by name.
 pub fn object_name(base: &str, region: Option<&str>, lineage: &str) -> String {
-    let short: String = lineage.chars().take(8).collect();
-    match region {
-        Some(region) => name(&format!("{base}-{region}-{short}"), 255),
-        None => name(&format!("{base}-{short}"), 255),
-    }
+    marks::object_name(base, region, lineage, 255)
 }
 
 #[cfg(test)]

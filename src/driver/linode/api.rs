@@ -10,6 +10,7 @@
 
 use serde_json::Value;
 
+use crate::driver::rest_cloud::driver::classified;
 use crate::driver::{DriverError, ErrorClass, Scope};
 use crate::net::rest::{self, Classify, Failure};
 
@@ -74,39 +75,20 @@ impl Classify for LinodeDefault {
 /// The driver error of a failed call of provider `provider`. The message names the call and
 /// Linode's words; a hint for a refused token.
 pub fn driver_error(provider: &str, e: rest::Error) -> DriverError {
-    let Failure {
-        status,
-        code,
-        message,
-        retry_after,
-        ..
-    } = e.failure;
+    let status = e.failure.status;
     let scope = match (status, e.class) {
         (None, ErrorClass::FailOver) => Scope::Provider,
-        (Some(s), ErrorClass::FailOver) => refusal_scope(s, &message).unwrap_or_default(),
+        (Some(s), ErrorClass::FailOver) => refusal_scope(s, &e.failure.message).unwrap_or_default(),
         _ => Scope::Offer,
     };
-    let mut text = format!(
-        "Linode {} failed{} (provider `{provider}`): {}.",
-        e.call,
-        status.map_or(String::new(), |s| format!(" with HTTP {s}")),
-        message.trim_end_matches('.'),
-    );
-    if status == Some(401) {
-        text.push_str(
-            " The token was refused: set LINODE_TOKEN (or the provider's `token`) to a \
-             personal access token with read/write scope for Linodes, Firewalls and Account.",
-        );
-    }
-    let code = code.unwrap_or_else(|| match status {
-        Some(s) => format!("http_{s}"),
-        None => "transport".into(),
-    });
-    let mut error = DriverError::new(e.class, text)
-        .with_code(code)
-        .with_scope(scope);
-    error.retry_after = retry_after;
-    error
+    classified(
+        "Linode",
+        provider,
+        e,
+        scope,
+        "The token was refused: set LINODE_TOKEN (or the provider's `token`) to a personal \
+         access token with read/write scope for Linodes, Firewalls and Account.",
+    )
 }
 
 #[cfg(test)]

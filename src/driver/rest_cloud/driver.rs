@@ -2,7 +2,8 @@
 //! (catalog read once and cached, refresh, creates and deletes by kind, firewall updates) to
 //! what one cloud's API does differently, the [`RestCloud`] it wraps. [`Api`] is the calls
 //! every such cloud makes the same way: the client refused without a token (naming the
-//! variable), one classified call, and an idempotent delete (404: gone already).
+//! variable), one classified call, and an idempotent delete (404: gone already);
+//! [`classified`] is the driver error of a failed call, worded alike for every cloud.
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -114,6 +115,45 @@ impl Api {
             Err(e) => Err(self.error(e)),
         }
     }
+}
+
+/// The driver error of the failed call `e` of provider `provider` at `vendor`
+/// (`DigitalOcean`): the call, its status and the vendor's words; `hint` (what to do about
+/// a refused token) added on a 401. `scope` is what a fail-over rules out. The code is the
+/// vendor's, else `http_STATUS` or `transport`.
+pub fn classified(
+    vendor: &str,
+    provider: &str,
+    e: rest::Error,
+    scope: crate::driver::Scope,
+    hint: &str,
+) -> DriverError {
+    let rest::Failure {
+        status,
+        code,
+        message,
+        retry_after,
+        ..
+    } = e.failure;
+    let mut text = format!(
+        "{vendor} {} failed{} (provider `{provider}`): {}.",
+        e.call,
+        status.map_or(String::new(), |s| format!(" with HTTP {s}")),
+        message.trim_end_matches('.'),
+    );
+    if status == Some(401) {
+        text.push(' ');
+        text.push_str(hint);
+    }
+    let code = code.unwrap_or_else(|| match status {
+        Some(s) => format!("http_{s}"),
+        None => "transport".into(),
+    });
+    let mut error = DriverError::new(e.class, text)
+        .with_code(code)
+        .with_scope(scope);
+    error.retry_after = retry_after;
+    error
 }
 
 /// What one REST cloud's API does its own way; [`RestDriver`] is the rest.

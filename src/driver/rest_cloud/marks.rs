@@ -1,6 +1,7 @@
 //! The tags a REST-cloud node carries: `oss:lineage:LINEAGE` and `oss:node:GROUP:INDEX` (its
 //! address `node.GROUP[INDEX]`). The text fits both DigitalOcean's bare-name tags
-//! (`^[a-zA-Z0-9_\-\:]+$`) and Linode's free-text tags. Pure text.
+//! (`^[a-zA-Z0-9_\-\:]+$`) and Linode's free-text tags. And the hostname-shaped names
+//! DigitalOcean and Hetzner give droplets, servers, keys and firewalls. Pure text.
 
 use serde_json::Value;
 
@@ -39,6 +40,46 @@ pub fn tags(node: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A hostname-shaped name (letters, digits, `.` and `-`, starting and ending with a letter
+/// or digit), at most `max` characters: what DigitalOcean and Hetzner accept for servers,
+/// firewalls and keys.
+pub fn name(text: &str, max: usize) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(max)
+        .collect();
+    let trimmed = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if trimmed.is_empty() {
+        "oss".into()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// The name of a firewall or key named `base`: the region and the lineage's first 8
+/// characters added (the suffix kept whole within `max`), so a create after a crash finds
+/// its own by name.
+pub fn object_name(base: &str, region: Option<&str>, lineage: &str, max: usize) -> String {
+    let short: String = lineage.chars().take(8).collect();
+    let suffix = match region {
+        Some(region) => format!("-{region}-{short}"),
+        None => format!("-{short}"),
+    };
+    let whole = format!("{base}{suffix}");
+    if whole.len() <= max {
+        return name(&whole, max);
+    }
+    let room = max.saturating_sub(suffix.len()).max(1);
+    name(&format!("{}{suffix}", name(base, room)), max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +94,20 @@ mod tests {
         assert_eq!(address_of(&["oss:node:web:x".into()]), None);
         let node = serde_json::json!({"tags": ["a", 5, "b"]});
         assert_eq!(tags(&node), ["a", "b"]);
+    }
+
+    #[test]
+    fn names_are_hostname_shaped_and_keep_their_lineage_suffix() {
+        assert_eq!(name("oss-my_app-web", 64), "oss-my-app-web");
+        assert_eq!(name("__", 64), "oss");
+        assert_eq!(
+            object_name("oss-a", Some("nyc1"), "0123456789", 255),
+            "oss-a-nyc1-01234567"
+        );
+        let long = object_name(&"x".repeat(80), Some("fsn1"), "0123456789", 63);
+        assert!(
+            long.len() <= 63 && long.ends_with("-fsn1-01234567"),
+            "{long}"
+        );
     }
 }

@@ -75,12 +75,27 @@ pub fn existing(
     }
 }
 
+/// Reads the address a listed node was created for from its marks (`None`: not one of
+/// oss's nodes).
+pub type AddressOf = fn(&Value) -> Option<Address>;
+
+/// The address a droplet's or instance's `tags` name (`marks`).
+pub fn tagged(node: &Value) -> Option<Address> {
+    marks::address_of(&marks::tags(node))
+}
+
 /// The nodes of a list (droplets, instances: objects with a numeric `id` and `tags`) by the
 /// address their tags name.
 pub fn by_address(nodes: &[Value]) -> Live {
+    by_address_of(nodes, tagged)
+}
+
+/// The nodes of a list (objects with a numeric `id`) by the address `address_of` reads from
+/// their marks (tags, Hetzner's labels); of twins, the lowest id.
+pub fn by_address_of(nodes: &[Value], address_of: AddressOf) -> Live {
     let mut live = Live::new();
     for n in nodes {
-        let Some(address) = marks::address_of(&marks::tags(n)) else {
+        let Some(address) = address_of(n) else {
             continue;
         };
         let id = n["id"].as_u64().unwrap_or(u64::MAX);
@@ -95,8 +110,9 @@ pub fn by_address(nodes: &[Value]) -> Live {
 }
 
 /// What one driver knows of the lineages it creates in, for adoption.
-#[derive(Default)]
 pub struct Adoption {
+    /// Where a listed node's address is read from (its tags by default).
+    address_of: AddressOf,
     /// Per lineage: the live nodes of the lineage, read once (by refresh, or by the first
     /// create).
     live: Mutex<HashMap<String, LiveCell>>,
@@ -106,7 +122,23 @@ pub struct Adoption {
     launched: Mutex<HashSet<String>>,
 }
 
+impl Default for Adoption {
+    fn default() -> Self {
+        Adoption::reading(tagged)
+    }
+}
+
 impl Adoption {
+    /// Adoption of nodes whose address `address_of` reads (Hetzner: from labels).
+    pub fn reading(address_of: AddressOf) -> Self {
+        Adoption {
+            address_of,
+            live: Mutex::default(),
+            new_lineages: Mutex::default(),
+            launched: Mutex::default(),
+        }
+    }
+
     pub fn lineage_is_new(&self, lineage: &str) {
         lock(&self.new_lineages).insert(lineage.to_string());
     }
@@ -150,18 +182,19 @@ impl Adoption {
         let kept = |n: &Value| !replacing.contains(&n["id"].as_u64().unwrap_or(0));
         if lock(&self.launched).contains(address.as_str()) {
             let nodes: Vec<Value> = list().await?.into_iter().filter(kept).collect();
-            return Ok(by_address(&nodes).remove(address));
+            return Ok(by_address_of(&nodes, self.address_of).remove(address));
         }
         let cell = lock(&self.live)
             .entry(request.lineage.to_string())
             .or_default()
             .clone();
         let new = self.is_new(request.lineage);
+        let address_of = self.address_of;
         cell.get_or_try_init(|| async {
             if new {
                 return Ok(Live::new());
             }
-            Ok::<Live, DriverError>(by_address(&list().await?))
+            Ok::<Live, DriverError>(by_address_of(&list().await?, address_of))
         })
         .await?;
         Ok(cell

@@ -5,13 +5,15 @@
 //!
 //! One engine serves several providers: the HTTP/1.1 server, the token check, the spec
 //! checks, call counting and failure injection are here; each provider's world (its
-//! objects, pagination and error shape) implements [`World`] (`digitalocean`, `linode`).
+//! objects, pagination and error shape) implements [`World`] (`digitalocean`, `linode`,
+//! `hetzner`).
 //!
 //! Written in Rust rather than Python so the tests read the fake's world directly (no second
 //! process, no extra interpreter packages), and with the same JSON Schema validator oss links.
 //! Threads, std networking, 127.0.0.1 only; stops when dropped.
 
 pub mod digitalocean;
+pub mod hetzner;
 pub mod linode;
 pub mod openapi;
 
@@ -82,12 +84,18 @@ pub trait World: Send + 'static {
     fn headers(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// Headers of a 429 that asks for a wait of `secs` (`Retry-After`; Hetzner tells the
+    /// time its limit recovers in `RateLimit-Reset` instead).
+    fn throttled(&self, secs: u32) -> Vec<(String, String)> {
+        vec![("retry-after".into(), secs.to_string())]
+    }
 }
 
 /// A failure to inject into the next calls of one operation.
 #[derive(Clone, Debug)]
 pub enum Fault {
-    /// 429 with `Retry-After: secs`.
+    /// 429 asking for a wait of `retry_after` seconds, in the world's headers
+    /// ([`World::throttled`]).
     Throttle { retry_after: u32 },
     /// This 5xx status.
     Status(u16),
@@ -356,8 +364,12 @@ fn respond<W: World>(
         }
         Some(Fault::Throttle { retry_after }) => {
             let mut r = world_error(429, "too_many_requests", "API Rate limit exceeded.");
+            let world = shared.world.lock().unwrap_or_else(|p| p.into_inner());
+            let throttled = world.throttled(retry_after);
+            // The throttle's own headers win over the counters every answer carries.
             r.headers
-                .push(("retry-after".into(), retry_after.to_string()));
+                .retain(|(k, _)| !throttled.iter().any(|(t, _)| t.eq_ignore_ascii_case(k)));
+            r.headers.extend(throttled);
             r
         }
         Some(Fault::Status(status)) => world_error(

@@ -1,7 +1,7 @@
 //! The provider's published OpenAPI description as the fake's referee: a request is matched
 //! to its operation (path template and method), its path, query and header parameters and JSON body
 //! are checked against the declared schemas, and every answer is checked against the schema
-//! of its status (or `default`). What does not conform is a violation, which the tests
+//! of its status (its range `4XX`, or `default`). What does not conform is a violation, which the tests
 //! assert never happens.
 //!
 //! The documents are bundles (tests/fixtures/openapi/*/openapi.json, made by bundle.py): one
@@ -213,8 +213,12 @@ impl Spec {
     ) -> Result<(), String> {
         let (operation, op, _) = self.find(method, path)?;
         let responses = &op["responses"];
+        // A status, its range (`4XX`; Hetzner writes `4xx`), or `default`.
+        let range = format!("{}XX", status / 100);
         let Some(declared) = responses
             .get(status.to_string())
+            .or_else(|| responses.get(&range))
+            .or_else(|| responses.get(range.to_ascii_lowercase()))
             .or_else(|| responses.get("default"))
         else {
             return Err(format!(
@@ -240,13 +244,18 @@ impl Spec {
     }
 }
 
-/// A query or path value as the type its schema says.
+/// A query or path value as the type its schema says. An array parameter (OpenAPI's default
+/// `form` style, exploded: `type=system&type=app`) is checked one value at a time, each as
+/// an array of one item.
 fn coerce(text: &str, schema: &Value) -> Value {
     let types: Vec<&str> = match &schema["type"] {
         Value::String(t) => vec![t.as_str()],
         Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
         _ => vec![],
     };
+    if types == ["array"] {
+        return Value::Array(vec![coerce(text, &schema["items"])]);
+    }
     if types.contains(&"integer")
         && let Ok(n) = text.parse::<i64>()
     {

@@ -1,0 +1,259 @@
+//! The `hetzner` provider: Hetzner Cloud servers, SSH keys and Firewalls over its public API
+//! (v1), through the shared bearer-token REST client (`crate::net::rest`), so the same
+//! driver talks to Hetzner and to a test double given as `endpoint`.
+//!
+//! - **Offerings** (`offerings`): locations with country, city and coordinates, server types
+//!   with the API's net hourly price per location (EUR), system images; read once per
+//!   process, the three lists at once.
+//! - **SSH keys** are project keys: the key of every location of one state is one registered
+//!   key, named `NAME-LINEAGE8`, given to each server at its create. A public key the project
+//!   already holds under another name is used as it is and never deleted by oss.
+//! - **Firewalls**: one Firewall per group and location, named `NAME-LOCATION-LINEAGE8` and
+//!   labelled with the lineage, inbound TCP on the group's ports (everything else dropped),
+//!   outbound open, applied to each server at its create.
+//! - **Servers** are labelled with the state's lineage and their address (`marks`), created
+//!   with the key, the firewall and the node command as user data; the create's action is
+//!   polled until it ends (`/actions/{id}`), then the server until `running` with an address.
+//! - **Adoption**: a create first looks for a server of this lineage and address (one list
+//!   by `label_selector`, per page, shared by all creates of the run).
+//! - **Refresh** is batched: servers listed by the lineage label, one call per page of 50;
+//!   keys and firewalls listed only when the state holds some.
+//! - **Deletes** are idempotent: a 404 is success.
+//!
+//! Errors are classified in `api` by Hetzner's error codes (docs/providers.md has the table).
+//! The token comes from the `token` setting (an `env.` reference) or `HCLOUD_TOKEN`; it is
+//! never printed. The driver never reads or writes the state file and never prints.
+
+mod api;
+mod marks;
+mod node;
+mod objects;
+mod offerings;
+mod refresh;
+mod settings;
+pub use settings::SECRET_SETTINGS;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::{CreateRequest, DriverConfig, DriverError, Refreshed};
+use crate::catalog::Catalog;
+use crate::driver::attribute_name;
+use crate::driver::rest_cloud::driver::{Api, RestCloud, RestDriver};
+use crate::driver::rest_cloud::node::Adoption;
+use crate::net::rest::Paging;
+use crate::resource::{Desired, Existing, Kind};
+
+/// Checks hetzner settings as written in the strategy (see [`crate::driver::check_settings`]).
+pub fn check_settings(
+    settings: &serde_json::Map<String, Value>,
+) -> Result<(), super::settings::SettingsError> {
+    settings::Settings::check_block(settings)
+}
+
+/// The `hetzner` driver: the shared REST-cloud driver over [`HetznerCloud`].
+pub type HetznerDriver = RestDriver<HetznerCloud>;
+
+/// What Hetzner's API does its own way. See the module documentation.
+pub struct HetznerCloud {
+    rest: Api,
+    locations: Option<Vec<String>>,
+    ready_timeout: Duration,
+    /// What creates adopt from (`rest_cloud::node`), servers' addresses read from labels.
+    adoption: Adoption,
+}
+
+impl HetznerDriver {
+    /// Builds the driver from its strategy block; see docs/providers.md for the settings.
+    pub fn new(config: DriverConfig) -> Result<Self, DriverError> {
+        Self::with_env(config, &|name| std::env::var(name).ok())
+    }
+
+    /// Like [`HetznerDriver::new`], reading the environment through `var` (for tests).
+    pub fn with_env(
+        config: DriverConfig,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, DriverError> {
+        let name = config.name.clone();
+        let settings = settings::Settings::resolve(&config.settings)
+            .map_err(|e| e.into_driver_error("hetzner", &name))?;
+        let client = settings.client(
+            &name,
+            var,
+            Box::new(api::Hetzner),
+            Paging::NextPage("/meta/pagination/next_page"),
+        )?;
+        Ok(RestDriver::over(HetznerCloud {
+            rest: Api::new(
+                name,
+                client,
+                "Hetzner Cloud",
+                "HCLOUD_TOKEN",
+                api::driver_error,
+            ),
+            locations: settings.regions.clone(),
+            ready_timeout: settings.ready_timeout(),
+            adoption: Adoption::reading(marks::address_of),
+        }))
+    }
+}
+
+impl HetznerCloud {
+    /// Every item of a paged list (`items` of each page), one call per page of 50;
+    /// `selector` is sent as `label_selector`.
+    async fn list(
+        &self,
+        path: &str,
+        items: &str,
+        selector: Option<&str>,
+    ) -> Result<Vec<Value>, DriverError> {
+        let query: Vec<(&str, String)> = selector
+            .map(|s| vec![("label_selector", s.to_string())])
+            .unwrap_or_default();
+        self.rest
+            .client()?
+            .list(path, &query, api::PER_PAGE, items)
+            .await
+            .map_err(|e| self.rest.error(e))
+    }
+
+    /// The system images that are available (not deprecated), every page.
+    async fn images(&self) -> Result<Vec<Value>, DriverError> {
+        let query = [
+            ("type", "system".to_string()),
+            ("status", "available".into()),
+        ];
+        self.rest
+            .client()?
+            .list("/images", &query, api::PER_PAGE, "images")
+            .await
+            .map_err(|e| self.rest.error(e))
+    }
+}
+
+#[async_trait]
+impl RestCloud for HetznerCloud {
+    const PROVIDER: &'static str = "hetzner";
+
+    fn api(&self) -> &Api {
+        &self.rest
+    }
+
+    fn adoption(&self) -> &Adoption {
+        &self.adoption
+    }
+
+    async fn read_catalog(&self) -> Result<Catalog, DriverError> {
+        let api = self.rest.client()?;
+        let (locations, server_types, images) = tokio::try_join!(
+            self.list("/locations", "locations", None),
+            self.list("/server_types", "server_types", None),
+            self.images(),
+        )?;
+        let source = format!(
+            "Hetzner Cloud API at {} (locations, server types with their net hourly prices in \
+             EUR, system images)",
+            api.base()
+        );
+        Ok(offerings::assemble(
+            &locations,
+            &server_types,
+            &images,
+            self.locations.as_deref(),
+            source,
+        ))
+    }
+
+    async fn refresh_lineage(
+        &self,
+        lineage: &str,
+        known: &[Existing],
+    ) -> Result<Refreshed, DriverError> {
+        HetznerCloud::refresh_lineage(self, lineage, known).await
+    }
+
+    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
+        self.create_server(request).await
+    }
+
+    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
+        HetznerCloud::create_key(self, request).await
+    }
+
+    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
+        HetznerCloud::create_firewall(self, request).await
+    }
+
+    async fn update_firewall(
+        &self,
+        existing: &Existing,
+        desired: &Desired,
+    ) -> Result<(), DriverError> {
+        HetznerCloud::update_firewall(self, existing, desired).await
+    }
+
+    fn path_of(&self, kind: Kind, id: &str) -> String {
+        match kind {
+            Kind::Key => format!("/ssh_keys/{id}"),
+            Kind::Firewall => format!("/firewalls/{id}"),
+            _ => format!("/servers/{id}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::{Driver, ErrorClass};
+    use serde_json::json;
+
+    fn config(settings: Value) -> DriverConfig {
+        DriverConfig {
+            name: "hz".into(),
+            settings: settings.as_object().unwrap().clone(),
+            state_dir: std::env::temp_dir(),
+            base_dir: std::env::temp_dir(),
+        }
+    }
+
+    #[test]
+    fn settings_are_checked_and_unknown_ones_refused() {
+        let no_env = |_: &str| None;
+        for bad in [
+            json!({"location": "fsn1"}),
+            json!({"regions": []}),
+            json!({"regions": ["Falkenstein 1"]}),
+            json!({"regions": ["fsn-1"]}),
+            json!({"endpoint": "localhost"}),
+            json!({"token": ""}),
+            json!({"ready_timeout": 0}),
+            json!({"request_timeout": 1000}),
+        ] {
+            let e = HetznerDriver::with_env(config(bad.clone()), &no_env)
+                .err()
+                .unwrap_or_else(|| panic!("{bad} was accepted"));
+            assert_eq!(e.class, ErrorClass::Fatal, "{bad}");
+        }
+        assert!(
+            HetznerDriver::with_env(config(json!({"regions": ["fsn1", "ash"]})), &no_env).is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_token_nothing_is_sent_and_the_variable_is_named() {
+        let driver =
+            HetznerDriver::with_env(config(json!({"endpoint": "http://127.0.0.1:9"})), &|_| None)
+                .unwrap();
+        let e = driver.catalog().await.unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("NoCredentials"));
+        assert!(e.message.contains("HCLOUD_TOKEN"), "{e}");
+        let driver =
+            HetznerDriver::with_env(config(json!({"endpoint": "http://127.0.0.1:9"})), &|n| {
+                (n == "HCLOUD_TOKEN").then(|| "x".into())
+            })
+            .unwrap();
+        assert!(driver.cloud().api().has_token());
+    }
+}
