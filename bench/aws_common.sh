@@ -57,12 +57,12 @@ start_moto() {
   wait_port "$MOTO_PORT"
 }
 
-# Starts the proxy in front of moto with $1 ms of delay per call, logging calls to $2: sets
-# PROXY_PID and PROXY_PORT.
+# Starts the proxy in front of moto with $1 ms of delay per call, logging calls to $2, and
+# throttling beyond $3 calls per second when given: sets PROXY_PID and PROXY_PORT.
 start_proxy() {
   rm -f "$work/proxy.port"
   "$BENCH_VENV/bin/python" bench/ec2_proxy.py --upstream "$MOTO_PORT" --delay-ms "$1" \
-    --log "$2" --port-file "$work/proxy.port" 2>"$work/proxy.err" &
+    --log "$2" --port-file "$work/proxy.port" ${3:+--rate "$3"} 2>"$work/proxy.err" &
   PROXY_PID=$!
   for _ in $(seq 100); do [ -s "$work/proxy.port" ] && break; sleep 0.1; done
   PROXY_PORT=$(cat "$work/proxy.port")

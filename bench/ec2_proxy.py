@@ -9,6 +9,11 @@ kept alive (reqwest and requests both reuse them); each forwarded call opens its
 connection, so calls on different client connections overlap exactly as they would at AWS.
 Stop it by its pid (SIGTERM).
 
+With --rate R it also throttles, as EC2 does per account and action family: a token bucket of
+R calls per second (a burst of R), refilled continuously; a call that finds it empty is not
+forwarded and gets EC2's throttling answer (HTTP 503, `RequestLimitExceeded`), logged with
+status 503 like any other call.
+
 One repair: moto 5.2.5 names the EC2 XML namespace without the trailing slash real EC2 sends
 (`http://ec2.amazonaws.com/doc/2016-11-15`); Libcloud looks elements up by the exact namespace
 and would find nothing, so answers get AWS's spelling back. oss ignores namespaces.
@@ -90,12 +95,46 @@ def action_of(head, body):
     return "-"
 
 
+THROTTLED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+             b'<Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message>'
+             b'</Error></Errors><RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>')
+
+
+class Bucket:
+    """R tokens a second, at most R held; `take` says whether a call may go."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.tokens = rate
+        self.at = time.monotonic()
+
+    def take(self):
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
 class Proxy:
-    def __init__(self, upstream, delay, log):
+    def __init__(self, upstream, delay, log, rate=None):
         self.upstream = upstream
         self.delay = delay
         self.log = log
+        self.bucket = Bucket(rate) if rate else None
         self.t0 = time.monotonic()
+
+    async def throttle(self, writer, head, body, started):
+        """EC2's answer to a call over the rate, logged; the call never reaches moto."""
+        answer = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/xml;charset=UTF-8\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(THROTTLED)) + THROTTLED
+        ended = time.monotonic() - self.t0
+        self.log.write("%.4f %.4f %s 503\n" % (started, ended, action_of(head, body)))
+        self.log.flush()
+        writer.write(answer)
+        await writer.drain()
 
     async def serve(self, reader, writer):
         try:
@@ -107,6 +146,9 @@ class Proxy:
                 started = time.monotonic() - self.t0
                 if self.delay:
                     await asyncio.sleep(self.delay)
+                if self.bucket and not self.bucket.take():
+                    await self.throttle(writer, head, body, started)
+                    continue
                 up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
                 try:
                     up_writer.write(head + body)
@@ -135,11 +177,12 @@ async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--upstream", type=int, required=True, help="moto's port on 127.0.0.1")
     parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--rate", type=float, default=None, help="calls per second before EC2 throttles")
     parser.add_argument("--log", required=True)
     parser.add_argument("--port-file", required=True)
     args = parser.parse_args()
     with open(args.log, "a", buffering=1) as log:
-        proxy = Proxy(args.upstream, args.delay_ms / 1000.0, log)
+        proxy = Proxy(args.upstream, args.delay_ms / 1000.0, log, args.rate)
         server = await asyncio.start_server(proxy.serve, "127.0.0.1", 0, backlog=512)
         port = server.sockets[0].getsockname()[1]
         with open(args.port_file + ".tmp", "w") as f:

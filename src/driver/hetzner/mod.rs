@@ -212,7 +212,7 @@ mod tests {
     fn config(settings: Value) -> DriverConfig {
         DriverConfig {
             name: "hz".into(),
-            settings: settings.as_object().unwrap().clone(),
+            settings: settings.as_object().unwrap().clone().into(),
             state_dir: std::env::temp_dir(),
             base_dir: std::env::temp_dir(),
         }
