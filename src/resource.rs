@@ -240,7 +240,9 @@ pub struct Existing {
 impl Existing {
     /// The value of one of the attributes references read (see [`crate::reference::ATTRIBUTES`]):
     /// `address` is the public address where there is one, else the private one; `port` the
-    /// first of the node's ports. `None`: not an attribute, or the provider reports none.
+    /// first of the node's ports; `zone_id` a load balancer's own DNS zone (the hosted zone
+    /// of its DNS name, which a Route53 alias record names). `None`: not an attribute, or the
+    /// provider reports none.
     pub fn exposed(&self, attribute: &str) -> Option<Value> {
         let observed = |key: &str| self.observed.get(key).filter(|v| !v.is_null()).cloned();
         let value = match attribute {
@@ -258,6 +260,7 @@ impl Existing {
                 .or_else(|| Some(Value::from(self.placement.location.clone()))),
             "size" => Some(Value::from(self.placement.size.clone())),
             "hourly_price" => self.placement.hourly_price.map(Value::from),
+            "zone_id" => observed("zone_id"),
             _ => None,
         };
         value.filter(|v| !v.is_null())

@@ -304,6 +304,7 @@ fn a_thousand_records_take_few_change_calls() {
                 rtype,
                 ttl: 60,
                 values: vec![value],
+                alias: None,
             };
             Edit {
                 name: name.clone(),

@@ -221,8 +221,8 @@ fn a_wrong_secret_fails_clearly_without_echoing_it() {
     );
 }
 
-/// examples/aws-load-balanced.json with `count` web nodes, both aws blocks pointed at
-/// `endpoint` with the test credentials (`env.` references).
+/// examples/aws-load-balanced.json with `count` web nodes, its aws blocks and its route53
+/// block pointed at `endpoint` with the test credentials (`env.` references).
 fn fleet(endpoint: &str, count: usize) -> Value {
     let text = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -232,13 +232,59 @@ fn fleet(endpoint: &str, count: usize) -> Value {
     let mut strategy: Value = serde_json::from_slice(&text).unwrap();
     strategy["name"] = "elb".into();
     strategy["node"]["count"] = count.into();
-    for pointer in ["/provider/options/0/aws", "/lb/web/provider/aws"] {
+    for pointer in [
+        "/provider/options/0/aws",
+        "/lb/web/provider/aws",
+        "/dns/provider/route53",
+    ] {
         let block = strategy.pointer_mut(pointer).unwrap();
         block["endpoint"] = endpoint.into();
         block["access_key_id"] = "env.OSS_TEST_AWS_KEY".into();
         block["secret_access_key"] = "env.OSS_TEST_AWS_SECRET".into();
     }
     strategy
+}
+
+/// The example's hosted zone.
+const ZONE: &str = "aws.oss.example.";
+
+/// Creates the example's hosted zone in moto; its bare id.
+fn create_zone(moto: &Moto, credentials: (&str, &str)) -> String {
+    let id = moto.boto(
+        "us-east-1",
+        credentials,
+        &format!(
+            "r53 = session.client('route53', endpoint_url={:?})\n\
+             z = r53.create_hosted_zone(Name={ZONE:?}, CallerReference='oss')\n\
+             print(json.dumps(z['HostedZone']['Id']))\n",
+            moto.url()
+        ),
+    );
+    id.as_str()
+        .unwrap()
+        .trim_start_matches("/hostedzone/")
+        .to_string()
+}
+
+/// What boto3 sees of the zone's record sets (ListResourceRecordSets) other than SOA and NS,
+/// by "name TYPE", and of the balancers (DescribeLoadBalancers): their DNSName and
+/// CanonicalHostedZoneId.
+fn names(moto: &Moto, credentials: (&str, &str), zone: &str) -> Value {
+    moto.boto(
+        REGION,
+        credentials,
+        &format!(
+            "r53 = session.client('route53', endpoint_url={url:?})\n\
+             elb = session.client('elbv2', endpoint_url={url:?})\n\
+             sets = {{}}\n\
+             for s in r53.list_resource_record_sets(HostedZoneId={zone:?})['ResourceRecordSets']:\n\
+             \x20   if s['Type'] not in ('SOA', 'NS'):\n\
+             \x20       sets[s['Name'] + ' ' + s['Type']] = {{'alias': s.get('AliasTarget'), 'values': sorted(r['Value'] for r in s.get('ResourceRecords', []))}}\n\
+             lbs = [{{'DNSName': b['DNSName'], 'CanonicalHostedZoneId': b['CanonicalHostedZoneId']}} for b in elb.describe_load_balancers()['LoadBalancers']]\n\
+             print(json.dumps({{'sets': sets, 'lbs': lbs}}))\n",
+            url = moto.url()
+        ),
+    )
 }
 
 /// `oss` in `p` with the test credentials and no AWS settings from this environment.
@@ -293,7 +339,12 @@ fn recorded(p: &common::Project) -> (Vec<String>, String) {
 fn an_oss_fleet_behind_elbv2_registers_its_instances_and_follows_scaling_and_replacement() {
     let moto = Moto::start();
     let credentials = ("AKIDOSSTEST", "oss-test-secret");
+    let zone = create_zone(&moto, credentials);
     let p = common::Project::with_strategy(&fleet(&moto.url(), 3));
+    // The plan shows the alias like every record, its target known once the balancer is.
+    let (code, out, err) = oss(&p, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("dns.web"), "{out}");
     ok(&p, &["apply", "--auto-approve"]);
     let (three, arn) = recorded(&p);
     assert_eq!(three.len(), 3);
@@ -306,6 +357,46 @@ fn an_oss_fleet_behind_elbv2_registers_its_instances_and_follows_scaling_and_rep
     let (code, out, err) = oss(&p, &["plan"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("No changes."), "{out}");
+    // web.ZONE is an alias A record to the balancer, beside its ownership TXT; no CNAME, no
+    // copied addresses.
+    let named = names(&moto, credentials, &zone);
+    let lb = &named["lbs"][0];
+    assert!(
+        lb["CanonicalHostedZoneId"]
+            .as_str()
+            .is_some_and(|z| !z.is_empty()),
+        "{named}"
+    );
+    let web = &named["sets"][format!("web.{ZONE} A")];
+    assert_eq!(web["values"], serde_json::json!([]), "{named}");
+    assert_eq!(
+        web["alias"]["HostedZoneId"], lb["CanonicalHostedZoneId"],
+        "{named}"
+    );
+    let target = web["alias"]["DNSName"].as_str().unwrap_or_default();
+    let dns_name = lb["DNSName"].as_str().unwrap();
+    assert_eq!(
+        target.trim_end_matches('.').to_ascii_lowercase(),
+        dns_name.to_ascii_lowercase(),
+        "{named}"
+    );
+    assert_eq!(web["alias"]["EvaluateTargetHealth"], true, "{named}");
+    let owner = &named["sets"][format!("web.{ZONE} TXT")]["values"][0];
+    assert!(
+        owner.as_str().is_some_and(|t| t.contains("dns.web")),
+        "{named}"
+    );
+    assert!(
+        named["sets"].get(format!("web.{ZONE} CNAME")).is_none(),
+        "{named}"
+    );
+    assert_eq!(
+        named["sets"][format!("web-2.{ZONE} A")]["values"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{named}"
+    );
 
     p.write_strategy(&fleet(&moto.url(), 5));
     ok(&p, &["apply", "--auto-approve"]);
@@ -336,11 +427,23 @@ fn an_oss_fleet_behind_elbv2_registers_its_instances_and_follows_scaling_and_rep
         "{seen_swapped}"
     );
 
+    // Membership changes leave the alias as it was: same target, no rewrite needed.
+    let after = names(&moto, credentials, &zone);
+    assert_eq!(
+        after["sets"][format!("web.{ZONE} A")],
+        named["sets"][format!("web.{ZONE} A")],
+        "{after}"
+    );
+
     ok(&p, &["destroy", "--auto-approve"]);
     let gone = seen(&moto, credentials);
     assert_eq!(gone["lbs"], serde_json::json!([]), "{gone}");
     assert_eq!(gone["tgs"], serde_json::json!([]), "{gone}");
     assert_eq!(gone["listeners"], serde_json::json!([]), "{gone}");
+    // Every name oss wrote is gone, the alias exactly deleted (moto refuses a DELETE that
+    // does not match the set).
+    let left = names(&moto, credentials, &zone);
+    assert_eq!(left["sets"], serde_json::json!({}), "{left}");
 }
 
 #[test]
@@ -348,6 +451,7 @@ fn a_kill_after_the_elbv2_creates_is_repaired_by_adoption_not_a_second_balancer(
     use std::os::unix::process::ExitStatusExt;
     let moto = Moto::start();
     let credentials = ("AKIDOSSTEST", "oss-test-secret");
+    create_zone(&moto, credentials);
     let proxy = FaultProxy::start(moto.port);
     let p = common::Project::with_strategy(&fleet(&proxy.url(), 2));
     // The first registration waits in the proxy: by then the balancer, its target group and

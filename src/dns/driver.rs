@@ -111,14 +111,13 @@ fn refusal(name: &str, sets: &[RecordSet], owner: &str) -> Option<DriverError> {
             )))
         }
         None => {
-            let taken = sets
-                .iter()
-                .find(|s| s.rtype != Rtype::Txt && !s.values.is_empty())?;
+            let taken = sets.iter().find(|s| s.rtype != Rtype::Txt && s.holds())?;
+            let shown = shown_values(taken);
             Some(DriverError::fatal(format!(
                 "{name} is already taken: it has {} record{} ({}) that oss does not own; oss changes only the names it owns (free the name, or leave its group out of dns.groups)",
                 taken.rtype.as_str(),
-                if taken.values.len() == 1 { "" } else { "s" },
-                crate::echo::echo(&taken.values.join(", "))
+                if shown.len() == 1 { "" } else { "s" },
+                crate::echo::echo(&shown.join(", "))
             )))
         }
     }
@@ -130,7 +129,7 @@ fn observed(sets: &[RecordSet], written: &str, owner: &str) -> Attributes {
     let mut values: Vec<String> = sets
         .iter()
         .filter(|s| family.contains(&s.rtype))
-        .flat_map(|s| s.values.iter().cloned())
+        .flat_map(shown_values)
         .collect();
     values.sort();
     let ttl = sets
@@ -144,6 +143,14 @@ fn observed(sets: &[RecordSet], written: &str, owner: &str) -> Attributes {
     observed
 }
 
+/// A set's values as shown: its records' data, or its alias target.
+fn shown_values(set: &RecordSet) -> Vec<String> {
+    match &set.alias {
+        Some(alias) => vec![alias.text()],
+        None => set.values.clone(),
+    }
+}
+
 fn attribute<'a>(attributes: &'a Attributes, key: &str) -> &'a str {
     attributes.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -155,6 +162,7 @@ fn owner_set(name: &str, ttl: u32, owner: &str) -> RecordSet {
         rtype: Rtype::Txt,
         ttl,
         values: vec![owner.to_string()],
+        alias: None,
     }
 }
 
@@ -317,6 +325,7 @@ mod tests {
             rtype,
             ttl: 60,
             values: values.iter().map(|v| v.to_string()).collect(),
+            alias: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The records oss publishes, as every DNS provider sees them: record sets (name, type, TTL,
-//! values as zone-file text), the ownership TXT text that marks a name as this state's, and
-//! an [`Edit`]: what one name should hold, guarded by who must own it first.
+//! values as zone-file text, or an [`Alias`] to a load balancer where the provider has
+//! them), the ownership TXT text that marks a name as this state's, and an [`Edit`]: what
+//! one name should hold, guarded by who must own it first.
 //!
 //! Pure: no I/O, no protocol.
 
@@ -47,8 +48,48 @@ pub struct RecordSet {
     pub rtype: Rtype,
     pub ttl: u32,
     /// Zone-file text of each record's data (`127.0.0.2`, `0 0 8080 web-0.oss.test.`, the
-    /// TXT string unquoted), sorted.
+    /// TXT string unquoted), sorted. Empty for an alias.
     pub values: Vec<String>,
+    /// Route53's alias: the set answers with the addresses of another name (a load
+    /// balancer's), instead of `values`; its TTL is the target's.
+    pub alias: Option<Alias>,
+}
+
+impl RecordSet {
+    /// Whether the set holds anything: values, or an alias.
+    pub fn holds(&self) -> bool {
+        !self.values.is_empty() || self.alias.is_some()
+    }
+}
+
+/// What an alias record set points at (Route53's `AliasTarget`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alias {
+    /// The hosted zone of the target's name (a load balancer's `CanonicalHostedZoneId`).
+    pub zone_id: String,
+    /// The target's DNS name, lower case, ending in a dot.
+    pub dns_name: String,
+    /// Whether Route53 answers only while the target is healthy.
+    pub evaluate_target_health: bool,
+}
+
+impl Alias {
+    /// How it shows among a record's values: `alias ZONE NAME`.
+    pub fn text(&self) -> String {
+        format!("alias {} {}", self.zone_id, self.dns_name)
+    }
+}
+
+/// The attribute of an alias record resource: `{"zone_id": …, "name": …}` (its values are
+/// the balancer's, known once it exists); beside it `evaluate_target_health`.
+pub const ALIAS: &str = "alias";
+/// A DNS name as alias targets are compared: lower case, ending in a dot.
+pub fn alias_name(text: &str) -> String {
+    let mut name = text.trim().to_ascii_lowercase();
+    if !name.ends_with('.') {
+        name.push('.');
+    }
+    name
 }
 
 /// Who must own a name before an [`Edit`] may change it.
@@ -82,8 +123,8 @@ pub fn is_oss_owner(text: &str) -> bool {
 }
 
 /// The record sets a record resource's attributes (`name`, `type`, `ttl`, `values` as
-/// `a, b`) publish, one per type of its family (empty sets included, so a write removes
-/// what moved to the other type).
+/// `a, b`, or an [`ALIAS`]) publish, one per type of its family (empty sets included, so a
+/// write removes what moved to the other type).
 pub fn sets_of(attributes: &Attributes) -> Result<Vec<RecordSet>, String> {
     let text = |key: &str| attributes.get(key).and_then(Value::as_str).unwrap_or("");
     let name = text("name").to_string();
@@ -101,8 +142,27 @@ pub fn sets_of(attributes: &Attributes) -> Result<Vec<RecordSet>, String> {
             rtype: *rtype,
             ttl,
             values: Vec::new(),
+            alias: None,
         })
         .collect();
+    if let Some(alias) = attributes.get(ALIAS) {
+        let field = |key: &str| alias.get(key).and_then(Value::as_str).unwrap_or("");
+        let (zone_id, target) = (field("zone_id"), field("name"));
+        if zone_id.is_empty() || target.is_empty() || !values.is_empty() || written != "A" {
+            return Err(format!(
+                "{name} would be an alias without both a target name and its zone, or beside values"
+            ));
+        }
+        sets[0].alias = Some(Alias {
+            zone_id: zone_id.to_string(),
+            dns_name: alias_name(target),
+            evaluate_target_health: attributes
+                .get("evaluate_target_health")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        });
+        return Ok(sets);
+    }
     for value in values {
         let index = match written {
             "SRV" => 0,
@@ -168,6 +228,26 @@ mod tests {
         let srv = sets_of(&attributes("SRV", "0 0 80 a.oss.test., 0 0 80 b.oss.test.")).unwrap();
         assert_eq!(srv.len(), 1);
         assert_eq!(srv[0].values.len(), 2);
+    }
+
+    #[test]
+    fn an_alias_record_is_an_a_set_naming_its_target_and_nothing_else() {
+        let mut a = attributes("A", "");
+        a.insert(
+            ALIAS.into(),
+            json!({"zone_id": "Z1GM3OXH4ZPM65", "name": "Web-1.ELB.example"}),
+        );
+        a.insert("evaluate_target_health".into(), json!(true));
+        let sets = sets_of(&a).unwrap();
+        let alias = sets[0].alias.clone().unwrap();
+        assert_eq!(alias.dns_name, "web-1.elb.example.");
+        assert!(alias.evaluate_target_health && sets[0].holds() && sets[0].values.is_empty());
+        assert!(!sets[1].holds(), "no AAAA beside it");
+        a.insert("values".into(), json!("127.0.0.1"));
+        assert!(sets_of(&a).unwrap_err().contains("alias"));
+        a.insert("values".into(), json!(""));
+        a.insert(ALIAS.into(), json!({"zone_id": null, "name": "x."}));
+        assert!(sets_of(&a).is_err(), "a target not known yet is no alias");
     }
 
     #[test]

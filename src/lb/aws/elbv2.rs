@@ -156,6 +156,9 @@ fn is_gone(error: &DriverError) -> bool {
 pub struct LoadBalancer {
     pub arn: String,
     pub dns_name: String,
+    /// The hosted zone of `dns_name` (`CanonicalHostedZoneId`): what a Route53 alias record
+    /// to the balancer names beside its DNS name.
+    pub zone_id: String,
     pub scheme: String,
     pub vpc: String,
 }
@@ -515,6 +518,7 @@ fn load_balancers(root: &Element) -> Vec<LoadBalancer> {
             Some(LoadBalancer {
                 arn: text(b, "LoadBalancerArn")?,
                 dns_name: text(b, "DNSName").unwrap_or_default(),
+                zone_id: text(b, "CanonicalHostedZoneId").unwrap_or_default(),
                 scheme: text(b, "Scheme").unwrap_or_default(),
                 vpc: text(b, "VpcId").unwrap_or_default(),
             })
@@ -591,6 +595,7 @@ mod tests {
         let root = Element::parse(
             "<CreateLoadBalancerResponse><CreateLoadBalancerResult><LoadBalancers><member>\
              <LoadBalancerArn>arn:lb/1</LoadBalancerArn><DNSName>web-1.elb</DNSName>\
+             <CanonicalHostedZoneId>Z1GM3OXH4ZPM65</CanonicalHostedZoneId>\
              <Scheme>internal</Scheme><VpcId>vpc-1</VpcId></member></LoadBalancers>\
              </CreateLoadBalancerResult></CreateLoadBalancerResponse>",
         )
@@ -600,6 +605,7 @@ mod tests {
             [LoadBalancer {
                 arn: "arn:lb/1".into(),
                 dns_name: "web-1.elb".into(),
+                zone_id: "Z1GM3OXH4ZPM65".into(),
                 scheme: "internal".into(),
                 vpc: "vpc-1".into(),
             }]

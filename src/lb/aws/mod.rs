@@ -183,6 +183,7 @@ impl AwsLbDriver {
     fn observed(&self, lb: &elbv2::LoadBalancer, group: &str, spec: &Spec) -> Attributes {
         let mut observed = Attributes::new();
         observed.insert("addr".into(), json!(lb.dns_name));
+        observed.insert("zone_id".into(), json!(lb.zone_id));
         observed.insert("target_group".into(), json!(group));
         observed.insert("vpc".into(), json!(lb.vpc));
         let ports: Vec<u16> = spec.listeners.iter().map(|l| l.port).collect();
@@ -261,6 +262,7 @@ impl Driver for AwsLbDriver {
                 Some(lb) if lb.arn == existing.provider_id => {
                     let mut observed = existing.observed.clone();
                     observed.insert("addr".into(), json!(lb.dns_name));
+                    observed.insert("zone_id".into(), json!(lb.zone_id));
                     Some(observed)
                 }
                 _ => None,
