@@ -111,10 +111,40 @@ pub struct Edit {
     pub remove: Vec<Rtype>,
 }
 
-/// The ownership text at every name oss publishes: the state's lineage and the resource's
-/// address (neither is secret). A name whose TXT records are not exactly this is not ours.
+/// The ownership text at every name oss publishes: a digest of the state's lineage (12 hex
+/// digits of its SHA-256, which any copy of the state recomputes) and the resource's address,
+/// `heritage=oss,l=0b6f6c1e5d1e,a=dns.web[0]`. Short, since Route53 counts every character
+/// of a request's values (32,000 a request: 500 names of an A record and this text fit one).
+/// A name whose TXT records are not exactly this (or its [`legacy_owner_text`]) is not ours.
 pub fn owner_text(lineage: &str, address: &Address) -> String {
+    let digest = crate::digest::sha256_hex(lineage.as_bytes());
+    format!("heritage=oss,l={},a={address}", &digest[..12])
+}
+
+/// The ownership text oss wrote before [`owner_text`] (the lineage in full): names written so
+/// are still this state's, and get the short text when next written.
+pub fn legacy_owner_text(lineage: &str, address: &Address) -> String {
     format!("heritage=oss,oss/lineage={lineage},oss/address={address}")
+}
+
+/// The texts that mark a name as `address`'s of the state `lineage`: today's and the legacy one.
+pub fn owner_texts(lineage: &str, address: &Address) -> [String; 2] {
+    [
+        owner_text(lineage, address),
+        legacy_owner_text(lineage, address),
+    ]
+}
+
+/// The ownership text to write where `found` (an ownership text of this state, as state
+/// recorded it or the name holds it) is: a legacy text becomes today's, today's stays.
+pub fn upgraded(found: &str) -> String {
+    let legacy = found
+        .strip_prefix("heritage=oss,oss/lineage=")
+        .and_then(|rest| rest.split_once(",oss/address="));
+    match legacy {
+        Some((lineage, address)) => owner_text(lineage, &Address(address.to_string())),
+        None => found.to_string(),
+    }
 }
 
 /// Whether `text` is an ownership text of oss (of any state).
@@ -252,8 +282,29 @@ mod tests {
 
     #[test]
     fn ownership_text_names_lineage_and_address() {
-        let text = owner_text("l-1", &Address::record("web[0]"));
-        assert_eq!(text, "heritage=oss,oss/lineage=l-1,oss/address=dns.web[0]");
+        let lineage = "0b6f6c1e-5d1e-4c1f-9a57-8f4ad3f7c0de";
+        let address = Address::record("web[999]");
+        let text = owner_text(lineage, &address);
+        let digest = crate::digest::sha256_hex(lineage.as_bytes());
+        assert_eq!(
+            text,
+            format!("heritage=oss,l={},a=dns.web[999]", &digest[..12])
+        );
+        // Quoted for Route53 it stays under 45 characters (see BENCHMARKS.md, DNS).
+        assert!(text.len() + 2 <= 45, "{}", text.len());
+        assert_ne!(text, owner_text("another-lineage", &address));
         assert!(is_oss_owner(&text) && !is_oss_owner("v=spf1 -all"));
+        let legacy = legacy_owner_text(lineage, &address);
+        assert_eq!(
+            legacy,
+            format!("heritage=oss,oss/lineage={lineage},oss/address=dns.web[999]")
+        );
+        assert!(is_oss_owner(&legacy));
+        assert_eq!(
+            owner_texts(lineage, &address),
+            [text.clone(), legacy.clone()]
+        );
+        assert_eq!(upgraded(&legacy), text);
+        assert_eq!(upgraded(&text), text);
     }
 }
