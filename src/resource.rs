@@ -75,6 +75,11 @@ impl Address {
         Address(format!("dns.{name}"))
     }
 
+    /// The address of the network of load-balancer provider `provider` (`network.aws-elb`).
+    pub fn network(provider: &str) -> Self {
+        Address(format!("network.{provider}"))
+    }
+
     /// The address of the load balancer `name` (`lb.web`).
     pub fn balancer(name: &str) -> Self {
         Address(format!("lb.{name}"))
@@ -121,6 +126,9 @@ pub enum Kind {
     Record,
     /// A load balancer sending its listeners' connections to a node group's nodes.
     Balancer,
+    /// The network a provider's load balancers live in (`aws`: the region's default VPC, or
+    /// a VPC of oss's own with an internet gateway and two subnets in two zones).
+    Network,
 }
 
 impl Kind {
@@ -134,6 +142,8 @@ impl Kind {
             Kind::Record => attribute == "values" || attribute == "ttl",
             // Its name is its identity; members, listeners and check change in place.
             Kind::Balancer => attribute != "name",
+            // Its address range and shape are its identity.
+            Kind::Network => false,
         }
     }
 
@@ -145,6 +155,7 @@ impl Kind {
             Kind::Firewall => "firewall",
             Kind::Record => "dns",
             Kind::Balancer => "lb",
+            Kind::Network => "network",
         }
     }
 }
