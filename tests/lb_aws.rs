@@ -436,6 +436,30 @@ fn an_oss_fleet_behind_elbv2_registers_its_instances_and_follows_scaling_and_rep
         named["sets"][format!("web.{ZONE} A")],
         "{after}"
     );
+    // A new TTL updates the name in place: the alias written again over itself (an UPSERT
+    // guarded by its ownership TXT), the TXT with the new TTL.
+    let mut slower = fleet(&moto.url(), 5);
+    slower["dns"]["ttl"] = 120.into();
+    p.write_strategy(&slower);
+    let (code, out, err) = oss(&p, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("dns.web will be updated in place"), "{out}");
+    ok(&p, &["apply", "--auto-approve"]);
+    let updated = names(&moto, credentials, &zone);
+    assert_eq!(
+        updated["sets"][format!("web.{ZONE} A")],
+        named["sets"][format!("web.{ZONE} A")],
+        "{updated}"
+    );
+    assert_eq!(
+        p.state("elb")["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == "dns.web")
+            .map(|r| r["attributes"]["ttl"].clone()),
+        Some(serde_json::json!(120))
+    );
 
     ok(&p, &["destroy", "--auto-approve"]);
     let gone = seen(&moto, credentials);
