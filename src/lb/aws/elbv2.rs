@@ -126,7 +126,8 @@ fn members<'a>(root: &'a Element, path: &[&str]) -> Vec<&'a Element> {
         .unwrap_or_default()
 }
 
-fn text(element: &Element, name: &str) -> Option<String> {
+/// The text of `element`'s child `name`.
+pub(super) fn text(element: &Element, name: &str) -> Option<String> {
     element.text_at(&[name]).map(String::from)
 }
 

@@ -13,7 +13,7 @@ use crate::driver::DriverError;
 use crate::driver::aws::client::{Params, Repeat};
 use crate::net::aws::xml::Element;
 
-use super::elbv2::Elbv2;
+use super::elbv2::{Elbv2, text};
 
 /// A network as the balancer uses it, and as state records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,17 +33,12 @@ pub struct Shape<'a> {
     pub internet_gateway: bool,
 }
 
-fn text(element: &Element, name: &str) -> Option<String> {
-    element.text_at(&[name]).map(String::from)
-}
-
 /// Whether `error` says the object is already gone (or, for a gateway, not attached).
 fn is_gone(error: &DriverError) -> bool {
-    error.code.as_deref().is_some_and(|code| {
-        code.ends_with(".NotFound")
-            || code == "Gateway.NotAttached"
-            || code == "InvalidVpcID.NotFound"
-    })
+    error
+        .code
+        .as_deref()
+        .is_some_and(|code| code.ends_with(".NotFound") || code == "Gateway.NotAttached")
 }
 
 /// Filters on the tags of what oss made (from filter number `from`).
@@ -114,17 +109,16 @@ impl Elbv2 {
         Ok(found.items("vpcSet").find_map(|v| text(v, "vpcId")))
     }
 
-    /// The network a balancer goes in: the default VPC's, else the one oss made with `tags`
-    /// (the balancer depends on it, so it was made first).
+    /// The network a balancer goes in: the one oss made with `tags` when there is one (the
+    /// balancer depends on the network, so it was made first), else the default VPC's.
     pub async fn network_of(&self, tags: &[(String, String)]) -> Result<Network, DriverError> {
-        if let Some(network) = self.default_network().await? {
-            return Ok(network);
-        }
         let Some(vpc) = self.tagged_vpc(tags).await? else {
-            return Err(DriverError::fatal(format!(
-                "Region {} has no default VPC and no VPC oss made for its load balancers; run `oss apply` to make it.",
-                self.region
-            )));
+            return self.default_network().await?.ok_or_else(|| {
+                DriverError::fatal(format!(
+                    "Region {} has no default VPC and no VPC oss made for its load balancers; run `oss apply` to make it.",
+                    self.region
+                ))
+            });
         };
         let subnets = self
             .ec2(
