@@ -54,7 +54,7 @@ fn read(reference: &Reference, state: Option<&State>) -> Value {
         return match reference.selector {
             Selector::Count => Value::from(0),
             Selector::All => Value::Array(Vec::new()),
-            Selector::One(_) => Value::Null,
+            Selector::One(_) | Selector::Balancer => Value::Null,
         };
     };
     let of_group: Vec<_> = state
@@ -70,6 +70,11 @@ fn read(reference: &Reference, state: Option<&State>) -> Value {
                 .map(|r| r.exposed(&reference.attribute).unwrap_or(Value::Null))
                 .collect(),
         ),
+        Selector::Balancer => state
+            .resources
+            .get(&Address::balancer(&reference.group))
+            .and_then(|r| r.exposed(&reference.attribute))
+            .unwrap_or(Value::Null),
         Selector::One(i) => state
             .resources
             .get(&Address::node(&reference.group, i))

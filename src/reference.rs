@@ -1,9 +1,12 @@
 //! References between resources: `${node.db[0].private_address}` (one value),
 //! `${node.web[*].address}` (a list) and `${node.web.count}` inside strings, parsed into
-//! templates and rendered once the values are known.
+//! templates and rendered once the values are known. Compile also writes `${lb.web.address}`
+//! (a load balancer's attribute: what a DNS alias record points at); a strategy's own strings
+//! may refer only to nodes (`compile/references` says so, located).
 //!
-//! Only `${node.` starts a reference (`${var.` was substituted when the strategy was read);
-//! any other `${...}`, such as a shell's `${HOME}`, is text, and `$${` is a literal `${`.
+//! Only `${node.` and `${lb.` start a reference (`${var.` was substituted when the strategy
+//! was read); any other `${...}`, such as a shell's `${HOME}`, is text, and `$${` is a literal
+//! `${`.
 //! Pure: values come from a lookup the caller gives (the plan's, or the apply's).
 
 use std::fmt;
@@ -35,6 +38,8 @@ pub enum Selector {
     All,
     /// `node.web.count`: how many nodes the group has.
     Count,
+    /// `lb.web.ATTR`: the load balancer named `group`.
+    Balancer,
 }
 
 /// One `${...}` reference.
@@ -53,6 +58,7 @@ impl Reference {
             Selector::One(i) => vec![Address::node(&self.group, i)],
             Selector::All => (0..nodes).map(|i| Address::node(&self.group, i)).collect(),
             Selector::Count => Vec::new(),
+            Selector::Balancer => vec![Address::balancer(&self.group)],
         }
     }
 
@@ -68,6 +74,7 @@ impl fmt::Display for Reference {
             Selector::One(i) => write!(f, "node.{}[{i}].{}", self.group, self.attribute),
             Selector::All => write!(f, "node.{}[*].{}", self.group, self.attribute),
             Selector::Count => write!(f, "node.{}.count", self.group),
+            Selector::Balancer => write!(f, "lb.{}.{}", self.group, self.attribute),
         }
     }
 }
@@ -109,7 +116,7 @@ impl Template {
             }
             literal.push_str(&rest[..start]);
             let inner = &rest[start + 2..];
-            if !inner.starts_with("node.") {
+            if !(inner.starts_with("node.") || inner.starts_with("lb.")) {
                 literal.push_str("${");
                 rest = inner;
                 continue;
@@ -265,8 +272,21 @@ fn cut(text: &str) -> String {
     text[..end].to_string()
 }
 
-/// `node.GROUP[INDEX].ATTR`, `node.GROUP[*].ATTR` or `node.GROUP.count`.
+/// `node.GROUP[INDEX].ATTR`, `node.GROUP[*].ATTR`, `node.GROUP.count` or `lb.NAME.ATTR`.
 fn parse_reference(inner: &str) -> Result<Reference, String> {
+    if let Some(rest) = inner.strip_prefix("lb.") {
+        return match rest.split_once('.') {
+            Some((name, attribute)) if is_name(name) && is_name(attribute) => Ok(Reference {
+                group: name.to_string(),
+                selector: Selector::Balancer,
+                attribute: attribute.to_string(),
+            }),
+            _ => Err(format!(
+                "\"${{{}}}\" is not a reference: write lb.NAME.ATTRIBUTE",
+                cut(inner)
+            )),
+        };
+    }
     let bad = |why: &str| {
         format!(
             "\"${{{}}}\" is not a reference: {why}; write node.GROUP[INDEX].ATTRIBUTE, node.GROUP[*].ATTRIBUTE or node.GROUP.count",
@@ -280,14 +300,7 @@ fn parse_reference(inner: &str) -> Result<Reference, String> {
         .find(['[', '.'])
         .ok_or_else(|| bad("an index or .count must follow the group"))?;
     let group = &rest[..group_end];
-    let valid_group = group
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && group
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !valid_group {
+    if !is_name(group) {
         return Err(bad("the group name is not valid"));
     }
     let after = &rest[group_end..];
@@ -322,6 +335,14 @@ fn parse_reference(inner: &str) -> Result<Reference, String> {
     })
 }
 
+/// A group, balancer or attribute name: a letter, then letters, digits, `_` and `-`.
+fn is_name(text: &str) -> bool {
+    text.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +369,18 @@ mod tests {
         let count = Template::parse("${node.web.count}").unwrap();
         assert_eq!(count.only_reference().unwrap().selector, Selector::Count);
         assert!(!Template::parse("plain").unwrap().has_references());
+        let lb = Template::parse("${lb.web.zone_id}").unwrap();
+        let lb = lb.only_reference().unwrap();
+        assert_eq!(
+            (
+                lb.selector.clone(),
+                lb.group.as_str(),
+                lb.attribute.as_str()
+            ),
+            (Selector::Balancer, "web", "zone_id")
+        );
+        assert_eq!(lb.addresses(0), [Address::balancer("web")]);
+        assert_eq!(lb.to_string(), "lb.web.zone_id");
     }
 
     #[test]
@@ -358,6 +391,7 @@ mod tests {
             ("${node.db[0]}", "an attribute must follow"),
             ("${node.db}", "an index or .count"),
             ("${node.db.size}", "only .count"),
+            ("${lb.web}", "lb.NAME.ATTRIBUTE"),
         ] {
             let e = Template::parse(text).unwrap_err();
             assert!(e.contains(why), "{text}: {e}");

@@ -75,6 +75,11 @@ impl Address {
         Address(format!("dns.{name}"))
     }
 
+    /// The address of the network of load-balancer provider `provider` (`network.aws-elb`).
+    pub fn network(provider: &str) -> Self {
+        Address(format!("network.{provider}"))
+    }
+
     /// The address of the load balancer `name` (`lb.web`).
     pub fn balancer(name: &str) -> Self {
         Address(format!("lb.{name}"))
@@ -121,6 +126,9 @@ pub enum Kind {
     Record,
     /// A load balancer sending its listeners' connections to a node group's nodes.
     Balancer,
+    /// The network a provider's load balancers live in (`aws`: the region's default VPC, or
+    /// a VPC of oss's own with an internet gateway and two subnets in two zones).
+    Network,
 }
 
 impl Kind {
@@ -134,6 +142,8 @@ impl Kind {
             Kind::Record => attribute == "values" || attribute == "ttl",
             // Its name is its identity; members, listeners and check change in place.
             Kind::Balancer => attribute != "name",
+            // Its address range and shape are its identity.
+            Kind::Network => false,
         }
     }
 
@@ -145,6 +155,7 @@ impl Kind {
             Kind::Firewall => "firewall",
             Kind::Record => "dns",
             Kind::Balancer => "lb",
+            Kind::Network => "network",
         }
     }
 }
@@ -240,7 +251,9 @@ pub struct Existing {
 impl Existing {
     /// The value of one of the attributes references read (see [`crate::reference::ATTRIBUTES`]):
     /// `address` is the public address where there is one, else the private one; `port` the
-    /// first of the node's ports. `None`: not an attribute, or the provider reports none.
+    /// first of the node's ports; `zone_id` a load balancer's own DNS zone (the hosted zone
+    /// of its DNS name, which a Route53 alias record names). `None`: not an attribute, or the
+    /// provider reports none.
     pub fn exposed(&self, attribute: &str) -> Option<Value> {
         let observed = |key: &str| self.observed.get(key).filter(|v| !v.is_null()).cloned();
         let value = match attribute {
@@ -258,6 +271,7 @@ impl Existing {
                 .or_else(|| Some(Value::from(self.placement.location.clone()))),
             "size" => Some(Value::from(self.placement.size.clone())),
             "hourly_price" => self.placement.hourly_price.map(Value::from),
+            "zone_id" => observed("zone_id"),
             _ => None,
         };
         value.filter(|v| !v.is_null())

@@ -168,6 +168,12 @@ fn reference_problems_are_located_and_change_nothing() {
             "is not closed",
             "write $${ for a literal ${",
         ),
+        // Balancer references are oss's own (a DNS alias's target), not the strategy's.
+        (
+            json!({"A": "${lb.web.address}"}),
+            "at /nodes/web/env/A: ${lb.web.address} refers to a load balancer; a strategy's strings may refer only to nodes.",
+            "refer to a node",
+        ),
     ];
     for (env, message, hint) in cases {
         let err = refused(&two_groups(env.clone()));

@@ -60,6 +60,13 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
                 }
             }
         }
+        // A route53 dns block makes every plan ask Route53 for its zone (with credentials):
+        // left out, as tests/lb_aws.rs runs the example that has one against moto.
+        if value["dns"]["provider"].get("route53").is_some()
+            && let Some(strategy) = value.as_object_mut()
+        {
+            strategy.remove("dns");
+        }
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         seeds.push((name, serde_json::to_vec_pretty(&value).unwrap()));
     }

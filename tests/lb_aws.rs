@@ -96,7 +96,9 @@ fn a_balancer_with_its_target_group_and_listener_follows_membership_in_place_and
     ];
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let (vpc, subnets) = elb.network().await.unwrap();
+        let network = elb.default_network().await.unwrap().unwrap();
+        assert!(!network.owned);
+        let (vpc, subnets) = (network.vpc, network.subnets);
         assert_ne!(subnets[0], subnets[1]);
         assert_eq!(elb.find_load_balancer("web-test").await.unwrap(), None);
         let group = elb
@@ -221,8 +223,8 @@ fn a_wrong_secret_fails_clearly_without_echoing_it() {
     );
 }
 
-/// examples/aws-load-balanced.json with `count` web nodes, both aws blocks pointed at
-/// `endpoint` with the test credentials (`env.` references).
+/// examples/aws-load-balanced.json with `count` web nodes, its aws blocks and its route53
+/// block pointed at `endpoint` with the test credentials (`env.` references).
 fn fleet(endpoint: &str, count: usize) -> Value {
     let text = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -232,13 +234,59 @@ fn fleet(endpoint: &str, count: usize) -> Value {
     let mut strategy: Value = serde_json::from_slice(&text).unwrap();
     strategy["name"] = "elb".into();
     strategy["node"]["count"] = count.into();
-    for pointer in ["/provider/options/0/aws", "/lb/web/provider/aws"] {
+    for pointer in [
+        "/provider/options/0/aws",
+        "/lb/web/provider/aws",
+        "/dns/provider/route53",
+    ] {
         let block = strategy.pointer_mut(pointer).unwrap();
         block["endpoint"] = endpoint.into();
         block["access_key_id"] = "env.OSS_TEST_AWS_KEY".into();
         block["secret_access_key"] = "env.OSS_TEST_AWS_SECRET".into();
     }
     strategy
+}
+
+/// The example's hosted zone.
+const ZONE: &str = "aws.oss.example.";
+
+/// Creates the example's hosted zone in moto; its bare id.
+fn create_zone(moto: &Moto, credentials: (&str, &str)) -> String {
+    let id = moto.boto(
+        "us-east-1",
+        credentials,
+        &format!(
+            "r53 = session.client('route53', endpoint_url={:?})\n\
+             z = r53.create_hosted_zone(Name={ZONE:?}, CallerReference='oss')\n\
+             print(json.dumps(z['HostedZone']['Id']))\n",
+            moto.url()
+        ),
+    );
+    id.as_str()
+        .unwrap()
+        .trim_start_matches("/hostedzone/")
+        .to_string()
+}
+
+/// What boto3 sees of the zone's record sets (ListResourceRecordSets) other than SOA and NS,
+/// by "name TYPE", and of the balancers (DescribeLoadBalancers): their DNSName and
+/// CanonicalHostedZoneId.
+fn names(moto: &Moto, credentials: (&str, &str), zone: &str) -> Value {
+    moto.boto(
+        REGION,
+        credentials,
+        &format!(
+            "r53 = session.client('route53', endpoint_url={url:?})\n\
+             elb = session.client('elbv2', endpoint_url={url:?})\n\
+             sets = {{}}\n\
+             for s in r53.list_resource_record_sets(HostedZoneId={zone:?})['ResourceRecordSets']:\n\
+             \x20   if s['Type'] not in ('SOA', 'NS'):\n\
+             \x20       sets[s['Name'] + ' ' + s['Type']] = {{'alias': s.get('AliasTarget'), 'values': sorted(r['Value'] for r in s.get('ResourceRecords', []))}}\n\
+             lbs = [{{'DNSName': b['DNSName'], 'CanonicalHostedZoneId': b['CanonicalHostedZoneId']}} for b in elb.describe_load_balancers()['LoadBalancers']]\n\
+             print(json.dumps({{'sets': sets, 'lbs': lbs}}))\n",
+            url = moto.url()
+        ),
+    )
 }
 
 /// `oss` in `p` with the test credentials and no AWS settings from this environment.
@@ -293,7 +341,12 @@ fn recorded(p: &common::Project) -> (Vec<String>, String) {
 fn an_oss_fleet_behind_elbv2_registers_its_instances_and_follows_scaling_and_replacement() {
     let moto = Moto::start();
     let credentials = ("AKIDOSSTEST", "oss-test-secret");
+    let zone = create_zone(&moto, credentials);
     let p = common::Project::with_strategy(&fleet(&moto.url(), 3));
+    // The plan shows the alias like every record, its target known once the balancer is.
+    let (code, out, err) = oss(&p, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("dns.web"), "{out}");
     ok(&p, &["apply", "--auto-approve"]);
     let (three, arn) = recorded(&p);
     assert_eq!(three.len(), 3);
@@ -306,6 +359,46 @@ fn an_oss_fleet_behind_elbv2_registers_its_instances_and_follows_scaling_and_rep
     let (code, out, err) = oss(&p, &["plan"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("No changes."), "{out}");
+    // web.ZONE is an alias A record to the balancer, beside its ownership TXT; no CNAME, no
+    // copied addresses.
+    let named = names(&moto, credentials, &zone);
+    let lb = &named["lbs"][0];
+    assert!(
+        lb["CanonicalHostedZoneId"]
+            .as_str()
+            .is_some_and(|z| !z.is_empty()),
+        "{named}"
+    );
+    let web = &named["sets"][format!("web.{ZONE} A")];
+    assert_eq!(web["values"], serde_json::json!([]), "{named}");
+    assert_eq!(
+        web["alias"]["HostedZoneId"], lb["CanonicalHostedZoneId"],
+        "{named}"
+    );
+    let target = web["alias"]["DNSName"].as_str().unwrap_or_default();
+    let dns_name = lb["DNSName"].as_str().unwrap();
+    assert_eq!(
+        target.trim_end_matches('.').to_ascii_lowercase(),
+        dns_name.to_ascii_lowercase(),
+        "{named}"
+    );
+    assert_eq!(web["alias"]["EvaluateTargetHealth"], true, "{named}");
+    let owner = &named["sets"][format!("web.{ZONE} TXT")]["values"][0];
+    assert!(
+        owner.as_str().is_some_and(|t| t.contains("dns.web")),
+        "{named}"
+    );
+    assert!(
+        named["sets"].get(format!("web.{ZONE} CNAME")).is_none(),
+        "{named}"
+    );
+    assert_eq!(
+        named["sets"][format!("web-2.{ZONE} A")]["values"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{named}"
+    );
 
     p.write_strategy(&fleet(&moto.url(), 5));
     ok(&p, &["apply", "--auto-approve"]);
@@ -336,11 +429,47 @@ fn an_oss_fleet_behind_elbv2_registers_its_instances_and_follows_scaling_and_rep
         "{seen_swapped}"
     );
 
+    // Membership changes leave the alias as it was: same target, no rewrite needed.
+    let after = names(&moto, credentials, &zone);
+    assert_eq!(
+        after["sets"][format!("web.{ZONE} A")],
+        named["sets"][format!("web.{ZONE} A")],
+        "{after}"
+    );
+    // A new TTL updates the name in place: the alias written again over itself (an UPSERT
+    // guarded by its ownership TXT), the TXT with the new TTL.
+    let mut slower = fleet(&moto.url(), 5);
+    slower["dns"]["ttl"] = 120.into();
+    p.write_strategy(&slower);
+    let (code, out, err) = oss(&p, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("dns.web will be updated in place"), "{out}");
+    ok(&p, &["apply", "--auto-approve"]);
+    let updated = names(&moto, credentials, &zone);
+    assert_eq!(
+        updated["sets"][format!("web.{ZONE} A")],
+        named["sets"][format!("web.{ZONE} A")],
+        "{updated}"
+    );
+    assert_eq!(
+        p.state("elb")["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == "dns.web")
+            .map(|r| r["attributes"]["ttl"].clone()),
+        Some(serde_json::json!(120))
+    );
+
     ok(&p, &["destroy", "--auto-approve"]);
     let gone = seen(&moto, credentials);
     assert_eq!(gone["lbs"], serde_json::json!([]), "{gone}");
     assert_eq!(gone["tgs"], serde_json::json!([]), "{gone}");
     assert_eq!(gone["listeners"], serde_json::json!([]), "{gone}");
+    // Every name oss wrote is gone, the alias exactly deleted (moto refuses a DELETE that
+    // does not match the set).
+    let left = names(&moto, credentials, &zone);
+    assert_eq!(left["sets"], serde_json::json!({}), "{left}");
 }
 
 #[test]
@@ -348,6 +477,7 @@ fn a_kill_after_the_elbv2_creates_is_repaired_by_adoption_not_a_second_balancer(
     use std::os::unix::process::ExitStatusExt;
     let moto = Moto::start();
     let credentials = ("AKIDOSSTEST", "oss-test-secret");
+    create_zone(&moto, credentials);
     let proxy = FaultProxy::start(moto.port);
     let p = common::Project::with_strategy(&fleet(&proxy.url(), 2));
     // The first registration waits in the proxy: by then the balancer, its target group and
@@ -396,6 +526,151 @@ fn a_kill_after_the_elbv2_creates_is_repaired_by_adoption_not_a_second_balancer(
     assert!(out.contains("No changes."), "{out}");
     ok(&p, &["destroy", "--auto-approve"]);
     assert_eq!(seen(&moto, credentials)["lbs"], serde_json::json!([]));
+}
+
+/// Deletes the region's default VPC (its subnets and internet gateway first), as accounts
+/// made without one, or that removed it, are.
+fn delete_default_vpc(moto: &Moto, credentials: (&str, &str)) {
+    let left = moto.boto(
+        REGION,
+        credentials,
+        "vpc = ec2.describe_vpcs(Filters=[{'Name': 'is-default', 'Values': ['true']}])['Vpcs'][0]['VpcId']\n\
+         for s in ec2.describe_subnets(Filters=[{'Name': 'vpc-id', 'Values': [vpc]}])['Subnets']:\n\
+         \x20   ec2.delete_subnet(SubnetId=s['SubnetId'])\n\
+         for g in ec2.describe_internet_gateways(Filters=[{'Name': 'attachment.vpc-id', 'Values': [vpc]}])['InternetGateways']:\n\
+         \x20   ec2.detach_internet_gateway(InternetGatewayId=g['InternetGatewayId'], VpcId=vpc)\n\
+         \x20   ec2.delete_internet_gateway(InternetGatewayId=g['InternetGatewayId'])\n\
+         ec2.delete_vpc(VpcId=vpc)\n\
+         print(json.dumps(len(ec2.describe_vpcs(Filters=[{'Name': 'is-default', 'Values': ['true']}])['Vpcs'])))\n",
+    );
+    assert_eq!(left, serde_json::json!(0), "the default VPC is gone");
+}
+
+/// What boto3 sees of the VPCs, subnets and internet gateways oss made (tagged
+/// `oss:address`), and of the balancers' VPCs.
+fn networks(moto: &Moto, credentials: (&str, &str)) -> Value {
+    moto.boto(
+        REGION,
+        credentials,
+        &format!(
+            "elb = session.client('elbv2', endpoint_url={url:?})\n\
+             mine = [{{'Name': 'tag-key', 'Values': ['oss:address']}}]\n\
+             tags = lambda o: {{t['Key']: t['Value'] for t in o.get('Tags', [])}}\n\
+             vpcs = [{{'id': v['VpcId'], 'cidr': v['CidrBlock'], 'tags': tags(v)}} for v in ec2.describe_vpcs(Filters=mine)['Vpcs']]\n\
+             subnets = sorted([{{'id': s['SubnetId'], 'vpc': s['VpcId'], 'zone': s['AvailabilityZone'], 'cidr': s['CidrBlock']}} for s in ec2.describe_subnets(Filters=mine)['Subnets']], key=lambda s: s['zone'])\n\
+             gateways = [{{'id': g['InternetGatewayId'], 'vpcs': [a['VpcId'] for a in g.get('Attachments', [])]}} for g in ec2.describe_internet_gateways(Filters=mine)['InternetGateways']]\n\
+             routes = [r.get('GatewayId') for v in vpcs for t in ec2.describe_route_tables(Filters=[{{'Name': 'vpc-id', 'Values': [v['id']]}}])['RouteTables'] for r in t['Routes'] if r.get('DestinationCidrBlock') == '0.0.0.0/0']\n\
+             lbs = [b['VpcId'] for b in elb.describe_load_balancers()['LoadBalancers']]\n\
+             print(json.dumps({{'vpcs': vpcs, 'subnets': subnets, 'gateways': gateways, 'routes': routes, 'lbs': lbs}}))\n",
+            url = moto.url()
+        ),
+    )
+}
+
+/// The example with no nodes (EC2 instances need a default VPC) and no dns block: the
+/// balancer and its network alone.
+fn balancer_only(endpoint: &str) -> Value {
+    let mut strategy = fleet(endpoint, 0);
+    strategy.as_object_mut().unwrap().remove("dns");
+    strategy
+}
+
+#[test]
+fn without_a_default_vpc_oss_makes_a_network_for_the_balancer_adopts_it_after_a_kill_and_deletes_it()
+ {
+    use std::os::unix::process::ExitStatusExt;
+    let moto = Moto::start();
+    let credentials = ("AKIDOSSTEST", "oss-test-secret");
+    delete_default_vpc(&moto, credentials);
+    let proxy = FaultProxy::start(moto.port);
+    let p = common::Project::with_strategy(&balancer_only(&proxy.url()));
+    let (code, out, err) = oss(&p, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("network.aws-elb"),
+        "the plan shows the network: {out}"
+    );
+
+    // Killed while its first subnet is made: the VPC and its gateway exist, and the state
+    // does not know them.
+    proxy.hold(Some("CreateSubnet"));
+    let mut child = command(&p)
+        .args(["apply", "--auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let held = common::wait_until(std::time::Duration::from_secs(120), || {
+        proxy.calls("CreateSubnet") >= 1
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let status = child.wait().unwrap();
+    proxy.hold(None);
+    assert!(held, "the apply never made a subnet: {}", proxy.summary());
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    let partial = networks(&moto, credentials);
+    assert_eq!(partial["vpcs"].as_array().unwrap().len(), 1, "{partial}");
+    let journal = std::fs::read_to_string(p.path("state/elb.journal")).unwrap_or_default();
+    assert!(
+        !journal.contains("network.aws-elb"),
+        "killed too late: {journal}"
+    );
+
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(p.path("state/elb.lock")).unwrap()).unwrap();
+    ok(&p, &["force-unlock", lock["id"].as_str().unwrap()]);
+    ok(&p, &["apply", "--auto-approve"]);
+    let made = networks(&moto, credentials);
+    // The VPC the killed apply made is adopted by its tags, not made twice.
+    assert_eq!(made["vpcs"].as_array().unwrap().len(), 1, "{made}");
+    let vpc = &made["vpcs"][0];
+    assert_eq!(vpc["id"], partial["vpcs"][0]["id"], "{made}");
+    assert_eq!(vpc["cidr"], "10.0.0.0/16");
+    assert_eq!(vpc["tags"]["oss:address"], "network.aws-elb", "{made}");
+    let lineage = p.state("elb")["lineage"].as_str().unwrap().to_string();
+    assert_eq!(vpc["tags"]["oss:lineage"], lineage.as_str(), "{made}");
+    let subnets = made["subnets"].as_array().unwrap();
+    assert_eq!(subnets.len(), 2, "{made}");
+    assert_ne!(subnets[0]["zone"], subnets[1]["zone"], "two zones: {made}");
+    assert!(subnets.iter().all(|s| s["vpc"] == vpc["id"]), "{made}");
+    let gateways = made["gateways"].as_array().unwrap();
+    assert_eq!(gateways.len(), 1, "{made}");
+    assert_eq!(
+        gateways[0]["vpcs"],
+        serde_json::json!([vpc["id"]]),
+        "{made}"
+    );
+    assert_eq!(
+        made["routes"],
+        serde_json::json!([gateways[0]["id"]]),
+        "{made}"
+    );
+    assert_eq!(
+        made["lbs"],
+        serde_json::json!([vpc["id"]]),
+        "the balancer is in it"
+    );
+    // State records the network, the balancer after it.
+    let state = p.state("elb");
+    let network = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "network.aws-elb")
+        .unwrap_or_else(|| panic!("{state}"))
+        .clone();
+    assert_eq!(network["provider_id"], vpc["id"]);
+    assert_eq!(network["observed"]["owned"], true);
+    let (code, out, err) = oss(&p, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("No changes."), "{out}");
+
+    ok(&p, &["destroy", "--auto-approve"]);
+    let gone = networks(&moto, credentials);
+    assert_eq!(gone["vpcs"], serde_json::json!([]), "{gone}");
+    assert_eq!(gone["subnets"], serde_json::json!([]), "{gone}");
+    assert_eq!(gone["gateways"], serde_json::json!([]), "{gone}");
+    assert_eq!(gone["lbs"], serde_json::json!([]), "{gone}");
 }
 
 #[test]

@@ -5,7 +5,12 @@
 //! (`${node.web[0].address}, ${node.web[1].address}`) rendered once the nodes exist, and the
 //! balancer depends on every member (an `aws` balancer also reads their instance ids, `ids`,
 //! since ELBv2 registers targets by id): a node replaced, added or removed changes `members`,
-//! which a balancer changes in place. Pure: no I/O.
+//! which a balancer changes in place.
+//!
+//! An `aws` balancer also depends on its provider's network (`network.aws-elb`, one per
+//! provider, so per region): the region's default VPC when it has one, else a VPC oss makes
+//! (see `lb::aws::network`). Which of the two is found at apply time; the plan shows the
+//! network with the shape oss would make. Pure: no I/O.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,9 +23,42 @@ use crate::strategy::lb::Balancer;
 /// The location every balancer is placed in: its provider decides where it runs.
 pub const LOCATION: &str = "default";
 
-/// The balancer resources of `balancers`, given each group's node count.
+/// The address range of a VPC oss makes for its load balancers, and of its two subnets.
+pub const VPC_CIDR: &str = "10.0.0.0/16";
+pub const SUBNET_CIDRS: [&str; 2] = ["10.0.0.0/24", "10.0.1.0/24"];
+
+/// The balancer resources of `balancers`, given each group's node count, and the networks
+/// of the providers that need one.
 pub fn balancers(balancers: &[Balancer], nodes: &HashMap<&str, usize>) -> Vec<Desired> {
-    balancers
+    let mut networks: Vec<Desired> = Vec::new();
+    for balancer in balancers {
+        let option = &balancer.provider;
+        if option.kind != crate::lb::aws::KIND
+            || networks.iter().any(|n| n.placement.provider == option.name)
+        {
+            continue;
+        }
+        let internal = option.settings.get("internal") == Some(&json!(true));
+        let mut attributes = Attributes::new();
+        attributes.insert(
+            "vpc".into(),
+            json!("the region's default VPC, else a new one"),
+        );
+        attributes.insert("cidr".into(), json!(VPC_CIDR));
+        attributes.insert("subnets".into(), json!(SUBNET_CIDRS));
+        attributes.insert("internet_gateway".into(), json!(!internal));
+        networks.push(Desired {
+            address: Address::network(&option.name),
+            kind: Kind::Network,
+            placement: placement(&option.name),
+            fallbacks: Default::default(),
+            attributes,
+            depends_on: Vec::new(),
+            templates: Default::default(),
+            unknown: Default::default(),
+        });
+    }
+    let made = balancers
         .iter()
         .map(|balancer| {
             let group = balancer.members.as_str();
@@ -56,25 +94,35 @@ pub fn balancers(balancers: &[Balancer], nodes: &HashMap<&str, usize>) -> Vec<De
                     }
                 }
             }
+            let mut depends_on = members;
+            if balancer.provider.kind == crate::lb::aws::KIND {
+                depends_on.push(Address::network(&balancer.provider.name));
+            }
             Desired {
                 address: Address::balancer(&balancer.name),
                 kind: Kind::Balancer,
-                placement: Placement {
-                    provider: balancer.provider.name.clone(),
-                    location: LOCATION.into(),
-                    size: String::new(),
-                    image: String::new(),
-                    hourly_price: None,
-                    currency: None,
-                },
+                placement: placement(&balancer.provider.name),
                 fallbacks: Default::default(),
                 attributes,
-                depends_on: members,
+                depends_on,
                 templates: Arc::new(templates),
                 unknown: Default::default(),
             }
         })
-        .collect()
+        .collect::<Vec<_>>();
+    networks.extend(made);
+    networks
+}
+
+fn placement(provider: &str) -> Placement {
+    Placement {
+        provider: provider.to_string(),
+        location: LOCATION.into(),
+        size: String::new(),
+        image: String::new(),
+        hourly_price: None,
+        currency: None,
+    }
 }
 
 #[cfg(test)]
@@ -142,11 +190,20 @@ mod tests {
             std::slice::from_ref(&balancer),
             &HashMap::from([("web", 2)]),
         );
+        // Its provider's network first, then the balancer, which depends on it.
+        assert_eq!(made[0].address, Address::network(crate::lb::aws::KIND));
+        assert_eq!(made[0].kind, Kind::Network);
+        assert_eq!(made[0].attributes["internet_gateway"], true);
         assert_eq!(
-            made[0].templates["ids"],
+            made[1].templates["ids"],
             "${node.web[0].id}, ${node.web[1].id}"
         );
+        assert_eq!(
+            made[1].depends_on.last(),
+            Some(&Address::network(crate::lb::aws::KIND))
+        );
         let empty = balancers(&[balancer], &HashMap::from([("web", 0)]));
-        assert_eq!(empty[0].attributes["ids"], "");
+        assert_eq!(empty.len(), 2, "{empty:?}");
+        assert_eq!(empty[1].attributes["ids"], "");
     }
 }

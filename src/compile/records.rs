@@ -6,8 +6,12 @@
 //! rendered when the node exists, and every record depends on the nodes it points at: it is
 //! written after them, and rewritten in place when one is replaced.
 //!
-//! A load balancer gets a name too, `NAME.ZONE` at its listen address: a balancer named like
-//! a group takes that group's round-robin name (`web.ZONE` then goes through the balancer).
+//! A load balancer gets a name too, `NAME.ZONE`: a balancer named like a group takes that
+//! group's round-robin name (`web.ZONE` then goes through the balancer). The name holds the
+//! balancer's listen address where that is known before it exists (`haproxy`); on Route53 an
+//! `aws` balancer's name is an alias `A` record to the balancer (its DNS name and that name's
+//! hosted zone, `${lb.web.address}` and `${lb.web.zone_id}`, known once it exists), as
+//! Route53 and Terraform users point names at an ELB: no CNAME, no copied addresses.
 //! Pure: no I/O.
 
 use std::collections::HashMap;
@@ -15,9 +19,13 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::dns::record::ALIAS;
 use crate::resource::{Address, Attributes, Desired, Kind, Placement};
 use crate::strategy::dns::Dns;
 use crate::strategy::lb::Balancer;
+
+/// The DNS provider kind that has alias records.
+const ROUTE53: &str = "route53";
 
 /// The record resources of `dns`, given each group's node count and the load balancers.
 pub fn records(dns: &Dns, nodes: &HashMap<&str, usize>, balancers: &[Balancer]) -> Vec<Desired> {
@@ -87,6 +95,28 @@ pub fn records(dns: &Dns, nodes: &HashMap<&str, usize>, balancers: &[Balancer]) 
     }
     for balancer in balancers {
         let option = &balancer.provider;
+        if option.kind == crate::lb::aws::KIND && dns.provider.kind == ROUTE53 {
+            let lb = Address::balancer(&balancer.name);
+            let mut alias = record(
+                Address::record(&balancer.name),
+                format!("{}.{zone}", balancer.name),
+                "A",
+                String::new(),
+                false,
+                vec![lb.clone()],
+            );
+            alias.attributes.remove("values");
+            alias
+                .attributes
+                .insert("evaluate_target_health".into(), json!(true));
+            let target = json!({
+                "name": format!("${{{lb}.address}}"),
+                "zone_id": format!("${{{lb}.zone_id}}"),
+            });
+            alias.templates = Arc::new(Attributes::from_iter([(ALIAS.to_string(), target)]));
+            records.push(alias);
+            continue;
+        }
         let Some(address) = crate::lb::listen_address(&option.kind, &option.settings) else {
             continue;
         };
@@ -179,5 +209,55 @@ mod tests {
         assert!(records.iter().all(|r| r.kind == Kind::Record
             && r.placement.provider == "rfc2136"
             && r.attributes["ttl"] == 30));
+    }
+
+    #[test]
+    fn an_aws_balancer_on_route53_gets_an_alias_to_it_and_takes_its_groups_name() {
+        let mut dns = dns();
+        dns.provider.kind = ROUTE53.into();
+        let aws = crate::strategy::ProviderOption {
+            kind: crate::lb::aws::KIND.into(),
+            name: crate::lb::aws::KIND.into(),
+            settings: Default::default(),
+            written: Default::default(),
+        };
+        let balancer = Balancer {
+            name: "web".into(),
+            members: "web".into(),
+            listeners: Vec::new(),
+            health: crate::health::RawCheck::default().check().unwrap(),
+            provider: aws,
+        };
+        let nodes = HashMap::from([("web", 2)]);
+        let records = records(&dns, &nodes, std::slice::from_ref(&balancer));
+        let web: Vec<&Desired> = records
+            .iter()
+            .filter(|r| r.attributes["name"] == "web.oss.test.")
+            .collect();
+        assert_eq!(
+            web.len(),
+            1,
+            "one name, the alias: no round-robin beside it"
+        );
+        let alias = web[0];
+        assert_eq!(alias.address, Address::record("web"));
+        assert_eq!(alias.attributes["type"], "A");
+        assert!(
+            !alias.attributes.contains_key("values"),
+            "an alias has no values"
+        );
+        assert_eq!(alias.attributes["evaluate_target_health"], true);
+        assert_eq!(
+            alias.templates[ALIAS],
+            json!({"name": "${lb.web.address}", "zone_id": "${lb.web.zone_id}"})
+        );
+        assert_eq!(alias.depends_on, [Address::balancer("web")]);
+        // On a DNS server without aliases an aws balancer has no name of its own.
+        let plain = super::records(&super::tests::dns(), &nodes, &[balancer]);
+        assert!(
+            plain
+                .iter()
+                .all(|r| r.attributes["name"] != "web.oss.test.")
+        );
     }
 }

@@ -158,6 +158,14 @@ fn check(
     list_fits: bool,
     problems: &mut Vec<Problem>,
 ) -> bool {
+    if reference.selector == Selector::Balancer {
+        problems.push(strategy.problem(
+            pointer,
+            format!("${{{reference}}} refers to a load balancer; a strategy's strings may refer only to nodes."),
+            Some("refer to a node, e.g. ${node.web[0].address}; a load balancer's DNS name is published by the dns block".into()),
+        ));
+        return false;
+    }
     let Some(&count) = nodes.get(reference.group.as_str()) else {
         problems.push(unknown_group(strategy, pointer, &reference.group, nodes));
         return false;

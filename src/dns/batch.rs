@@ -117,6 +117,7 @@ mod tests {
                 rtype: Rtype::A,
                 ttl: 60,
                 values: vec!["127.0.0.2".into()],
+                alias: None,
             }],
             remove: Vec::new(),
         }

@@ -55,23 +55,24 @@ impl RecordDriver {
         let names: Vec<String> = records.iter().map(|(_, name)| name.clone()).collect();
         let found = self.zone.read(&names).await?;
         for ((address, name), sets) in records.iter().zip(found) {
-            let owner = match lineage {
-                Some(lineage) => record::owner_text(lineage, address),
-                None => String::new(),
+            let owners: Vec<String> = match lineage {
+                Some(lineage) => record::owner_texts(lineage, address).to_vec(),
+                None => Vec::new(),
             };
-            if let Some(refused) = refusal(name, &sets, &owner) {
+            if let Some(refused) = refusal(name, &sets, &owners) {
                 return Err(refused);
             }
         }
         Ok(())
     }
 
-    /// Writes `edit`; a failed guard is explained by what the name holds now.
-    async fn write(&self, edit: Edit, owner: &str) -> Result<(), DriverError> {
+    /// Writes `edit`; a failed guard is explained by what the name holds now (`owners`: the
+    /// ownership texts that are this record's).
+    async fn write(&self, edit: Edit, owners: &[String]) -> Result<(), DriverError> {
         match self.batcher().submit(edit.clone()).await {
             Err(e) if e.code.as_deref() == Some(super::PREREQUISITE) => {
                 let now = self.read_one(&edit.name).await?;
-                Err(refusal(&edit.name, &now, owner).unwrap_or_else(|| {
+                Err(refusal(&edit.name, &now, owners).unwrap_or_else(|| {
                     DriverError::retry(format!(
                         "{} changed while oss wrote it; trying again",
                         edit.name
@@ -93,11 +94,25 @@ impl RecordDriver {
     }
 }
 
-/// Why oss may not write `name`, holding `sets`, as `owner` (`None`: it may).
-fn refusal(name: &str, sets: &[RecordSet], owner: &str) -> Option<DriverError> {
+/// The ownership text at a name holding `sets` when it is exactly one of `owners`.
+fn our_text<'a>(sets: &'a [RecordSet], owners: &[String]) -> Option<&'a str> {
+    match sets
+        .iter()
+        .find(|s| s.rtype == Rtype::Txt)?
+        .values
+        .as_slice()
+    {
+        [text] if owners.contains(text) => Some(text),
+        _ => None,
+    }
+}
+
+/// Why oss may not write `name`, holding `sets`, as the owner of one of `owners` (`None`: it
+/// may).
+fn refusal(name: &str, sets: &[RecordSet], owners: &[String]) -> Option<DriverError> {
     let txt = sets.iter().find(|s| s.rtype == Rtype::Txt);
     match txt {
-        Some(txt) if txt.values == [owner] => None,
+        Some(_) if our_text(sets, owners).is_some() => None,
         Some(txt) => {
             let holder = match txt.values.iter().find(|v| record::is_oss_owner(v)) {
                 Some(other) => format!("another oss state or resource ({other})"),
@@ -111,14 +126,13 @@ fn refusal(name: &str, sets: &[RecordSet], owner: &str) -> Option<DriverError> {
             )))
         }
         None => {
-            let taken = sets
-                .iter()
-                .find(|s| s.rtype != Rtype::Txt && !s.values.is_empty())?;
+            let taken = sets.iter().find(|s| s.rtype != Rtype::Txt && s.holds())?;
+            let shown = shown_values(taken);
             Some(DriverError::fatal(format!(
                 "{name} is already taken: it has {} record{} ({}) that oss does not own; oss changes only the names it owns (free the name, or leave its group out of dns.groups)",
                 taken.rtype.as_str(),
-                if taken.values.len() == 1 { "" } else { "s" },
-                crate::echo::echo(&taken.values.join(", "))
+                if shown.len() == 1 { "" } else { "s" },
+                crate::echo::echo(&shown.join(", "))
             )))
         }
     }
@@ -130,7 +144,7 @@ fn observed(sets: &[RecordSet], written: &str, owner: &str) -> Attributes {
     let mut values: Vec<String> = sets
         .iter()
         .filter(|s| family.contains(&s.rtype))
-        .flat_map(|s| s.values.iter().cloned())
+        .flat_map(shown_values)
         .collect();
     values.sort();
     let ttl = sets
@@ -144,6 +158,14 @@ fn observed(sets: &[RecordSet], written: &str, owner: &str) -> Attributes {
     observed
 }
 
+/// A set's values as shown: its records' data, or its alias target.
+fn shown_values(set: &RecordSet) -> Vec<String> {
+    match &set.alias {
+        Some(alias) => vec![alias.text()],
+        None => set.values.clone(),
+    }
+}
+
 fn attribute<'a>(attributes: &'a Attributes, key: &str) -> &'a str {
     attributes.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -155,6 +177,7 @@ fn owner_set(name: &str, ttl: u32, owner: &str) -> RecordSet {
         rtype: Rtype::Txt,
         ttl,
         values: vec![owner.to_string()],
+        alias: None,
     }
 }
 
@@ -192,14 +215,12 @@ impl Driver for RecordDriver {
         };
         let mut refreshed = Refreshed::default();
         for (existing, sets) in known.iter().zip(found) {
-            let owner = record::owner_text(lineage, &existing.address);
-            let ours = sets
-                .iter()
-                .any(|s| s.rtype == Rtype::Txt && s.values == [owner.as_str()]);
+            let owners = record::owner_texts(lineage, &existing.address);
             let written = attribute(&existing.attributes, "type");
+            // The text found is what the next write's guard names (a legacy one included).
             refreshed.known.insert(
                 existing.address.clone(),
-                ours.then(|| observed(&sets, written, &owner)),
+                our_text(&sets, &owners).map(|found| observed(&sets, written, found)),
             );
         }
         Ok(refreshed)
@@ -208,7 +229,8 @@ impl Driver for RecordDriver {
     async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let name = attribute(&desired.attributes, "name").to_string();
-        let owner = record::owner_text(request.lineage, &desired.address);
+        let owners = record::owner_texts(request.lineage, &desired.address);
+        let owner = owners[0].clone();
         let (sets, ttl) = wanted(desired)?;
         let mut write = sets;
         write.push(owner_set(&name, ttl, &owner));
@@ -225,11 +247,14 @@ impl Driver for RecordDriver {
             Ok(()) => {}
             Err(e) if e.code.as_deref() == Some(super::PREREQUISITE) => {
                 let now = self.read_one(&name).await?;
-                if let Some(refused) = refusal(&name, &now, &owner) {
+                if let Some(refused) = refusal(&name, &now, &owners) {
                     return Err(refused);
                 }
-                edit.guard = Guard::Owner(owner.clone());
-                self.write(edit, &owner).await?;
+                edit.guard = match our_text(&now, &owners) {
+                    Some(found) => Guard::Owner(found.to_string()),
+                    None => Guard::Unclaimed,
+                };
+                self.write(edit, &owners).await?;
             }
             Err(e) => return Err(e),
         }
@@ -251,24 +276,26 @@ impl Driver for RecordDriver {
         desired: &Desired,
     ) -> Result<Existing, DriverError> {
         let name = attribute(&existing.attributes, "name").to_string();
-        let owner = attribute(&existing.observed, "owner").to_string();
-        if owner.is_empty() {
+        let found = attribute(&existing.observed, "owner").to_string();
+        if found.is_empty() {
             return Err(DriverError::fatal(format!(
                 "{} has no ownership record in state; run `oss plan` (refresh) first",
                 existing.address
             )));
         }
+        // A legacy ownership text is replaced by today's in the same change.
+        let owner = record::upgraded(&found);
         let (sets, ttl) = wanted(desired)?;
         let mut write = sets;
         write.push(owner_set(&name, ttl, &owner));
         self.write(
             Edit {
                 name: name.clone(),
-                guard: Guard::Owner(owner.clone()),
+                guard: Guard::Owner(found.clone()),
                 write: write.clone(),
                 remove: Vec::new(),
             },
-            &owner,
+            &[found, owner.clone()],
         )
         .await?;
         let written = attribute(&desired.attributes, "type");
@@ -282,26 +309,27 @@ impl Driver for RecordDriver {
 
     async fn delete(&self, existing: &Existing) -> Result<(), DriverError> {
         let name = attribute(&existing.attributes, "name").to_string();
-        let owner = attribute(&existing.observed, "owner").to_string();
-        let now = self.read_one(&name).await?;
-        let ours = now
-            .iter()
-            .any(|s| s.rtype == Rtype::Txt && s.values == [owner.as_str()]);
-        if owner.is_empty() || !ours {
-            // Gone already, or no longer ours: nothing of ours to remove.
+        let recorded = attribute(&existing.observed, "owner").to_string();
+        if recorded.is_empty() {
             return Ok(());
         }
+        let owners = [recorded.clone(), record::upgraded(&recorded)];
+        let now = self.read_one(&name).await?;
+        let Some(owner) = our_text(&now, &owners).map(str::to_string) else {
+            // Gone already, or no longer ours: nothing of ours to remove.
+            return Ok(());
+        };
         let mut remove: Vec<Rtype> =
             Rtype::family(attribute(&existing.attributes, "type")).to_vec();
         remove.push(Rtype::Txt);
         self.write(
             Edit {
                 name,
-                guard: Guard::Owner(owner.clone()),
+                guard: Guard::Owner(owner),
                 write: Vec::new(),
                 remove,
             },
-            &owner,
+            &owners,
         )
         .await
     }
@@ -317,25 +345,49 @@ mod tests {
             rtype,
             ttl: 60,
             values: values.iter().map(|v| v.to_string()).collect(),
+            alias: None,
         }
     }
 
     #[test]
     fn only_unclaimed_empty_names_and_our_own_may_be_written() {
-        let ours = "heritage=oss,oss/lineage=l,oss/address=dns.web";
-        assert!(refusal("web.oss.test.", &[], ours).is_none());
-        assert!(refusal("web.oss.test.", &[set(Rtype::Txt, &[ours])], ours).is_none());
-        let taken = refusal("web.oss.test.", &[set(Rtype::A, &["10.0.0.1"])], ours).unwrap();
+        let address = crate::resource::Address::record("web");
+        let owners = record::owner_texts("l", &address).to_vec();
+        let (ours, legacy) = (owners[0].as_str(), owners[1].as_str());
+        assert!(refusal("web.oss.test.", &[], &owners).is_none());
+        assert!(refusal("web.oss.test.", &[set(Rtype::Txt, &[ours])], &owners).is_none());
+        // A name written with the legacy text is still ours.
+        let old = [set(Rtype::Txt, &[legacy])];
+        assert!(refusal("web.oss.test.", &old, &owners).is_none());
+        assert_eq!(our_text(&old, &owners), Some(legacy));
+        let taken = refusal("web.oss.test.", &[set(Rtype::A, &["10.0.0.1"])], &owners).unwrap();
         assert!(
             taken.message.contains("web.oss.test. is already taken")
                 && taken.message.contains("A record (10.0.0.1)"),
             "{}",
             taken.message
         );
-        let other = "heritage=oss,oss/lineage=m,oss/address=dns.web";
-        let e = refusal("web.oss.test.", &[set(Rtype::Txt, &[other])], ours).unwrap();
+        let other = record::owner_text("m", &address);
+        let e = refusal("web.oss.test.", &[set(Rtype::Txt, &[&other])], &owners).unwrap();
         assert!(e.message.contains("another oss state"), "{}", e.message);
-        let spf = refusal("web.oss.test.", &[set(Rtype::Txt, &["v=spf1 -all"])], ours).unwrap();
+        let other_legacy = record::legacy_owner_text("m", &address);
+        let e = refusal(
+            "web.oss.test.",
+            &[set(Rtype::Txt, &[&other_legacy])],
+            &owners,
+        );
+        assert!(e.is_some(), "another state's legacy text is not ours");
+        let spf = refusal(
+            "web.oss.test.",
+            &[set(Rtype::Txt, &["v=spf1 -all"])],
+            &owners,
+        )
+        .unwrap();
         assert!(spf.message.contains("not oss's"), "{}", spf.message);
+        let both = [set(Rtype::Txt, &[ours, legacy])];
+        assert!(
+            refusal("web.oss.test.", &both, &owners).is_some(),
+            "exactly one text"
+        );
     }
 }

@@ -128,6 +128,7 @@ impl Zone for Rfc2136 {
                     rtype,
                     ttl: records[0].ttl,
                     values,
+                    alias: None,
                 });
             }
             found.push(sets);
@@ -181,6 +182,12 @@ impl Zone for Rfc2136 {
                 update.add_authority(all);
             }
             for set in &edit.write {
+                if set.alias.is_some() {
+                    return Err(DriverError::fatal(format!(
+                        "{} would be an alias record, which RFC 2136 DNS servers do not have (Route53 does)",
+                        edit.name
+                    )));
+                }
                 for value in &set.values {
                     let data = rdata(set.rtype, value)?;
                     update.add_authority(Record::from_rdata(name.clone(), set.ttl, data));

@@ -54,17 +54,20 @@ impl Change {
             .iter()
             .map(|v| wire_value(self.set.rtype, v).len())
             .sum();
-        (factor * self.set.values.len(), factor * chars)
+        // An alias holds no ResourceRecord; reckoned as one, to stay on the safe side.
+        let records = self
+            .set
+            .values
+            .len()
+            .max(usize::from(self.set.alias.is_some()));
+        (factor * records, factor * chars)
     }
 }
 
 /// The changes that carry out `edit` on a name holding `now`, or `None` when its guard does
 /// not hold.
 pub fn changes(edit: &Edit, now: &[RecordSet]) -> Option<Vec<Change>> {
-    let current = |rtype: Rtype| {
-        now.iter()
-            .find(|s| s.rtype == rtype && !s.values.is_empty())
-    };
+    let current = |rtype: Rtype| now.iter().find(|s| s.rtype == rtype && s.holds());
     let holds = match &edit.guard {
         Guard::Unclaimed => {
             current(Rtype::Txt).is_none() && edit.write.iter().all(|s| current(s.rtype).is_none())
@@ -76,12 +79,23 @@ pub fn changes(edit: &Edit, now: &[RecordSet]) -> Option<Vec<Change>> {
     }
     let mut changes = Vec::new();
     for set in &edit.write {
-        if !set.values.is_empty() {
+        if set.holds() {
+            let old = current(set.rtype);
+            // A set that turns into an alias, or back, is deleted and made again in the same
+            // (atomic) batch: an UPSERT does not change what kind of set it is.
+            let action = match old {
+                Some(old) if old.alias.is_some() != set.alias.is_some() => {
+                    changes.push(Change {
+                        action: Action::Delete,
+                        set: old.clone(),
+                    });
+                    Action::Create
+                }
+                Some(_) => Action::Upsert,
+                None => Action::Create,
+            };
             changes.push(Change {
-                action: match current(set.rtype) {
-                    Some(_) => Action::Upsert,
-                    None => Action::Create,
-                },
+                action,
                 set: RecordSet {
                     name: edit.name.clone(),
                     ..set.clone()
@@ -159,7 +173,7 @@ pub fn split(edits: &[Edit]) -> Vec<&[Edit]> {
             .iter()
             .map(Change::weight)
             .fold((0, 0), |a, w| (a.0 + w.0, a.1 + w.1));
-        let emptied = edit.write.iter().filter(|s| s.values.is_empty()).count() + edit.remove.len();
+        let emptied = edit.write.iter().filter(|s| !s.holds()).count() + edit.remove.len();
         (r + emptied, c + emptied * 255)
     };
     let mut runs = Vec::new();
@@ -241,12 +255,23 @@ pub fn body(changes: &[Change]) -> String {
     for change in changes {
         let set = &change.set;
         xml.push_str(&format!(
-            "<Change><Action>{}</Action><ResourceRecordSet><Name>{}</Name><Type>{}</Type><TTL>{}</TTL><ResourceRecords>",
+            "<Change><Action>{}</Action><ResourceRecordSet><Name>{}</Name><Type>{}</Type>",
             change.action.as_str(),
             escape(&set.name),
             set.rtype.as_str(),
-            set.ttl
         ));
+        if let Some(alias) = &set.alias {
+            // An alias has no TTL and no records of its own (Route53 API reference,
+            // ResourceRecordSet: AliasTarget).
+            xml.push_str(&format!(
+                "<AliasTarget><HostedZoneId>{}</HostedZoneId><DNSName>{}</DNSName><EvaluateTargetHealth>{}</EvaluateTargetHealth></AliasTarget></ResourceRecordSet></Change>",
+                escape(&alias.zone_id),
+                escape(&alias.dns_name),
+                alias.evaluate_target_health
+            ));
+            continue;
+        }
+        xml.push_str(&format!("<TTL>{}</TTL><ResourceRecords>", set.ttl));
         for value in &set.values {
             xml.push_str(&format!(
                 "<ResourceRecord><Value>{}</Value></ResourceRecord>",
@@ -277,6 +302,7 @@ mod tests {
             rtype,
             ttl,
             values: values.iter().map(|v| v.to_string()).collect(),
+            alias: None,
         }
     }
 
@@ -323,6 +349,49 @@ mod tests {
         };
         let gone = super::changes(&delete, &now).unwrap();
         assert!(gone.iter().all(|c| c.action == Action::Delete) && gone.len() == 2);
+    }
+
+    #[test]
+    fn an_alias_goes_as_its_target_and_replaces_an_address_set_in_one_batch() {
+        let alias = RecordSet {
+            alias: Some(crate::dns::record::Alias {
+                zone_id: "Z1GM3OXH4ZPM65".into(),
+                dns_name: "web-1.elb.example.".into(),
+                evaluate_target_health: true,
+            }),
+            ..set(Rtype::A, 60, &[])
+        };
+        let edit = Edit {
+            name: "web.oss.test.".into(),
+            guard: Guard::Owner(OURS.into()),
+            write: vec![alias.clone(), set(Rtype::Txt, 60, &[OURS])],
+            remove: Vec::new(),
+        };
+        let before = [
+            set(Rtype::A, 60, &["10.0.0.1"]),
+            set(Rtype::Txt, 60, &[OURS]),
+        ];
+        let made = changes(&edit, &before).unwrap();
+        let actions: Vec<Action> = made.iter().map(|c| c.action).collect();
+        assert_eq!(actions, [Action::Delete, Action::Create, Action::Upsert]);
+        let xml = body(&made[1..2]);
+        assert!(
+            xml.contains("<Type>A</Type><AliasTarget><HostedZoneId>Z1GM3OXH4ZPM65</HostedZoneId><DNSName>web-1.elb.example.</DNSName><EvaluateTargetHealth>true</EvaluateTargetHealth></AliasTarget>")
+                && !xml.contains("<TTL>"),
+            "{xml}"
+        );
+        // Held already: an UPSERT, and a delete names it exactly.
+        let now = [alias.clone(), set(Rtype::Txt, 60, &[OURS])];
+        let again = changes(&edit, &now).unwrap();
+        assert_eq!(again[0].action, Action::Upsert);
+        let gone = Edit {
+            write: Vec::new(),
+            remove: vec![Rtype::A, Rtype::Aaaa, Rtype::Txt],
+            ..edit
+        };
+        let deleted = changes(&gone, &now).unwrap();
+        assert_eq!(deleted[0].set, alias);
+        assert_eq!(deleted[0].weight(), (1, 0));
     }
 
     #[test]

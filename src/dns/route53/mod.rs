@@ -19,7 +19,7 @@ use tokio::sync::OnceCell;
 pub use settings::{SECRET_SETTINGS, check};
 
 use super::Zone;
-use super::record::{Edit, RecordSet, Rtype};
+use super::record::{Alias, Edit, RecordSet, Rtype, alias_name};
 use crate::backoff::Policy;
 use crate::driver::DriverError;
 use crate::net::aws::credentials;
@@ -342,8 +342,7 @@ fn normal_name(text: &str) -> String {
     name
 }
 
-/// A `<ResourceRecordSet>` of a type oss reads; an alias record reads as one value naming
-/// its target, so a name holding one is taken.
+/// A `<ResourceRecordSet>` of a type oss reads, an alias with its target.
 fn record_set(element: &Element) -> Option<RecordSet> {
     let rtype = match element.text_at(&["Type"])? {
         "A" => Rtype::A,
@@ -363,11 +362,17 @@ fn record_set(element: &Element) -> Option<RecordSet> {
             _ => v.to_string(),
         })
         .collect();
-    if let Some(target) = element.text_at(&["AliasTarget", "DNSName"]) {
-        values.push(format!("alias to {target}"));
-    }
+    let alias = element.child("AliasTarget").map(|target| Alias {
+        zone_id: target
+            .text_at(&["HostedZoneId"])
+            .unwrap_or_default()
+            .to_string(),
+        dns_name: alias_name(target.text_at(&["DNSName"]).unwrap_or_default()),
+        evaluate_target_health: target.text_at(&["EvaluateTargetHealth"]) == Some("true"),
+    });
     values.sort();
     Some(RecordSet {
+        alias,
         name: normal_name(element.text_at(&["Name"])?),
         rtype,
         ttl: element

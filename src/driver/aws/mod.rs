@@ -618,7 +618,7 @@ impl Driver for AwsDriver {
             Kind::Key => self.create_key(&request).await,
             Kind::Firewall => self.create_firewall(&request).await,
             Kind::Record => Err(crate::driver::no_records("aws")),
-            Kind::Balancer => Err(crate::driver::no_balancers("aws")),
+            Kind::Balancer | Kind::Network => Err(crate::driver::no_balancers("aws")),
         }
     }
 
@@ -686,7 +686,7 @@ impl Driver for AwsDriver {
             }
             Kind::Key => {}
             Kind::Record => return Err(crate::driver::no_records("aws")),
-            Kind::Balancer => return Err(crate::driver::no_balancers("aws")),
+            Kind::Balancer | Kind::Network => return Err(crate::driver::no_balancers("aws")),
         }
         Ok(Existing {
             attributes: desired.attributes.clone(),
@@ -719,7 +719,7 @@ impl Driver for AwsDriver {
                 Err(e) => Err(e),
             },
             Kind::Record => Err(crate::driver::no_records("aws")),
-            Kind::Balancer => Err(crate::driver::no_balancers("aws")),
+            Kind::Balancer | Kind::Network => Err(crate::driver::no_balancers("aws")),
         }
     }
 

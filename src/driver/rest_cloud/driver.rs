@@ -258,7 +258,7 @@ impl<C: RestCloud + 'static> Driver for RestDriver<C> {
             Kind::Key => self.cloud.create_key(&request).await,
             Kind::Firewall => self.cloud.create_firewall(&request).await,
             Kind::Record => Err(crate::driver::no_records(C::PROVIDER)),
-            Kind::Balancer => Err(crate::driver::no_balancers(C::PROVIDER)),
+            Kind::Balancer | Kind::Network => Err(crate::driver::no_balancers(C::PROVIDER)),
         }
     }
 
@@ -287,7 +287,7 @@ impl<C: RestCloud + 'static> Driver for RestDriver<C> {
                 self.cloud.api().delete(&path).await
             }
             Kind::Record => Err(crate::driver::no_records(C::PROVIDER)),
-            Kind::Balancer => Err(crate::driver::no_balancers(C::PROVIDER)),
+            Kind::Balancer | Kind::Network => Err(crate::driver::no_balancers(C::PROVIDER)),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! balancers, HTTP target groups with the shared health check translated to ELBv2's fields
 //! (and refused, field by field, where ELBv2 cannot do what the check asks), listeners,
 //! targets by instance id, and deletes that treat "already gone" as done. The VPC and its two
-//! subnets in two zones come from EC2 (the default VPC's subnets).
+//! subnets in two zones come from EC2 (`super::network`).
 //!
 //! Knows no oss resource: names, tags and ids come from the caller. Never prints.
 
@@ -126,7 +126,8 @@ fn members<'a>(root: &'a Element, path: &[&str]) -> Vec<&'a Element> {
         .unwrap_or_default()
 }
 
-fn text(element: &Element, name: &str) -> Option<String> {
+/// The text of `element`'s child `name`.
+pub(super) fn text(element: &Element, name: &str) -> Option<String> {
     element.text_at(&[name]).map(String::from)
 }
 
@@ -156,6 +157,9 @@ fn is_gone(error: &DriverError) -> bool {
 pub struct LoadBalancer {
     pub arn: String,
     pub dns_name: String,
+    /// The hosted zone of `dns_name` (`CanonicalHostedZoneId`): what a Route53 alias record
+    /// to the balancer names beside its DNS name.
+    pub zone_id: String,
     pub scheme: String,
     pub vpc: String,
 }
@@ -163,8 +167,9 @@ pub struct LoadBalancer {
 /// The ELBv2 and EC2 APIs of one provider in one region.
 pub struct Elbv2 {
     elb: Api,
-    ec2: Api,
-    region: String,
+    /// EC2, for the network (`super::network`).
+    pub(super) ec2: Api,
+    pub(super) region: String,
 }
 
 impl Elbv2 {
@@ -197,52 +202,6 @@ impl Elbv2 {
         self.elb
             .call(&self.region, action, &params, Repeat::Safe)
             .await
-    }
-
-    /// The default VPC and one subnet in each of its first two zones (by zone name), as an
-    /// application load balancer needs.
-    pub async fn network(&self) -> Result<(String, [String; 2]), DriverError> {
-        let vpcs = self
-            .ec2
-            .call(
-                &self.region,
-                "DescribeVpcs",
-                &Params::new().filter(1, "isDefault", &["true"]),
-                Repeat::Safe,
-            )
-            .await?;
-        let vpc = vpcs
-            .items("vpcSet")
-            .find_map(|v| text(v, "vpcId"))
-            .ok_or_else(|| {
-                DriverError::fatal(format!(
-                    "Region {} has no default VPC for the load balancer.",
-                    self.region
-                ))
-            })?;
-        let subnets = self
-            .ec2
-            .call(
-                &self.region,
-                "DescribeSubnets",
-                &Params::new().filter(1, "vpc-id", std::slice::from_ref(&vpc)),
-                Repeat::Safe,
-            )
-            .await?;
-        let mut by_zone: Vec<(String, String)> = subnets
-            .items("subnetSet")
-            .filter_map(|s| Some((text(s, "availabilityZone")?, text(s, "subnetId")?)))
-            .collect();
-        by_zone.sort();
-        by_zone.dedup_by(|a, b| a.0 == b.0);
-        match &by_zone[..] {
-            [a, b, ..] => Ok((vpc, [a.1.clone(), b.1.clone()])),
-            _ => Err(DriverError::fatal(format!(
-                "VPC {vpc} in {} has subnets in {} zone(s); an application load balancer needs two zones.",
-                self.region,
-                by_zone.len()
-            ))),
-        }
     }
 
     /// The load balancer named `name`, if there is one.
@@ -515,6 +474,7 @@ fn load_balancers(root: &Element) -> Vec<LoadBalancer> {
             Some(LoadBalancer {
                 arn: text(b, "LoadBalancerArn")?,
                 dns_name: text(b, "DNSName").unwrap_or_default(),
+                zone_id: text(b, "CanonicalHostedZoneId").unwrap_or_default(),
                 scheme: text(b, "Scheme").unwrap_or_default(),
                 vpc: text(b, "VpcId").unwrap_or_default(),
             })
@@ -591,6 +551,7 @@ mod tests {
         let root = Element::parse(
             "<CreateLoadBalancerResponse><CreateLoadBalancerResult><LoadBalancers><member>\
              <LoadBalancerArn>arn:lb/1</LoadBalancerArn><DNSName>web-1.elb</DNSName>\
+             <CanonicalHostedZoneId>Z1GM3OXH4ZPM65</CanonicalHostedZoneId>\
              <Scheme>internal</Scheme><VpcId>vpc-1</VpcId></member></LoadBalancers>\
              </CreateLoadBalancerResult></CreateLoadBalancerResponse>",
         )
@@ -600,6 +561,7 @@ mod tests {
             [LoadBalancer {
                 arn: "arn:lb/1".into(),
                 dns_name: "web-1.elb".into(),
+                zone_id: "Z1GM3OXH4ZPM65".into(),
                 scheme: "internal".into(),
                 vpc: "vpc-1".into(),
             }]

@@ -1,5 +1,8 @@
 //! The `aws` load-balancer provider (docs/lb.md, "aws"): each balancer is an ELBv2
-//! application load balancer in the region's default VPC (two subnets in two zones), one HTTP
+//! application load balancer in its provider's network (`network.PROVIDER`, a resource of its
+//! own: the region's default VPC with two subnets in two zones, or, where the region has no
+//! default VPC, a VPC with an internet gateway and two subnets that oss makes, `network.rs`),
+//! one HTTP
 //! target group of the members' instances with the shared health check, and one HTTP
 //! listener per `listeners` entry forwarding to it (`elbv2.rs` the calls, `settings.rs`).
 //! Membership follows the group in place: targets are registered and deregistered by instance
@@ -11,6 +14,7 @@
 //! This driver never reads or writes the state file and never prints.
 
 pub mod elbv2;
+pub mod network;
 mod settings;
 
 pub use settings::SECRET_SETTINGS;
@@ -183,6 +187,7 @@ impl AwsLbDriver {
     fn observed(&self, lb: &elbv2::LoadBalancer, group: &str, spec: &Spec) -> Attributes {
         let mut observed = Attributes::new();
         observed.insert("addr".into(), json!(lb.dns_name));
+        observed.insert("zone_id".into(), json!(lb.zone_id));
         observed.insert("target_group".into(), json!(group));
         observed.insert("vpc".into(), json!(lb.vpc));
         let ports: Vec<u16> = spec.listeners.iter().map(|l| l.port).collect();
@@ -218,6 +223,68 @@ pub fn elb_name(name: &str, lineage: &str, address: &Address) -> String {
     format!("{}-{}", head.trim_end_matches('-'), &digest[..8])
 }
 
+/// The network state recorded (`None`: not a network's observations).
+fn network_of(existing: &Existing) -> Option<network::Network> {
+    let observed = &existing.observed;
+    let text = |key: &str| observed.get(key).and_then(Value::as_str).map(String::from);
+    let subnets: Vec<String> = serde_json::from_value(observed.get("subnet_ids")?.clone()).ok()?;
+    Some(network::Network {
+        vpc: text("vpc")?,
+        subnets: [subnets.first()?.clone(), subnets.get(1)?.clone()],
+        owned: observed
+            .get("owned")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        gateway: text("gateway"),
+    })
+}
+
+impl AwsLbDriver {
+    /// The network of `request` (see [`network`]): found, or made of the shape its
+    /// attributes say, tagged with its address and the lineage.
+    async fn create_network(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
+        let desired = request.desired;
+        let attribute = |key: &str| desired.attributes.get(key);
+        let cidr = attribute("cidr")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let subnets: Vec<String> = attribute("subnets")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        let [first, second] = subnets.as_slice() else {
+            return Err(DriverError::fatal(format!(
+                "{}: attribute `subnets` must name two address ranges.",
+                desired.address
+            )));
+        };
+        let shape = network::Shape {
+            cidr,
+            subnets: [first.as_str(), second.as_str()],
+            internet_gateway: attribute("internet_gateway").and_then(Value::as_bool) == Some(true),
+        };
+        let made = self
+            .api
+            .make_network(&shape, &tags(request.lineage, &desired.address))
+            .await?;
+        let mut observed = Attributes::new();
+        observed.insert("vpc".into(), json!(made.vpc));
+        observed.insert("subnet_ids".into(), json!(made.subnets));
+        observed.insert("owned".into(), json!(made.owned));
+        if let Some(gateway) = &made.gateway {
+            observed.insert("gateway".into(), json!(gateway));
+        }
+        Ok(Existing {
+            address: desired.address.clone(),
+            kind: Kind::Network,
+            placement: request.placement.clone(),
+            provider_id: made.vpc.clone(),
+            attributes: desired.attributes.clone(),
+            observed,
+            dependencies: desired.depends_on.clone(),
+        })
+    }
+}
+
 fn tags(lineage: &str, address: &Address) -> Vec<(String, String)> {
     vec![
         (TAG_ADDRESS.to_string(), address.to_string()),
@@ -241,7 +308,7 @@ impl Driver for AwsLbDriver {
     }
 
     fn supports(&self, kind: Kind) -> bool {
-        kind == Kind::Balancer
+        matches!(kind, Kind::Balancer | Kind::Network)
     }
 
     async fn catalog(&self) -> Result<Catalog, DriverError> {
@@ -251,6 +318,22 @@ impl Driver for AwsLbDriver {
     async fn refresh(&self, lineage: &str, known: &[Existing]) -> Result<Refreshed, DriverError> {
         let mut refreshed = Refreshed::default();
         for existing in known {
+            if existing.kind == Kind::Network {
+                let alive = match network_of(existing) {
+                    Some(network) if network.owned => self.api.vpc_exists(&network.vpc).await?,
+                    Some(network) => self
+                        .api
+                        .default_network()
+                        .await?
+                        .is_some_and(|now| now.vpc == network.vpc),
+                    None => false,
+                };
+                refreshed.known.insert(
+                    existing.address.clone(),
+                    alive.then(|| existing.observed.clone()),
+                );
+                continue;
+            }
             let spec = Spec::parse(&existing.address, &existing.attributes).ok();
             let name = elb_name(
                 spec.as_ref().map(|s| s.name.as_str()).unwrap_or_default(),
@@ -261,6 +344,7 @@ impl Driver for AwsLbDriver {
                 Some(lb) if lb.arn == existing.provider_id => {
                     let mut observed = existing.observed.clone();
                     observed.insert("addr".into(), json!(lb.dns_name));
+                    observed.insert("zone_id".into(), json!(lb.zone_id));
                     Some(observed)
                 }
                 _ => None,
@@ -272,6 +356,9 @@ impl Driver for AwsLbDriver {
 
     async fn create(&self, request: CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
+        if desired.kind == Kind::Network {
+            return self.create_network(&request).await;
+        }
         let spec = Spec::parse(&desired.address, &desired.attributes)?;
         let name = elb_name(&spec.name, request.lineage, &desired.address);
         let tags = tags(request.lineage, &desired.address);
@@ -285,7 +372,12 @@ impl Driver for AwsLbDriver {
                 (lb, false)
             }
             None => {
-                let (_, subnets) = self.api.network().await?;
+                let network = Address::network(&self.name);
+                let subnets = self
+                    .api
+                    .network_of(&self::tags(request.lineage, &network))
+                    .await?
+                    .subnets;
                 let lb = self
                     .api
                     .create_load_balancer(&name, self.internal, &subnets, &tags)
@@ -312,6 +404,13 @@ impl Driver for AwsLbDriver {
         existing: &Existing,
         desired: &Desired,
     ) -> Result<Existing, DriverError> {
+        if desired.kind == Kind::Network {
+            // Nothing of a network changes in place (the plan replaces it instead).
+            return Ok(Existing {
+                attributes: desired.attributes.clone(),
+                ..existing.clone()
+            });
+        }
         let spec = Spec::parse(&desired.address, &desired.attributes)?;
         let lineage = lineage_of(existing).unwrap_or_default().to_string();
         let name = elb_name(&spec.name, &lineage, &desired.address);
@@ -334,6 +433,12 @@ impl Driver for AwsLbDriver {
     }
 
     async fn delete(&self, existing: &Existing) -> Result<(), DriverError> {
+        if existing.kind == Kind::Network {
+            return match network_of(existing) {
+                Some(network) => self.api.delete_network(&network).await,
+                None => Ok(()),
+            };
+        }
         let arn = &existing.provider_id;
         let listeners = match self.api.listeners(arn).await {
             Ok(listeners) => listeners,
