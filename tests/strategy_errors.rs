@@ -189,7 +189,7 @@ fn print_schema_is_the_shipped_schema() {
     assert_eq!(schema["title"], "oss strategy");
     assert_eq!(
         schema["properties"]["provider"]["properties"]["options"]["items"]["propertyNames"]["enum"],
-        serde_json::json!(["local", "sim", "aws", "digitalocean", "linode"])
+        serde_json::json!(["local", "sim", "aws", "digitalocean", "linode", "vultr"])
     );
     let valid = p.ok(&["validate"]);
     assert!(valid.contains("is valid: 1 resource(s)"), "{valid}");

@@ -13,6 +13,7 @@ pub mod local;
 pub mod rest_cloud;
 pub mod settings;
 pub mod sim;
+pub mod vultr;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -279,7 +280,7 @@ impl fmt::Debug for DriverConfig {
 }
 
 /// Providers this build knows, for schema checks and hints.
-pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim", "aws", "digitalocean", "linode"];
+pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim", "aws", "digitalocean", "linode", "vultr"];
 
 /// Checks the settings of a provider of kind `kind` as written in the strategy (`env.`
 /// references unresolved, `name` removed), so `oss validate` and `plan` refuse bad settings
@@ -322,6 +323,7 @@ pub fn check_settings(
         "aws" => aws::check_settings(settings),
         "digitalocean" => digitalocean::check_settings(settings),
         "linode" => linode::check_settings(settings),
+        "vultr" => vultr::check_settings(settings),
         kind if crate::dns::is_dns_kind(kind) => {
             crate::dns::check_settings(kind, settings, base_dir)
         }
@@ -341,6 +343,7 @@ pub fn secret_settings(kind: &str) -> &'static [&'static str] {
         "aws" => aws::SECRET_SETTINGS,
         "digitalocean" => digitalocean::SECRET_SETTINGS,
         "linode" => linode::SECRET_SETTINGS,
+        "vultr" => vultr::SECRET_SETTINGS,
         kind if crate::dns::is_dns_kind(kind) => crate::dns::secret_settings(kind),
         kind if crate::lb::is_lb_kind(kind) => crate::lb::secret_settings(kind),
         _ => &[],
@@ -355,6 +358,7 @@ pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, Driver
         "aws" => Ok(Arc::new(aws::AwsDriver::new(config)?)),
         "digitalocean" => Ok(Arc::new(digitalocean::DigitalOceanDriver::new(config)?)),
         "linode" => Ok(Arc::new(linode::LinodeDriver::new(config)?)),
+        "vultr" => Ok(Arc::new(vultr::VultrDriver::new(config)?)),
         kind if crate::dns::is_dns_kind(kind) => Ok(Arc::new(crate::dns::build(
             kind,
             &config.name,

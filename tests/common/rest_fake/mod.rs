@@ -5,7 +5,8 @@
 //!
 //! One engine serves several providers: the HTTP/1.1 server, the token check, the spec
 //! checks, call counting and failure injection are here; each provider's world (its
-//! objects, pagination and error shape) implements [`World`] (`digitalocean`, `linode`).
+//! objects, pagination and error shape) implements [`World`] (`digitalocean`, `linode`,
+//! `vultr`).
 //!
 //! Written in Rust rather than Python so the tests read the fake's world directly (no second
 //! process, no extra interpreter packages), and with the same JSON Schema validator oss links.
@@ -14,6 +15,7 @@
 pub mod digitalocean;
 pub mod linode;
 pub mod openapi;
+pub mod vultr;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
