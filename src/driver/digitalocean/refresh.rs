@@ -3,14 +3,13 @@
 //! (one call per page each). Never one call per object. What refresh saw of the droplets is
 //! where this run's creates look for droplets to adopt.
 
-use std::collections::HashMap;
-
 use super::DigitalOceanCloud;
 use super::node;
 use super::objects::{firewall_observed, key_observed};
 use crate::driver::rest_cloud::node::by_address;
+use crate::driver::rest_cloud::refresh::{Observers, refreshed};
 use crate::driver::{DriverError, Refreshed};
-use crate::resource::{Attributes, Existing, Kind};
+use crate::resource::{Existing, Kind};
 
 impl DigitalOceanCloud {
     pub(super) async fn refresh_lineage(
@@ -44,36 +43,11 @@ impl DigitalOceanCloud {
         let (droplets, keys, firewalls) = tokio::try_join!(droplets, keys, firewalls)?;
         self.adoption.seed(lineage, by_address(&droplets));
 
-        let mut seen: HashMap<(Kind, String), Attributes> = HashMap::new();
-        for d in &droplets {
-            seen.insert((Kind::Node, d["id"].to_string()), node::observed(d));
-        }
-        let owned: HashMap<&str, bool> = known
-            .iter()
-            .filter(|e| e.kind == Kind::Key)
-            .map(|e| {
-                let owned = e.observed.get("owned") != Some(&serde_json::Value::Bool(false));
-                (e.provider_id.as_str(), owned)
-            })
-            .collect();
-        for k in &keys {
-            let id = k["id"].to_string();
-            let mine = owned.get(id.as_str()).copied().unwrap_or(true);
-            seen.insert((Kind::Key, id), key_observed(k, mine));
-        }
-        for f in &firewalls {
-            let id = f["id"]
-                .as_str()
-                .map_or_else(|| f["id"].to_string(), String::from);
-            seen.insert((Kind::Firewall, id), firewall_observed(f));
-        }
-        let mut refreshed = Refreshed::default();
-        for existing in known {
-            let observed = seen
-                .get(&(existing.kind, existing.provider_id.clone()))
-                .cloned();
-            refreshed.known.insert(existing.address.clone(), observed);
-        }
-        Ok(refreshed)
+        let read = Observers {
+            node: node::observed,
+            key: key_observed,
+            firewall: firewall_observed,
+        };
+        Ok(refreshed(known, &droplets, &keys, &firewalls, &read))
     }
 }

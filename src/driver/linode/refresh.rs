@@ -3,14 +3,13 @@
 //! firewalls when the state holds any (one call per page each). Never one call per object.
 //! What refresh saw of the instances is where this run's creates look for ones to adopt.
 
-use std::collections::HashMap;
-
 use super::LinodeCloud;
 use super::node;
 use super::objects::{firewall_observed, key_observed};
 use crate::driver::rest_cloud::node::by_address;
+use crate::driver::rest_cloud::refresh::{Observers, refreshed};
 use crate::driver::{DriverError, Refreshed};
-use crate::resource::{Attributes, Existing, Kind};
+use crate::resource::{Existing, Kind};
 
 impl LinodeCloud {
     pub(super) async fn refresh_lineage(
@@ -44,33 +43,11 @@ impl LinodeCloud {
         let (instances, keys, firewalls) = tokio::try_join!(instances, keys, firewalls)?;
         self.adoption.seed(lineage, by_address(&instances));
 
-        let mut seen: HashMap<(Kind, String), Attributes> = HashMap::new();
-        for i in &instances {
-            seen.insert((Kind::Node, i["id"].to_string()), node::observed(i));
-        }
-        let owned: HashMap<&str, bool> = known
-            .iter()
-            .filter(|e| e.kind == Kind::Key)
-            .map(|e| {
-                let owned = e.observed.get("owned") != Some(&serde_json::Value::Bool(false));
-                (e.provider_id.as_str(), owned)
-            })
-            .collect();
-        for k in &keys {
-            let id = k["id"].to_string();
-            let mine = owned.get(id.as_str()).copied().unwrap_or(true);
-            seen.insert((Kind::Key, id), key_observed(k, mine));
-        }
-        for f in &firewalls {
-            seen.insert((Kind::Firewall, f["id"].to_string()), firewall_observed(f));
-        }
-        let mut refreshed = Refreshed::default();
-        for existing in known {
-            let observed = seen
-                .get(&(existing.kind, existing.provider_id.clone()))
-                .cloned();
-            refreshed.known.insert(existing.address.clone(), observed);
-        }
-        Ok(refreshed)
+        let read = Observers {
+            node: node::observed,
+            key: key_observed,
+            firewall: firewall_observed,
+        };
+        Ok(refreshed(known, &instances, &keys, &firewalls, &read))
     }
 }
