@@ -12,7 +12,7 @@ latency=${BENCH_LATENCY_MS:-100}
 parallelism=${BENCH_PARALLELISM:-20}
 echo "building the test binaries (debug, as cargo test builds them)" >&2
 lines=""
-for t in digitalocean linode hetzner; do
+for t in digitalocean linode hetzner vultr; do
   out=$(BENCH_RUNS=$runs BENCH_NODES=$nodes BENCH_LATENCY_MS=$latency BENCH_PARALLELISM=$parallelism \
     timeout 1200 cargo test --quiet --test "$t" bench_apply_ -- --nocapture --test-threads 1)
   got=$(grep '^apply ' <<<"$out" | sed "s/^apply /$t /")
@@ -35,7 +35,8 @@ print()
 print("**Lower bound** = the critical path of calls in sequence × latency: 1 round for the catalog")
 print("(regions, sizes/types, images listed at once, one page each), then the longer of the key's")
 print("and the firewall's chains (DigitalOcean: one create each; Linode: the key list, then its")
-print("create), then the node calls in sequence (create, then one poll: 2; Hetzner: create, one poll")
+print("create; Vultr: the key list and create, the group create, its rule list, then one create per")
+print("rule), then the node calls in sequence (create, then one poll: 2; Hetzner: create, one poll")
 print("of its action, one read of the server: 3) × ⌈nodes ÷ parallelism⌉ waves. *Node part* is that")
 print("last term alone.")
 print()

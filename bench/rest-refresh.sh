@@ -2,8 +2,9 @@
 # Refresh calls for 1,000 nodes on the REST drivers: `oss plan` of a 1,000-node fleet against
 # the REST fake (tests/common/rest_fake, checked against each provider's OpenAPI document),
 # counting the fake's calls per operation. The goal is the page count: DigitalOcean
-# 1,000 / 200 = 5 calls of the droplet list, Linode 1,000 / 500 = 2 calls of the instance
-# list, Hetzner 1,000 / 50 = 20 calls of the server list, none per node. Prints a markdown section body to stdout.
+# 1,000 / 200 = 5 calls of the droplet list, Linode and Vultr 1,000 / 500 = 2 calls of the
+# instance list, Hetzner 1,000 / 50 = 20 calls of the server list, none per node. Prints a
+# markdown section body to stdout.
 #   bash bench/rest-refresh.sh      (BENCH_RUNS=5 BENCH_NODES=1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ runs=${BENCH_RUNS:-5}
 nodes=${BENCH_NODES:-1000}
 echo "building the test binaries (debug, as cargo test builds them)" >&2
 lines=""
-for t in "digitalocean droplets" "linode instances" "hetzner servers"; do
+for t in "digitalocean droplets" "linode instances" "hetzner servers" "vultr instances"; do
   read -r provider what <<<"$t"
   out=$(BENCH_RUNS=$runs BENCH_NODES=$nodes timeout 1200 cargo test --quiet --test "$provider" \
     "bench_refresh_calls_for_1000_$what" -- --nocapture --test-threads 1)
@@ -26,17 +27,18 @@ rows = {}
 for l in """$lines""".strip().splitlines():
     f = l.split()
     rows.setdefault(f[0], []).append(list(map(int, f[1:])))
-page = {"digitalocean": 200, "linode": 500, "hetzner": 50}
+page = {"digitalocean": 200, "linode": 500, "hetzner": 50, "vultr": 500}
 listed = {"digitalocean": "\`GET /v2/droplets?tag_name=\` (the lineage tag)",
           "linode": "\`GET /v4/linode/instances\` (\`X-Filter\` on the lineage tag)",
-          "hetzner": "\`GET /servers?label_selector=\` (the lineage label)"}
+          "hetzner": "\`GET /servers?label_selector=\` (the lineage label)",
+          "vultr": "\`GET /v2/instances?tag=\` (the lineage tag, cursor pages)"}
 print(f"Command: \`bash bench/rest-refresh.sh\` ({runs} runs per provider; \`BENCH_RUNS\`, \`BENCH_NODES\` to change). Date: $(date -u +%Y-%m-%d).")
 print()
 print("\`oss plan\` of a fleet of N nodes (created by \`oss apply\` through the REST fake,")
 print("untimed), every call counted by the fake. The goal is the page count: one node-list call")
 print("per page, no call per node. DigitalOcean lists " + listed["digitalocean"] + " in pages")
-print("of 200, Linode " + listed["linode"] + " in pages of 500, Hetzner")
-print(listed["hetzner"] + " in pages of 50 (the API's largest). *Other calls* are the")
+print("of 200, Linode " + listed["linode"] + " and Vultr " + listed["vultr"] + " in pages of 500,")
+print("Hetzner " + listed["hetzner"] + " in pages of 50 (the API's largest). *Other calls* are the")
 print("catalog (regions, sizes or types, images) and the key and firewall lists. Wall time is the")
 print("debug build \`cargo test\` makes, fake in-process.")
 print()

@@ -189,7 +189,15 @@ fn print_schema_is_the_shipped_schema() {
     assert_eq!(schema["title"], "oss strategy");
     assert_eq!(
         schema["properties"]["provider"]["properties"]["options"]["items"]["propertyNames"]["enum"],
-        serde_json::json!(["local", "sim", "aws", "digitalocean", "linode", "hetzner"])
+        serde_json::json!([
+            "local",
+            "sim",
+            "aws",
+            "digitalocean",
+            "linode",
+            "hetzner",
+            "vultr"
+        ])
     );
     let valid = p.ok(&["validate"]);
     assert!(valid.contains("is valid: 1 resource(s)"), "{valid}");

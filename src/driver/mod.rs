@@ -14,6 +14,7 @@ pub mod local;
 pub mod rest_cloud;
 pub mod settings;
 pub mod sim;
+pub mod vultr;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -280,7 +281,15 @@ impl fmt::Debug for DriverConfig {
 }
 
 /// Providers this build knows, for schema checks and hints.
-pub const KNOWN_PROVIDERS: &[&str] = &["local", "sim", "aws", "digitalocean", "linode", "hetzner"];
+pub const KNOWN_PROVIDERS: &[&str] = &[
+    "local",
+    "sim",
+    "aws",
+    "digitalocean",
+    "linode",
+    "hetzner",
+    "vultr",
+];
 
 /// Checks the settings of a provider of kind `kind` as written in the strategy (`env.`
 /// references unresolved, `name` removed), so `oss validate` and `plan` refuse bad settings
@@ -324,6 +333,7 @@ pub fn check_settings(
         "digitalocean" => digitalocean::check_settings(settings),
         "linode" => linode::check_settings(settings),
         "hetzner" => hetzner::check_settings(settings),
+        "vultr" => vultr::check_settings(settings),
         kind if crate::dns::is_dns_kind(kind) => {
             crate::dns::check_settings(kind, settings, base_dir)
         }
@@ -344,6 +354,7 @@ pub fn secret_settings(kind: &str) -> &'static [&'static str] {
         "digitalocean" => digitalocean::SECRET_SETTINGS,
         "linode" => linode::SECRET_SETTINGS,
         "hetzner" => hetzner::SECRET_SETTINGS,
+        "vultr" => vultr::SECRET_SETTINGS,
         kind if crate::dns::is_dns_kind(kind) => crate::dns::secret_settings(kind),
         kind if crate::lb::is_lb_kind(kind) => crate::lb::secret_settings(kind),
         _ => &[],
@@ -359,6 +370,7 @@ pub fn build(kind: &str, config: DriverConfig) -> Result<Arc<dyn Driver>, Driver
         "digitalocean" => Ok(Arc::new(digitalocean::DigitalOceanDriver::new(config)?)),
         "linode" => Ok(Arc::new(linode::LinodeDriver::new(config)?)),
         "hetzner" => Ok(Arc::new(hetzner::HetznerDriver::new(config)?)),
+        "vultr" => Ok(Arc::new(vultr::VultrDriver::new(config)?)),
         kind if crate::dns::is_dns_kind(kind) => Ok(Arc::new(crate::dns::build(
             kind,
             &config.name,

@@ -1,8 +1,8 @@
 //! The one bearer-token REST/JSON client the plain-server clouds share (DigitalOcean, Hetzner
 //! Cloud...): `Authorization: Bearer` on every call, JSON in and out, every page of a list
-//! (a next link, a next page number or a page of a count, a guard against endless ones), the providers' rate-limit
-//! headers (`Retry-After`, `RateLimit-Reset`), and retries of repeatable calls on the shared
-//! backoff (`crate::backoff`).
+//! (a next link, a next page number, a page of a count or a cursor, a guard against endless
+//! ones), the providers' rate-limit headers (`Retry-After`, `RateLimit-Reset`), and retries of
+//! repeatable calls on the shared backoff (`crate::backoff`).
 //!
 //! Which answers mean retry, fail over or stop is each provider's to say ([`Classify`]); this
 //! client only gathers what the answer said. The token never leaves this value: not in
@@ -75,6 +75,9 @@ pub enum Paging {
     /// The page number and the page count at these JSON pointers; the next page is sent as
     /// `page` while pages remain (Linode: `/page` of `/pages`).
     PageOf(&'static str, &'static str),
+    /// An opaque cursor at this JSON pointer, sent back as `cursor`; none or an empty one:
+    /// the last page (Vultr: `/meta/links/next`).
+    Cursor(&'static str),
 }
 
 /// What went wrong with one call, as the answer (or its absence) said.
@@ -287,6 +290,20 @@ impl Client {
                     }
                     query.retain(|(k, _)| *k != "page");
                     query.push(("page", next.to_string()));
+                }
+                Paging::Cursor(pointer) => {
+                    let Some(next) = page
+                        .pointer(pointer)
+                        .and_then(Value::as_str)
+                        .filter(|c| !c.is_empty())
+                    else {
+                        return Ok(all);
+                    };
+                    if !seen.insert(next.to_string()) {
+                        return Ok(all);
+                    }
+                    query.retain(|(k, _)| *k != "cursor");
+                    query.push(("cursor", next.to_string()));
                 }
                 Paging::PageOf(at, count) => {
                     let number = |p: &str| page.pointer(p).and_then(Value::as_u64);

@@ -7,7 +7,7 @@ use super::DigitalOceanCloud;
 use super::node;
 use super::objects::{firewall_observed, key_observed};
 use crate::driver::rest_cloud::node::by_address;
-use crate::driver::rest_cloud::refresh::refreshed;
+use crate::driver::rest_cloud::refresh::{Observers, refreshed};
 use crate::driver::{DriverError, Refreshed};
 use crate::resource::{Existing, Kind};
 
@@ -43,19 +43,11 @@ impl DigitalOceanCloud {
         let (droplets, keys, firewalls) = tokio::try_join!(droplets, keys, firewalls)?;
         self.adoption.seed(lineage, by_address(&droplets));
 
-        Ok(refreshed(
-            known,
-            droplets
-                .iter()
-                .map(|d| (d["id"].to_string(), node::observed(d))),
-            &keys,
-            key_observed,
-            firewalls.iter().map(|f| {
-                let id = f["id"]
-                    .as_str()
-                    .map_or_else(|| f["id"].to_string(), String::from);
-                (id, firewall_observed(f))
-            }),
-        ))
+        let read = Observers {
+            node: node::observed,
+            key: key_observed,
+            firewall: firewall_observed,
+        };
+        Ok(refreshed(known, &droplets, &keys, &firewalls, &read))
     }
 }

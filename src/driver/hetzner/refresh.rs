@@ -7,7 +7,7 @@
 use super::objects::{firewall_observed, key_observed};
 use super::{HetznerCloud, marks, node};
 use crate::driver::rest_cloud::node::by_address_of;
-use crate::driver::rest_cloud::refresh::refreshed;
+use crate::driver::rest_cloud::refresh::{Observers, refreshed};
 use crate::driver::{DriverError, Refreshed};
 use crate::resource::{Existing, Kind};
 
@@ -44,16 +44,11 @@ impl HetznerCloud {
         self.adoption
             .seed(lineage, by_address_of(&servers, marks::address_of));
 
-        Ok(refreshed(
-            known,
-            servers
-                .iter()
-                .map(|s| (s["id"].to_string(), node::observed(s))),
-            &keys,
-            key_observed,
-            firewalls
-                .iter()
-                .map(|f| (f["id"].to_string(), firewall_observed(f))),
-        ))
+        let read = Observers {
+            node: node::observed,
+            key: key_observed,
+            firewall: firewall_observed,
+        };
+        Ok(refreshed(known, &servers, &keys, &firewalls, &read))
     }
 }

@@ -7,7 +7,7 @@ use super::LinodeCloud;
 use super::node;
 use super::objects::{firewall_observed, key_observed};
 use crate::driver::rest_cloud::node::by_address;
-use crate::driver::rest_cloud::refresh::refreshed;
+use crate::driver::rest_cloud::refresh::{Observers, refreshed};
 use crate::driver::{DriverError, Refreshed};
 use crate::resource::{Existing, Kind};
 
@@ -43,16 +43,11 @@ impl LinodeCloud {
         let (instances, keys, firewalls) = tokio::try_join!(instances, keys, firewalls)?;
         self.adoption.seed(lineage, by_address(&instances));
 
-        Ok(refreshed(
-            known,
-            instances
-                .iter()
-                .map(|i| (i["id"].to_string(), node::observed(i))),
-            &keys,
-            key_observed,
-            firewalls
-                .iter()
-                .map(|f| (f["id"].to_string(), firewall_observed(f))),
-        ))
+        let read = Observers {
+            node: node::observed,
+            key: key_observed,
+            firewall: firewall_observed,
+        };
+        Ok(refreshed(known, &instances, &keys, &firewalls, &read))
     }
 }

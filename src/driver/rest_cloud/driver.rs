@@ -284,7 +284,13 @@ impl<C: RestCloud + 'static> Driver for RestDriver<C> {
             Kind::Key if existing.observed.get("owned") == Some(&Value::Bool(false)) => Ok(()),
             Kind::Node | Kind::Key | Kind::Firewall => {
                 let path = self.cloud.path_of(existing.kind, &existing.provider_id);
-                self.cloud.api().delete(&path).await
+                self.cloud.api().delete(&path).await?;
+                if existing.kind == Kind::Node {
+                    // The old node of a destroy-then-create replace is in the snapshot
+                    // refresh took; its replacement must not adopt it.
+                    self.cloud.adoption().deleted(&existing.provider_id);
+                }
+                Ok(())
             }
             Kind::Record => Err(crate::driver::no_records(C::PROVIDER)),
             Kind::Balancer | Kind::Network => Err(crate::driver::no_balancers(C::PROVIDER)),

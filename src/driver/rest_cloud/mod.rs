@@ -1,10 +1,10 @@
-//! What the REST-cloud drivers (`digitalocean`, `linode`, `hetzner`) share, written once:
-//! the `Driver` itself, generic over what one API does its own way, and the client calls
+//! What the REST-cloud drivers (`digitalocean`, `linode`, `hetzner`, `vultr`) share, written
+//! once: the `Driver` itself, generic over what one API does its own way, and the client calls
 //! every such API makes alike (`driver`); their settings block and API client (`settings`);
 //! the tags that mark a node with its lineage and address (`marks`); the ports and records
 //! of keys and firewalls (`objects`); the adoption snapshot, dependency check and user data
-//! of a node create (`node`); the end of a refresh, matching what was listed against state
-//! (`refresh`). Each driver keeps only what its API does differently.
+//! of a node create (`node`); what a refresh makes of its lists (`refresh`). Each driver keeps
+//! only what its API does differently.
 
 pub mod driver;
 pub mod marks;

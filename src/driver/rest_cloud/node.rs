@@ -1,7 +1,8 @@
 //! What a REST-cloud node create shares across providers: the snapshot of a lineage's live
 //! nodes that creates adopt from (so a crash ends in adoption, not a duplicate), the check
 //! that a node's key and firewall exist in its region, the poll pacing of a wait until
-//! running and its state record, and the node command as user data.
+//! running and its state record, and the node command as user data. Node ids are numbers
+//! (DigitalOcean, Linode) or strings (Vultr's UUIDs); state keeps either as text.
 //!
 //! Adoption looks in one snapshot of the lineage's nodes (seeded by refresh, else listed by
 //! the first create, empty without asking for a lineage this run made), so N creates do not
@@ -68,7 +69,7 @@ pub fn existing(
         address: desired.address.clone(),
         kind: Kind::Node,
         placement: placement.clone(),
-        provider_id: node["id"].as_u64().unwrap_or_default().to_string(),
+        provider_id: id_of(node).unwrap_or_default(),
         attributes: desired.attributes.clone(),
         observed,
         dependencies: desired.depends_on.clone(),
@@ -84,23 +85,41 @@ pub fn tagged(node: &Value) -> Option<Address> {
     marks::address_of(&marks::tags(node))
 }
 
-/// The nodes of a list (droplets, instances: objects with a numeric `id` and `tags`) by the
-/// address their tags name.
+/// A node's `id` as state records it: DigitalOcean's and Linode's numbers, Vultr's UUIDs.
+pub fn id_of(node: &Value) -> Option<String> {
+    match &node["id"] {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The order twins are told apart in: numeric ids by number (the first created), string ids
+/// by their text; a node without an id last.
+fn id_order(node: &Value) -> (u64, String) {
+    match &node["id"] {
+        Value::Number(n) => (n.as_u64().unwrap_or(u64::MAX - 1), String::new()),
+        Value::String(s) => (0, s.clone()),
+        _ => (u64::MAX, String::new()),
+    }
+}
+
+/// The nodes of a list (droplets, instances: objects with an `id` and `tags`) by the address
+/// their tags name.
 pub fn by_address(nodes: &[Value]) -> Live {
     by_address_of(nodes, tagged)
 }
 
-/// The nodes of a list (objects with a numeric `id`) by the address `address_of` reads from
-/// their marks (tags, Hetzner's labels); of twins, the lowest id.
+/// The nodes of a list (objects with an `id`) by the address `address_of` reads from their
+/// marks (tags, Hetzner's labels); of twins, the first by [`id_order`].
 pub fn by_address_of(nodes: &[Value], address_of: AddressOf) -> Live {
     let mut live = Live::new();
     for n in nodes {
         let Some(address) = address_of(n) else {
             continue;
         };
-        let id = n["id"].as_u64().unwrap_or(u64::MAX);
         match live.get(&address) {
-            Some(old) if old["id"].as_u64().unwrap_or(u64::MAX) <= id => {}
+            Some(old) if id_order(old) <= id_order(n) => {}
             _ => {
                 live.insert(address, n.clone());
             }
@@ -120,6 +139,9 @@ pub struct Adoption {
     new_lineages: Mutex<HashSet<String>>,
     /// Addresses this process sent a create for: a retry looks afresh.
     launched: Mutex<HashSet<String>>,
+    /// Ids of nodes this process deleted (the old node of a destroy-then-create replace is
+    /// still in the snapshot refresh took, and must not be adopted).
+    deleted: Mutex<HashSet<String>>,
 }
 
 impl Default for Adoption {
@@ -136,6 +158,7 @@ impl Adoption {
             live: Mutex::default(),
             new_lineages: Mutex::default(),
             launched: Mutex::default(),
+            deleted: Mutex::default(),
         }
     }
 
@@ -156,6 +179,11 @@ impl Adoption {
         );
     }
 
+    /// Called once the node `id` is deleted: it is never adopted afterwards.
+    pub fn deleted(&self, id: &str) {
+        lock(&self.deleted).insert(id.to_string());
+    }
+
     /// Called right before the create call is sent for `address`.
     pub fn launching(&self, address: &Address) {
         lock(&self.launched).insert(address.to_string());
@@ -174,12 +202,15 @@ impl Adoption {
         Fut: Future<Output = Result<Vec<Value>, DriverError>>,
     {
         let address = &request.desired.address;
-        let replacing: Vec<u64> = request
+        let replacing: Vec<&str> = request
             .replacing
             .iter()
-            .filter_map(|r| r.provider_id.parse().ok())
+            .map(|r| r.provider_id.as_str())
             .collect();
-        let kept = |n: &Value| !replacing.contains(&n["id"].as_u64().unwrap_or(0));
+        let deleted = lock(&self.deleted).clone();
+        let kept = |n: &Value| {
+            id_of(n).is_none_or(|id| !replacing.contains(&id.as_str()) && !deleted.contains(&id))
+        };
         if lock(&self.launched).contains(address.as_str()) {
             let nodes: Vec<Value> = list().await?.into_iter().filter(kept).collect();
             return Ok(by_address_of(&nodes, self.address_of).remove(address));
@@ -268,6 +299,14 @@ mod tests {
         let live = by_address(&nodes);
         assert_eq!(live.len(), 2);
         assert_eq!(live[&Address::node("web", 0)]["id"], 3);
+        let uuids = [
+            json!({"id": "c9b2", "tags": ["oss:node:web:0"]}),
+            json!({"id": "0a41", "tags": ["oss:node:web:0"]}),
+        ];
+        assert_eq!(by_address(&uuids)[&Address::node("web", 0)]["id"], "0a41");
+        assert_eq!(id_of(&uuids[0]).as_deref(), Some("c9b2"));
+        assert_eq!(id_of(&nodes[0]).as_deref(), Some("9"));
+        assert_eq!(id_of(&json!({"id": ""})), None);
     }
 
     #[test]

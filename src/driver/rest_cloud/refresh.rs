@@ -1,27 +1,42 @@
-//! The end of a REST cloud's refresh, written once: what the list calls saw (nodes and
-//! firewalls by id with what state reports of them, the account's keys) matched against
-//! what state knows, so each known resource is either observed or gone. A key state marked
-//! `owned: false` (the user's, used but never deleted) stays so. Pure.
+//! What a REST-cloud refresh makes of its list calls: the state's nodes, keys and firewalls
+//! looked up by id in what the lists returned, each read by its driver's `observed`, and a
+//! key keeps whether oss owns it (a key the account held before is never oss's to delete).
+//! Pure: the listing is the driver's.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::node::id_of;
 use crate::driver::Refreshed;
 use crate::resource::{Attributes, Existing, Kind};
 
-/// The refresh of `known` from what the lists held: `nodes` and `firewalls` as (id, what
-/// state reports), `keys` as listed, reported through `key_observed(key, owned)`.
+/// How one driver reads what its lists return.
+pub struct Observers {
+    pub node: fn(&Value) -> Attributes,
+    /// A key, and whether oss owns it.
+    pub key: fn(&Value, bool) -> Attributes,
+    pub firewall: fn(&Value) -> Attributes,
+}
+
+/// What the lists say of each of `known` (`None`: gone).
 pub fn refreshed(
     known: &[Existing],
-    nodes: impl IntoIterator<Item = (String, Attributes)>,
+    nodes: &[Value],
     keys: &[Value],
-    key_observed: fn(&Value, bool) -> Attributes,
-    firewalls: impl IntoIterator<Item = (String, Attributes)>,
+    firewalls: &[Value],
+    read: &Observers,
 ) -> Refreshed {
     let mut seen: HashMap<(Kind, String), Attributes> = HashMap::new();
-    for (id, observed) in nodes {
-        seen.insert((Kind::Node, id), observed);
+    for (kind, list) in [(Kind::Node, nodes), (Kind::Firewall, firewalls)] {
+        for object in list {
+            let Some(id) = id_of(object) else { continue };
+            let observed = match kind {
+                Kind::Node => (read.node)(object),
+                _ => (read.firewall)(object),
+            };
+            seen.insert((kind, id), observed);
+        }
     }
     let owned: HashMap<&str, bool> = known
         .iter()
@@ -32,12 +47,9 @@ pub fn refreshed(
         })
         .collect();
     for k in keys {
-        let id = k["id"].to_string();
+        let Some(id) = id_of(k) else { continue };
         let mine = owned.get(id.as_str()).copied().unwrap_or(true);
-        seen.insert((Kind::Key, id), key_observed(k, mine));
-    }
-    for (id, observed) in firewalls {
-        seen.insert((Kind::Firewall, id), observed);
+        seen.insert((Kind::Key, id), (read.key)(k, mine));
     }
     let mut refreshed = Refreshed::default();
     for existing in known {
@@ -100,13 +112,17 @@ mod tests {
             json!({"id": 7, "name": "mine"}),
             json!({"id": 8, "name": "oss"}),
         ];
-        let r = refreshed(
-            &state,
-            [("1".to_string(), up.clone())],
-            &keys,
-            key_observed,
-            std::iter::empty(),
-        );
+        let nodes = [json!({"id": 1, "status": "running"})];
+        let read = Observers {
+            node: |n| {
+                let mut a = Attributes::new();
+                a.insert("status".into(), n["status"].clone());
+                a
+            },
+            key: key_observed,
+            firewall: |_| Attributes::new(),
+        };
+        let r = refreshed(&state, &nodes, &keys, &[], &read);
         let seen = |a: &str| r.known[&Address(a.into())].clone();
         assert_eq!(seen("node.web[0]"), Some(up));
         assert_eq!(seen("node.web[1]"), None, "not listed: gone");

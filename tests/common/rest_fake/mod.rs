@@ -6,7 +6,7 @@
 //! One engine serves several providers: the HTTP/1.1 server, the token check, the spec
 //! checks, call counting and failure injection are here; each provider's world (its
 //! objects, pagination and error shape) implements [`World`] (`digitalocean`, `linode`,
-//! `hetzner`).
+//! `hetzner`, `vultr`).
 //!
 //! Written in Rust rather than Python so the tests read the fake's world directly (no second
 //! process, no extra interpreter packages), and with the same JSON Schema validator oss links.
@@ -16,6 +16,7 @@ pub mod digitalocean;
 pub mod hetzner;
 pub mod linode;
 pub mod openapi;
+pub mod vultr;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
