@@ -1,11 +1,12 @@
-//! `cheapest` across three clouds in one strategy, examples/cheapest-five-clouds.json: AWS on moto (prices from the shipped
-//! table), DigitalOcean and Linode, each behind its REST fake (tests/common/rest_fake)
-//! refereed by its published OpenAPI description (prices from their APIs). The cheapest offer
-//! anywhere wins (Linode's Nanode); a capacity refusal at Linode moves its nodes to the
-//! next-cheapest valid candidate (DigitalOcean's smallest droplet, not Linode's dearer types),
-//! and refusals at both move them to AWS; `"spread": "provider"` with `2:1` puts the two
-//! replicas of a slot at different providers. Each test starts its own moto (from the
-//! virtualenv scripts/test.sh makes) and fakes on loopback.
+//! `cheapest` across five clouds in one strategy, examples/cheapest-five-clouds.json: AWS on
+//! moto (prices from the shipped table), DigitalOcean, Linode, Hetzner Cloud and Vultr, each
+//! behind its REST fake (tests/common/rest_fake) refereed by its published OpenAPI
+//! description (prices from their APIs). The cheapest offer anywhere wins (Vultr's
+//! vc2-1c-1gb, $5 a month); a refusal at Vultr moves its nodes to the next-cheapest valid
+//! candidate (Hetzner's cx22 in the US, not Vultr's dearer plans), and refusals at the four
+//! REST clouds move them to AWS; `"spread": "provider"` with `2:1` puts the two replicas of a
+//! slot at different providers. Each test starts its own moto (from the virtualenv
+//! scripts/test.sh makes) and fakes on loopback.
 
 mod common;
 
@@ -13,11 +14,15 @@ use common::Project;
 use common::moto::Moto;
 use common::rest_fake::Fake;
 use common::rest_fake::digitalocean::{self, DigitalOcean};
+use common::rest_fake::hetzner::{self, Hetzner};
 use common::rest_fake::linode::{self, Linode};
+use common::rest_fake::vultr::{self, Vultr};
 use serde_json::{Value, json};
 
 const DO_TOKEN: &str = "dop_v1_oss_cross_cloud_token_0123456789";
 const LINODE_TOKEN: &str = "oss_linode_cross_cloud_token_0123456789abcdef";
+const HCLOUD_TOKEN: &str = "oss_hcloud_cross_cloud_token_0123456789abcdef0123456789abcd";
+const VULTR_KEY: &str = "OSSVULTRCROSSCLOUDKEY0123456789ABCDEF";
 const PUBLIC_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHWnHZMLkm8VIHYXdljxkVSNn7dqN3Qv3CX3ShDNa0Ef oss-test";
 
@@ -27,6 +32,8 @@ struct Clouds {
     aws: Moto,
     digitalocean: Fake<DigitalOcean>,
     linode: Fake<Linode>,
+    hetzner: Fake<Hetzner>,
+    vultr: Fake<Vultr>,
 }
 
 fn clouds() -> Clouds {
@@ -34,6 +41,8 @@ fn clouds() -> Clouds {
         aws: Moto::start(),
         digitalocean: Fake::start(DigitalOcean::new(), digitalocean::SPEC, DO_TOKEN),
         linode: Fake::start(Linode::new(), linode::SPEC, LINODE_TOKEN),
+        hetzner: Fake::start(Hetzner::new(), hetzner::SPEC, HCLOUD_TOKEN),
+        vultr: Fake::start(Vultr::new(), vultr::SPEC, VULTR_KEY),
     }
 }
 
@@ -63,6 +72,14 @@ fn project(clouds: &Clouds, name: &str, node: Value) -> Project {
                 clouds.linode.url(),
                 json!({"token": "env.OSS_TEST_LINODE_TOKEN", "request_timeout": 2}),
             ),
+            "hetzner" => (
+                clouds.hetzner.url(),
+                json!({"token": "env.OSS_TEST_HCLOUD_TOKEN", "request_timeout": 2}),
+            ),
+            "vultr" => (
+                clouds.vultr.url(),
+                json!({"token": "env.OSS_TEST_VULTR_KEY", "request_timeout": 2}),
+            ),
             other => panic!("the example names {other}, which this test does not start"),
         };
         block["endpoint"] = json!(endpoint);
@@ -78,6 +95,8 @@ fn project(clouds: &Clouds, name: &str, node: Value) -> Project {
     std::fs::write(p.path("id.pub"), format!("{PUBLIC_KEY}\n")).unwrap();
     p.set_env("OSS_TEST_DO_TOKEN", DO_TOKEN);
     p.set_env("OSS_TEST_LINODE_TOKEN", LINODE_TOKEN);
+    p.set_env("OSS_TEST_HCLOUD_TOKEN", HCLOUD_TOKEN);
+    p.set_env("OSS_TEST_VULTR_KEY", VULTR_KEY);
     p.set_env("OSS_TEST_AWS_KEY", "AKIDOSSTEST");
     p.set_env("OSS_TEST_AWS_SECRET", "oss-test-secret");
     // No AWS configuration from the machine.
@@ -98,9 +117,13 @@ fn finish(p: &Project, clouds: &Clouds) {
     p.ok(&["destroy", "--auto-approve"]);
     assert!(clouds.digitalocean.world().droplets.is_empty());
     assert!(clouds.linode.world().instances.is_empty());
+    assert!(clouds.hetzner.world().servers.is_empty());
+    assert!(clouds.vultr.world().instances.is_empty());
     assert!(live_aws(clouds).is_empty(), "AWS instances left");
     clouds.digitalocean.assert_conforming();
     clouds.linode.assert_conforming();
+    clouds.hetzner.assert_conforming();
+    clouds.vultr.assert_conforming();
 }
 
 /// The instances moto holds that are not terminated.
@@ -109,7 +132,7 @@ fn live_aws(clouds: &Clouds) -> Vec<Value> {
 }
 
 #[test]
-fn cheapest_picks_across_the_three_clouds_by_their_own_prices() {
+fn cheapest_picks_across_the_five_clouds_by_their_own_prices() {
     let clouds = clouds();
     let p = project(&clouds, "cheap", json!({"count": 3}));
     p.ok(&["validate"]);
@@ -119,16 +142,22 @@ fn cheapest_picks_across_the_three_clouds_by_their_own_prices() {
     assert_eq!(placed.len(), 3);
     for node in &placed {
         let placement = &node["placement"];
-        assert_eq!(placement["provider"], "linode", "{placement:#}");
-        assert_eq!(placement["size"], "g6-nanode-1");
-        assert_eq!(placement["hourly_price"], 0.0075);
+        assert_eq!(placement["provider"], "vultr", "{placement:#}");
+        assert_eq!(placement["size"], "vc2-1c-1gb");
+        // $5 a month over 730 hours.
+        let price = placement["hourly_price"].as_f64().unwrap();
+        assert!((price - 5.0 / 730.0).abs() < 1e-9, "{price}");
     }
-    // Every catalog was read: DigitalOcean's and AWS's offers were candidates too, and lost
+    // Every catalog was read: the other four clouds' offers were candidates too, and lost
     // on price.
     assert!(clouds.digitalocean.count("sizes_list") >= 1);
-    assert!(live_aws(&clouds).is_empty());
     assert!(clouds.linode.count("get-linode-types") >= 1);
-    assert_eq!(clouds.linode.world().instances.len(), 3);
+    assert!(clouds.hetzner.count("list_server_types") >= 1);
+    assert!(clouds.vultr.count("list-plans") >= 1);
+    assert!(live_aws(&clouds).is_empty());
+    assert_eq!(clouds.vultr.world().instances.len(), 3);
+    assert!(clouds.linode.world().instances.is_empty());
+    assert!(clouds.hetzner.world().servers.is_empty());
     assert!(clouds.digitalocean.world().droplets.is_empty());
     let (code, out, err) = p.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(code, 0, "no changes\n{out}\n{err}");
@@ -136,32 +165,30 @@ fn cheapest_picks_across_the_three_clouds_by_their_own_prices() {
 }
 
 #[test]
-fn a_refusal_at_linode_moves_its_nodes_to_the_next_cheapest_valid_candidate() {
+fn a_refusal_at_vultr_moves_its_nodes_to_the_next_cheapest_valid_candidate() {
     let clouds = clouds();
     {
-        let mut world = clouds.linode.world();
-        world.refuse("us-east", Some("g6-nanode-1"));
-        world.refuse("us-ord", Some("g6-nanode-1"));
+        let mut world = clouds.vultr.world();
+        world.refuse("ewr", Some("vc2-1c-1gb"));
+        world.refuse("ord", Some("vc2-1c-1gb"));
     }
     let p = project(&clouds, "refused", json!({"count": 2}));
     let (code, out, err) = p.run(&["apply", "--auto-approve", "--parallelism", "1"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let all = format!("{out}\n{err}");
-    assert!(
-        all.contains("not currently available in the selected region"),
-        "the output says why\n{all}"
-    );
+    assert!(all.contains(vultr::NOT_SOLD), "the output says why\n{all}");
     let state = p.state("refused");
     for node in nodes(&state) {
         let placement = &node["placement"];
-        // The next cheapest after Linode's Nanode (0.0075): DigitalOcean's 0.00893, not
-        // Linode's 2 GB type at 0.018.
-        assert_eq!(placement["provider"], "digitalocean", "{placement:#}");
-        assert_eq!(placement["size"], "s-1vcpu-1gb");
-        assert_eq!(placement["hourly_price"], 0.00893);
+        // The next cheapest after Vultr's 0.00685: Hetzner's cx22 in the US at 0.0072 (a
+        // fifth over its EU price), not Vultr's 2 GB plan at 0.0137 or Linode's 0.0075.
+        assert_eq!(placement["provider"], "hetzner", "{placement:#}");
+        assert_eq!(placement["size"], "cx22");
+        let price = placement["hourly_price"].as_f64().unwrap();
+        assert!((price - 0.0072).abs() < 1e-9, "{price}");
     }
-    assert!(clouds.linode.world().instances.is_empty());
-    assert_eq!(clouds.digitalocean.world().droplets.len(), 2);
+    assert!(clouds.vultr.world().instances.is_empty());
+    assert_eq!(clouds.hetzner.world().servers.len(), 2);
     finish(&p, &clouds);
 }
 
@@ -183,20 +210,33 @@ fn spread_provider_puts_the_replicas_of_a_slot_at_different_providers() {
             .filter(|n| n["placement"]["provider"] == provider)
             .count()
     };
-    // No provider may hold more than the 2 slots: two nodes each, the cheapest at each.
-    assert_eq!((at("linode"), at("digitalocean")), (2, 2), "{placed:#?}");
-    assert_eq!(clouds.linode.world().instances.len(), 2);
-    assert_eq!(clouds.digitalocean.world().droplets.len(), 2);
+    // No provider may hold more than the 2 slots: two nodes each at the two cheapest.
+    assert_eq!((at("vultr"), at("hetzner")), (2, 2), "{placed:#?}");
+    assert_eq!(clouds.vultr.world().instances.len(), 2);
+    assert_eq!(clouds.hetzner.world().servers.len(), 2);
     for node in &placed {
         let price = node["placement"]["hourly_price"].as_f64().unwrap();
-        assert!(price == 0.0075 || price == 0.00893, "{node:#}");
+        assert!(
+            (price - 5.0 / 730.0).abs() < 1e-9 || (price - 0.0072).abs() < 1e-9,
+            "{node:#}"
+        );
     }
     finish(&p, &clouds);
 }
 
 #[test]
-fn refusals_at_linode_and_digitalocean_move_the_nodes_to_aws() {
+fn refusals_at_the_four_rest_clouds_move_the_nodes_to_aws() {
     let clouds = clouds();
+    {
+        let mut world = clouds.vultr.world();
+        world.refuse("ewr", None);
+        world.refuse("ord", None);
+    }
+    {
+        let mut world = clouds.hetzner.world();
+        world.refuse("ash", None);
+        world.refuse("hil", None);
+    }
     {
         let mut world = clouds.linode.world();
         world.refuse("us-east", None);
@@ -230,5 +270,7 @@ fn refusals_at_linode_and_digitalocean_move_the_nodes_to_aws() {
     assert_eq!(live_aws(&clouds).len(), 2);
     assert!(clouds.linode.world().instances.is_empty());
     assert!(clouds.digitalocean.world().droplets.is_empty());
+    assert!(clouds.hetzner.world().servers.is_empty());
+    assert!(clouds.vultr.world().instances.is_empty());
     finish(&p, &clouds);
 }
