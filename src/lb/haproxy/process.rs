@@ -29,6 +29,8 @@ const CONFIG: &str = "haproxy.cfg";
 const PID_FILE: &str = "haproxy.pid";
 const STDERR_LOG: &str = "stderr.log";
 const POLL: Duration = Duration::from_millis(50);
+/// Polls in a row without a process before HAProxy counts as gone (see [`wait_ready`]).
+const GONE_POLLS: u32 = 4;
 const KILL_WAIT: Duration = Duration::from_secs(2);
 
 /// The marker in a balancer's directory.
@@ -195,6 +197,10 @@ pub(super) async fn wait_ready(
     timeout: Duration,
 ) -> Result<(), DriverError> {
     let deadline = Instant::now() + timeout;
+    // Polls in a row that found no process of it: one is not enough, since a reload re-executes
+    // the master, and while it does its `/proc/PID/environ` (which says whose it is) may not
+    // read, so a scan can miss a HAProxy that is running.
+    let mut unseen = 0;
     loop {
         if generation_running(dir).await.as_deref() == Some(generation) {
             let mut all = true;
@@ -205,7 +211,12 @@ pub(super) async fn wait_ready(
                 return Ok(());
             }
         }
-        if processes_of(dir)?.is_empty() {
+        unseen = if processes_of(dir)?.is_empty() {
+            unseen + 1
+        } else {
+            0
+        };
+        if unseen >= GONE_POLLS {
             return Err(DriverError::fatal(format!(
                 "HAProxy in {} exited.{}",
                 dir.display(),
