@@ -3,9 +3,10 @@
 //! behind its REST fake (tests/common/rest_fake) refereed by its published OpenAPI
 //! description (prices from their APIs). The cheapest offer anywhere wins (Vultr's
 //! vc2-1c-1gb, $5 a month); a refusal at Vultr moves its nodes to the next-cheapest valid
-//! candidate (Hetzner's cx22 in the US, not Vultr's dearer plans), and refusals at the four
-//! REST clouds move them to AWS; `"spread": "provider"` with `2:1` puts the two replicas of a
-//! slot at different providers. Each test starts its own moto (from the virtualenv
+//! candidate (Linode's Nanode, not Hetzner's cx22 in the US, cheaper only as a bare number:
+//! its price is in euros, converted at the example's `exchange_rates`), and refusals at the
+//! four REST clouds move them to AWS; `"spread": "provider"` with `2:1` puts the two replicas
+//! of a slot at different providers; without a rate, prices in two currencies are refused. Each test starts its own moto (from the virtualenv
 //! scripts/test.sh makes) and fakes on loopback.
 
 mod common;
@@ -180,15 +181,18 @@ fn a_refusal_at_vultr_moves_its_nodes_to_the_next_cheapest_valid_candidate() {
     let state = p.state("refused");
     for node in nodes(&state) {
         let placement = &node["placement"];
-        // The next cheapest after Vultr's 0.00685: Hetzner's cx22 in the US at 0.0072 (a
-        // fifth over its EU price), not Vultr's 2 GB plan at 0.0137 or Linode's 0.0075.
-        assert_eq!(placement["provider"], "hetzner", "{placement:#}");
-        assert_eq!(placement["size"], "cx22");
+        // The next cheapest after Vultr's 0.00685: Linode's Nanode at 0.0075, not Hetzner's
+        // cx22 in the US at EUR 0.0072 (USD 0.00835 at the example's 1.16) nor Vultr's 2 GB
+        // plan at 0.0137.
+        assert_eq!(placement["provider"], "linode", "{placement:#}");
+        assert_eq!(placement["size"], "g6-nanode-1");
         let price = placement["hourly_price"].as_f64().unwrap();
-        assert!((price - 0.0072).abs() < 1e-9, "{price}");
+        assert!((price - 0.0075).abs() < 1e-9, "{price}");
+        assert_eq!(placement["currency"], "USD");
     }
     assert!(clouds.vultr.world().instances.is_empty());
-    assert_eq!(clouds.hetzner.world().servers.len(), 2);
+    assert_eq!(clouds.linode.world().instances.len(), 2);
+    assert!(clouds.hetzner.world().servers.is_empty());
     finish(&p, &clouds);
 }
 
@@ -211,13 +215,13 @@ fn spread_provider_puts_the_replicas_of_a_slot_at_different_providers() {
             .count()
     };
     // No provider may hold more than the 2 slots: two nodes each at the two cheapest.
-    assert_eq!((at("vultr"), at("hetzner")), (2, 2), "{placed:#?}");
+    assert_eq!((at("vultr"), at("linode")), (2, 2), "{placed:#?}");
     assert_eq!(clouds.vultr.world().instances.len(), 2);
-    assert_eq!(clouds.hetzner.world().servers.len(), 2);
+    assert_eq!(clouds.linode.world().instances.len(), 2);
     for node in &placed {
         let price = node["placement"]["hourly_price"].as_f64().unwrap();
         assert!(
-            (price - 5.0 / 730.0).abs() < 1e-9 || (price - 0.0072).abs() < 1e-9,
+            (price - 5.0 / 730.0).abs() < 1e-9 || (price - 0.0075).abs() < 1e-9,
             "{node:#}"
         );
     }
@@ -272,5 +276,59 @@ fn refusals_at_the_four_rest_clouds_move_the_nodes_to_aws() {
     assert!(clouds.digitalocean.world().droplets.is_empty());
     assert!(clouds.hetzner.world().servers.is_empty());
     assert!(clouds.vultr.world().instances.is_empty());
+    finish(&p, &clouds);
+}
+
+#[test]
+fn prices_in_two_currencies_are_compared_only_at_a_rate() {
+    let clouds = clouds();
+    // Only Hetzner (euros) and Vultr (dollars), so the rate decides: Hetzner's cx22 in the
+    // US at EUR 0.0072 is cheaper than Vultr's 0.00685 only at a rate below 0.951.
+    let p = project(&clouds, "rates", json!({"count": 1}));
+    let only = |p: &Project, rates: Option<Value>| {
+        let mut strategy: Value =
+            serde_json::from_str(&std::fs::read_to_string(p.path("strategy.json")).unwrap())
+                .unwrap();
+        strategy["provider"]["options"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|o| o.get("hetzner").is_some() || o.get("vultr").is_some());
+        // AWS's own image name matches neither.
+        strategy["node"]["image"]["options"] = json!([{"os": "ubuntu", "version": "24.04"}]);
+        match rates {
+            Some(rates) => strategy["exchange_rates"] = rates,
+            None => {
+                strategy.as_object_mut().unwrap().remove("exchange_rates");
+            }
+        }
+        p.write_strategy(&strategy);
+    };
+    only(&p, None);
+    let (code, out, err) = p.run(&["plan"]);
+    assert_eq!(code, 1, "refused\n{out}\n{err}");
+    assert!(
+        err.contains("priced in more than one currency (EUR at hetzner; USD at vultr)")
+            && err.contains("`cheapest` cannot compare them")
+            && err.contains("\"exchange_rates\": {\"EUR\": <US dollars per EUR>}"),
+        "{err}"
+    );
+    assert!(err.contains("strategy.json:"), "located: {err}");
+    let (code, _, err) = p.run(&["apply", "--auto-approve"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(clouds.hetzner.world().servers.is_empty());
+    assert!(clouds.vultr.world().instances.is_empty());
+
+    // At 0.9 dollars a euro, Hetzner's cx22 costs USD 0.00648 in the US: cheapest, recorded in
+    // dollars.
+    only(&p, Some(json!({"EUR": 0.9})));
+    p.ok(&["apply", "--auto-approve"]);
+    let state = p.state("rates");
+    let placement = &nodes(&state)[0]["placement"];
+    assert_eq!(placement["provider"], "hetzner", "{placement:#}");
+    assert_eq!(placement["size"], "cx22");
+    assert_eq!(placement["currency"], "USD");
+    let price = placement["hourly_price"].as_f64().unwrap();
+    assert!((price - 0.0072 * 0.9).abs() < 1e-9, "{price}");
+    assert_eq!(clouds.hetzner.world().servers.len(), 1);
     finish(&p, &clouds);
 }

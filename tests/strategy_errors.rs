@@ -105,6 +105,27 @@ fn unknown_top_level_property() {
 }
 
 #[test]
+fn exchange_rates_are_positive_numbers_by_currency_code() {
+    for (rates, expected) in [
+        (serde_json::json!({"EUR": 0}), "/exchange_rates/EUR"),
+        (serde_json::json!({"EUR": "1.1"}), "/exchange_rates/EUR"),
+        (serde_json::json!({"USD": 2}), "/exchange_rates/USD"),
+        (serde_json::json!({"euro": 1.1}), "/exchange_rates"),
+    ] {
+        let p = Project::sample(1);
+        let mut strategy: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p.path("strategy.json")).unwrap())
+                .unwrap();
+        strategy["exchange_rates"] = rates.clone();
+        p.write_strategy(&strategy);
+        let (code, _, err) = p.run(&["validate"]);
+        assert_eq!(code, 1, "{rates}: {err}");
+        assert!(err.contains(&format!("at {expected}")), "{rates}: {err}");
+        assert!(err.contains("strategy.json:"), "located: {err}");
+    }
+}
+
+#[test]
 fn misspelt_node_property() {
     check(
         "misspelt_node_property",

@@ -674,11 +674,42 @@ fn the_unlock_agent_keeps_passphrase_derived_state_keys() {
     );
     assert!(!err.contains("another-passphrase-2"), "{err}");
 
+    // A new state (another strategy name) takes the salt the agent kept for this passphrase,
+    // and so the key derived over it: nothing to derive again.
+    p.set_env("OSS_STATE_PASS", "agent-kept-passphrase-1");
+    let mut second = strategy.clone();
+    second["name"] = "second-fleet".into();
+    std::fs::write(
+        p.path("strategy.json"),
+        serde_json::to_string_pretty(&second).unwrap(),
+    )
+    .unwrap();
+    p.ok(&["apply", "--auto-approve"]);
+    let salts = salts_in(&p.path("state"));
+    assert_eq!(salts.len(), 1, "one salt in both states: {salts:?}");
+
     let out = p.ok(&["lock"]);
     assert!(
-        out.contains("it served 2 passphrase-derived state keys from memory"),
-        "the apply derived the key, each plan was served it, the other passphrase nothing:\n{out}"
+        out.contains("it served 4 passphrase-derived state keys from memory"),
+        "the apply derived the key, each plan was served it, the other passphrase nothing, \
+         the second state its salt and key:\n{out}"
     );
+}
+
+/// Every distinct `"salt"` in the state files under `dir` (versions and journals).
+fn salts_in(dir: &Path) -> std::collections::BTreeSet<String> {
+    let mut salts = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for part in text.split("\"salt\":").skip(1) {
+            let value = part.trim_start().trim_start_matches('"');
+            salts.insert(value.split('"').next().unwrap().to_string());
+        }
+    }
+    salts
 }
 
 /// At a terminal (a pseudo-terminal from util-linux's `script`), shares are asked for one at

@@ -8,6 +8,9 @@
 pub mod aws;
 pub mod aws_types;
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// A place where nodes can run: a zone of a region.
@@ -110,5 +113,61 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// This catalog with every price in a currency that `rates` names (US dollars per unit)
+    /// converted to US dollars; prices in other currencies stay as they are. Borrowed when
+    /// nothing converts.
+    pub fn in_dollars(&self, rates: &BTreeMap<String, f64>) -> Cow<'_, Catalog> {
+        if !self.prices.iter().any(|p| rates.contains_key(&p.currency)) {
+            return Cow::Borrowed(self);
+        }
+        let mut converted = self.clone();
+        for price in &mut converted.prices {
+            if let Some(rate) = rates.get(&price.currency) {
+                price.hourly_price *= rate;
+                price.currency = DOLLARS.to_string();
+            }
+        }
+        Cow::Owned(converted)
+    }
+}
+
+/// The currency the price tables and most providers use, and that `exchange_rates` convert to.
+pub const DOLLARS: &str = "USD";
+
 /// Hours in a month, for monthly prices (365 × 24 / 12, as cloud bills count).
 pub const HOURS_PER_MONTH: f64 = 730.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn priced(currency: &str, hourly_price: f64) -> Catalog {
+        Catalog {
+            prices: vec![Price {
+                location: "fsn1".into(),
+                size: "cx22".into(),
+                hourly_price,
+                currency: currency.into(),
+                capacity: None,
+            }],
+            ..Catalog::default()
+        }
+    }
+
+    #[test]
+    fn a_rate_converts_its_currency_and_nothing_else() {
+        let rates = BTreeMap::from([("EUR".to_string(), 1.25)]);
+        let euros = priced("EUR", 0.008);
+        let converted = euros.in_dollars(&rates);
+        assert!(matches!(converted, Cow::Owned(_)));
+        assert_eq!(converted.prices[0].currency, "USD");
+        assert!((converted.prices[0].hourly_price - 0.01).abs() < 1e-12);
+        let pounds = priced("GBP", 0.008);
+        assert!(matches!(pounds.in_dollars(&rates), Cow::Borrowed(c) if *c == pounds));
+        assert!(matches!(
+            euros.in_dollars(&BTreeMap::new()),
+            Cow::Borrowed(_)
+        ));
+    }
+}

@@ -77,14 +77,19 @@ pub fn compile(input: &Input<'_>) -> Result<DesiredGraph, CompileError> {
     if !problems.is_empty() {
         return Err(strategy.invalid(problems).into());
     }
+    // Prices in a currency of `exchange_rates` are placed (and recorded) in US dollars.
+    let priced: Vec<(&str, std::borrow::Cow<'_, Catalog>)> = input
+        .catalogs
+        .iter()
+        .map(|(name, catalog)| (name.as_str(), catalog.in_dollars(&strategy.exchange_rates)))
+        .collect();
     let mut resources: Vec<Desired> = Vec::new();
     for (group, wired) in strategy.groups.iter().zip(&wired) {
         // Groups that share providers share the catalogs fetched once.
-        let catalogs: Vec<(&str, &Catalog)> = input
-            .catalogs
+        let catalogs: Vec<(&str, &Catalog)> = priced
             .iter()
             .filter(|(name, _)| group.allows(name))
-            .map(|(name, catalog)| (name.as_str(), catalog))
+            .map(|(name, catalog)| (*name, catalog.as_ref()))
             .collect();
         let addresses: Vec<Address> = (0..placement::fleet(group).nodes)
             .map(|i| Address::node(&group.name, i))

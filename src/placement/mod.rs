@@ -91,6 +91,9 @@ pub fn place(input: &Input<'_>) -> Result<Vec<Placed>, StrategyError> {
         return Ok(Vec::new());
     }
     let offers = Offers::build(input, &matched, spread(group));
+    if let Some(problem) = incomparable(input, &offers) {
+        return Err(strategy.invalid(vec![problem]));
+    }
     if offers.list.is_empty() {
         return Err(strategy.invalid(vec![strategy.problem(
             &group.pointer,
@@ -119,6 +122,54 @@ pub fn place(input: &Input<'_>) -> Result<Vec<Placed>, StrategyError> {
     let chosen = allocate::allocate(&problem)
         .map_err(|short| shortfall(input, fleet, short.placed, &offers))?;
     Ok(fallbacks(input, &offers, &ranker, fleet, &chosen))
+}
+
+/// Prices in more than one currency where placement compares them (a price pick) or bounds
+/// them (`max_hourly_price`): there is no honest order without a rate, so the strategy must
+/// give one in `exchange_rates` (the catalogs are then in US dollars) or leave a currency out.
+fn incomparable(input: &Input<'_>, offers: &Offers<'_>) -> Option<crate::strategy::Problem> {
+    let by_price = input
+        .strategy
+        .picks(input.group)
+        .into_iter()
+        .find(|p| p.by_price());
+    let what = match by_price {
+        Some(pick) => format!("`{}`", pick.name()),
+        None if offers.bounded => "`max_hourly_price`".to_string(),
+        None => return None,
+    };
+    if offers.currencies.len() < 2 {
+        return None;
+    }
+    let named: Vec<String> = offers
+        .currencies
+        .iter()
+        .map(|(currency, providers)| {
+            let providers: Vec<&str> = providers.iter().copied().collect();
+            format!("{currency} at {}", providers.join(", "))
+        })
+        .collect();
+    let foreign: Vec<&str> = offers
+        .currencies
+        .keys()
+        .copied()
+        .filter(|c| *c != crate::catalog::DOLLARS)
+        .collect();
+    let example: Vec<String> = foreign
+        .iter()
+        .map(|c| format!("\"{c}\": <US dollars per {c}>"))
+        .collect();
+    Some(input.strategy.problem(
+        &input.group.pointer,
+        format!(
+            "The matching offers are priced in more than one currency ({}), so {what} cannot compare them.",
+            named.join("; ")
+        ),
+        Some(format!(
+            "add \"exchange_rates\": {{{}}} to the strategy (the rate you budget with), or leave out the providers of one currency",
+            example.join(", ")
+        )),
+    ))
 }
 
 /// Each node's place, with its own ranking as fall-backs: without its place and without the
@@ -374,7 +425,16 @@ mod tests {
         seed: u64,
         rebalance: bool,
     ) -> Result<Vec<Placed>, StrategyError> {
-        let catalogs = catalogs();
+        run_on(&catalogs(), strategy, current, seed, rebalance)
+    }
+
+    fn run_on(
+        catalogs: &[(String, Catalog)],
+        strategy: &Strategy,
+        current: &[Option<Placement>],
+        seed: u64,
+        rebalance: bool,
+    ) -> Result<Vec<Placed>, StrategyError> {
         let catalogs: Vec<(&str, &Catalog)> =
             catalogs.iter().map(|(n, c)| (n.as_str(), c)).collect();
         let lookup = |i: usize| current.get(i).and_then(Option::as_ref);
@@ -398,6 +458,40 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn prices_in_two_currencies_are_compared_by_no_pick_and_no_bound() {
+        let mut euros = catalogs();
+        for price in &mut euros[1].1.prices {
+            price.currency = "EUR".into();
+        }
+        let refused = |extra| {
+            let e = run_on(&euros, &strategy(extra), &[], 1, false).unwrap_err();
+            e.problems()[0].message.clone()
+        };
+        assert_eq!(
+            refused(json!({"default_pick": "cheapest"})),
+            "The matching offers are priced in more than one currency (EUR at west; USD at east, syd), so `cheapest` cannot compare them."
+        );
+        let bounded =
+            json!({"node": {"hardware": {"options": [{"min_vcpus": 1, "max_hourly_price": 1.0}]}}});
+        assert!(refused(bounded).contains("so `max_hourly_price` cannot compare them"));
+        // `first` compares no price: the fleet is placed in preference order.
+        let placed = run_on(&euros, &strategy(json!({})), &[], 1, false).unwrap();
+        assert_eq!(places(&placed)[0].split('/').next(), Some("east"));
+        // One currency alone ranks as it is.
+        let mut all = catalogs();
+        for (_, catalog) in &mut all {
+            for price in &mut catalog.prices {
+                price.currency = "EUR".into();
+            }
+        }
+        let s = strategy(json!({"default_pick": "cheapest"}));
+        assert_eq!(
+            places(&run_on(&all, &s, &[], 1, false).unwrap()),
+            places(&run(&s, &[], 1, false).unwrap())
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! Pure: catalogs and matches in, candidates out; ranking by price and allocation come later.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::Input;
 use super::allocate::Offer;
@@ -59,6 +59,11 @@ pub(super) struct Offers<'a> {
     /// Remaining capacity per pool (`Offer::pool` indexes it; `None`: unlimited).
     pub capacity: Vec<Option<u64>>,
     pub index: HashMap<Key, usize>,
+    /// The currencies of the prices matched (before any price bound), each with the
+    /// providers that price in it.
+    pub currencies: BTreeMap<&'a str, BTreeSet<&'a str>>,
+    /// Whether a size option bounds the price (`max_hourly_price`).
+    pub bounded: bool,
 }
 
 impl<'a> Offers<'a> {
@@ -68,6 +73,8 @@ impl<'a> Offers<'a> {
             list: Vec::new(),
             capacity: Vec::new(),
             index: HashMap::new(),
+            currencies: BTreeMap::new(),
+            bounded: false,
         };
         offers.collect(input, matched, spread);
         offers.nearest_first(input);
@@ -85,7 +92,7 @@ impl<'a> Offers<'a> {
     fn collect(&mut self, input: &Input<'a>, matched: &[Matched], spread: Spread) {
         let mut pools: HashMap<(usize, usize, usize), usize> = HashMap::new();
         let mut domains: HashMap<(usize, usize), usize> = HashMap::new();
-        for (p, (_, catalog)) in input.catalogs.iter().enumerate() {
+        for (p, (provider, catalog)) in input.catalogs.iter().enumerate() {
             let prices: HashMap<(&str, &str), &crate::catalog::Price> = catalog
                 .prices
                 .iter()
@@ -97,6 +104,11 @@ impl<'a> Offers<'a> {
                     let Some(price) = prices.get(&(location.id.as_str(), size.id.as_str())) else {
                         continue; // this size is not offered at this location
                     };
+                    self.currencies
+                        .entry(&price.currency)
+                        .or_default()
+                        .insert(provider);
+                    self.bounded |= bound.is_some();
                     if bound.is_some_and(|b| price.hourly_price > b) {
                         continue;
                     }

@@ -45,9 +45,9 @@ pub fn render(plan: &Plan) -> String {
         let _ = writeln!(out, "No changes. The fleet matches the strategy.");
         return out;
     }
-    let cost = plan.cost();
-    if !cost.is_zero() {
-        let _ = writeln!(out, "{}", super::text::cost_line(&cost, &plan.currency()));
+    let lines = super::text::cost_lines(plan);
+    if !lines.is_empty() {
+        let _ = writeln!(out, "{lines}");
     }
     let s = plan.summary();
     let _ = writeln!(

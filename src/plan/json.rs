@@ -32,6 +32,7 @@ pub fn write(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
 }
 
 fn head(plan: &Plan) -> Value {
+    let costs = plan.costs();
     let mut head = json!({
         "format_version": super::FORMAT_VERSION.to_string(),
         "strategy": plan.strategy,
@@ -39,8 +40,16 @@ fn head(plan: &Plan) -> Value {
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "destroy": plan.destroy,
         "summary": summary_json(plan),
-        "cost": cost_json(&plan.cost(), &plan.currency(), true),
+        "cost": cost_json(&costs[0].1, &costs[0].0, true),
     });
+    // Prices in several currencies are never summed: `cost` holds the first (US dollars when
+    // any), `costs` every one.
+    if costs.len() > 1 {
+        head["costs"] = costs
+            .iter()
+            .map(|(currency, cost)| cost_json(cost, currency, true))
+            .collect();
+    }
     if !plan.warnings.is_empty() {
         head["warnings"] = json!(plan.warnings);
     }
@@ -122,7 +131,7 @@ fn change(c: &Change, sensitive: &[&str]) -> Value {
         "changed": c.changed_fields().iter().map(|f| f.name).collect::<Vec<_>>(),
         "sensitive": sensitive,
         "provider_id": c.before.as_ref().map(|b| b.provider_id.clone()),
-        "cost": cost_json(&c.cost(), &c.currency().unwrap_or_else(|| "USD".into()), false),
+        "cost": cost_json(&c.cost(), c.currency(), false),
         "candidates": c.after.as_ref().map(|a| {
             std::iter::once(&a.placement).chain(a.fallbacks.iter()).map(|p| json!({
                 "provider": p.provider, "location": p.location, "size": p.size, "image": p.image,

@@ -34,8 +34,7 @@ pub fn render(plan: &Plan) -> String {
 /// Renders `plan` in at most `limit` characters (the summary is kept whole even if it alone
 /// is longer, which takes a limit far below [`LIMIT`]).
 pub fn render_within(plan: &Plan, limit: usize) -> String {
-    let currency = plan.currency();
-    let mut out = summary(plan, &currency);
+    let mut out = summary(plan);
     let changed: Vec<&Change> = plan
         .changes
         .iter()
@@ -46,7 +45,7 @@ pub fn render_within(plan: &Plan, limit: usize) -> String {
     }
     let n = changed.len();
     // Rendered only as far as they could fit: a plan of 100,000 creates formats a few hundred.
-    let rows = take_within(changed.iter().map(|c| row(c, &currency)), limit);
+    let rows = take_within(changed.iter().map(|c| row(c)), limit);
     let blocks = take_within(changed.iter().map(|c| details(c)), limit);
     let row_sizes = running_sizes(&rows);
     let block_sizes = running_sizes(&blocks);
@@ -141,7 +140,7 @@ fn chars(text: &str) -> usize {
 }
 
 /// Headline, counts, the destruction warning and the cost: always whole.
-fn summary(plan: &Plan, currency: &str) -> String {
+fn summary(plan: &Plan) -> String {
     let tally = plan.tally();
     let what = if plan.destroy {
         "oss destroy plan"
@@ -187,18 +186,19 @@ fn summary(plan: &Plan, currency: &str) -> String {
     for exposed in &plan.warnings {
         let _ = writeln!(out, "> ⚠️ {}\n", inline(exposed));
     }
-    let _ = writeln!(
-        out,
-        "**Monthly cost:** {}",
-        cost_text(&plan.cost(), currency)
-    );
+    let costs = plan.costs();
+    let texts: Vec<String> = costs
+        .iter()
+        .map(|(currency, cost)| cost_text(cost, currency))
+        .collect();
+    let _ = writeln!(out, "**Monthly cost:** {}", texts.join("; "));
     let unpriced = plan.changes.iter().filter(|c| unpriced(c)).count();
     if unpriced > 0 {
         let _ = writeln!(
             out,
             "\n{} no known price and count as {}.",
             plural_verb(unpriced, "resource has", "resources have"),
-            money(0.0, currency)
+            money(0.0, &costs[0].0)
         );
     }
     out
@@ -293,7 +293,8 @@ fn label(change: &Change) -> &'static str {
 
 /// One table row: address, action, placement (before → after when it moves), price per month
 /// before → after (`–` where the resource does not exist), reason.
-fn row(change: &Change, currency: &str) -> String {
+fn row(change: &Change) -> String {
+    let currency = change.currency();
     let place =
         |p: &crate::resource::Placement| format!("{} / {} / {}", p.provider, p.location, p.size);
     let before = change.before.as_ref().map(|b| &b.placement);
@@ -577,9 +578,49 @@ mod tests {
     }
 
     #[test]
+    fn prices_in_two_currencies_are_summed_apart() {
+        let mut plan = plan_of_creates(3);
+        let euros = plan.changes[2].after.as_mut().unwrap();
+        euros.placement.currency = Some("EUR".into());
+        euros.placement.hourly_price = Some(0.02);
+        let costs = plan.costs();
+        let currencies: Vec<&str> = costs.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(currencies, ["USD", "EUR"]);
+        assert!((costs[0].1.after_hourly - 0.02).abs() < 1e-12);
+        assert!((costs[1].1.after_hourly - 0.02).abs() < 1e-12);
+        let out = render(&plan);
+        assert!(
+            out.contains("**Monthly cost:** $0.00/month → $14.60/month (+$14.60/month); EUR 0.00/month → EUR 14.60/month (+EUR 14.60/month)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("| EUR 0.00 → EUR 14.60 |") || out.contains("– → EUR 14.60"),
+            "{out}"
+        );
+        let text = crate::plan::text::cost_lines(&plan);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(
+            text.contains("Cost: EUR 0.00/month -> EUR 14.60/month"),
+            "{text}"
+        );
+        let mut json = Vec::new();
+        crate::plan::json::write(&plan, &mut json).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(doc["cost"]["currency"], "USD");
+        assert_eq!(doc["costs"][1]["currency"], "EUR");
+        assert_eq!(doc["costs"][1]["after_monthly"], 14.6);
+        // One currency alone: no US dollars line, no `costs`.
+        for change in &mut plan.changes {
+            change.after.as_mut().unwrap().placement.currency = Some("EUR".into());
+        }
+        assert_eq!(plan.costs().len(), 1);
+        assert!(render(&plan).contains("**Monthly cost:** EUR 0.00/month → EUR"));
+    }
+
+    #[test]
     fn every_limit_keeps_the_summary_and_whole_diffs() {
         let plan = plan_of_creates(40);
-        let summary = summary(&plan, "USD");
+        let summary = summary(&plan);
         let full = render(&plan);
         assert!(!full.contains("Cut to fit"), "{full}");
         let full_size = chars(&full);
@@ -616,7 +657,7 @@ mod tests {
     fn a_tiny_limit_still_prints_the_whole_summary() {
         let plan = plan_of_creates(3);
         let out = render_within(&plan, 10);
-        assert!(out.starts_with(&summary(&plan, "USD")), "{out}");
+        assert!(out.starts_with(&summary(&plan)), "{out}");
         assert!(
             out.ends_with(
                 "**Cut to fit in a comment:** 3 of 3 changed resources (`node.web[0]` … \

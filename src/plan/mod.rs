@@ -206,13 +206,15 @@ impl Cost {
 }
 
 impl Change {
-    /// The currency of its prices, after the change or else before.
-    pub fn currency(&self) -> Option<String> {
+    /// The currency of its prices, after the change or else before (US dollars when no
+    /// placement says).
+    pub fn currency(&self) -> &str {
         self.after
             .iter()
             .map(|a| &a.placement)
             .chain(self.before.iter().map(|b| &b.placement))
-            .find_map(|p| p.currency.clone())
+            .find_map(|p| p.currency.as_deref())
+            .unwrap_or(crate::catalog::DOLLARS)
     }
 
     /// What this resource costs before and after the change (a gone resource costs nothing).
@@ -277,10 +279,15 @@ pub struct Tally {
 
 /// `$12.34` in US dollars, `EUR 12.34` in any other currency: how renderers write amounts.
 pub fn money(amount: f64, currency: &str) -> String {
-    if currency == "USD" {
-        format!("${amount:.2}")
+    format!("{}{amount:.2}", unit(currency))
+}
+
+/// What goes before an amount: `$` for US dollars, else the currency's code and a space.
+pub fn unit(currency: &str) -> Cow<'static, str> {
+    if currency == crate::catalog::DOLLARS {
+        Cow::Borrowed("$")
     } else {
-        format!("{currency} {amount:.2}")
+        Cow::Owned(format!("{currency} "))
     }
 }
 
@@ -353,23 +360,38 @@ impl Plan {
         t
     }
 
-    /// The fleet's price before and after, over the addresses this plan covers.
-    pub fn cost(&self) -> Cost {
-        self.changes
-            .iter()
-            .map(Change::cost)
-            .fold(Cost::default(), |a, c| Cost {
-                before_hourly: a.before_hourly + c.before_hourly,
-                after_hourly: a.after_hourly + c.after_hourly,
-            })
-    }
-
-    /// The currency of the prices (the first one seen; providers price in USD today).
-    pub fn currency(&self) -> String {
-        self.changes
-            .iter()
-            .find_map(Change::currency)
-            .unwrap_or_else(|| "USD".into())
+    /// The fleet's price before and after, over the addresses this plan covers: one sum per
+    /// currency (prices in different currencies are never added up), US dollars first, and
+    /// at least one (US dollars, zero) when nothing is priced.
+    pub fn costs(&self) -> Vec<(String, Cost)> {
+        let mut sums: BTreeMap<&str, Cost> = BTreeMap::new();
+        let dollars = crate::catalog::DOLLARS;
+        fn currency(p: &Placement) -> Option<(&str, f64)> {
+            let price = p.hourly_price?;
+            Some((
+                p.currency.as_deref().unwrap_or(crate::catalog::DOLLARS),
+                price,
+            ))
+        }
+        for change in &self.changes {
+            let live_before = change.before.as_ref().filter(|_| !change.gone);
+            if let Some((c, price)) = live_before.and_then(|b| currency(&b.placement)) {
+                sums.entry(c).or_default().before_hourly += price;
+            }
+            if let Some((c, price)) = change.after.as_ref().and_then(|a| currency(&a.placement)) {
+                sums.entry(c).or_default().after_hourly += price;
+            }
+        }
+        let mut costs: Vec<(String, Cost)> = Vec::with_capacity(sums.len().max(1));
+        costs.push((
+            dollars.to_string(),
+            sums.remove(dollars).unwrap_or_default(),
+        ));
+        costs.extend(sums.into_iter().map(|(c, cost)| (c.to_string(), cost)));
+        if costs.len() > 1 && costs[0].1.is_zero() {
+            costs.remove(0);
+        }
+        costs
     }
 
     /// Whether applying would do anything (forgetting gone resources and renaming moved

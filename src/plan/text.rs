@@ -106,9 +106,9 @@ fn body(plan: &Plan, styles: &Styles, out: &mut Out<'_>) {
         );
         return;
     }
-    let cost = plan.cost();
-    if !cost.is_zero() {
-        let _ = writeln!(out, "{}\n", cost_line(&cost, &plan.currency()));
+    let lines = cost_lines(plan);
+    if !lines.is_empty() {
+        let _ = writeln!(out, "{lines}\n");
     }
     let s = plan.summary();
     let _ = writeln!(
@@ -189,20 +189,19 @@ fn render_change(out: &mut String, change: &Change, styles: &Styles) {
     }
     let cost = change.cost();
     if !cost.is_zero() {
+        let unit = super::unit(change.currency());
         let price = |hourly: f64| {
             format!(
-                "{hourly:.4}/h (${:.2}/month)",
+                "{unit}{hourly:.4}/h ({unit}{:.2}/month)",
                 hourly * crate::catalog::HOURS_PER_MONTH
             )
         };
         let text = match change.action {
-            Action::Create => format!("${}", price(cost.after_hourly)),
-            Action::Delete => format!("${}", price(cost.before_hourly)),
-            _ if cost.before_hourly == cost.after_hourly => {
-                format!("${}", price(cost.after_hourly))
-            }
+            Action::Create => price(cost.after_hourly),
+            Action::Delete => price(cost.before_hourly),
+            _ if cost.before_hourly == cost.after_hourly => price(cost.after_hourly),
             _ => format!(
-                "${} -> ${}",
+                "{} -> {}",
                 price(cost.before_hourly),
                 price(cost.after_hourly)
             ),
@@ -320,13 +319,20 @@ fn value(v: &Value, indent: usize) -> String {
     }
 }
 
+/// The plan's cost lines, one per currency with a price (empty when nothing is priced).
+pub(super) fn cost_lines(plan: &super::Plan) -> String {
+    let lines: Vec<String> = plan
+        .costs()
+        .iter()
+        .filter(|(_, cost)| !cost.is_zero())
+        .map(|(currency, cost)| cost_line(cost, currency))
+        .collect();
+    lines.join("\n")
+}
+
 /// `Cost: $12.34/month -> $56.78/month (+$44.44/month, +360.1%)`.
-pub(super) fn cost_line(cost: &super::Cost, currency: &str) -> String {
-    let unit = if currency == "USD" {
-        "$".to_string()
-    } else {
-        format!("{currency} ")
-    };
+fn cost_line(cost: &super::Cost, currency: &str) -> String {
+    let unit = super::unit(currency);
     let delta = cost.delta_monthly();
     let sign = if delta < 0.0 { "-" } else { "+" };
     let percent = cost

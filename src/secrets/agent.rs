@@ -7,7 +7,9 @@
 //! It also keeps the state keys that the `passphrase` key provider derived (PBKDF2 runs once
 //! per session, not per command), each filed under a digest of the passphrase, salt and
 //! iteration count ([`passphrase_slot`]): only a process that knows the passphrase can name
-//! the slot, so the agent gives no one a key they could not derive themselves.
+//! the slot, so the agent gives no one a key they could not derive themselves. New states
+//! sealed with a passphrase share one salt while it runs ([`new_salt_slot`]), so that they
+//! need no derivation either.
 //!
 //! Requests: `key VAULT_ID` → `ok KEY_ID HEX`; `derived SLOT` → `ok HEX` or `miss`;
 //! `keep SLOT HEX` → `ok`; `lock` → `ok SERVED` (derived keys served) and the agent ends.
@@ -248,10 +250,28 @@ pub fn from_hex(hex: &str) -> Option<Key> {
 /// agent is concerned (a fast hash, so it travels only over the agent's socket and lives only
 /// in the two processes' memory, beside the key it names).
 pub fn passphrase_slot(kdf: &str, iterations: u32, salt: &[u8], passphrase: &[u8]) -> String {
+    slot(
+        b"oss-passphrase-slot/1\n",
+        &[kdf.as_bytes(), &iterations.to_be_bytes(), salt, passphrase],
+    )
+}
+
+/// The slot of the salt that new states sealed with a passphrase take while the agent runs
+/// (32 bytes kept like a key; the salt is their start): SHA-256 over another label, the KDF's
+/// name and iteration count and the passphrase, so again only the passphrase names it.
+pub fn new_salt_slot(kdf: &str, iterations: u32, passphrase: &[u8]) -> String {
+    slot(
+        b"oss-passphrase-new-salt/1\n",
+        &[kdf.as_bytes(), &iterations.to_be_bytes(), passphrase],
+    )
+}
+
+/// SHA-256 over `label` and each part with its length, in hex.
+fn slot(label: &[u8], parts: &[&[u8]]) -> String {
     use sha2::Digest as _;
     let mut hash = sha2::Sha256::new();
-    hash.update(b"oss-passphrase-slot/1\n");
-    for part in [kdf.as_bytes(), &iterations.to_be_bytes(), salt, passphrase] {
+    hash.update(label);
+    for part in parts {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part);
     }

@@ -56,7 +56,8 @@ pub fn list(paths: &[PathBuf]) -> Vec<Listed> {
             match read(path) {
                 Ok(plan) => {
                     let summary = plan.summary();
-                    let cost = plan.cost();
+                    // The first currency's sums (US dollars when any; see `Plan::costs`).
+                    let cost = plan.costs().swap_remove(0).1;
                     listed.strategy = Some(plan.strategy.clone());
                     listed.serial = Some(plan.serial);
                     listed.add = summary.add;

@@ -158,6 +158,9 @@ pub struct Strategy {
     pub file_sd: Option<String>,
     /// Where state lives (the `state` block), if the strategy says.
     pub state: Option<crate::state::BackendSpec>,
+    /// US dollars per unit of each other currency a provider prices in (`exchange_rates`):
+    /// prices in those are converted before placement compares them.
+    pub exchange_rates: BTreeMap<String, f64>,
     pub path: PathBuf,
     /// SHA-256 of the file's bytes: a saved plan is refused when it changes.
     pub hash: String,
@@ -277,6 +280,8 @@ struct Raw {
     lb: BTreeMap<String, lb::RawBalancer>,
     file_sd: Option<String>,
     auto_repair: Option<bool>,
+    #[serde(default)]
+    exchange_rates: BTreeMap<String, f64>,
 }
 
 /// A command run after a successful apply (`hand_off`).
@@ -674,6 +679,7 @@ pub fn parse_resolving(
         lb: balancers,
         file_sd: raw.file_sd,
         state: raw.state,
+        exchange_rates: raw.exchange_rates,
         path: path.to_path_buf(),
         hash: crate::digest::sha256_hex(text.as_bytes()),
         secrets: secrets.into(),

@@ -24,11 +24,13 @@ pub enum Pick {
 }
 
 impl Pick {
-    fn by_price(self) -> bool {
+    /// Whether it ranks by price (`cheapest`, `priciest`).
+    pub fn by_price(self) -> bool {
         matches!(self, Pick::Cheapest | Pick::Priciest)
     }
 
-    fn name(self) -> &'static str {
+    /// As the strategy writes it.
+    pub fn name(self) -> &'static str {
         match self {
             Pick::First => "first",
             Pick::Random => "random",

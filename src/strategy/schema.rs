@@ -193,17 +193,24 @@ fn schema_hint(schema_path: &str) -> Option<String> {
 
 fn allowed_keys(schema_path: &str) -> Option<String> {
     let node_path = schema_path.rsplit_once('/').map_or("", |(head, _)| head);
-    let properties = resolve_ref(schema().pointer(node_path)?)?
-        .get("properties")?
-        .as_object()?;
-    Some(
-        properties
-            .keys()
-            .filter(|k| !k.starts_with('$'))
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", "),
-    )
+    let node = resolve_ref(schema().pointer(node_path)?)?;
+    let properties = node.get("properties")?.as_object()?;
+    let mut allowed: Vec<String> = properties
+        .keys()
+        .filter(|k| !k.starts_with('$'))
+        .cloned()
+        .collect();
+    // Names allowed by pattern, written as their pattern's description says.
+    let patterns = node.get("patternProperties").and_then(Value::as_object);
+    for (pattern, rule) in patterns.into_iter().flatten() {
+        allowed.push(format!(
+            "a name matching {pattern} ({})",
+            rule.get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        ));
+    }
+    Some(allowed.join(", "))
 }
 
 fn resolve_ref(node: &Value) -> Option<&Value> {

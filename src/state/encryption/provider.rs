@@ -3,7 +3,8 @@
 //! read. `aws_kms` asks KMS for a data key and stores it as KMS sealed it ([`super::kms`]);
 //! `passphrase` stretches a passphrase with PBKDF2-HMAC-SHA512 (salt and iteration
 //! count stored per version), once per session when an unlock agent runs for the vault: it
-//! keeps the derived key, filed under a digest of passphrase, salt and count; `shares` takes the vault's data key through
+//! keeps the derived key, filed under a digest of passphrase, salt and count, and the salt new
+//! states take while it runs; `shares` takes the vault's data key through
 //! [`crate::secrets::data_key`]'s way in. Keys zeroize on drop; messages name the provider,
 //! never a key or the passphrase.
 
@@ -89,14 +90,13 @@ impl Provider {
                 iterations,
                 agent,
             } => {
-                let mut salt = [0u8; SALT_LEN];
-                rand::rng().fill_bytes(&mut salt);
+                let salt = new_salt(passphrase, *iterations, agent).await;
                 let meta = KeyMeta::Passphrase {
                     kdf: KDF.into(),
                     iterations: *iterations,
-                    salt: B64.encode(salt),
+                    salt: B64.encode(&salt),
                 };
-                let key = stretch(passphrase, salt.to_vec(), *iterations, agent).await;
+                let key = stretch(passphrase, salt, *iterations, agent).await;
                 Ok(DocKey { key, meta })
             }
             Provider::AwsKms(kms) => {
@@ -213,6 +213,48 @@ impl Provider {
     }
 }
 
+/// Where the vault's unlock agent answers and the vault's id, when `agent` names a vault
+/// that loads.
+fn agent_at(agent: &Option<secrets::Unlock>) -> Option<(std::path::PathBuf, String)> {
+    let how = agent.as_ref()?;
+    let vault = secrets::Vault::load(&how.vault).ok()?;
+    Some((how.agent_dir.clone(), vault.id().to_string()))
+}
+
+/// The salt of a new state: random, except that while an unlock agent runs every new state
+/// of one passphrase and iteration count takes the salt the first one drew (the agent keeps
+/// it, beside the key derived over it), so a new state costs no key derivation either. The
+/// salt's job, that no work done against one vault's passphrase serves against another's, is
+/// kept: the first salt is random, and it lives only as long as the agent.
+async fn new_salt(
+    passphrase: &Secret,
+    iterations: u32,
+    agent: &Option<secrets::Unlock>,
+) -> Vec<u8> {
+    let mut drawn = zeroize::Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(drawn.as_mut());
+    let random = drawn[..SALT_LEN].to_vec();
+    if agent.is_none() {
+        return random;
+    }
+    let (passphrase, agent) = (passphrase.clone(), agent.clone());
+    tokio::task::spawn_blocking(move || {
+        let Some((dir, id)) = agent_at(&agent) else {
+            return random;
+        };
+        let slot = agent::new_salt_slot(KDF, iterations, passphrase.expose().as_bytes());
+        if let Ok(Some(kept)) = agent::derived(&dir, &id, &slot) {
+            return kept.bytes()[..SALT_LEN].to_vec();
+        }
+        if let Some(kept) = Key::from_slice(drawn.as_ref()) {
+            let _ = agent::keep(&dir, &id, &slot, &kept);
+        }
+        random
+    })
+    .await
+    .expect("asking the agent does not panic")
+}
+
 /// PBKDF2-HMAC-SHA512 of `passphrase` over `salt`, off the async workers; taken from the
 /// vault's unlock agent when it keeps it, and handed to it after deriving. The agent is an
 /// optimisation: when it fails, the key is derived here as without one.
@@ -226,10 +268,7 @@ async fn stretch(
     let agent = agent.clone();
     tokio::task::spawn_blocking(move || {
         let slot = agent::passphrase_slot(KDF, iterations, &salt, passphrase.expose().as_bytes());
-        let at = agent.as_ref().and_then(|how| {
-            let vault = secrets::Vault::load(&how.vault).ok()?;
-            Some((how.agent_dir.clone(), vault.id().to_string()))
-        });
+        let at = agent_at(&agent);
         if let Some((dir, id)) = &at
             && let Ok(Some(key)) = agent::derived(dir, id, &slot)
         {
