@@ -26,7 +26,6 @@ mod marks;
 mod node;
 mod objects;
 mod offerings;
-mod refresh;
 mod settings;
 pub use settings::SECRET_SETTINGS;
 
@@ -35,21 +34,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{CreateRequest, DriverConfig, DriverError, Refreshed};
+use super::{CreateRequest, DriverError};
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
-use crate::driver::rest_cloud::driver::{Api, RestCloud, RestDriver};
+use crate::driver::rest_cloud::driver::{Api, ErrorOf, Parts, RestCloud, RestDriver};
 use crate::driver::rest_cloud::node::Adoption;
-use crate::net::rest::Paging;
+use crate::driver::rest_cloud::refresh::Observers;
+use crate::net::rest::{Classify, Paging};
 use crate::resource::{Desired, Existing, Kind};
-
-/// Checks digitalocean settings as written in the strategy (see
-/// [`crate::driver::check_settings`]).
-pub fn check_settings(
-    settings: &serde_json::Map<String, Value>,
-) -> Result<(), super::settings::SettingsError> {
-    settings::Settings::check_block(settings)
-}
 
 /// The `digitalocean` driver: the shared REST-cloud driver over [`DigitalOceanCloud`].
 pub type DigitalOceanDriver = RestDriver<DigitalOceanCloud>;
@@ -61,41 +53,6 @@ pub struct DigitalOceanCloud {
     ready_timeout: Duration,
     /// What creates adopt from (`rest_cloud::node`).
     adoption: Adoption,
-}
-
-impl DigitalOceanDriver {
-    /// Builds the driver from its strategy block; see docs/providers.md for the settings.
-    pub fn new(config: DriverConfig) -> Result<Self, DriverError> {
-        Self::with_env(config, &|name| std::env::var(name).ok())
-    }
-
-    /// Like [`DigitalOceanDriver::new`], reading the environment through `var` (for tests).
-    pub fn with_env(
-        config: DriverConfig,
-        var: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, DriverError> {
-        let name = config.name.clone();
-        let settings = settings::Settings::resolve(&config.settings)
-            .map_err(|e| e.into_driver_error("digitalocean", &name))?;
-        let client = settings.client(
-            &name,
-            var,
-            Box::new(api::DigitalOcean),
-            Paging::NextLink("/links/pages/next"),
-        )?;
-        Ok(RestDriver::over(DigitalOceanCloud {
-            rest: Api::new(
-                name,
-                client,
-                "DigitalOcean",
-                "DIGITALOCEAN_TOKEN",
-                api::driver_error,
-            ),
-            regions: settings.regions.clone(),
-            ready_timeout: settings.ready_timeout(),
-            adoption: Adoption::default(),
-        }))
-    }
 }
 
 impl DigitalOceanCloud {
@@ -117,6 +74,28 @@ impl DigitalOceanCloud {
 #[async_trait]
 impl RestCloud for DigitalOceanCloud {
     const PROVIDER: &'static str = "digitalocean";
+    const VENDOR: &'static str = "DigitalOcean";
+    const PAGING: Paging = Paging::NextLink("/links/pages/next");
+    const ERROR: ErrorOf = api::driver_error;
+    const OBSERVERS: Observers = Observers {
+        node: node::observed,
+        key: objects::key_observed,
+        firewall: objects::firewall_observed,
+    };
+    type Settings = settings::DigitalOcean;
+
+    fn classify() -> Box<dyn Classify> {
+        Box::new(api::DigitalOcean)
+    }
+
+    fn from_parts(parts: Parts) -> Self {
+        DigitalOceanCloud {
+            rest: parts.rest,
+            regions: parts.regions,
+            ready_timeout: parts.ready_timeout,
+            adoption: Adoption::default(),
+        }
+    }
 
     fn api(&self) -> &Api {
         &self.rest
@@ -148,12 +127,19 @@ impl RestCloud for DigitalOceanCloud {
         ))
     }
 
-    async fn refresh_lineage(
-        &self,
-        lineage: &str,
-        known: &[Existing],
-    ) -> Result<Refreshed, DriverError> {
-        DigitalOceanCloud::refresh_lineage(self, lineage, known).await
+    /// By the lineage tag (`tag_name`), pages of 200.
+    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.lineage_droplets(lineage).await
+    }
+
+    /// The account's keys.
+    async fn list_keys(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.list("/v2/account/keys", &[], "ssh_keys").await
+    }
+
+    /// The account's firewalls.
+    async fn list_firewalls(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.list("/v2/firewalls", &[], "firewalls").await
     }
 
     async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
@@ -188,36 +174,16 @@ impl RestCloud for DigitalOceanCloud {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{Driver, ErrorClass};
+    use crate::driver::rest_cloud::driver::testing;
     use serde_json::json;
-
-    fn config(settings: Value) -> DriverConfig {
-        DriverConfig {
-            name: "do".into(),
-            settings: settings.as_object().unwrap().clone().into(),
-            state_dir: std::env::temp_dir(),
-            base_dir: std::env::temp_dir(),
-        }
-    }
 
     #[test]
     fn settings_are_checked_and_unknown_ones_refused() {
-        let no_env = |_: &str| None;
-        for bad in [
+        testing::assert_refused::<DigitalOceanCloud>(&[
             json!({"region": "nyc1"}),
-            json!({"regions": []}),
             json!({"regions": ["NYC 1"]}),
-            json!({"endpoint": "localhost"}),
-            json!({"token": ""}),
-            json!({"ready_timeout": 0}),
-            json!({"request_timeout": 1000}),
-        ] {
-            let e = DigitalOceanDriver::with_env(config(bad.clone()), &no_env)
-                .err()
-                .unwrap_or_else(|| panic!("{bad} was accepted"));
-            assert_eq!(e.class, ErrorClass::Fatal, "{bad}");
-        }
-        let e = DigitalOceanDriver::with_env(config(json!({"token": 5})), &no_env)
+        ]);
+        let e = testing::without_env::<DigitalOceanCloud>(json!({"token": 5}))
             .err()
             .unwrap();
         assert!(
@@ -228,19 +194,6 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_token_nothing_is_sent_and_the_variable_is_named() {
-        let driver = DigitalOceanDriver::with_env(
-            config(json!({"endpoint": "http://127.0.0.1:9"})),
-            &|_| None,
-        )
-        .unwrap();
-        let e = driver.catalog().await.unwrap_err();
-        assert_eq!(e.code.as_deref(), Some("NoCredentials"));
-        assert!(e.message.contains("DIGITALOCEAN_TOKEN"), "{e}");
-        let driver =
-            DigitalOceanDriver::with_env(config(json!({"endpoint": "http://127.0.0.1:9"})), &|n| {
-                (n == "DIGITALOCEAN_TOKEN").then(|| "dop_v1_x".into())
-            })
-            .unwrap();
-        assert!(driver.cloud().api().has_token());
+        testing::assert_token_from_variable::<DigitalOceanCloud>().await;
     }
 }

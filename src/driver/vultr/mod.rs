@@ -29,7 +29,6 @@ mod api;
 mod node;
 mod objects;
 mod offerings;
-mod refresh;
 mod settings;
 pub use settings::SECRET_SETTINGS;
 
@@ -38,20 +37,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{CreateRequest, DriverConfig, DriverError, Refreshed};
+use super::{CreateRequest, DriverError};
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
-use crate::driver::rest_cloud::driver::{Api, RestCloud, RestDriver};
+use crate::driver::rest_cloud::driver::{Api, ErrorOf, Parts, RestCloud, RestDriver};
 use crate::driver::rest_cloud::node::Adoption;
-use crate::net::rest::Paging;
+use crate::driver::rest_cloud::refresh::Observers;
+use crate::net::rest::{Classify, Paging};
 use crate::resource::{Desired, Existing, Kind};
-
-/// Checks vultr settings as written in the strategy (see [`crate::driver::check_settings`]).
-pub fn check_settings(
-    settings: &serde_json::Map<String, Value>,
-) -> Result<(), super::settings::SettingsError> {
-    settings::Settings::check_block(settings)
-}
 
 /// The `vultr` driver: the shared REST-cloud driver over [`VultrCloud`].
 pub type VultrDriver = RestDriver<VultrCloud>;
@@ -63,35 +56,6 @@ pub struct VultrCloud {
     ready_timeout: Duration,
     /// What creates adopt from (`rest_cloud::node`).
     adoption: Adoption,
-}
-
-impl VultrDriver {
-    /// Builds the driver from its strategy block; see docs/providers.md for the settings.
-    pub fn new(config: DriverConfig) -> Result<Self, DriverError> {
-        Self::with_env(config, &|name| std::env::var(name).ok())
-    }
-
-    /// Like [`VultrDriver::new`], reading the environment through `var` (for tests).
-    pub fn with_env(
-        config: DriverConfig,
-        var: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, DriverError> {
-        let name = config.name.clone();
-        let settings = settings::Settings::resolve(&config.settings)
-            .map_err(|e| e.into_driver_error("vultr", &name))?;
-        let client = settings.client(
-            &name,
-            var,
-            Box::new(api::Vultr),
-            Paging::Cursor("/meta/links/next"),
-        )?;
-        Ok(RestDriver::over(VultrCloud {
-            rest: Api::new(name, client, "Vultr", "VULTR_API_KEY", api::driver_error),
-            regions: settings.regions.clone(),
-            ready_timeout: settings.ready_timeout(),
-            adoption: Adoption::default(),
-        }))
-    }
 }
 
 impl VultrCloud {
@@ -114,6 +78,28 @@ impl VultrCloud {
 #[async_trait]
 impl RestCloud for VultrCloud {
     const PROVIDER: &'static str = "vultr";
+    const VENDOR: &'static str = "Vultr";
+    const PAGING: Paging = Paging::Cursor("/meta/links/next");
+    const ERROR: ErrorOf = api::driver_error;
+    const OBSERVERS: Observers = Observers {
+        node: node::observed,
+        key: objects::key_observed,
+        firewall: objects::firewall_observed,
+    };
+    type Settings = settings::Vultr;
+
+    fn classify() -> Box<dyn Classify> {
+        Box::new(api::Vultr)
+    }
+
+    fn from_parts(parts: Parts) -> Self {
+        VultrCloud {
+            rest: parts.rest,
+            regions: parts.regions,
+            ready_timeout: parts.ready_timeout,
+            adoption: Adoption::default(),
+        }
+    }
 
     fn api(&self) -> &Api {
         &self.rest
@@ -143,12 +129,19 @@ impl RestCloud for VultrCloud {
         ))
     }
 
-    async fn refresh_lineage(
-        &self,
-        lineage: &str,
-        known: &[Existing],
-    ) -> Result<Refreshed, DriverError> {
-        VultrCloud::refresh_lineage(self, lineage, known).await
+    /// By the lineage tag (`tag`), cursor pages of 500.
+    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.lineage_instances(lineage).await
+    }
+
+    /// The account's keys.
+    async fn list_keys(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.list("/v2/ssh-keys", &[], "ssh_keys").await
+    }
+
+    /// The account's firewall groups.
+    async fn list_firewalls(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.list("/v2/firewalls", &[], "firewall_groups").await
     }
 
     async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
@@ -183,50 +176,19 @@ impl RestCloud for VultrCloud {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{Driver, ErrorClass};
+    use crate::driver::rest_cloud::driver::testing;
     use serde_json::json;
-
-    fn config(settings: Value) -> DriverConfig {
-        DriverConfig {
-            name: "vu".into(),
-            settings: settings.as_object().unwrap().clone().into(),
-            state_dir: std::env::temp_dir(),
-            base_dir: std::env::temp_dir(),
-        }
-    }
 
     #[test]
     fn settings_are_checked_and_unknown_ones_refused() {
-        let no_env = |_: &str| None;
-        for bad in [
+        testing::assert_refused::<VultrCloud>(&[
             json!({"region": "ewr"}),
-            json!({"regions": []}),
             json!({"regions": ["New Jersey"]}),
-            json!({"endpoint": "localhost"}),
-            json!({"token": ""}),
-            json!({"ready_timeout": 0}),
-            json!({"request_timeout": 1000}),
-        ] {
-            let e = VultrDriver::with_env(config(bad.clone()), &no_env)
-                .err()
-                .unwrap_or_else(|| panic!("{bad} was accepted"));
-            assert_eq!(e.class, ErrorClass::Fatal, "{bad}");
-        }
+        ]);
     }
 
     #[tokio::test]
     async fn without_a_key_nothing_is_sent_and_the_variable_is_named() {
-        let driver =
-            VultrDriver::with_env(config(json!({"endpoint": "http://127.0.0.1:9"})), &|_| None)
-                .unwrap();
-        let e = driver.catalog().await.unwrap_err();
-        assert_eq!(e.code.as_deref(), Some("NoCredentials"));
-        assert!(e.message.contains("VULTR_API_KEY"), "{e}");
-        let driver =
-            VultrDriver::with_env(config(json!({"endpoint": "http://127.0.0.1:9"})), &|n| {
-                (n == "VULTR_API_KEY").then(|| "x".into())
-            })
-            .unwrap();
-        assert!(driver.cloud().api().has_token());
+        testing::assert_token_from_variable::<VultrCloud>().await;
     }
 }
