@@ -29,30 +29,23 @@ mod offerings;
 mod settings;
 pub use settings::SECRET_SETTINGS;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{CreateRequest, DriverError};
+use super::DriverError;
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
-use crate::driver::rest_cloud::driver::{Api, ErrorOf, Parts, RestCloud, RestDriver};
-use crate::driver::rest_cloud::node::Adoption;
+use crate::driver::rest_cloud::driver::{ErrorOf, Parts, RestCloud, RestDriver};
 use crate::driver::rest_cloud::refresh::Observers;
 use crate::net::rest::{Classify, Paging};
-use crate::resource::{Desired, Existing, Kind};
+use crate::resource::Kind;
 
 /// The `digitalocean` driver: the shared REST-cloud driver over [`DigitalOceanCloud`].
 pub type DigitalOceanDriver = RestDriver<DigitalOceanCloud>;
 
 /// What DigitalOcean's API does its own way. See the module documentation.
 pub struct DigitalOceanCloud {
-    rest: Api,
-    regions: Option<Vec<String>>,
-    ready_timeout: Duration,
-    /// What creates adopt from (`rest_cloud::node`).
-    adoption: Adoption,
+    parts: Parts,
 }
 
 impl DigitalOceanCloud {
@@ -63,11 +56,12 @@ impl DigitalOceanCloud {
         query: &[(&str, String)],
         items: &str,
     ) -> Result<Vec<Value>, DriverError> {
-        self.rest
+        self.parts
+            .rest
             .client()?
             .list(path, query, api::PER_PAGE, items)
             .await
-            .map_err(|e| self.rest.error(e))
+            .map_err(|e| self.parts.rest.error(e))
     }
 }
 
@@ -89,24 +83,15 @@ impl RestCloud for DigitalOceanCloud {
     }
 
     fn from_parts(parts: Parts) -> Self {
-        DigitalOceanCloud {
-            rest: parts.rest,
-            regions: parts.regions,
-            ready_timeout: parts.ready_timeout,
-            adoption: Adoption::default(),
-        }
+        DigitalOceanCloud { parts }
     }
 
-    fn api(&self) -> &Api {
-        &self.rest
-    }
-
-    fn adoption(&self) -> &Adoption {
-        &self.adoption
+    fn parts(&self) -> &Parts {
+        &self.parts
     }
 
     async fn read_catalog(&self) -> Result<Catalog, DriverError> {
-        let api = self.rest.client()?;
+        let api = self.parts.rest.client()?;
         let distribution = [("type", "distribution".to_string())];
         let (regions, sizes, images) = tokio::try_join!(
             self.list("/v2/regions", &[], "regions"),
@@ -122,44 +107,9 @@ impl RestCloud for DigitalOceanCloud {
             &regions,
             &sizes,
             &images,
-            self.regions.as_deref(),
+            self.parts.regions.as_deref(),
             source,
         ))
-    }
-
-    /// By the lineage tag (`tag_name`), pages of 200.
-    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
-        self.lineage_droplets(lineage).await
-    }
-
-    /// The account's keys.
-    async fn list_keys(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
-        self.list("/v2/account/keys", &[], "ssh_keys").await
-    }
-
-    /// The account's firewalls.
-    async fn list_firewalls(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
-        self.list("/v2/firewalls", &[], "firewalls").await
-    }
-
-    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        self.create_droplet(request).await
-    }
-
-    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        DigitalOceanCloud::create_key(self, request).await
-    }
-
-    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        DigitalOceanCloud::create_firewall(self, request).await
-    }
-
-    async fn update_firewall(
-        &self,
-        existing: &Existing,
-        desired: &Desired,
-    ) -> Result<(), DriverError> {
-        DigitalOceanCloud::update_firewall(self, existing, desired).await
     }
 
     fn path_of(&self, kind: Kind, id: &str) -> String {

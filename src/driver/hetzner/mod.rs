@@ -32,30 +32,24 @@ mod offerings;
 mod settings;
 pub use settings::SECRET_SETTINGS;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{CreateRequest, DriverError};
+use super::DriverError;
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
-use crate::driver::rest_cloud::driver::{Api, ErrorOf, Parts, RestCloud, RestDriver};
-use crate::driver::rest_cloud::node::Adoption;
+use crate::driver::rest_cloud::driver::{ErrorOf, Parts, RestCloud, RestDriver};
+use crate::driver::rest_cloud::node::AddressOf;
 use crate::driver::rest_cloud::refresh::Observers;
 use crate::net::rest::{Classify, Paging};
-use crate::resource::{Desired, Existing, Kind};
+use crate::resource::Kind;
 
 /// The `hetzner` driver: the shared REST-cloud driver over [`HetznerCloud`].
 pub type HetznerDriver = RestDriver<HetznerCloud>;
 
 /// What Hetzner's API does its own way. See the module documentation.
 pub struct HetznerCloud {
-    rest: Api,
-    locations: Option<Vec<String>>,
-    ready_timeout: Duration,
-    /// What creates adopt from (`rest_cloud::node`), servers' addresses read from labels.
-    adoption: Adoption,
+    parts: Parts,
 }
 
 impl HetznerCloud {
@@ -70,11 +64,12 @@ impl HetznerCloud {
         let query: Vec<(&str, String)> = selector
             .map(|s| vec![("label_selector", s.to_string())])
             .unwrap_or_default();
-        self.rest
+        self.parts
+            .rest
             .client()?
             .list(path, &query, api::PER_PAGE, items)
             .await
-            .map_err(|e| self.rest.error(e))
+            .map_err(|e| self.parts.rest.error(e))
     }
 
     /// The system images that are available (not deprecated), every page.
@@ -83,11 +78,12 @@ impl HetznerCloud {
             ("type", "system".to_string()),
             ("status", "available".into()),
         ];
-        self.rest
+        self.parts
+            .rest
             .client()?
             .list("/images", &query, api::PER_PAGE, "images")
             .await
-            .map_err(|e| self.rest.error(e))
+            .map_err(|e| self.parts.rest.error(e))
     }
 }
 
@@ -102,6 +98,7 @@ impl RestCloud for HetznerCloud {
         key: objects::key_observed,
         firewall: objects::firewall_observed,
     };
+    const ADDRESS_OF: AddressOf = marks::address_of;
     type Settings = settings::Hetzner;
 
     fn classify() -> Box<dyn Classify> {
@@ -109,24 +106,15 @@ impl RestCloud for HetznerCloud {
     }
 
     fn from_parts(parts: Parts) -> Self {
-        HetznerCloud {
-            rest: parts.rest,
-            locations: parts.regions,
-            ready_timeout: parts.ready_timeout,
-            adoption: Adoption::reading(marks::address_of),
-        }
+        HetznerCloud { parts }
     }
 
-    fn api(&self) -> &Api {
-        &self.rest
-    }
-
-    fn adoption(&self) -> &Adoption {
-        &self.adoption
+    fn parts(&self) -> &Parts {
+        &self.parts
     }
 
     async fn read_catalog(&self) -> Result<Catalog, DriverError> {
-        let api = self.rest.client()?;
+        let api = self.parts.rest.client()?;
         let (locations, server_types, images) = tokio::try_join!(
             self.list("/locations", "locations", None),
             self.list("/server_types", "server_types", None),
@@ -141,44 +129,9 @@ impl RestCloud for HetznerCloud {
             &locations,
             &server_types,
             &images,
-            self.locations.as_deref(),
+            self.parts.regions.as_deref(),
             source,
         ))
-    }
-
-    /// By the lineage label (`label_selector=oss/lineage=LINEAGE`), pages of 50.
-    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
-        self.lineage_servers(lineage).await
-    }
-
-    /// The project's keys.
-    async fn list_keys(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
-        self.list("/ssh_keys", "ssh_keys", None).await
-    }
-
-    /// The lineage's firewalls, by label.
-    async fn list_firewalls(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
-        self.lineage_firewalls(lineage).await
-    }
-
-    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        self.create_server(request).await
-    }
-
-    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        HetznerCloud::create_key(self, request).await
-    }
-
-    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        HetznerCloud::create_firewall(self, request).await
-    }
-
-    async fn update_firewall(
-        &self,
-        existing: &Existing,
-        desired: &Desired,
-    ) -> Result<(), DriverError> {
-        HetznerCloud::update_firewall(self, existing, desired).await
     }
 
     fn path_of(&self, kind: Kind, id: &str) -> String {

@@ -33,30 +33,23 @@ mod offerings;
 mod settings;
 pub use settings::SECRET_SETTINGS;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{CreateRequest, DriverError};
+use super::DriverError;
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
-use crate::driver::rest_cloud::driver::{Api, ErrorOf, Parts, RestCloud, RestDriver};
-use crate::driver::rest_cloud::node::Adoption;
+use crate::driver::rest_cloud::driver::{ErrorOf, Parts, RestCloud, RestDriver};
 use crate::driver::rest_cloud::refresh::Observers;
 use crate::net::rest::{Classify, Client, Method, Paging, Repeat};
-use crate::resource::{Desired, Existing, Kind};
+use crate::resource::Kind;
 
 /// The `linode` driver: the shared REST-cloud driver over [`LinodeCloud`].
 pub type LinodeDriver = RestDriver<LinodeCloud>;
 
 /// What Linode's API does its own way. See the module documentation.
 pub struct LinodeCloud {
-    rest: Api,
-    regions: Option<Vec<String>>,
-    ready_timeout: Duration,
-    /// What creates adopt from (`rest_cloud::node`).
-    adoption: Adoption,
+    parts: Parts,
 }
 
 impl LinodeCloud {
@@ -66,16 +59,18 @@ impl LinodeCloud {
         let headers: Vec<(&str, String)> = filter
             .map(|f| vec![("X-Filter", f.to_string())])
             .unwrap_or_default();
-        self.rest
+        self.parts
+            .rest
             .client()?
             .list_with(path, &[], &headers, api::PAGE_SIZE, "data")
             .await
-            .map_err(|e| self.rest.error(e))
+            .map_err(|e| self.parts.rest.error(e))
     }
 
     /// The `data` of a list the API does not page (regions, types: one answer holds all).
     async fn whole(&self, path: &str) -> Result<Vec<Value>, DriverError> {
         let answer = self
+            .parts
             .rest
             .call(Method::Get, path, None, Repeat::Safe)
             .await?;
@@ -105,24 +100,15 @@ impl RestCloud for LinodeCloud {
     }
 
     fn from_parts(parts: Parts) -> Self {
-        LinodeCloud {
-            rest: parts.rest,
-            regions: parts.regions,
-            ready_timeout: parts.ready_timeout,
-            adoption: Adoption::default(),
-        }
+        LinodeCloud { parts }
     }
 
-    fn api(&self) -> &Api {
-        &self.rest
-    }
-
-    fn adoption(&self) -> &Adoption {
-        &self.adoption
+    fn parts(&self) -> &Parts {
+        &self.parts
     }
 
     async fn read_catalog(&self) -> Result<Catalog, DriverError> {
-        let api = self.rest.client()?;
+        let api = self.parts.rest.client()?;
         let (regions, types, images) = tokio::try_join!(
             self.whole("/v4/regions"),
             self.whole("/v4/linode/types"),
@@ -136,44 +122,9 @@ impl RestCloud for LinodeCloud {
             &regions,
             &types,
             &images,
-            self.regions.as_deref(),
+            self.parts.regions.as_deref(),
             source,
         ))
-    }
-
-    /// By the lineage tag with `X-Filter`, pages of 500.
-    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
-        self.lineage_instances(lineage).await
-    }
-
-    /// The profile's keys.
-    async fn list_keys(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
-        self.list("/v4/profile/sshkeys", None).await
-    }
-
-    /// The account's firewalls.
-    async fn list_firewalls(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
-        self.list("/v4/networking/firewalls", None).await
-    }
-
-    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        self.create_instance(request).await
-    }
-
-    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        LinodeCloud::create_key(self, request).await
-    }
-
-    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        LinodeCloud::create_firewall(self, request).await
-    }
-
-    async fn update_firewall(
-        &self,
-        existing: &Existing,
-        desired: &Desired,
-    ) -> Result<(), DriverError> {
-        LinodeCloud::update_firewall(self, existing, desired).await
     }
 
     fn path_of(&self, kind: Kind, id: &str) -> String {

@@ -17,7 +17,7 @@ use crate::driver::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed}
 use crate::net::rest::{self, Classify, Client, Method, Paging, Repeat};
 use crate::resource::{Desired, Existing, Kind};
 
-use super::node::Adoption;
+use super::node::{AddressOf, Adoption, tagged};
 use super::refresh::Observers;
 use super::settings::{Cloud, Settings};
 
@@ -162,17 +162,50 @@ pub fn classified(
     error
 }
 
-/// What a cloud's part is made from: its API client and the settings every REST cloud has.
+/// What every REST cloud's part holds: its API client, the settings every REST cloud has,
+/// and what its creates adopt from.
 pub struct Parts {
     pub rest: Api,
     /// The `regions` setting: the region ids to offer, `None` for all.
     pub regions: Option<Vec<String>>,
+    /// How long a node may take to be running.
     pub ready_timeout: Duration,
+    pub adoption: Adoption,
 }
 
-/// What one REST cloud's API does its own way; [`RestDriver`] is the rest.
+/// How one cloud lists and creates its nodes (each driver's `node`).
 #[async_trait]
-pub trait RestCloud: Send + Sync + Sized {
+pub trait RestNodes: Send + Sync {
+    /// The nodes of `lineage`, one call per page.
+    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError>;
+
+    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError>;
+}
+
+/// How one cloud lists, creates and updates its keys and firewalls (each driver's
+/// `objects`).
+#[async_trait]
+pub trait RestObjects: Send + Sync {
+    /// The keys oss may hold of `lineage` (the account's), one call per page.
+    async fn list_keys(&self, lineage: &str) -> Result<Vec<Value>, DriverError>;
+    /// The firewalls oss may hold of `lineage`, one call per page.
+    async fn list_firewalls(&self, lineage: &str) -> Result<Vec<Value>, DriverError>;
+
+    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError>;
+    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError>;
+
+    /// Brings the firewall's rules to `desired`.
+    async fn update_firewall(
+        &self,
+        existing: &Existing,
+        desired: &Desired,
+    ) -> Result<(), DriverError>;
+}
+
+/// What one REST cloud's API does its own way (with its [`RestNodes`] and [`RestObjects`]);
+/// [`RestDriver`] is the rest.
+#[async_trait]
+pub trait RestCloud: RestNodes + RestObjects + Sized {
     /// The provider's kind in the strategy (`digitalocean`).
     const PROVIDER: &'static str;
     /// The vendor's name in messages (`DigitalOcean`).
@@ -183,6 +216,8 @@ pub trait RestCloud: Send + Sync + Sized {
     const ERROR: ErrorOf;
     /// How the lists' nodes, keys and firewalls are read.
     const OBSERVERS: Observers;
+    /// Where a listed node's address is read from: its tags (Hetzner: its labels).
+    const ADDRESS_OF: AddressOf = tagged;
     /// What the settings block differs in (API, token variable, region ids).
     type Settings: Cloud;
 
@@ -197,31 +232,19 @@ pub trait RestCloud: Send + Sync + Sized {
     /// The cloud's part of a driver built from `parts`.
     fn from_parts(parts: Parts) -> Self;
 
-    fn api(&self) -> &Api;
+    fn parts(&self) -> &Parts;
+
+    fn api(&self) -> &Api {
+        &self.parts().rest
+    }
 
     /// What creates adopt from.
-    fn adoption(&self) -> &Adoption;
+    fn adoption(&self) -> &Adoption {
+        &self.parts().adoption
+    }
 
     /// The offerings, read from the API (cached by the driver).
     async fn read_catalog(&self) -> Result<Catalog, DriverError>;
-
-    /// The nodes of `lineage`, one call per page.
-    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError>;
-    /// The keys oss may hold of `lineage` (the account's), one call per page.
-    async fn list_keys(&self, lineage: &str) -> Result<Vec<Value>, DriverError>;
-    /// The firewalls oss may hold of `lineage`, one call per page.
-    async fn list_firewalls(&self, lineage: &str) -> Result<Vec<Value>, DriverError>;
-
-    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError>;
-    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError>;
-    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError>;
-
-    /// Brings the firewall's rules to `desired`.
-    async fn update_firewall(
-        &self,
-        existing: &Existing,
-        desired: &Desired,
-    ) -> Result<(), DriverError>;
 
     /// The API path a delete of the `kind` object `id` goes to (node, key, firewall).
     fn path_of(&self, kind: Kind, id: &str) -> String;
@@ -262,6 +285,7 @@ impl<C: RestCloud> RestDriver<C> {
             rest: Api::new(name, client, C::VENDOR, variable, C::ERROR),
             regions: settings.regions.clone(),
             ready_timeout: settings.ready_timeout(),
+            adoption: Adoption::reading(C::ADDRESS_OF),
         })))
     }
 

@@ -32,30 +32,23 @@ mod offerings;
 mod settings;
 pub use settings::SECRET_SETTINGS;
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{CreateRequest, DriverError};
+use super::DriverError;
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
-use crate::driver::rest_cloud::driver::{Api, ErrorOf, Parts, RestCloud, RestDriver};
-use crate::driver::rest_cloud::node::Adoption;
+use crate::driver::rest_cloud::driver::{ErrorOf, Parts, RestCloud, RestDriver};
 use crate::driver::rest_cloud::refresh::Observers;
 use crate::net::rest::{Classify, Paging};
-use crate::resource::{Desired, Existing, Kind};
+use crate::resource::Kind;
 
 /// The `vultr` driver: the shared REST-cloud driver over [`VultrCloud`].
 pub type VultrDriver = RestDriver<VultrCloud>;
 
 /// What Vultr's API does its own way. See the module documentation.
 pub struct VultrCloud {
-    rest: Api,
-    regions: Option<Vec<String>>,
-    ready_timeout: Duration,
-    /// What creates adopt from (`rest_cloud::node`).
-    adoption: Adoption,
+    parts: Parts,
 }
 
 impl VultrCloud {
@@ -67,11 +60,12 @@ impl VultrCloud {
         query: &[(&str, String)],
         items: &str,
     ) -> Result<Vec<Value>, DriverError> {
-        self.rest
+        self.parts
+            .rest
             .client()?
             .list(path, query, api::PAGE_SIZE, items)
             .await
-            .map_err(|e| self.rest.error(e))
+            .map_err(|e| self.parts.rest.error(e))
     }
 }
 
@@ -93,24 +87,15 @@ impl RestCloud for VultrCloud {
     }
 
     fn from_parts(parts: Parts) -> Self {
-        VultrCloud {
-            rest: parts.rest,
-            regions: parts.regions,
-            ready_timeout: parts.ready_timeout,
-            adoption: Adoption::default(),
-        }
+        VultrCloud { parts }
     }
 
-    fn api(&self) -> &Api {
-        &self.rest
-    }
-
-    fn adoption(&self) -> &Adoption {
-        &self.adoption
+    fn parts(&self) -> &Parts {
+        &self.parts
     }
 
     async fn read_catalog(&self) -> Result<Catalog, DriverError> {
-        let api = self.rest.client()?;
+        let api = self.parts.rest.client()?;
         let (regions, plans, systems) = tokio::try_join!(
             self.list("/v2/regions", &[], "regions"),
             self.list("/v2/plans", &[], "plans"),
@@ -124,44 +109,9 @@ impl RestCloud for VultrCloud {
             &regions,
             &plans,
             &systems,
-            self.regions.as_deref(),
+            self.parts.regions.as_deref(),
             source,
         ))
-    }
-
-    /// By the lineage tag (`tag`), cursor pages of 500.
-    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
-        self.lineage_instances(lineage).await
-    }
-
-    /// The account's keys.
-    async fn list_keys(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
-        self.list("/v2/ssh-keys", &[], "ssh_keys").await
-    }
-
-    /// The account's firewall groups.
-    async fn list_firewalls(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
-        self.list("/v2/firewalls", &[], "firewall_groups").await
-    }
-
-    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        self.create_instance(request).await
-    }
-
-    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        VultrCloud::create_key(self, request).await
-    }
-
-    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        VultrCloud::create_firewall(self, request).await
-    }
-
-    async fn update_firewall(
-        &self,
-        existing: &Existing,
-        desired: &Desired,
-    ) -> Result<(), DriverError> {
-        VultrCloud::update_firewall(self, existing, desired).await
     }
 
     fn path_of(&self, kind: Kind, id: &str) -> String {
