@@ -330,10 +330,10 @@ pub fn check_settings(
         "local" => local::check_settings(settings),
         "sim" => sim::check_settings(settings, base_dir),
         "aws" => aws::check_settings(settings),
-        "digitalocean" => digitalocean::check_settings(settings),
-        "linode" => linode::check_settings(settings),
-        "hetzner" => hetzner::check_settings(settings),
-        "vultr" => vultr::check_settings(settings),
+        "digitalocean" => digitalocean::DigitalOceanDriver::check_settings(settings),
+        "linode" => linode::LinodeDriver::check_settings(settings),
+        "hetzner" => hetzner::HetznerDriver::check_settings(settings),
+        "vultr" => vultr::VultrDriver::check_settings(settings),
         kind if crate::dns::is_dns_kind(kind) => {
             crate::dns::check_settings(kind, settings, base_dir)
         }

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod fault_proxy;
 pub mod moto;
 pub mod prometheus;
+pub mod rest_case;
 pub mod rest_fake;
 pub mod serve;
 pub mod tools;

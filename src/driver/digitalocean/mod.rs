@@ -26,76 +26,26 @@ mod marks;
 mod node;
 mod objects;
 mod offerings;
-mod refresh;
 mod settings;
 pub use settings::SECRET_SETTINGS;
-
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{CreateRequest, DriverConfig, DriverError, Refreshed};
+use super::DriverError;
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
-use crate::driver::rest_cloud::driver::{Api, RestCloud, RestDriver};
-use crate::driver::rest_cloud::node::Adoption;
-use crate::net::rest::Paging;
-use crate::resource::{Desired, Existing, Kind};
-
-/// Checks digitalocean settings as written in the strategy (see
-/// [`crate::driver::check_settings`]).
-pub fn check_settings(
-    settings: &serde_json::Map<String, Value>,
-) -> Result<(), super::settings::SettingsError> {
-    settings::Settings::check_block(settings)
-}
+use crate::driver::rest_cloud::driver::{ErrorOf, Parts, RestCloud, RestDriver};
+use crate::driver::rest_cloud::refresh::Observers;
+use crate::net::rest::{Classify, Paging};
+use crate::resource::Kind;
 
 /// The `digitalocean` driver: the shared REST-cloud driver over [`DigitalOceanCloud`].
 pub type DigitalOceanDriver = RestDriver<DigitalOceanCloud>;
 
 /// What DigitalOcean's API does its own way. See the module documentation.
 pub struct DigitalOceanCloud {
-    rest: Api,
-    regions: Option<Vec<String>>,
-    ready_timeout: Duration,
-    /// What creates adopt from (`rest_cloud::node`).
-    adoption: Adoption,
-}
-
-impl DigitalOceanDriver {
-    /// Builds the driver from its strategy block; see docs/providers.md for the settings.
-    pub fn new(config: DriverConfig) -> Result<Self, DriverError> {
-        Self::with_env(config, &|name| std::env::var(name).ok())
-    }
-
-    /// Like [`DigitalOceanDriver::new`], reading the environment through `var` (for tests).
-    pub fn with_env(
-        config: DriverConfig,
-        var: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, DriverError> {
-        let name = config.name.clone();
-        let settings = settings::Settings::resolve(&config.settings)
-            .map_err(|e| e.into_driver_error("digitalocean", &name))?;
-        let client = settings.client(
-            &name,
-            var,
-            Box::new(api::DigitalOcean),
-            Paging::NextLink("/links/pages/next"),
-        )?;
-        Ok(RestDriver::over(DigitalOceanCloud {
-            rest: Api::new(
-                name,
-                client,
-                "DigitalOcean",
-                "DIGITALOCEAN_TOKEN",
-                api::driver_error,
-            ),
-            regions: settings.regions.clone(),
-            ready_timeout: settings.ready_timeout(),
-            adoption: Adoption::default(),
-        }))
-    }
+    parts: Parts,
 }
 
 impl DigitalOceanCloud {
@@ -106,28 +56,42 @@ impl DigitalOceanCloud {
         query: &[(&str, String)],
         items: &str,
     ) -> Result<Vec<Value>, DriverError> {
-        self.rest
+        self.parts
+            .rest
             .client()?
             .list(path, query, api::PER_PAGE, items)
             .await
-            .map_err(|e| self.rest.error(e))
+            .map_err(|e| self.parts.rest.error(e))
     }
 }
 
 #[async_trait]
 impl RestCloud for DigitalOceanCloud {
     const PROVIDER: &'static str = "digitalocean";
+    const VENDOR: &'static str = "DigitalOcean";
+    const PAGING: Paging = Paging::NextLink("/links/pages/next");
+    const ERROR: ErrorOf = api::driver_error;
+    const OBSERVERS: Observers = Observers {
+        node: node::observed,
+        key: objects::key_observed,
+        firewall: objects::firewall_observed,
+    };
+    type Settings = settings::DigitalOcean;
 
-    fn api(&self) -> &Api {
-        &self.rest
+    fn classify() -> Box<dyn Classify> {
+        Box::new(api::DigitalOcean)
     }
 
-    fn adoption(&self) -> &Adoption {
-        &self.adoption
+    fn from_parts(parts: Parts) -> Self {
+        DigitalOceanCloud { parts }
+    }
+
+    fn parts(&self) -> &Parts {
+        &self.parts
     }
 
     async fn read_catalog(&self) -> Result<Catalog, DriverError> {
-        let api = self.rest.client()?;
+        let api = self.parts.rest.client()?;
         let distribution = [("type", "distribution".to_string())];
         let (regions, sizes, images) = tokio::try_join!(
             self.list("/v2/regions", &[], "regions"),
@@ -143,37 +107,9 @@ impl RestCloud for DigitalOceanCloud {
             &regions,
             &sizes,
             &images,
-            self.regions.as_deref(),
+            self.parts.regions.as_deref(),
             source,
         ))
-    }
-
-    async fn refresh_lineage(
-        &self,
-        lineage: &str,
-        known: &[Existing],
-    ) -> Result<Refreshed, DriverError> {
-        DigitalOceanCloud::refresh_lineage(self, lineage, known).await
-    }
-
-    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        self.create_droplet(request).await
-    }
-
-    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        DigitalOceanCloud::create_key(self, request).await
-    }
-
-    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        DigitalOceanCloud::create_firewall(self, request).await
-    }
-
-    async fn update_firewall(
-        &self,
-        existing: &Existing,
-        desired: &Desired,
-    ) -> Result<(), DriverError> {
-        DigitalOceanCloud::update_firewall(self, existing, desired).await
     }
 
     fn path_of(&self, kind: Kind, id: &str) -> String {
@@ -188,36 +124,16 @@ impl RestCloud for DigitalOceanCloud {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{Driver, ErrorClass};
+    use crate::driver::rest_cloud::driver::testing;
     use serde_json::json;
-
-    fn config(settings: Value) -> DriverConfig {
-        DriverConfig {
-            name: "do".into(),
-            settings: settings.as_object().unwrap().clone().into(),
-            state_dir: std::env::temp_dir(),
-            base_dir: std::env::temp_dir(),
-        }
-    }
 
     #[test]
     fn settings_are_checked_and_unknown_ones_refused() {
-        let no_env = |_: &str| None;
-        for bad in [
+        testing::assert_refused::<DigitalOceanCloud>(&[
             json!({"region": "nyc1"}),
-            json!({"regions": []}),
             json!({"regions": ["NYC 1"]}),
-            json!({"endpoint": "localhost"}),
-            json!({"token": ""}),
-            json!({"ready_timeout": 0}),
-            json!({"request_timeout": 1000}),
-        ] {
-            let e = DigitalOceanDriver::with_env(config(bad.clone()), &no_env)
-                .err()
-                .unwrap_or_else(|| panic!("{bad} was accepted"));
-            assert_eq!(e.class, ErrorClass::Fatal, "{bad}");
-        }
-        let e = DigitalOceanDriver::with_env(config(json!({"token": 5})), &no_env)
+        ]);
+        let e = testing::without_env::<DigitalOceanCloud>(json!({"token": 5}))
             .err()
             .unwrap();
         assert!(
@@ -228,19 +144,6 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_token_nothing_is_sent_and_the_variable_is_named() {
-        let driver = DigitalOceanDriver::with_env(
-            config(json!({"endpoint": "http://127.0.0.1:9"})),
-            &|_| None,
-        )
-        .unwrap();
-        let e = driver.catalog().await.unwrap_err();
-        assert_eq!(e.code.as_deref(), Some("NoCredentials"));
-        assert!(e.message.contains("DIGITALOCEAN_TOKEN"), "{e}");
-        let driver =
-            DigitalOceanDriver::with_env(config(json!({"endpoint": "http://127.0.0.1:9"})), &|n| {
-                (n == "DIGITALOCEAN_TOKEN").then(|| "dop_v1_x".into())
-            })
-            .unwrap();
-        assert!(driver.cloud().api().has_token());
+        testing::assert_token_from_variable::<DigitalOceanCloud>().await;
     }
 }

@@ -4,9 +4,11 @@
 //! Adoption, the dependency check, the poll pacing and the user data are the shared
 //! REST-cloud ones (`crate::driver::rest_cloud::node`).
 
+use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{DigitalOceanCloud, marks};
+use crate::driver::rest_cloud::driver::RestNodes;
 use crate::driver::rest_cloud::{self, node::user_data};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
@@ -31,9 +33,10 @@ pub(super) fn observed(droplet: &Value) -> Attributes {
     observed
 }
 
-impl DigitalOceanCloud {
+#[async_trait]
+impl RestNodes for DigitalOceanCloud {
     /// Every droplet tagged with `lineage`, one call per page.
-    pub(super) async fn lineage_droplets(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
+    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
         self.list(
             "/v2/droplets",
             &[("tag_name", marks::lineage_tag(lineage))],
@@ -42,14 +45,11 @@ impl DigitalOceanCloud {
         .await
     }
 
-    pub(super) async fn create_droplet(
-        &self,
-        request: &CreateRequest<'_>,
-    ) -> Result<Existing, DriverError> {
+    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let placement = request.placement;
         let region = placement.location.as_str();
-        rest_cloud::node::check_dependencies(request, self.rest.name())?;
+        rest_cloud::node::check_dependencies(request, self.parts.rest.name())?;
         let dependency = |kind: Kind| rest_cloud::node::dependency(request, kind);
         let address_tag = marks::address_tag(&desired.address).ok_or_else(|| {
             DriverError::fatal(format!(
@@ -61,8 +61,9 @@ impl DigitalOceanCloud {
         // Adoption: a droplet of this lineage and address a crash left behind, but never the
         // old droplet of a replace.
         let found = self
+            .parts
             .adoption
-            .find(request, || self.lineage_droplets(request.lineage))
+            .find(request, || self.list_nodes(request.lineage))
             .await?;
         if let Some(found) = found {
             let id = found["id"].as_u64().unwrap_or_default();
@@ -101,15 +102,16 @@ impl DigitalOceanCloud {
         }
         // Never repeated here: a lost answer is repaired by the executor's retry, which finds
         // the droplet by its tags instead of creating another.
-        self.adoption.launching(&desired.address);
+        self.parts.adoption.launching(&desired.address);
         let answer = self
+            .parts
             .rest
             .call(Method::Post, "/v2/droplets", Some(&body), Repeat::Once)
             .await?;
         let id = answer["droplet"]["id"].as_u64().ok_or_else(|| {
             DriverError::retry(format!(
                 "DigitalOcean POST /v2/droplets answered without a droplet id (provider `{}`).",
-                self.rest.name()
+                self.parts.rest.name()
             ))
             .with_code("MalformedResponse")
         })?;
@@ -121,12 +123,15 @@ impl DigitalOceanCloud {
             observed(&active),
         ))
     }
+}
 
+impl DigitalOceanCloud {
     /// Polls the droplet until it is active with a public address.
     async fn wait_active(&self, id: u64, address: &Address) -> Result<Value, DriverError> {
         let path = &format!("/v2/droplets/{id}");
         let get = || async move {
             Ok(self
+                .parts
                 .rest
                 .get(path)
                 .await?
@@ -134,11 +139,11 @@ impl DigitalOceanCloud {
         };
         let ready =
             |node: &Value| node["status"] == "active" && !observed(node)["public_ip"].is_null();
-        rest_cloud::node::wait_until(self.ready_timeout, get, ready, || {
+        rest_cloud::node::wait_until(self.parts.ready_timeout, get, ready, || {
             DriverError::retry(format!(
                 "Droplet {id} for {address} was not active after {}s; it is left as it is \
                  and adopted by the next attempt.",
-                self.ready_timeout.as_secs()
+                self.parts.ready_timeout.as_secs()
             ))
             .with_code("WaitTimeout")
         })

@@ -5,9 +5,11 @@
 //! state share it (the second finds the first's), and a public key the account already held
 //! under another name is used but marked `owned: false`, so oss never deletes it.
 
+use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{DigitalOceanCloud, attribute_name, marks};
+use crate::driver::rest_cloud::driver::RestObjects;
 use crate::driver::rest_cloud::objects::{made, ports, sources};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
@@ -62,11 +64,19 @@ fn id_of(object: &Value) -> String {
     }
 }
 
-impl DigitalOceanCloud {
-    pub(super) async fn create_key(
-        &self,
-        request: &CreateRequest<'_>,
-    ) -> Result<Existing, DriverError> {
+#[async_trait]
+impl RestObjects for DigitalOceanCloud {
+    /// The account's keys.
+    async fn list_keys(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.list("/v2/account/keys", &[], "ssh_keys").await
+    }
+
+    /// The account's firewalls.
+    async fn list_firewalls(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.list("/v2/firewalls", &[], "firewalls").await
+    }
+
+    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let public_key = desired
             .attributes
@@ -81,7 +91,7 @@ impl DigitalOceanCloud {
                 .with_code("MissingParameter")
             })?;
         let name = marks::object_name(&attribute_name(desired), None, request.lineage);
-        let fresh = self.adoption.is_new(request.lineage);
+        let fresh = self.parts.adoption.is_new(request.lineage);
         // One list finds the key registered before (by another region of this state, or by
         // the user); a lineage this run made can hold none, but the user's key may be there,
         // which the create's refusal tells.
@@ -96,6 +106,7 @@ impl DigitalOceanCloud {
         }
         let body = json!({"name": name, "public_key": public_key});
         match self
+            .parts
             .rest
             .client()?
             .call(
@@ -127,39 +138,18 @@ impl DigitalOceanCloud {
                         key_observed(&existing, owned),
                     ))
                 }
-                None => Err(self.rest.error(e)),
+                None => Err(self.parts.rest.error(e)),
             },
-            Err(e) => Err(self.rest.error(e)),
+            Err(e) => Err(self.parts.rest.error(e)),
         }
     }
 
-    /// The registered key with this public key.
-    async fn find_key(&self, public_key: &str) -> Result<Option<Value>, DriverError> {
-        let keys = self.list("/v2/account/keys", &[], "ssh_keys").await?;
-        Ok(keys
-            .into_iter()
-            .find(|k| k["public_key"].as_str().map(str::trim) == Some(public_key)))
-    }
-
-    fn firewall_body(&self, desired: &Desired, name: &str, tag: &str) -> Value {
-        let (inbound, outbound) = rules(&desired.attributes);
-        json!({
-            "name": name,
-            "inbound_rules": inbound,
-            "outbound_rules": outbound,
-            "tags": [tag],
-        })
-    }
-
-    pub(super) async fn create_firewall(
-        &self,
-        request: &CreateRequest<'_>,
-    ) -> Result<Existing, DriverError> {
+    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let region = request.placement.location.as_str();
         let name = marks::object_name(&attribute_name(desired), Some(region), request.lineage);
         let tag = marks::firewall_tag(request.lineage, &desired.address);
-        if !self.adoption.is_new(request.lineage) {
+        if !self.parts.adoption.is_new(request.lineage) {
             let firewalls = self.list("/v2/firewalls", &[], "firewalls").await?;
             if let Some(found) = firewalls
                 .iter()
@@ -175,6 +165,7 @@ impl DigitalOceanCloud {
         }
         let body = self.firewall_body(desired, &name, &tag);
         let answer = self
+            .parts
             .rest
             .call(Method::Post, "/v2/firewalls", Some(&body), Repeat::Once)
             .await?;
@@ -187,7 +178,7 @@ impl DigitalOceanCloud {
         ))
     }
 
-    pub(super) async fn update_firewall(
+    async fn update_firewall(
         &self,
         existing: &Existing,
         desired: &Desired,
@@ -205,7 +196,8 @@ impl DigitalOceanCloud {
             .unwrap_or_default()
             .to_string();
         let body = self.firewall_body(desired, &name, &tag);
-        self.rest
+        self.parts
+            .rest
             .call(
                 Method::Put,
                 &format!("/v2/firewalls/{}", existing.provider_id),
@@ -214,6 +206,26 @@ impl DigitalOceanCloud {
             )
             .await
             .map(drop)
+    }
+}
+
+impl DigitalOceanCloud {
+    /// The registered key with this public key.
+    async fn find_key(&self, public_key: &str) -> Result<Option<Value>, DriverError> {
+        let keys = self.list("/v2/account/keys", &[], "ssh_keys").await?;
+        Ok(keys
+            .into_iter()
+            .find(|k| k["public_key"].as_str().map(str::trim) == Some(public_key)))
+    }
+
+    fn firewall_body(&self, desired: &Desired, name: &str, tag: &str) -> Value {
+        let (inbound, outbound) = rules(&desired.attributes);
+        json!({
+            "name": name,
+            "inbound_rules": inbound,
+            "outbound_rules": outbound,
+            "tags": [tag],
+        })
     }
 }
 

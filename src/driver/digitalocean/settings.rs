@@ -7,7 +7,7 @@ use crate::driver::rest_cloud::settings::Cloud;
 pub use crate::driver::rest_cloud::settings::SECRET_SETTINGS;
 
 /// What DigitalOcean's settings differ in.
-pub(super) struct DigitalOcean;
+pub struct DigitalOcean;
 
 impl Cloud for DigitalOcean {
     const ENDPOINT: &'static str = "https://api.digitalocean.com";
@@ -23,6 +23,3 @@ impl Cloud for DigitalOcean {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     }
 }
-
-/// The `digitalocean` block of a provider option, `name` removed.
-pub(super) type Settings = crate::driver::rest_cloud::settings::Settings<DigitalOcean>;

@@ -29,75 +29,27 @@ mod marks;
 mod node;
 mod objects;
 mod offerings;
-mod refresh;
 mod settings;
 pub use settings::SECRET_SETTINGS;
-
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{CreateRequest, DriverConfig, DriverError, Refreshed};
+use super::DriverError;
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
-use crate::driver::rest_cloud::driver::{Api, RestCloud, RestDriver};
-use crate::driver::rest_cloud::node::Adoption;
-use crate::net::rest::Paging;
-use crate::resource::{Desired, Existing, Kind};
-
-/// Checks hetzner settings as written in the strategy (see [`crate::driver::check_settings`]).
-pub fn check_settings(
-    settings: &serde_json::Map<String, Value>,
-) -> Result<(), super::settings::SettingsError> {
-    settings::Settings::check_block(settings)
-}
+use crate::driver::rest_cloud::driver::{ErrorOf, Parts, RestCloud, RestDriver};
+use crate::driver::rest_cloud::node::AddressOf;
+use crate::driver::rest_cloud::refresh::Observers;
+use crate::net::rest::{Classify, Paging};
+use crate::resource::Kind;
 
 /// The `hetzner` driver: the shared REST-cloud driver over [`HetznerCloud`].
 pub type HetznerDriver = RestDriver<HetznerCloud>;
 
 /// What Hetzner's API does its own way. See the module documentation.
 pub struct HetznerCloud {
-    rest: Api,
-    locations: Option<Vec<String>>,
-    ready_timeout: Duration,
-    /// What creates adopt from (`rest_cloud::node`), servers' addresses read from labels.
-    adoption: Adoption,
-}
-
-impl HetznerDriver {
-    /// Builds the driver from its strategy block; see docs/providers.md for the settings.
-    pub fn new(config: DriverConfig) -> Result<Self, DriverError> {
-        Self::with_env(config, &|name| std::env::var(name).ok())
-    }
-
-    /// Like [`HetznerDriver::new`], reading the environment through `var` (for tests).
-    pub fn with_env(
-        config: DriverConfig,
-        var: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, DriverError> {
-        let name = config.name.clone();
-        let settings = settings::Settings::resolve(&config.settings)
-            .map_err(|e| e.into_driver_error("hetzner", &name))?;
-        let client = settings.client(
-            &name,
-            var,
-            Box::new(api::Hetzner),
-            Paging::NextPage("/meta/pagination/next_page"),
-        )?;
-        Ok(RestDriver::over(HetznerCloud {
-            rest: Api::new(
-                name,
-                client,
-                "Hetzner Cloud",
-                "HCLOUD_TOKEN",
-                api::driver_error,
-            ),
-            locations: settings.regions.clone(),
-            ready_timeout: settings.ready_timeout(),
-            adoption: Adoption::reading(marks::address_of),
-        }))
-    }
+    parts: Parts,
 }
 
 impl HetznerCloud {
@@ -112,11 +64,12 @@ impl HetznerCloud {
         let query: Vec<(&str, String)> = selector
             .map(|s| vec![("label_selector", s.to_string())])
             .unwrap_or_default();
-        self.rest
+        self.parts
+            .rest
             .client()?
             .list(path, &query, api::PER_PAGE, items)
             .await
-            .map_err(|e| self.rest.error(e))
+            .map_err(|e| self.parts.rest.error(e))
     }
 
     /// The system images that are available (not deprecated), every page.
@@ -125,28 +78,43 @@ impl HetznerCloud {
             ("type", "system".to_string()),
             ("status", "available".into()),
         ];
-        self.rest
+        self.parts
+            .rest
             .client()?
             .list("/images", &query, api::PER_PAGE, "images")
             .await
-            .map_err(|e| self.rest.error(e))
+            .map_err(|e| self.parts.rest.error(e))
     }
 }
 
 #[async_trait]
 impl RestCloud for HetznerCloud {
     const PROVIDER: &'static str = "hetzner";
+    const VENDOR: &'static str = "Hetzner Cloud";
+    const PAGING: Paging = Paging::NextPage("/meta/pagination/next_page");
+    const ERROR: ErrorOf = api::driver_error;
+    const OBSERVERS: Observers = Observers {
+        node: node::observed,
+        key: objects::key_observed,
+        firewall: objects::firewall_observed,
+    };
+    const ADDRESS_OF: AddressOf = marks::address_of;
+    type Settings = settings::Hetzner;
 
-    fn api(&self) -> &Api {
-        &self.rest
+    fn classify() -> Box<dyn Classify> {
+        Box::new(api::Hetzner)
     }
 
-    fn adoption(&self) -> &Adoption {
-        &self.adoption
+    fn from_parts(parts: Parts) -> Self {
+        HetznerCloud { parts }
+    }
+
+    fn parts(&self) -> &Parts {
+        &self.parts
     }
 
     async fn read_catalog(&self) -> Result<Catalog, DriverError> {
-        let api = self.rest.client()?;
+        let api = self.parts.rest.client()?;
         let (locations, server_types, images) = tokio::try_join!(
             self.list("/locations", "locations", None),
             self.list("/server_types", "server_types", None),
@@ -161,37 +129,9 @@ impl RestCloud for HetznerCloud {
             &locations,
             &server_types,
             &images,
-            self.locations.as_deref(),
+            self.parts.regions.as_deref(),
             source,
         ))
-    }
-
-    async fn refresh_lineage(
-        &self,
-        lineage: &str,
-        known: &[Existing],
-    ) -> Result<Refreshed, DriverError> {
-        HetznerCloud::refresh_lineage(self, lineage, known).await
-    }
-
-    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        self.create_server(request).await
-    }
-
-    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        HetznerCloud::create_key(self, request).await
-    }
-
-    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        HetznerCloud::create_firewall(self, request).await
-    }
-
-    async fn update_firewall(
-        &self,
-        existing: &Existing,
-        desired: &Desired,
-    ) -> Result<(), DriverError> {
-        HetznerCloud::update_firewall(self, existing, desired).await
     }
 
     fn path_of(&self, kind: Kind, id: &str) -> String {
@@ -206,54 +146,21 @@ impl RestCloud for HetznerCloud {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{Driver, ErrorClass};
+    use crate::driver::rest_cloud::driver::testing;
     use serde_json::json;
-
-    fn config(settings: Value) -> DriverConfig {
-        DriverConfig {
-            name: "hz".into(),
-            settings: settings.as_object().unwrap().clone().into(),
-            state_dir: std::env::temp_dir(),
-            base_dir: std::env::temp_dir(),
-        }
-    }
 
     #[test]
     fn settings_are_checked_and_unknown_ones_refused() {
-        let no_env = |_: &str| None;
-        for bad in [
+        testing::assert_refused::<HetznerCloud>(&[
             json!({"location": "fsn1"}),
-            json!({"regions": []}),
             json!({"regions": ["Falkenstein 1"]}),
             json!({"regions": ["fsn-1"]}),
-            json!({"endpoint": "localhost"}),
-            json!({"token": ""}),
-            json!({"ready_timeout": 0}),
-            json!({"request_timeout": 1000}),
-        ] {
-            let e = HetznerDriver::with_env(config(bad.clone()), &no_env)
-                .err()
-                .unwrap_or_else(|| panic!("{bad} was accepted"));
-            assert_eq!(e.class, ErrorClass::Fatal, "{bad}");
-        }
-        assert!(
-            HetznerDriver::with_env(config(json!({"regions": ["fsn1", "ash"]})), &no_env).is_ok()
-        );
+        ]);
+        assert!(testing::without_env::<HetznerCloud>(json!({"regions": ["fsn1", "ash"]})).is_ok());
     }
 
     #[tokio::test]
     async fn without_a_token_nothing_is_sent_and_the_variable_is_named() {
-        let driver =
-            HetznerDriver::with_env(config(json!({"endpoint": "http://127.0.0.1:9"})), &|_| None)
-                .unwrap();
-        let e = driver.catalog().await.unwrap_err();
-        assert_eq!(e.code.as_deref(), Some("NoCredentials"));
-        assert!(e.message.contains("HCLOUD_TOKEN"), "{e}");
-        let driver =
-            HetznerDriver::with_env(config(json!({"endpoint": "http://127.0.0.1:9"})), &|n| {
-                (n == "HCLOUD_TOKEN").then(|| "x".into())
-            })
-            .unwrap();
-        assert!(driver.cloud().api().has_token());
+        testing::assert_token_from_variable::<HetznerCloud>().await;
     }
 }

@@ -8,9 +8,11 @@
 //! created without a key would come with a root password in the answer; oss always sends
 //! the key when the group has one and never keeps the answer's password.
 
+use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{HetznerCloud, api, marks};
+use crate::driver::rest_cloud::driver::RestNodes;
 use crate::driver::rest_cloud::{self, node::user_data};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
@@ -32,9 +34,10 @@ pub(super) fn observed(server: &Value) -> Attributes {
     observed
 }
 
-impl HetznerCloud {
+#[async_trait]
+impl RestNodes for HetznerCloud {
     /// Every server labelled with `lineage`, one call per page of 50 (`label_selector`).
-    pub(super) async fn lineage_servers(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
+    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
         self.list(
             "/servers",
             "servers",
@@ -43,13 +46,10 @@ impl HetznerCloud {
         .await
     }
 
-    pub(super) async fn create_server(
-        &self,
-        request: &CreateRequest<'_>,
-    ) -> Result<Existing, DriverError> {
+    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let placement = request.placement;
-        rest_cloud::node::check_dependencies(request, self.rest.name())?;
+        rest_cloud::node::check_dependencies(request, self.parts.rest.name())?;
         let dependency = |kind: Kind| rest_cloud::node::dependency(request, kind);
         let labels = marks::node_labels(request.lineage, &desired.address).ok_or_else(|| {
             DriverError::fatal(format!(
@@ -61,8 +61,9 @@ impl HetznerCloud {
         // Adoption: a server of this lineage and address a crash left behind, but never the
         // old server of a replace.
         let found = self
+            .parts
             .adoption
-            .find(request, || self.lineage_servers(request.lineage))
+            .find(request, || self.list_nodes(request.lineage))
             .await?;
         if let Some(found) = found {
             let id = found["id"].as_u64().unwrap_or_default();
@@ -107,15 +108,16 @@ impl HetznerCloud {
         }
         // Never repeated here: a lost answer is repaired by the executor's retry, which finds
         // the server by its labels instead of creating another.
-        self.adoption.launching(&desired.address);
+        self.parts.adoption.launching(&desired.address);
         let answer = self
+            .parts
             .rest
             .call(Method::Post, "/servers", Some(&body), Repeat::Once)
             .await?;
         let id = answer["server"]["id"].as_u64().ok_or_else(|| {
             DriverError::retry(format!(
                 "Hetzner POST /servers answered without a server id (provider `{}`).",
-                self.rest.name()
+                self.parts.rest.name()
             ))
             .with_code("MalformedResponse")
         })?;
@@ -130,27 +132,30 @@ impl HetznerCloud {
             observed(&running),
         ))
     }
+}
 
+impl HetznerCloud {
     /// Polls the action until it ends; an action ending in `error` is sorted by its code
     /// (a placement failure fails over).
     async fn wait_action(&self, id: u64, address: &Address) -> Result<(), DriverError> {
         let path = &format!("/actions/{id}");
         let get = || async move {
             Ok::<_, DriverError>(
-                self.rest
+                self.parts
+                    .rest
                     .get(path)
                     .await?
                     .map(|answer| answer["action"].clone()),
             )
         };
         let ended = |action: &Value| action["status"] != "running";
-        let action = rest_cloud::node::wait_until(self.ready_timeout, get, ended, || {
+        let action = rest_cloud::node::wait_until(self.parts.ready_timeout, get, ended, || {
             self.timed_out(&format!("action {id}"), address)
         })
         .await?;
         if action["status"] == "error" {
             return Err(api::action_error(
-                self.rest.name(),
+                self.parts.rest.name(),
                 address.as_str(),
                 &action,
             ));
@@ -163,7 +168,8 @@ impl HetznerCloud {
         let path = &format!("/servers/{id}");
         let get = || async move {
             Ok::<_, DriverError>(
-                self.rest
+                self.parts
+                    .rest
                     .get(path)
                     .await?
                     .map(|answer| answer["server"].clone()),
@@ -172,7 +178,7 @@ impl HetznerCloud {
         let ready = |server: &Value| {
             server["status"] == "running" && !observed(server)["public_ip"].is_null()
         };
-        rest_cloud::node::wait_until(self.ready_timeout, get, ready, || {
+        rest_cloud::node::wait_until(self.parts.ready_timeout, get, ready, || {
             self.timed_out(&format!("server {id}"), address)
         })
         .await
@@ -182,7 +188,7 @@ impl HetznerCloud {
         DriverError::retry(format!(
             "Hetzner {what} for {address} was not done after {}s; the server is left as it \
              is and adopted by the next attempt.",
-            self.ready_timeout.as_secs()
+            self.parts.ready_timeout.as_secs()
         ))
         .with_code("WaitTimeout")
     }

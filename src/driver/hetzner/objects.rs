@@ -10,9 +10,11 @@
 //! with no outbound rule, lets all outbound traffic out. It is applied at each server's
 //! create; an update replaces its rules (`set_rules`).
 
+use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{HetznerCloud, attribute_name, marks};
+use crate::driver::rest_cloud::driver::RestObjects;
 use crate::driver::rest_cloud::objects::{made, ports, sources};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
@@ -58,11 +60,20 @@ fn rules(attributes: &Attributes) -> Value {
     Value::from(rules)
 }
 
-impl HetznerCloud {
-    pub(super) async fn create_key(
-        &self,
-        request: &CreateRequest<'_>,
-    ) -> Result<Existing, DriverError> {
+#[async_trait]
+impl RestObjects for HetznerCloud {
+    /// The project's keys.
+    async fn list_keys(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.list("/ssh_keys", "ssh_keys", None).await
+    }
+
+    /// The firewalls labelled with `lineage`, one call per page.
+    async fn list_firewalls(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
+        let selector = marks::lineage_selector(lineage);
+        self.list("/firewalls", "firewalls", Some(&selector)).await
+    }
+
+    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let public_key = desired
             .attributes
@@ -88,6 +99,7 @@ impl HetznerCloud {
             "labels": marks::lineage_labels(request.lineage),
         });
         let answer = match self
+            .parts
             .rest
             .call(Method::Post, "/ssh_keys", Some(&body), Repeat::Once)
             .await
@@ -109,6 +121,65 @@ impl HetznerCloud {
         ))
     }
 
+    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
+        let desired = request.desired;
+        let location = request.placement.location.as_str();
+        let name = marks::object_name(
+            &attribute_name(desired),
+            Some(location),
+            request.lineage,
+            NAME_MAX,
+        );
+        if !self.parts.adoption.is_new(request.lineage) {
+            let firewalls = self.list_firewalls(request.lineage).await?;
+            if let Some(found) = firewalls.iter().find(|f| f["name"] == name.as_str()) {
+                return Ok(made(
+                    request,
+                    Kind::Firewall,
+                    found["id"].to_string(),
+                    firewall_observed(found),
+                ));
+            }
+        }
+        let body = json!({
+            "name": name,
+            "labels": marks::lineage_labels(request.lineage),
+            "rules": rules(&desired.attributes),
+        });
+        let answer = self
+            .parts
+            .rest
+            .call(Method::Post, "/firewalls", Some(&body), Repeat::Once)
+            .await?;
+        let firewall = &answer["firewall"];
+        Ok(made(
+            request,
+            Kind::Firewall,
+            firewall["id"].to_string(),
+            firewall_observed(firewall),
+        ))
+    }
+
+    async fn update_firewall(
+        &self,
+        existing: &Existing,
+        desired: &Desired,
+    ) -> Result<(), DriverError> {
+        let body = json!({"rules": rules(&desired.attributes)});
+        self.parts
+            .rest
+            .call(
+                Method::Post,
+                &format!("/firewalls/{}/actions/set_rules", existing.provider_id),
+                Some(&body),
+                Repeat::Safe,
+            )
+            .await
+            .map(drop)
+    }
+}
+
+impl HetznerCloud {
     /// The project's key holding `public_key`, as the key `request` made (owned when it is
     /// named `name`, oss's name for it), from one list of the keys.
     async fn registered(
@@ -130,70 +201,6 @@ impl HetznerCloud {
                     key_observed(existing, owned),
                 )
             }))
-    }
-
-    /// The firewalls labelled with `lineage`, one call per page.
-    pub(super) async fn lineage_firewalls(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
-        let selector = marks::lineage_selector(lineage);
-        self.list("/firewalls", "firewalls", Some(&selector)).await
-    }
-
-    pub(super) async fn create_firewall(
-        &self,
-        request: &CreateRequest<'_>,
-    ) -> Result<Existing, DriverError> {
-        let desired = request.desired;
-        let location = request.placement.location.as_str();
-        let name = marks::object_name(
-            &attribute_name(desired),
-            Some(location),
-            request.lineage,
-            NAME_MAX,
-        );
-        if !self.adoption.is_new(request.lineage) {
-            let firewalls = self.lineage_firewalls(request.lineage).await?;
-            if let Some(found) = firewalls.iter().find(|f| f["name"] == name.as_str()) {
-                return Ok(made(
-                    request,
-                    Kind::Firewall,
-                    found["id"].to_string(),
-                    firewall_observed(found),
-                ));
-            }
-        }
-        let body = json!({
-            "name": name,
-            "labels": marks::lineage_labels(request.lineage),
-            "rules": rules(&desired.attributes),
-        });
-        let answer = self
-            .rest
-            .call(Method::Post, "/firewalls", Some(&body), Repeat::Once)
-            .await?;
-        let firewall = &answer["firewall"];
-        Ok(made(
-            request,
-            Kind::Firewall,
-            firewall["id"].to_string(),
-            firewall_observed(firewall),
-        ))
-    }
-
-    pub(super) async fn update_firewall(
-        &self,
-        existing: &Existing,
-        desired: &Desired,
-    ) -> Result<(), DriverError> {
-        let body = json!({"rules": rules(&desired.attributes)});
-        self.rest
-            .call(
-                Method::Post,
-                &format!("/firewalls/{}/actions/set_rules", existing.provider_id),
-                Some(&body),
-                Repeat::Safe,
-            )
-            .await
-            .map(drop)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::driver::rest_cloud::settings::Cloud;
 pub use crate::driver::rest_cloud::settings::SECRET_SETTINGS;
 
 /// What Hetzner's settings differ in.
-pub(super) struct Hetzner;
+pub struct Hetzner;
 
 impl Cloud for Hetzner {
     /// The API's paths start after `/v1` (the description's server URL).
@@ -25,6 +25,3 @@ impl Cloud for Hetzner {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
     }
 }
-
-/// The `hetzner` block of a provider option, `name` removed.
-pub(super) type Settings = crate::driver::rest_cloud::settings::Settings<Hetzner>;

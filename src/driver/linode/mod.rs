@@ -30,71 +30,26 @@ mod marks;
 mod node;
 mod objects;
 mod offerings;
-mod refresh;
 mod settings;
 pub use settings::SECRET_SETTINGS;
-
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{CreateRequest, DriverConfig, DriverError, Refreshed};
+use super::DriverError;
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
-use crate::driver::rest_cloud::driver::{Api, RestCloud, RestDriver};
-use crate::driver::rest_cloud::node::Adoption;
-use crate::net::rest::{Method, Paging, Repeat};
-use crate::resource::{Desired, Existing, Kind};
-
-/// Checks linode settings as written in the strategy (see [`crate::driver::check_settings`]).
-pub fn check_settings(
-    settings: &serde_json::Map<String, Value>,
-) -> Result<(), super::settings::SettingsError> {
-    settings::Settings::check_block(settings)
-}
+use crate::driver::rest_cloud::driver::{ErrorOf, Parts, RestCloud, RestDriver};
+use crate::driver::rest_cloud::refresh::Observers;
+use crate::net::rest::{Classify, Client, Method, Paging, Repeat};
+use crate::resource::Kind;
 
 /// The `linode` driver: the shared REST-cloud driver over [`LinodeCloud`].
 pub type LinodeDriver = RestDriver<LinodeCloud>;
 
 /// What Linode's API does its own way. See the module documentation.
 pub struct LinodeCloud {
-    rest: Api,
-    regions: Option<Vec<String>>,
-    ready_timeout: Duration,
-    /// What creates adopt from (`rest_cloud::node`).
-    adoption: Adoption,
-}
-
-impl LinodeDriver {
-    /// Builds the driver from its strategy block; see docs/providers.md for the settings.
-    pub fn new(config: DriverConfig) -> Result<Self, DriverError> {
-        Self::with_env(config, &|name| std::env::var(name).ok())
-    }
-
-    /// Like [`LinodeDriver::new`], reading the environment through `var` (for tests).
-    pub fn with_env(
-        config: DriverConfig,
-        var: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, DriverError> {
-        let name = config.name.clone();
-        let settings = settings::Settings::resolve(&config.settings)
-            .map_err(|e| e.into_driver_error("linode", &name))?;
-        let client = settings
-            .client(
-                &name,
-                var,
-                Box::new(api::Linode),
-                Paging::PageOf("/page", "/pages"),
-            )?
-            .map(|client| client.with_page_size("page_size"));
-        Ok(RestDriver::over(LinodeCloud {
-            rest: Api::new(name, client, "Linode", "LINODE_TOKEN", api::driver_error),
-            regions: settings.regions.clone(),
-            ready_timeout: settings.ready_timeout(),
-            adoption: Adoption::default(),
-        }))
-    }
+    parts: Parts,
 }
 
 impl LinodeCloud {
@@ -104,16 +59,18 @@ impl LinodeCloud {
         let headers: Vec<(&str, String)> = filter
             .map(|f| vec![("X-Filter", f.to_string())])
             .unwrap_or_default();
-        self.rest
+        self.parts
+            .rest
             .client()?
             .list_with(path, &[], &headers, api::PAGE_SIZE, "data")
             .await
-            .map_err(|e| self.rest.error(e))
+            .map_err(|e| self.parts.rest.error(e))
     }
 
     /// The `data` of a list the API does not page (regions, types: one answer holds all).
     async fn whole(&self, path: &str) -> Result<Vec<Value>, DriverError> {
         let answer = self
+            .parts
             .rest
             .call(Method::Get, path, None, Repeat::Safe)
             .await?;
@@ -124,17 +81,34 @@ impl LinodeCloud {
 #[async_trait]
 impl RestCloud for LinodeCloud {
     const PROVIDER: &'static str = "linode";
+    const VENDOR: &'static str = "Linode";
+    const PAGING: Paging = Paging::PageOf("/page", "/pages");
+    const ERROR: ErrorOf = api::driver_error;
+    const OBSERVERS: Observers = Observers {
+        node: node::observed,
+        key: objects::key_observed,
+        firewall: objects::firewall_observed,
+    };
+    type Settings = settings::Linode;
 
-    fn api(&self) -> &Api {
-        &self.rest
+    fn classify() -> Box<dyn Classify> {
+        Box::new(api::Linode)
     }
 
-    fn adoption(&self) -> &Adoption {
-        &self.adoption
+    fn tune(client: Client) -> Client {
+        client.with_page_size("page_size")
+    }
+
+    fn from_parts(parts: Parts) -> Self {
+        LinodeCloud { parts }
+    }
+
+    fn parts(&self) -> &Parts {
+        &self.parts
     }
 
     async fn read_catalog(&self) -> Result<Catalog, DriverError> {
-        let api = self.rest.client()?;
+        let api = self.parts.rest.client()?;
         let (regions, types, images) = tokio::try_join!(
             self.whole("/v4/regions"),
             self.whole("/v4/linode/types"),
@@ -148,37 +122,9 @@ impl RestCloud for LinodeCloud {
             &regions,
             &types,
             &images,
-            self.regions.as_deref(),
+            self.parts.regions.as_deref(),
             source,
         ))
-    }
-
-    async fn refresh_lineage(
-        &self,
-        lineage: &str,
-        known: &[Existing],
-    ) -> Result<Refreshed, DriverError> {
-        LinodeCloud::refresh_lineage(self, lineage, known).await
-    }
-
-    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        self.create_instance(request).await
-    }
-
-    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        LinodeCloud::create_key(self, request).await
-    }
-
-    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        LinodeCloud::create_firewall(self, request).await
-    }
-
-    async fn update_firewall(
-        &self,
-        existing: &Existing,
-        desired: &Desired,
-    ) -> Result<(), DriverError> {
-        LinodeCloud::update_firewall(self, existing, desired).await
     }
 
     fn path_of(&self, kind: Kind, id: &str) -> String {
@@ -193,50 +139,19 @@ impl RestCloud for LinodeCloud {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{Driver, ErrorClass};
+    use crate::driver::rest_cloud::driver::testing;
     use serde_json::json;
-
-    fn config(settings: Value) -> DriverConfig {
-        DriverConfig {
-            name: "li".into(),
-            settings: settings.as_object().unwrap().clone().into(),
-            state_dir: std::env::temp_dir(),
-            base_dir: std::env::temp_dir(),
-        }
-    }
 
     #[test]
     fn settings_are_checked_and_unknown_ones_refused() {
-        let no_env = |_: &str| None;
-        for bad in [
+        testing::assert_refused::<LinodeCloud>(&[
             json!({"region": "us-east"}),
-            json!({"regions": []}),
             json!({"regions": ["US East"]}),
-            json!({"endpoint": "localhost"}),
-            json!({"token": ""}),
-            json!({"ready_timeout": 0}),
-            json!({"request_timeout": 1000}),
-        ] {
-            let e = LinodeDriver::with_env(config(bad.clone()), &no_env)
-                .err()
-                .unwrap_or_else(|| panic!("{bad} was accepted"));
-            assert_eq!(e.class, ErrorClass::Fatal, "{bad}");
-        }
+        ]);
     }
 
     #[tokio::test]
     async fn without_a_token_nothing_is_sent_and_the_variable_is_named() {
-        let driver =
-            LinodeDriver::with_env(config(json!({"endpoint": "http://127.0.0.1:9"})), &|_| None)
-                .unwrap();
-        let e = driver.catalog().await.unwrap_err();
-        assert_eq!(e.code.as_deref(), Some("NoCredentials"));
-        assert!(e.message.contains("LINODE_TOKEN"), "{e}");
-        let driver =
-            LinodeDriver::with_env(config(json!({"endpoint": "http://127.0.0.1:9"})), &|n| {
-                (n == "LINODE_TOKEN").then(|| "x".into())
-            })
-            .unwrap();
-        assert!(driver.cloud().api().has_token());
+        testing::assert_token_from_variable::<LinodeCloud>().await;
     }
 }

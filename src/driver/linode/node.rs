@@ -7,10 +7,12 @@
 //! Linode wants a root password with every image deploy: each create draws a random one,
 //! sends it once and forgets it (login is by the SSH key in `authorized_keys`).
 
+use async_trait::async_trait;
 use base64::Engine;
 use serde_json::{Value, json};
 
 use super::{LinodeCloud, marks};
+use crate::driver::rest_cloud::driver::RestNodes;
 use crate::driver::rest_cloud::{self, node::user_data};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
@@ -64,21 +66,19 @@ fn root_password() -> String {
         .collect()
 }
 
-impl LinodeCloud {
+#[async_trait]
+impl RestNodes for LinodeCloud {
     /// Every instance tagged with `lineage`, one call per page (`X-Filter` on the tag).
-    pub(super) async fn lineage_instances(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
+    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
         let filter = json!({"tags": marks::lineage_tag(lineage)});
         self.list("/v4/linode/instances", Some(&filter)).await
     }
 
-    pub(super) async fn create_instance(
-        &self,
-        request: &CreateRequest<'_>,
-    ) -> Result<Existing, DriverError> {
+    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let placement = request.placement;
         let region = placement.location.as_str();
-        rest_cloud::node::check_dependencies(request, self.rest.name())?;
+        rest_cloud::node::check_dependencies(request, self.parts.rest.name())?;
         let dependency = |kind: Kind| rest_cloud::node::dependency(request, kind);
         let address_tag = marks::address_tag(&desired.address).ok_or_else(|| {
             DriverError::fatal(format!(
@@ -90,8 +90,9 @@ impl LinodeCloud {
         // Adoption: an instance of this lineage and address a crash left behind, but never
         // the old instance of a replace.
         let found = self
+            .parts
             .adoption
-            .find(request, || self.lineage_instances(request.lineage))
+            .find(request, || self.list_nodes(request.lineage))
             .await?;
         if let Some(found) = found {
             let id = found["id"].as_u64().unwrap_or_default();
@@ -146,8 +147,9 @@ impl LinodeCloud {
         }
         // Never repeated here: a lost answer is repaired by the executor's retry, which finds
         // the instance by its tags instead of creating another.
-        self.adoption.launching(&desired.address);
+        self.parts.adoption.launching(&desired.address);
         let answer = self
+            .parts
             .rest
             .call(
                 Method::Post,
@@ -162,7 +164,7 @@ impl LinodeCloud {
             DriverError::retry(format!(
                 "Linode POST /v4/linode/instances answered without an instance id (provider \
                  `{}`).",
-                self.rest.name()
+                self.parts.rest.name()
             ))
             .with_code("MalformedResponse")
         })?;
@@ -174,18 +176,20 @@ impl LinodeCloud {
             observed(&running),
         ))
     }
+}
 
+impl LinodeCloud {
     /// Polls the instance until it is running with a public address.
     async fn wait_running(&self, id: u64, address: &Address) -> Result<Value, DriverError> {
         let path = &format!("/v4/linode/instances/{id}");
-        let get = || self.rest.get(path);
+        let get = || self.parts.rest.get(path);
         let ready =
             |node: &Value| node["status"] == "running" && !observed(node)["public_ip"].is_null();
-        rest_cloud::node::wait_until(self.ready_timeout, get, ready, || {
+        rest_cloud::node::wait_until(self.parts.ready_timeout, get, ready, || {
             DriverError::retry(format!(
                 "Linode {id} for {address} was not running after {}s; it is left as it is \
                  and adopted by the next attempt.",
-                self.ready_timeout.as_secs()
+                self.parts.ready_timeout.as_secs()
             ))
             .with_code("WaitTimeout")
         })

@@ -5,9 +5,11 @@
 //! state share it (the second finds the first's), and a public key the profile already held
 //! under another label is used but marked `owned: false`, so oss never deletes it.
 
+use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{LinodeCloud, attribute_name, marks};
+use crate::driver::rest_cloud::driver::RestObjects;
 use crate::driver::rest_cloud::objects::{made, ports, sources};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
@@ -74,11 +76,19 @@ fn rules(attributes: &Attributes) -> Value {
     })
 }
 
-impl LinodeCloud {
-    pub(super) async fn create_key(
-        &self,
-        request: &CreateRequest<'_>,
-    ) -> Result<Existing, DriverError> {
+#[async_trait]
+impl RestObjects for LinodeCloud {
+    /// The profile's keys.
+    async fn list_keys(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.list("/v4/profile/sshkeys", None).await
+    }
+
+    /// The account's firewalls.
+    async fn list_firewalls(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.list("/v4/networking/firewalls", None).await
+    }
+
+    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let public_key = desired
             .attributes
@@ -115,6 +125,7 @@ impl LinodeCloud {
         }
         let body = json!({"label": label, "ssh_key": public_key});
         let key = self
+            .parts
             .rest
             .call(
                 Method::Post,
@@ -131,10 +142,7 @@ impl LinodeCloud {
         ))
     }
 
-    pub(super) async fn create_firewall(
-        &self,
-        request: &CreateRequest<'_>,
-    ) -> Result<Existing, DriverError> {
+    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let region = request.placement.location.as_str();
         let label = marks::object_label(
@@ -143,7 +151,7 @@ impl LinodeCloud {
             request.lineage,
             FIREWALL_LABEL_MAX,
         );
-        if !self.adoption.is_new(request.lineage) {
+        if !self.parts.adoption.is_new(request.lineage) {
             let firewalls = self.list("/v4/networking/firewalls", None).await?;
             if let Some(found) = firewalls.iter().find(|f| f["label"] == label.as_str()) {
                 return Ok(made(
@@ -156,6 +164,7 @@ impl LinodeCloud {
         }
         let body = json!({"label": label, "rules": rules(&desired.attributes)});
         let firewall = self
+            .parts
             .rest
             .call(
                 Method::Post,
@@ -172,12 +181,13 @@ impl LinodeCloud {
         ))
     }
 
-    pub(super) async fn update_firewall(
+    async fn update_firewall(
         &self,
         existing: &Existing,
         desired: &Desired,
     ) -> Result<(), DriverError> {
-        self.rest
+        self.parts
+            .rest
             .call(
                 Method::Put,
                 &format!("/v4/networking/firewalls/{}/rules", existing.provider_id),

@@ -6,7 +6,7 @@ use crate::driver::rest_cloud::settings::Cloud;
 pub use crate::driver::rest_cloud::settings::SECRET_SETTINGS;
 
 /// What Linode's settings differ in.
-pub(super) struct Linode;
+pub struct Linode;
 
 impl Cloud for Linode {
     const ENDPOINT: &'static str = "https://api.linode.com";
@@ -23,6 +23,3 @@ impl Cloud for Linode {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     }
 }
-
-/// The `linode` block of a provider option, `name` removed.
-pub(super) type Settings = crate::driver::rest_cloud::settings::Settings<Linode>;

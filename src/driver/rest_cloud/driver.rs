@@ -1,19 +1,25 @@
-//! The [`Driver`] of every REST cloud, written once: [`RestDriver`] routes the trait's calls
-//! (catalog read once and cached, refresh, creates and deletes by kind, firewall updates) to
-//! what one cloud's API does differently, the [`RestCloud`] it wraps. [`Api`] is the calls
-//! every such cloud makes the same way: the client refused without a token (naming the
-//! variable), one classified call, and an idempotent delete (404: gone already);
-//! [`classified`] is the driver error of a failed call, worded alike for every cloud.
+//! The [`Driver`] of every REST cloud, written once: [`RestDriver`] is built from the shared
+//! settings block (the API client, its token, timeouts) and routes the trait's calls (catalog
+//! read once and cached, refresh, creates and deletes by kind, firewall updates) to what one
+//! cloud's API does differently, the [`RestCloud`] it wraps. [`Api`] is the calls every such
+//! cloud makes the same way: the client refused without a token (naming the variable), one
+//! classified call, and an idempotent delete (404: gone already); [`classified`] is the
+//! driver error of a failed call, worded alike for every cloud.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::catalog::Catalog;
-use crate::driver::{CreateRequest, Driver, DriverError, Refreshed};
-use crate::net::rest::{self, Client, Method, Repeat};
+use crate::driver::settings::SettingsError;
+use crate::driver::{CreateRequest, Driver, DriverConfig, DriverError, Refreshed};
+use crate::net::rest::{self, Classify, Client, Method, Paging, Repeat};
 use crate::resource::{Desired, Existing, Kind};
 
-use super::node::Adoption;
+use super::node::{AddressOf, Adoption, tagged};
+use super::refresh::Observers;
+use super::settings::{Cloud, Settings};
 
 /// Turns a failed call of provider `name` into the driver error the cloud's table gives.
 pub type ErrorOf = fn(&str, rest::Error) -> DriverError;
@@ -156,28 +162,35 @@ pub fn classified(
     error
 }
 
-/// What one REST cloud's API does its own way; [`RestDriver`] is the rest.
+/// What every REST cloud's part holds: its API client, the settings every REST cloud has,
+/// and what its creates adopt from.
+pub struct Parts {
+    pub rest: Api,
+    /// The `regions` setting: the region ids to offer, `None` for all.
+    pub regions: Option<Vec<String>>,
+    /// How long a node may take to be running.
+    pub ready_timeout: Duration,
+    pub adoption: Adoption,
+}
+
+/// How one cloud lists and creates its nodes (each driver's `node`).
 #[async_trait]
-pub trait RestCloud: Send + Sync {
-    /// The provider's kind in the strategy (`digitalocean`).
-    const PROVIDER: &'static str;
-
-    fn api(&self) -> &Api;
-
-    /// What creates adopt from.
-    fn adoption(&self) -> &Adoption;
-
-    /// The offerings, read from the API (cached by the driver).
-    async fn read_catalog(&self) -> Result<Catalog, DriverError>;
-
-    /// What exists of `known` in list calls (see [`Driver::refresh`]); seeds the adoption.
-    async fn refresh_lineage(
-        &self,
-        lineage: &str,
-        known: &[Existing],
-    ) -> Result<Refreshed, DriverError>;
+pub trait RestNodes: Send + Sync {
+    /// The nodes of `lineage`, one call per page.
+    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError>;
 
     async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError>;
+}
+
+/// How one cloud lists, creates and updates its keys and firewalls (each driver's
+/// `objects`).
+#[async_trait]
+pub trait RestObjects: Send + Sync {
+    /// The keys oss may hold of `lineage` (the account's), one call per page.
+    async fn list_keys(&self, lineage: &str) -> Result<Vec<Value>, DriverError>;
+    /// The firewalls oss may hold of `lineage`, one call per page.
+    async fn list_firewalls(&self, lineage: &str) -> Result<Vec<Value>, DriverError>;
+
     async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError>;
     async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError>;
 
@@ -187,6 +200,51 @@ pub trait RestCloud: Send + Sync {
         existing: &Existing,
         desired: &Desired,
     ) -> Result<(), DriverError>;
+}
+
+/// What one REST cloud's API does its own way (with its [`RestNodes`] and [`RestObjects`]);
+/// [`RestDriver`] is the rest.
+#[async_trait]
+pub trait RestCloud: RestNodes + RestObjects + Sized {
+    /// The provider's kind in the strategy (`digitalocean`).
+    const PROVIDER: &'static str;
+    /// The vendor's name in messages (`DigitalOcean`).
+    const VENDOR: &'static str;
+    /// How the API's lists say where the next page is.
+    const PAGING: Paging;
+    /// The error table of the API's failed calls.
+    const ERROR: ErrorOf;
+    /// How the lists' nodes, keys and firewalls are read.
+    const OBSERVERS: Observers;
+    /// Where a listed node's address is read from: its tags (Hetzner: its labels).
+    const ADDRESS_OF: AddressOf = tagged;
+    /// What the settings block differs in (API, token variable, region ids).
+    type Settings: Cloud;
+
+    /// How the API's error bodies are read.
+    fn classify() -> Box<dyn Classify>;
+
+    /// The client as this API wants it (Linode names its page-size parameter).
+    fn tune(client: Client) -> Client {
+        client
+    }
+
+    /// The cloud's part of a driver built from `parts`.
+    fn from_parts(parts: Parts) -> Self;
+
+    fn parts(&self) -> &Parts;
+
+    fn api(&self) -> &Api {
+        &self.parts().rest
+    }
+
+    /// What creates adopt from.
+    fn adoption(&self) -> &Adoption {
+        &self.parts().adoption
+    }
+
+    /// The offerings, read from the API (cached by the driver).
+    async fn read_catalog(&self) -> Result<Catalog, DriverError>;
 
     /// The API path a delete of the `kind` object `id` goes to (node, key, firewall).
     fn path_of(&self, kind: Kind, id: &str) -> String;
@@ -200,6 +258,37 @@ pub struct RestDriver<C> {
 }
 
 impl<C: RestCloud> RestDriver<C> {
+    /// Checks the provider's settings as written in the strategy (see
+    /// [`crate::driver::check_settings`]).
+    pub fn check_settings(settings: &Map<String, Value>) -> Result<(), SettingsError> {
+        Settings::<C::Settings>::check_block(settings)
+    }
+
+    /// Builds the driver from its strategy block; see docs/providers.md for the settings.
+    pub fn new(config: DriverConfig) -> Result<Self, DriverError> {
+        Self::with_env(config, &|name| std::env::var(name).ok())
+    }
+
+    /// Like [`RestDriver::new`], reading the environment through `var` (for tests).
+    pub fn with_env(
+        config: DriverConfig,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, DriverError> {
+        let name = config.name.clone();
+        let settings = Settings::<C::Settings>::resolve(&config.settings)
+            .map_err(|e| e.into_driver_error(C::PROVIDER, &name))?;
+        let client = settings
+            .client(&name, var, C::classify(), C::PAGING)?
+            .map(C::tune);
+        let variable = <C::Settings as Cloud>::TOKEN_VARIABLE;
+        Ok(Self::over(C::from_parts(Parts {
+            rest: Api::new(name, client, C::VENDOR, variable, C::ERROR),
+            regions: settings.regions.clone(),
+            ready_timeout: settings.ready_timeout(),
+            adoption: Adoption::reading(C::ADDRESS_OF),
+        })))
+    }
+
     pub fn over(cloud: C) -> Self {
         RestDriver {
             cloud,
@@ -238,7 +327,7 @@ impl<C: RestCloud + 'static> Driver for RestDriver<C> {
     }
 
     async fn refresh(&self, lineage: &str, known: &[Existing]) -> Result<Refreshed, DriverError> {
-        self.cloud.refresh_lineage(lineage, known).await
+        super::refresh::lineage(&self.cloud, lineage, known).await
     }
 
     fn lineage_is_new(&self, lineage: &str) {
@@ -295,5 +384,64 @@ impl<C: RestCloud + 'static> Driver for RestDriver<C> {
             Kind::Record => Err(crate::driver::no_records(C::PROVIDER)),
             Kind::Balancer | Kind::Network => Err(crate::driver::no_balancers(C::PROVIDER)),
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! What the REST drivers' unit tests build their drivers with, and the checks of the
+    //! settings block and the token every one of them makes.
+
+    use super::*;
+    use crate::driver::ErrorClass;
+    use serde_json::json;
+
+    /// The config of a provider named `name` whose block is `settings`.
+    pub fn config(name: &str, settings: Value) -> DriverConfig {
+        DriverConfig {
+            name: name.into(),
+            settings: settings.as_object().unwrap().clone().into(),
+            state_dir: std::env::temp_dir(),
+            base_dir: std::env::temp_dir(),
+        }
+    }
+
+    /// The driver of `settings`, without any environment.
+    pub fn without_env<C: RestCloud>(settings: Value) -> Result<RestDriver<C>, DriverError> {
+        RestDriver::with_env(config(C::PROVIDER, settings), &|_| None)
+    }
+
+    /// Each block of `bad`, and each of the wrong values of the settings every REST cloud
+    /// takes, is refused at build, fatally.
+    pub fn assert_refused<C: RestCloud>(bad: &[Value]) {
+        let common = [
+            json!({"regions": []}),
+            json!({"endpoint": "localhost"}),
+            json!({"token": ""}),
+            json!({"ready_timeout": 0}),
+            json!({"request_timeout": 1000}),
+        ];
+        for bad in bad.iter().chain(&common) {
+            let e = without_env::<C>(bad.clone())
+                .err()
+                .unwrap_or_else(|| panic!("{bad} was accepted"));
+            assert_eq!(e.class, ErrorClass::Fatal, "{bad}");
+        }
+    }
+
+    /// Without a token nothing is sent and the refusal names the token variable; with the
+    /// variable set, the driver has its token.
+    pub async fn assert_token_from_variable<C: RestCloud + 'static>() {
+        let variable = <C::Settings as Cloud>::TOKEN_VARIABLE;
+        let settings = json!({"endpoint": "http://127.0.0.1:9"});
+        let driver = without_env::<C>(settings.clone()).unwrap();
+        let e = driver.catalog().await.unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("NoCredentials"));
+        assert!(e.message.contains(variable), "{e}");
+        let driver = RestDriver::<C>::with_env(config(C::PROVIDER, settings), &|n| {
+            (n == variable).then(|| "x".into())
+        })
+        .unwrap();
+        assert!(driver.cloud().api().has_token());
     }
 }

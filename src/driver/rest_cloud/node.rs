@@ -179,6 +179,12 @@ impl Adoption {
         );
     }
 
+    /// What refresh listed of `lineage` (its nodes, read by this adoption's `address_of`):
+    /// the snapshot creates adopt from.
+    pub fn seed_listed(&self, lineage: &str, nodes: &[Value]) {
+        self.seed(lineage, by_address_of(nodes, self.address_of));
+    }
+
     /// Called once the node `id` is deleted: it is never adopted afterwards.
     pub fn deleted(&self, id: &str) {
         lock(&self.deleted).insert(id.to_string());

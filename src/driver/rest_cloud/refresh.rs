@@ -1,15 +1,54 @@
-//! What a REST-cloud refresh makes of its list calls: the state's nodes, keys and firewalls
-//! looked up by id in what the lists returned, each read by its driver's `observed`, and a
-//! key keeps whether oss owns it (a key the account held before is never oss's to delete).
-//! Pure: the listing is the driver's.
+//! A REST-cloud refresh, in list calls only, never one call per object: the lineage's nodes
+//! (none listed when this run made the lineage), and the keys and firewalls only when the
+//! state holds some, the three at once (each cloud's lists are its [`RestCloud`]'s); the
+//! nodes listed seed the adoption of this run's creates. What it makes of the lists is pure:
+//! the state's nodes, keys and firewalls looked up by id in what the lists returned, each
+//! read by its driver's `observed`, and a key keeps whether oss owns it (a key the account
+//! held before is never oss's to delete).
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::driver::RestCloud;
 use super::node::id_of;
-use crate::driver::Refreshed;
+use crate::driver::{DriverError, Refreshed};
 use crate::resource::{Attributes, Existing, Kind};
+
+/// What exists of `known` in `cloud`, for lineage `lineage` (see
+/// [`crate::driver::Driver::refresh`]); seeds the cloud's adoption.
+pub async fn lineage<C: RestCloud>(
+    cloud: &C,
+    lineage: &str,
+    known: &[Existing],
+) -> Result<Refreshed, DriverError> {
+    let has = |kind: Kind| known.iter().any(|e| e.kind == kind);
+    let new = cloud.adoption().is_new(lineage);
+    let nodes = async {
+        if new {
+            Ok(Vec::new())
+        } else {
+            cloud.list_nodes(lineage).await
+        }
+    };
+    let keys = async {
+        if has(Kind::Key) {
+            cloud.list_keys(lineage).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let firewalls = async {
+        if has(Kind::Firewall) {
+            cloud.list_firewalls(lineage).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (nodes, keys, firewalls) = tokio::try_join!(nodes, keys, firewalls)?;
+    cloud.adoption().seed_listed(lineage, &nodes);
+    Ok(refreshed(known, &nodes, &keys, &firewalls, &C::OBSERVERS))
+}
 
 /// How one driver reads what its lists return.
 pub struct Observers {

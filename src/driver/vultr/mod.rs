@@ -29,69 +29,26 @@ mod api;
 mod node;
 mod objects;
 mod offerings;
-mod refresh;
 mod settings;
 pub use settings::SECRET_SETTINGS;
-
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{CreateRequest, DriverConfig, DriverError, Refreshed};
+use super::DriverError;
 use crate::catalog::Catalog;
 use crate::driver::attribute_name;
-use crate::driver::rest_cloud::driver::{Api, RestCloud, RestDriver};
-use crate::driver::rest_cloud::node::Adoption;
-use crate::net::rest::Paging;
-use crate::resource::{Desired, Existing, Kind};
-
-/// Checks vultr settings as written in the strategy (see [`crate::driver::check_settings`]).
-pub fn check_settings(
-    settings: &serde_json::Map<String, Value>,
-) -> Result<(), super::settings::SettingsError> {
-    settings::Settings::check_block(settings)
-}
+use crate::driver::rest_cloud::driver::{ErrorOf, Parts, RestCloud, RestDriver};
+use crate::driver::rest_cloud::refresh::Observers;
+use crate::net::rest::{Classify, Paging};
+use crate::resource::Kind;
 
 /// The `vultr` driver: the shared REST-cloud driver over [`VultrCloud`].
 pub type VultrDriver = RestDriver<VultrCloud>;
 
 /// What Vultr's API does its own way. See the module documentation.
 pub struct VultrCloud {
-    rest: Api,
-    regions: Option<Vec<String>>,
-    ready_timeout: Duration,
-    /// What creates adopt from (`rest_cloud::node`).
-    adoption: Adoption,
-}
-
-impl VultrDriver {
-    /// Builds the driver from its strategy block; see docs/providers.md for the settings.
-    pub fn new(config: DriverConfig) -> Result<Self, DriverError> {
-        Self::with_env(config, &|name| std::env::var(name).ok())
-    }
-
-    /// Like [`VultrDriver::new`], reading the environment through `var` (for tests).
-    pub fn with_env(
-        config: DriverConfig,
-        var: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, DriverError> {
-        let name = config.name.clone();
-        let settings = settings::Settings::resolve(&config.settings)
-            .map_err(|e| e.into_driver_error("vultr", &name))?;
-        let client = settings.client(
-            &name,
-            var,
-            Box::new(api::Vultr),
-            Paging::Cursor("/meta/links/next"),
-        )?;
-        Ok(RestDriver::over(VultrCloud {
-            rest: Api::new(name, client, "Vultr", "VULTR_API_KEY", api::driver_error),
-            regions: settings.regions.clone(),
-            ready_timeout: settings.ready_timeout(),
-            adoption: Adoption::default(),
-        }))
-    }
+    parts: Parts,
 }
 
 impl VultrCloud {
@@ -103,28 +60,42 @@ impl VultrCloud {
         query: &[(&str, String)],
         items: &str,
     ) -> Result<Vec<Value>, DriverError> {
-        self.rest
+        self.parts
+            .rest
             .client()?
             .list(path, query, api::PAGE_SIZE, items)
             .await
-            .map_err(|e| self.rest.error(e))
+            .map_err(|e| self.parts.rest.error(e))
     }
 }
 
 #[async_trait]
 impl RestCloud for VultrCloud {
     const PROVIDER: &'static str = "vultr";
+    const VENDOR: &'static str = "Vultr";
+    const PAGING: Paging = Paging::Cursor("/meta/links/next");
+    const ERROR: ErrorOf = api::driver_error;
+    const OBSERVERS: Observers = Observers {
+        node: node::observed,
+        key: objects::key_observed,
+        firewall: objects::firewall_observed,
+    };
+    type Settings = settings::Vultr;
 
-    fn api(&self) -> &Api {
-        &self.rest
+    fn classify() -> Box<dyn Classify> {
+        Box::new(api::Vultr)
     }
 
-    fn adoption(&self) -> &Adoption {
-        &self.adoption
+    fn from_parts(parts: Parts) -> Self {
+        VultrCloud { parts }
+    }
+
+    fn parts(&self) -> &Parts {
+        &self.parts
     }
 
     async fn read_catalog(&self) -> Result<Catalog, DriverError> {
-        let api = self.rest.client()?;
+        let api = self.parts.rest.client()?;
         let (regions, plans, systems) = tokio::try_join!(
             self.list("/v2/regions", &[], "regions"),
             self.list("/v2/plans", &[], "plans"),
@@ -138,37 +109,9 @@ impl RestCloud for VultrCloud {
             &regions,
             &plans,
             &systems,
-            self.regions.as_deref(),
+            self.parts.regions.as_deref(),
             source,
         ))
-    }
-
-    async fn refresh_lineage(
-        &self,
-        lineage: &str,
-        known: &[Existing],
-    ) -> Result<Refreshed, DriverError> {
-        VultrCloud::refresh_lineage(self, lineage, known).await
-    }
-
-    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        self.create_instance(request).await
-    }
-
-    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        VultrCloud::create_key(self, request).await
-    }
-
-    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
-        VultrCloud::create_firewall(self, request).await
-    }
-
-    async fn update_firewall(
-        &self,
-        existing: &Existing,
-        desired: &Desired,
-    ) -> Result<(), DriverError> {
-        VultrCloud::update_firewall(self, existing, desired).await
     }
 
     fn path_of(&self, kind: Kind, id: &str) -> String {
@@ -183,50 +126,19 @@ impl RestCloud for VultrCloud {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{Driver, ErrorClass};
+    use crate::driver::rest_cloud::driver::testing;
     use serde_json::json;
-
-    fn config(settings: Value) -> DriverConfig {
-        DriverConfig {
-            name: "vu".into(),
-            settings: settings.as_object().unwrap().clone().into(),
-            state_dir: std::env::temp_dir(),
-            base_dir: std::env::temp_dir(),
-        }
-    }
 
     #[test]
     fn settings_are_checked_and_unknown_ones_refused() {
-        let no_env = |_: &str| None;
-        for bad in [
+        testing::assert_refused::<VultrCloud>(&[
             json!({"region": "ewr"}),
-            json!({"regions": []}),
             json!({"regions": ["New Jersey"]}),
-            json!({"endpoint": "localhost"}),
-            json!({"token": ""}),
-            json!({"ready_timeout": 0}),
-            json!({"request_timeout": 1000}),
-        ] {
-            let e = VultrDriver::with_env(config(bad.clone()), &no_env)
-                .err()
-                .unwrap_or_else(|| panic!("{bad} was accepted"));
-            assert_eq!(e.class, ErrorClass::Fatal, "{bad}");
-        }
+        ]);
     }
 
     #[tokio::test]
     async fn without_a_key_nothing_is_sent_and_the_variable_is_named() {
-        let driver =
-            VultrDriver::with_env(config(json!({"endpoint": "http://127.0.0.1:9"})), &|_| None)
-                .unwrap();
-        let e = driver.catalog().await.unwrap_err();
-        assert_eq!(e.code.as_deref(), Some("NoCredentials"));
-        assert!(e.message.contains("VULTR_API_KEY"), "{e}");
-        let driver =
-            VultrDriver::with_env(config(json!({"endpoint": "http://127.0.0.1:9"})), &|n| {
-                (n == "VULTR_API_KEY").then(|| "x".into())
-            })
-            .unwrap();
-        assert!(driver.cloud().api().has_token());
+        testing::assert_token_from_variable::<VultrCloud>().await;
     }
 }

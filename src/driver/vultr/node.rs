@@ -5,10 +5,12 @@
 //! REST-cloud ones (`crate::driver::rest_cloud::node`). The create's answer carries the
 //! instance's `default_password`; only the id is read from it, and login is by the SSH key.
 
+use async_trait::async_trait;
 use base64::Engine;
 use serde_json::{Value, json};
 
 use super::VultrCloud;
+use crate::driver::rest_cloud::driver::RestNodes;
 use crate::driver::rest_cloud::marks::{address_tag, lineage_tag, tags};
 use crate::driver::rest_cloud::{self, node::id_of, node::user_data};
 use crate::driver::{CreateRequest, DriverError};
@@ -33,10 +35,11 @@ pub(super) fn observed(instance: &Value) -> Attributes {
     observed
 }
 
-impl VultrCloud {
+#[async_trait]
+impl RestNodes for VultrCloud {
     /// Every instance tagged with `lineage`, one call per page: the list filtered with `tag`,
     /// and the tags checked again here (the document marks the filter deprecated).
-    pub(super) async fn lineage_instances(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
+    async fn list_nodes(&self, lineage: &str) -> Result<Vec<Value>, DriverError> {
         let tag = lineage_tag(lineage);
         let listed = self
             .list("/v2/instances", &[("tag", tag.clone())], "instances")
@@ -47,13 +50,10 @@ impl VultrCloud {
             .collect())
     }
 
-    pub(super) async fn create_instance(
-        &self,
-        request: &CreateRequest<'_>,
-    ) -> Result<Existing, DriverError> {
+    async fn create_node(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let placement = request.placement;
-        rest_cloud::node::check_dependencies(request, self.rest.name())?;
+        rest_cloud::node::check_dependencies(request, self.parts.rest.name())?;
         let dependency = |kind: Kind| rest_cloud::node::dependency(request, kind);
         let address_tag = address_tag(&desired.address).ok_or_else(|| {
             DriverError::fatal(format!(
@@ -72,8 +72,9 @@ impl VultrCloud {
         // Adoption: an instance of this lineage and address a crash left behind, but never
         // the old instance of a replace.
         let found = self
+            .parts
             .adoption
-            .find(request, || self.lineage_instances(request.lineage))
+            .find(request, || self.list_nodes(request.lineage))
             .await?;
         if let Some(found) = found {
             let id = id_of(&found).unwrap_or_default();
@@ -117,8 +118,9 @@ impl VultrCloud {
         }
         // Never repeated here: a lost answer is repaired by the executor's retry, which finds
         // the instance by its tags instead of creating another.
-        self.adoption.launching(&desired.address);
+        self.parts.adoption.launching(&desired.address);
         let answer = self
+            .parts
             .rest
             .call(Method::Post, "/v2/instances", Some(&body), Repeat::Once)
             .await?;
@@ -126,7 +128,7 @@ impl VultrCloud {
         let id = id_of(&answer["instance"]).ok_or_else(|| {
             DriverError::retry(format!(
                 "Vultr POST /v2/instances answered without an instance id (provider `{}`).",
-                self.rest.name()
+                self.parts.rest.name()
             ))
             .with_code("MalformedResponse")
         })?;
@@ -139,12 +141,14 @@ impl VultrCloud {
             observed(&running),
         ))
     }
+}
 
+impl VultrCloud {
     /// Polls the instance until it is active and running with a public address.
     async fn wait_running(&self, id: &str, address: &Address) -> Result<Value, DriverError> {
         let path = &format!("/v2/instances/{id}");
         let get = || async {
-            Ok(self.rest.get(path).await?.map(|answer| {
+            Ok(self.parts.rest.get(path).await?.map(|answer| {
                 let mut instance = answer["instance"].clone();
                 // Never kept past this read.
                 if let Some(fields) = instance.as_object_mut() {
@@ -158,11 +162,11 @@ impl VultrCloud {
                 && node["power_status"] == "running"
                 && !observed(node)["public_ip"].is_null()
         };
-        rest_cloud::node::wait_until(self.ready_timeout, get, ready, || {
+        rest_cloud::node::wait_until(self.parts.ready_timeout, get, ready, || {
             DriverError::retry(format!(
                 "Vultr instance {id} for {address} was not running after {}s; it is left as \
                  it is and adopted by the next attempt.",
-                self.ready_timeout.as_secs()
+                self.parts.ready_timeout.as_secs()
             ))
             .with_code("WaitTimeout")
         })

@@ -13,9 +13,11 @@
 
 use std::collections::BTreeSet;
 
+use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{VultrCloud, attribute_name};
+use crate::driver::rest_cloud::driver::RestObjects;
 use crate::driver::rest_cloud::objects::{made, ports, sources};
 use crate::driver::{CreateRequest, DriverError};
 use crate::net::rest::{Method, Repeat};
@@ -95,11 +97,19 @@ fn listed_rule(rule: &Value) -> Option<Rule> {
     ))
 }
 
-impl VultrCloud {
-    pub(super) async fn create_key(
-        &self,
-        request: &CreateRequest<'_>,
-    ) -> Result<Existing, DriverError> {
+#[async_trait]
+impl RestObjects for VultrCloud {
+    /// The account's keys.
+    async fn list_keys(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.list("/v2/ssh-keys", &[], "ssh_keys").await
+    }
+
+    /// The account's firewall groups.
+    async fn list_firewalls(&self, _lineage: &str) -> Result<Vec<Value>, DriverError> {
+        self.list("/v2/firewalls", &[], "firewall_groups").await
+    }
+
+    async fn create_key(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let public_key = desired
             .attributes
@@ -131,6 +141,7 @@ impl VultrCloud {
         }
         let body = json!({"name": name, "ssh_key": public_key});
         let answer = self
+            .parts
             .rest
             .call(Method::Post, "/v2/ssh-keys", Some(&body), Repeat::Once)
             .await?;
@@ -143,15 +154,12 @@ impl VultrCloud {
         ))
     }
 
-    pub(super) async fn create_firewall(
-        &self,
-        request: &CreateRequest<'_>,
-    ) -> Result<Existing, DriverError> {
+    async fn create_firewall(&self, request: &CreateRequest<'_>) -> Result<Existing, DriverError> {
         let desired = request.desired;
         let region = request.placement.location.as_str();
         let name = object_name(&attribute_name(desired), Some(region), request.lineage);
         let mut found = None;
-        if !self.adoption.is_new(request.lineage) {
+        if !self.parts.adoption.is_new(request.lineage) {
             let groups = self.list("/v2/firewalls", &[], "firewall_groups").await?;
             found = groups
                 .into_iter()
@@ -162,6 +170,7 @@ impl VultrCloud {
             None => {
                 let body = json!({"description": name});
                 let answer = self
+                    .parts
                     .rest
                     .call(Method::Post, "/v2/firewalls", Some(&body), Repeat::Once)
                     .await?;
@@ -175,7 +184,7 @@ impl VultrCloud {
         Ok(made(request, Kind::Firewall, id, observed))
     }
 
-    pub(super) async fn update_firewall(
+    async fn update_firewall(
         &self,
         existing: &Existing,
         desired: &Desired,
@@ -183,7 +192,9 @@ impl VultrCloud {
         self.sync_rules(&existing.provider_id, &desired.attributes)
             .await
     }
+}
 
+impl VultrCloud {
     /// Brings the rules of group `id` to the group's ports: the missing ones added, the
     /// others removed.
     async fn sync_rules(&self, id: &str, attributes: &Attributes) -> Result<(), DriverError> {
@@ -198,7 +209,7 @@ impl VultrCloud {
                 }
                 _ => {
                     let rule_path = format!("{path}/{}", id_text(rule));
-                    self.rest.delete(&rule_path).await?;
+                    self.parts.rest.delete(&rule_path).await?;
                 }
             }
         }
@@ -208,7 +219,8 @@ impl VultrCloud {
                 "subnet_size": size, "port": port, "source": "", "notes": "oss",
             });
             // Not repeated here: a lost answer is healed by the next sync, which lists first.
-            self.rest
+            self.parts
+                .rest
                 .call(Method::Post, &path, Some(&body), Repeat::Once)
                 .await?;
         }

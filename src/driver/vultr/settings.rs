@@ -6,7 +6,7 @@ use crate::driver::rest_cloud::settings::Cloud;
 pub use crate::driver::rest_cloud::settings::SECRET_SETTINGS;
 
 /// What Vultr's settings differ in.
-pub(super) struct Vultr;
+pub struct Vultr;
 
 impl Cloud for Vultr {
     const ENDPOINT: &'static str = "https://api.vultr.com";
@@ -23,6 +23,3 @@ impl Cloud for Vultr {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     }
 }
-
-/// The `vultr` block of a provider option, `name` removed.
-pub(super) type Settings = crate::driver::rest_cloud::settings::Settings<Vultr>;
