@@ -609,6 +609,30 @@ mod tests {
         assert_eq!(doc["cost"]["currency"], "USD");
         assert_eq!(doc["costs"][1]["currency"], "EUR");
         assert_eq!(doc["costs"][1]["after_monthly"], 14.6);
+        // A node the plan leaves alone, recorded in euros before `exchange_rates` converted
+        // its price: it costs its dollars on both sides, no change.
+        let mut kept = plan_of_creates(1);
+        let change = &mut kept.changes[0];
+        change.action = Action::NoOp;
+        let mut recorded = change.after.clone().unwrap();
+        recorded.placement.currency = Some("EUR".into());
+        recorded.placement.hourly_price = Some(0.009);
+        change.before = Some(crate::resource::Existing {
+            address: recorded.address,
+            kind: recorded.kind,
+            placement: recorded.placement,
+            provider_id: "n-1".into(),
+            attributes: recorded.attributes,
+            observed: Default::default(),
+            dependencies: Vec::new(),
+        });
+        let costs = kept.costs();
+        assert_eq!(costs.len(), 1, "{costs:?}");
+        assert_eq!(
+            (costs[0].1.before_hourly, costs[0].1.after_hourly),
+            (0.01, 0.01)
+        );
+
         // One currency alone: no US dollars line, no `costs`.
         for change in &mut plan.changes {
             change.after.as_mut().unwrap().placement.currency = Some("EUR".into());

@@ -219,15 +219,29 @@ impl Change {
 
     /// What this resource costs before and after the change (a gone resource costs nothing).
     pub fn cost(&self) -> Cost {
-        let price = |p: &Placement| p.hourly_price.unwrap_or(0.0);
+        let price = |p: Option<&Placement>| p.and_then(|p| p.hourly_price).unwrap_or(0.0);
+        let (before, after) = self.priced();
         Cost {
-            before_hourly: self
+            before_hourly: price(before),
+            after_hourly: price(after),
+        }
+    }
+
+    /// The placements whose prices count before and after: a gone resource costs nothing
+    /// before; one the plan leaves alone costs what its placement costs now on both sides (a
+    /// price moved in the catalog, or converted by `exchange_rates` since it was recorded, is
+    /// not a change this plan makes).
+    fn priced(&self) -> (Option<&Placement>, Option<&Placement>) {
+        let after = self.after.as_ref().map(|a| &a.placement);
+        let before = match self.action {
+            Action::NoOp if after.is_some() => after,
+            _ => self
                 .before
                 .as_ref()
                 .filter(|_| !self.gone)
-                .map_or(0.0, |b| price(&b.placement)),
-            after_hourly: self.after.as_ref().map_or(0.0, |a| price(&a.placement)),
-        }
+                .map(|b| &b.placement),
+        };
+        (before, after)
     }
 }
 
@@ -374,11 +388,11 @@ impl Plan {
             ))
         }
         for change in &self.changes {
-            let live_before = change.before.as_ref().filter(|_| !change.gone);
-            if let Some((c, price)) = live_before.and_then(|b| currency(&b.placement)) {
+            let (before, after) = change.priced();
+            if let Some((c, price)) = before.and_then(currency) {
                 sums.entry(c).or_default().before_hourly += price;
             }
-            if let Some((c, price)) = change.after.as_ref().and_then(|a| currency(&a.placement)) {
+            if let Some((c, price)) = after.and_then(currency) {
                 sums.entry(c).or_default().after_hourly += price;
             }
         }
