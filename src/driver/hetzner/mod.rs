@@ -25,6 +25,8 @@
 //! never printed. The driver never reads or writes the state file and never prints.
 
 mod api;
+#[cfg(test)]
+mod examples;
 mod marks;
 mod node;
 mod objects;

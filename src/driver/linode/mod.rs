@@ -26,6 +26,8 @@
 //! never reads or writes the state file and never prints.
 
 mod api;
+#[cfg(test)]
+mod examples;
 mod marks;
 mod node;
 mod objects;

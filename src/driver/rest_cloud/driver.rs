@@ -389,12 +389,84 @@ impl<C: RestCloud + 'static> Driver for RestDriver<C> {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    //! What the REST drivers' unit tests build their drivers with, and the checks of the
-    //! settings block and the token every one of them makes.
+    //! What the REST drivers' unit tests build their drivers with, the checks of the
+    //! settings block and the token every one of them makes, and what their tests on the
+    //! providers' published example responses (tests/fixtures/examples) read them through.
 
     use super::*;
     use crate::driver::ErrorClass;
+    use crate::resource::{Address, Attributes, Placement};
     use serde_json::json;
+    use std::collections::HashMap;
+
+    /// The items under `key` of a published example response (a list answer's page).
+    pub fn items(example: &str, key: &str) -> Vec<Value> {
+        let page: Value = serde_json::from_str(example).expect("an example fixture is JSON");
+        page[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("the example has no `{key}` list"))
+            .clone()
+    }
+
+    /// The state record of `kind` at `address`, provider id `id`, of provider `p`.
+    pub fn known(address: &str, kind: Kind, id: &str) -> Existing {
+        Existing {
+            address: Address(address.into()),
+            kind,
+            placement: Placement {
+                provider: "p".into(),
+                location: "l".into(),
+                size: String::new(),
+                image: String::new(),
+                hourly_price: None,
+                currency: None,
+            },
+            provider_id: id.into(),
+            attributes: Attributes::new(),
+            observed: Attributes::new(),
+            dependencies: Vec::new(),
+        }
+    }
+
+    /// What `C`'s refresh makes of the listed `nodes`, `keys` and `firewalls` for `known`:
+    /// each known address's observed attributes (`None`: not listed).
+    pub fn observed<C: RestCloud>(
+        known: &[Existing],
+        nodes: &[Value],
+        keys: &[Value],
+        firewalls: &[Value],
+    ) -> HashMap<String, Option<Attributes>> {
+        super::super::refresh::refreshed(known, nodes, keys, firewalls, &C::OBSERVERS)
+            .known
+            .into_iter()
+            .map(|(address, seen)| (address.0, seen))
+            .collect()
+    }
+
+    /// The driver error `C` makes of the call `call` answered with HTTP `status` and the
+    /// error body `body`: `C`'s reading of the body's code and message, its classification
+    /// and its driver error.
+    pub fn error_of<C: RestCloud>(status: u16, body: &str, call: &str) -> DriverError {
+        let body: Value = serde_json::from_str(body).expect("an example fixture is JSON");
+        let classify = C::classify();
+        let (code, message) = classify.error_fields(&body);
+        let failure = rest::Failure {
+            status: Some(status),
+            code,
+            message: message.expect("the error body has a message"),
+            retry_after: None,
+            transport: None,
+        };
+        let class = classify.classify(&failure);
+        (C::ERROR)(
+            "p",
+            rest::Error {
+                class,
+                failure,
+                call: call.into(),
+            },
+        )
+    }
 
     /// The config of a provider named `name` whose block is `settings`.
     pub fn config(name: &str, settings: Value) -> DriverConfig {

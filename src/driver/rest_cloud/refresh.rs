@@ -103,30 +103,16 @@ pub fn refreshed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::{Address, Placement};
+    use crate::driver::rest_cloud::driver::testing;
+    use crate::resource::Address;
     use serde_json::json;
 
     fn known(address: &str, kind: Kind, id: &str, owned: Option<bool>) -> Existing {
-        let mut observed = Attributes::new();
+        let mut known = testing::known(address, kind, id);
         if let Some(owned) = owned {
-            observed.insert("owned".into(), Value::Bool(owned));
+            known.observed.insert("owned".into(), Value::Bool(owned));
         }
-        Existing {
-            address: Address(address.into()),
-            kind,
-            placement: Placement {
-                provider: "p".into(),
-                location: "l".into(),
-                size: String::new(),
-                image: String::new(),
-                hourly_price: None,
-                currency: None,
-            },
-            provider_id: id.into(),
-            attributes: Attributes::new(),
-            observed,
-            dependencies: Vec::new(),
-        }
+        known
     }
 
     fn key_observed(key: &Value, owned: bool) -> Attributes {

@@ -26,6 +26,8 @@
 //! driver never reads or writes the state file and never prints.
 
 mod api;
+#[cfg(test)]
+mod examples;
 mod node;
 mod objects;
 mod offerings;
