@@ -58,15 +58,21 @@ start_moto() {
 }
 
 # Starts the proxy in front of moto with $1 ms of delay per call, logging calls to $2, and
-# throttling beyond $3 calls per second when given: sets PROXY_PID and PROXY_PORT.
+# throttling EC2 calls with AWS's buckets $3 times smaller when given (see bench/ec2_proxy.py):
+# sets PROXY_PID and PROXY_PORT.
 start_proxy() {
   rm -f "$work/proxy.port"
   "$BENCH_VENV/bin/python" bench/ec2_proxy.py --upstream "$MOTO_PORT" --delay-ms "$1" \
-    --log "$2" --port-file "$work/proxy.port" ${3:+--rate "$3"} 2>"$work/proxy.err" &
+    --log "$2" --port-file "$work/proxy.port" ${3:+--ec2-limits "$3"} 2>"$work/proxy.err" &
   PROXY_PID=$!
   for _ in $(seq 100); do [ -s "$work/proxy.port" ] && break; sleep 0.1; done
   PROXY_PORT=$(cat "$work/proxy.port")
   wait_port "$PROXY_PORT"
+}
+
+# Fills the proxy's buckets again (a fresh account).
+proxy_reset() {
+  python3 -c "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:$PROXY_PORT/proxy-api/reset', method='POST')).read()"
 }
 
 # Stops what this bench started, by pid.

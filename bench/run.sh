@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 # peers-*: other tools measured in the same run (each builds its own virtualenv); CI (scripts/test.sh)
 # runs no bench, so none of these.
-all=(spine placement backends scale sim-apply refresh libcloud groups serve dns rest-refresh lb monitor rest-apply state-encryption sim-scale metrics aws-calls peers-ansible peers-terraform)
+all=(spine placement backends scale sim-apply refresh libcloud groups serve dns rest-refresh lb monitor rest-apply state-encryption sim-scale metrics aws-calls aws-pacing peers-ansible peers-terraform)
 [ $# -gt 0 ] && names=("$@") || names=("${all[@]}")
 command -v python3 >/dev/null || { echo "bench/run.sh needs python3" >&2; exit 1; }
 

@@ -9,8 +9,14 @@
 //!
 //! The thread is a plain OS thread, so the commit may block (and may drive async work with a
 //! runtime handle of its own); it ends once every handle to the queue is dropped.
+//!
+//! A queue started with a linger ([`GroupCommit::start_lingering`]) waits that long after a
+//! batch's last arrival for more before committing (a few rounds at most), so requests made at
+//! once by many tasks that wake together (the launches of one apply) form one batch rather
+//! than a first batch of whoever came first and a second of the rest.
 
 use std::thread;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,6 +26,9 @@ use tokio::sync::{mpsc, oneshot};
 pub struct Closed;
 
 type Queued<R, A> = (R, oneshot::Sender<A>);
+
+/// The most rounds of lingering for one batch (bounds the wait at this many lingers).
+const LINGER_ROUNDS: u32 = 10;
 
 /// A handle to a group-commit thread taking requests `R` and answering each with an `A`.
 pub struct GroupCommit<R, A> {
@@ -33,6 +42,17 @@ impl<R: Send + 'static, A: Send + 'static> GroupCommit<R, A> {
     pub fn start(
         name: &str,
         max: usize,
+        commit: impl FnMut(Vec<R>) -> Vec<A> + Send + 'static,
+    ) -> Self {
+        Self::start_lingering(name, max, Duration::ZERO, commit)
+    }
+
+    /// [`GroupCommit::start`], but a batch is committed only once `linger` has passed with
+    /// no new request (or after [`LINGER_ROUNDS`] lingers, or at `max` requests).
+    pub fn start_lingering(
+        name: &str,
+        max: usize,
+        linger: Duration,
         mut commit: impl FnMut(Vec<R>) -> Vec<A> + Send + 'static,
     ) -> Self {
         let (requests, mut incoming) = mpsc::unbounded_channel::<Queued<R, A>>();
@@ -42,11 +62,24 @@ impl<R: Send + 'static, A: Send + 'static> GroupCommit<R, A> {
             .spawn(move || {
                 while let Some(first) = incoming.blocking_recv() {
                     let mut batch = vec![first];
-                    while batch.len() < max {
-                        match incoming.try_recv() {
-                            Ok(next) => batch.push(next),
-                            Err(_) => break,
+                    let mut rounds = 0;
+                    loop {
+                        let before = batch.len();
+                        while batch.len() < max {
+                            match incoming.try_recv() {
+                                Ok(next) => batch.push(next),
+                                Err(_) => break,
+                            }
                         }
+                        let quiet = rounds > 0 && batch.len() == before;
+                        if linger.is_zero() || batch.len() >= max || quiet {
+                            break;
+                        }
+                        if rounds == LINGER_ROUNDS {
+                            break;
+                        }
+                        rounds += 1;
+                        thread::sleep(linger);
                     }
                     let (work, waiting): (Vec<R>, Vec<_>) = batch.into_iter().unzip();
                     let answers = commit(work);
@@ -132,6 +165,33 @@ mod tests {
         });
         assert_eq!(commit.submit(1).await, Err(Closed));
         assert_eq!(*seen.lock().expect("count"), 1, "the commit ran");
+    }
+
+    #[test]
+    fn a_lingering_queue_gathers_requests_that_arrive_just_after_the_first() {
+        let (started, batches) = std_mpsc::channel();
+        let commit = GroupCommit::start_lingering(
+            "test-linger",
+            100,
+            Duration::from_millis(50),
+            move |batch: Vec<u32>| {
+                started.send(batch.clone()).expect("test listens");
+                batch
+            },
+        );
+        let first = commit.queue(1).expect("queued");
+        // The thread is awake with request 1 by now; the others come a little later.
+        thread::sleep(Duration::from_millis(10));
+        let later: Vec<_> = (2..=4).map(|n| commit.queue(n).expect("queued")).collect();
+        assert_eq!(first.blocking_recv(), Ok(1));
+        for (answer, n) in later.into_iter().zip(2..) {
+            assert_eq!(answer.blocking_recv(), Ok(n));
+        }
+        assert_eq!(batches.recv().expect("batch"), [1, 2, 3, 4], "one batch");
+        // Nothing new for a linger: the next request goes out on its own.
+        let alone = commit.queue(5).expect("queued");
+        assert_eq!(alone.blocking_recv(), Ok(5));
+        assert_eq!(batches.recv().expect("batch"), [5]);
     }
 
     #[test]

@@ -94,8 +94,11 @@ impl Params {
 pub enum Repeat {
     /// Reads and idempotent writes: retried here with backoff.
     Safe,
-    /// Writes whose repetition could duplicate (RunInstances): one attempt; the caller decides.
+    /// Writes whose repetition could duplicate: one attempt; the caller decides.
     Once,
+    /// Such a write sent again only when the provider refused it as throttled (it did
+    /// nothing then), with backoff; any other failure is the caller's, as with `Once`.
+    Throttled,
 }
 
 /// One Query API of one provider.
@@ -159,7 +162,7 @@ impl Api {
         repeat: Repeat,
     ) -> Result<Element, DriverError> {
         let policy = match repeat {
-            Repeat::Safe => RETRIES,
+            Repeat::Safe | Repeat::Throttled => RETRIES,
             Repeat::Once => RETRIES.with_retries(Some(0)),
         };
         let mut backoff = policy.start();
@@ -180,7 +183,12 @@ impl Api {
                     error
                 }
             };
-            if error.class != ErrorClass::Retry || !backoff.wait(error.retry_after).await {
+            let again = match repeat {
+                Repeat::Safe => error.class == ErrorClass::Retry,
+                Repeat::Throttled => error.is_throttle(),
+                Repeat::Once => false,
+            };
+            if !again || !backoff.wait(error.retry_after).await {
                 return Err(error);
             }
         }

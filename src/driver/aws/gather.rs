@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::client::{Api, Params, Repeat};
 use super::ec2::Instance;
+use super::launch::LINGER;
 use super::pages;
 use crate::batch::GroupCommit;
 use crate::driver::DriverError;
@@ -32,14 +33,16 @@ impl Gather {
     pub fn start(provider: &str, api: Arc<Api>) -> Self {
         let runtime = tokio::runtime::Handle::current();
         let (describer, rt) = (api.clone(), runtime.clone());
-        let describe = GroupCommit::start(
+        let describe = GroupCommit::start_lingering(
             &format!("oss-ec2-describe-{provider}"),
             10_000,
+            LINGER,
             move |targets| rt.block_on(describe_all(&describer, targets)),
         );
-        let terminate = GroupCommit::start(
+        let terminate = GroupCommit::start_lingering(
             &format!("oss-ec2-terminate-{provider}"),
             10_000,
+            LINGER,
             move |targets| runtime.block_on(terminate_all(&api, targets)),
         );
         Gather {

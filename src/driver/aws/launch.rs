@@ -18,11 +18,14 @@
 //! adopts instead of launching again. Each call carries a `ClientToken` made of the batch
 //! (process nonce, lineage, placement, addresses, the instances being replaced), so AWS
 //! answers a repeated call with the same instances rather than new ones. The call itself is
-//! never repeated here: a lost answer fails the steps as retryable, and the retry looks for
-//! its instance by the lineage tag before it launches anything.
+//! repeated here only when EC2 refused it as throttled (it launched nothing then), so a
+//! throttle keeps the batch whole instead of failing all its steps into retries that would
+//! each launch alone; a lost answer fails the steps as retryable, and the retry looks for its
+//! instance by the lineage tag before it launches anything.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -34,6 +37,13 @@ use crate::resource::Address;
 
 /// The most instances one RunInstances asks for (the tag limit usually cuts first).
 const MAX_BATCH: usize = 100;
+
+/// How long the launch queue (and [`super::gather`]'s) waits after a launch for the next
+/// before calling: the node steps of one apply reach the queue within microseconds to a few
+/// milliseconds of each other, and a launch split in two is a second RunInstances, a call EC2
+/// allows few of (its bucket: 5, refilled at 2 a second). A few of these at most per call
+/// (`crate::batch`), small against RunInstances' own time.
+pub(super) const LINGER: Duration = Duration::from_millis(10);
 
 /// One node to launch: the call's parameters and tags shared with every node of its batch,
 /// and what is its own.
@@ -88,9 +98,12 @@ impl Launcher {
     pub fn start(provider: &str, api: Arc<Api>, nonce: u64) -> Self {
         let runtime = tokio::runtime::Handle::current();
         let name = provider.to_string();
-        let queue = GroupCommit::start(&format!("oss-ec2-run-{provider}"), 10_000, move |all| {
-            runtime.block_on(launch_all(&api, &name, nonce, all))
-        });
+        let queue = GroupCommit::start_lingering(
+            &format!("oss-ec2-run-{provider}"),
+            10_000,
+            LINGER,
+            move |all| runtime.block_on(launch_all(&api, &name, nonce, all)),
+        );
         Launcher { queue }
     }
 
@@ -233,7 +246,7 @@ async fn run(
         .set("ClientToken", client_token(nonce, first, &listed))
         .tag_spec("instance", &tags);
     let answer = api
-        .call(&first.region, "RunInstances", &params, Repeat::Once)
+        .call(&first.region, "RunInstances", &params, Repeat::Throttled)
         .await?;
     let launched = Instance::all(&answer);
     let malformed = |what: &str| {
