@@ -15,6 +15,10 @@ use oss::engine::{PlanOptions, Session};
 use oss::report::Silent;
 use oss::state::{BackendSpec, open_backend};
 
+/// The allocator the `oss` binary uses (src/main.rs), so the pipeline is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The sample strategy (`strategy.sample.json`) with `count` nodes.
 fn strategy_text(count: usize) -> String {
     let sample = include_str!("../strategy.sample.json");
