@@ -145,7 +145,10 @@ pub fn serve(listener: UnixListener, dir: &Path, id: &str, key_id: &str, key: Ke
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(50));
+                // Asleep until a peer connects (answered at once: a command waits on it), at
+                // most a second, to see the TTL and the socket.
+                let left = deadline.saturating_duration_since(Instant::now());
+                wait_for_peer(&listener, left.min(Duration::from_secs(1)));
                 continue;
             }
             Err(_) => break,
@@ -163,6 +166,18 @@ pub fn serve(listener: UnixListener, dir: &Path, id: &str, key_id: &str, key: Ke
         }
     }
     let _ = std::fs::remove_file(&socket);
+}
+
+/// Waits until `listener` has a connection to accept, or `at_most` has passed.
+fn wait_for_peer(listener: &UnixListener, at_most: Duration) {
+    let mut poll = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(at_most.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd for the call's duration; the listener outlives it.
+    unsafe { libc::poll(&mut poll, 1, ms) };
 }
 
 #[derive(PartialEq)]
