@@ -149,14 +149,10 @@ fn incomparable(input: &Input<'_>, offers: &Offers<'_>) -> Option<crate::strateg
             format!("{currency} at {}", providers.join(", "))
         })
         .collect();
-    let foreign: Vec<&str> = offers
+    let example: Vec<String> = offers
         .currencies
         .keys()
-        .copied()
-        .filter(|c| *c != crate::catalog::DOLLARS)
-        .collect();
-    let example: Vec<String> = foreign
-        .iter()
+        .filter(|c| **c != crate::catalog::DOLLARS)
         .map(|c| format!("\"{c}\": <US dollars per {c}>"))
         .collect();
     Some(input.strategy.problem(

@@ -37,9 +37,7 @@ pub(super) struct Ranker<'r, 'a> {
 impl<'r, 'a> Ranker<'r, 'a> {
     pub fn new(input: &'r Input<'a>, matched: &'r [Matched], offers: &'r Offers<'a>) -> Self {
         let picks = input.strategy.picks(input.group);
-        let by_price = picks
-            .iter()
-            .find(|p| matches!(p, Pick::Cheapest | Pick::Priciest));
+        let by_price = picks.iter().find(|p| p.by_price());
         let order = match by_price {
             Some(pick) => Order::Price {
                 descending: *pick == Pick::Priciest,
