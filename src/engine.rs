@@ -7,11 +7,14 @@
 //! A provider that state holds resources of but the strategy no longer names is built from
 //! what state recorded of it (`recorded`), so its resources can still be refreshed and deleted.
 //!
-//! Every apply ends with a summary record (`applies`), whatever its outcome.
+//! Every apply ends with a summary record (`applies`), whatever its outcome. `refresh` asks
+//! the providers what exists; `carry_out` runs a plan's steps.
 
 pub mod applies;
+mod carry_out;
 pub mod logs;
 pub mod recorded;
+mod refresh;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -456,115 +459,6 @@ impl Session {
         Ok(catalogs)
     }
 
-    /// Asks each provider (one batched call each, retried like apply's calls) what exists.
-    /// Updates `state` in memory: observed attributes refreshed, orphans added. Returns the
-    /// gone addresses and the adopted.
-    async fn refresh(
-        &self,
-        state: &mut State,
-        reporter: &dyn Reporter,
-    ) -> Result<(HashSet<Address>, Vec<Existing>), EngineError> {
-        let mut by_provider: BTreeMap<String, Vec<Existing>> = BTreeMap::new();
-        for resource in state.resources.values() {
-            by_provider
-                .entry(resource.placement.provider.clone())
-                .or_default()
-                .push(resource.clone());
-        }
-        for option in &self.strategy.provider.options {
-            by_provider.entry(option.name.clone()).or_default();
-        }
-        let mut gone = HashSet::new();
-        let mut adopted = Vec::new();
-        for (provider, known) in by_provider {
-            reporter.report(Event::RefreshStarted {
-                provider: &provider,
-                resources: known.len(),
-            });
-            let driver = self.driver(&provider, Some(state))?;
-            let refresh = || driver.refresh(&state.lineage, &known);
-            let never = CancellationToken::new();
-            let refreshed = match apply::retry::retrying(&self.retries, &never, refresh, |retry| {
-                reporter.report(Event::RefreshRetrying {
-                    provider: &provider,
-                    attempt: retry.attempt,
-                    wait: retry.wait,
-                    error: retry.error,
-                })
-            })
-            .await
-            {
-                Ok(refreshed) => refreshed,
-                // A provider that holds nothing of ours and cannot be reached now is only
-                // looked at for orphans: say so and plan on; apply fails over if it must.
-                Err(e) if known.is_empty() && e.class == crate::driver::ErrorClass::FailOver => {
-                    reporter.report(Event::ProviderUnreachable {
-                        provider: &provider,
-                        error: &e,
-                    });
-                    continue;
-                }
-                Err(source) => {
-                    return Err(EngineError::Driver {
-                        provider: provider.clone(),
-                        source,
-                    });
-                }
-            };
-            let mut present = 0;
-            let mut provider_gone = 0;
-            for resource in &known {
-                match refreshed.known.get(&resource.address) {
-                    Some(Some(observed)) => {
-                        present += 1;
-                        if let Some(r) = state.resources.get_mut(&resource.address) {
-                            r.observed = observed.clone();
-                        }
-                    }
-                    _ => {
-                        provider_gone += 1;
-                        gone.insert(resource.address.clone());
-                    }
-                }
-            }
-            let mut provider_adopted = 0;
-            let debris = refreshed.debris.into_iter().map(|d| (d, true));
-            let found = refreshed.orphans.into_iter().map(|o| (o, false));
-            for (orphan, dead) in found.chain(debris) {
-                // A deposed object is the old one of a replace, not the address's: it is
-                // deleted, never adopted back. One forgotten with `oss state rm` is not ours
-                // any more, whatever its marker says.
-                let deposed = state.deposed.iter().any(|d| {
-                    d.provider_id == orphan.provider_id
-                        && d.placement.provider == orphan.placement.provider
-                });
-                if deposed
-                    || state.resources.contains_key(&orphan.address)
-                    || state.is_forgotten(&provider, &orphan.provider_id)
-                {
-                    continue;
-                }
-                provider_adopted += 1;
-                if dead {
-                    // Adopted as gone: the plan recreates or forgets it; apply cleans it up.
-                    provider_gone += 1;
-                    gone.insert(orphan.address.clone());
-                }
-                state
-                    .resources
-                    .insert(orphan.address.clone(), orphan.clone());
-                adopted.push(orphan);
-            }
-            reporter.report(Event::RefreshFinished {
-                provider: &provider,
-                present,
-                gone: provider_gone,
-                adopted: provider_adopted,
-            });
-        }
-        Ok((gone, adopted))
-    }
-
     /// Checks that a saved plan still fits the current state and strategy.
     pub async fn check_saved(&self, plan: &Plan) -> Result<Planned, EngineError> {
         if plan.strategy != self.strategy.name {
@@ -670,137 +564,4 @@ impl Session {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = applies::calls_of(drivers);
     }
-
-    /// [`Session::apply`] without its summary; `used` gets the drivers of departed providers
-    /// it built, so their calls are counted too.
-    async fn carry_out(
-        &self,
-        planned: Planned,
-        options: apply::Options,
-        reporter: Arc<dyn Reporter>,
-        cancel: CancellationToken,
-        used: &mut HashMap<String, Arc<dyn Driver>>,
-    ) -> Result<Outcome, EngineError> {
-        let Planned {
-            plan,
-            state,
-            adopted,
-            recovered_steps,
-        } = planned;
-        let fresh = state.is_none();
-        let mut state = state.unwrap_or_else(|| State::new(&self.strategy.name));
-        let seed_changed = state.seed != Some(plan.seed);
-        state.seed = Some(plan.seed);
-        // Every provider the apply may create on is recorded before it starts (a crash
-        // leaves nothing unrecorded); the final write keeps those that hold resources.
-        let providers = recorded::records(&state, &self.strategy, plan.has_changes());
-        let providers_changed = providers != state.providers;
-        state.providers = providers;
-        // Make the starting point durable first: a new lineage (so a crash can be recovered
-        // by it), adopted orphans, folded journal steps, a new seed, the provider records,
-        // names given by `moved` blocks.
-        let starting_point_changed = fresh
-            || !adopted.is_empty()
-            || recovered_steps > 0
-            || seed_changed
-            || providers_changed;
-        // The drivers first: a departed provider whose `env.` variable is missing stops the
-        // apply before anything is written.
-        let steps = plan.changes.iter().any(|c| c.action != plan::Action::NoOp);
-        let drivers = match plan.has_changes() {
-            true => Some(self.drivers_for(Some(&state))?),
-            false => None,
-        };
-        // Renamed by `moved` blocks: the objects' markers follow, and the new names are
-        // written even when nothing else changes.
-        let moved: Vec<&plan::Change> = plan
-            .changes
-            .iter()
-            .filter(|c| c.moved_from.is_some())
-            .collect();
-        for change in &moved {
-            let address = &change.address;
-            // Its name and index follow the new address (see `plan::diff`).
-            if let (Some(resource), Some(before)) =
-                (state.resources.get_mut(address), change.before.as_ref())
-            {
-                resource.attributes = before.attributes.clone();
-            }
-            let Some(resource) = state
-                .resources
-                .get(address)
-                .filter(|_| !change.gone)
-                .cloned()
-            else {
-                continue;
-            };
-            let provider = resource.placement.provider.clone();
-            let remarked = self
-                .driver(&provider, Some(&state))?
-                .remark(&resource, &state.lineage, Some(address))
-                .await
-                .map_err(|source| EngineError::Driver { provider, source })?;
-            state.resources.insert(address.clone(), remarked);
-        }
-        if starting_point_changed || !moved.is_empty() {
-            self.backend.write(&mut state).await?;
-        }
-        let Some(drivers) = drivers.filter(|_| steps) else {
-            return Ok(Outcome::default());
-        };
-        used.extend(
-            drivers
-                .iter()
-                .map(|(name, d)| (name.clone(), Arc::clone(d))),
-        );
-        if fresh {
-            for driver in drivers.values() {
-                driver.lineage_is_new(&state.lineage);
-            }
-        }
-        let mut warmups = prepare(&drivers, &state.lineage, &plan.changes);
-        let run = apply::Run {
-            drivers,
-            lineage: state.lineage.clone(),
-            journal: self.backend.begin_journal(&state).await?,
-            reporter,
-            existing: state.resources.clone().into_iter().collect(),
-        };
-        let outcome = apply::execute(plan.changes, run, options, cancel).await;
-        warmups.abort_all();
-        let mut folded = self.backend.load().await?.state.unwrap_or(state);
-        folded.providers = recorded::records(&folded, &self.strategy, false);
-        self.backend.write(&mut folded).await?;
-        Ok(outcome)
-    }
-}
-
-/// Tells each driver, in the background, where the apply's new nodes go, so lookups the
-/// creates need overlap the first steps. Only the chosen placements: a fall-back is looked up
-/// if a create ever turns to it, not for every region fall-backs could reach.
-fn prepare(
-    drivers: &HashMap<String, Arc<dyn Driver>>,
-    lineage: &str,
-    changes: &[plan::Change],
-) -> tokio::task::JoinSet<()> {
-    let mut by_provider: HashMap<&str, Vec<crate::resource::Placement>> = HashMap::new();
-    for desired in changes.iter().filter_map(|c| c.after.as_ref()) {
-        if desired.kind != crate::resource::Kind::Node {
-            continue;
-        }
-        let placement = &desired.placement;
-        let list = by_provider.entry(placement.provider.as_str()).or_default();
-        if !list.contains(placement) {
-            list.push(placement.clone());
-        }
-    }
-    let mut tasks = tokio::task::JoinSet::new();
-    for (provider, placements) in by_provider {
-        if let Some(driver) = drivers.get(provider) {
-            let driver = Arc::clone(driver);
-            let lineage = lineage.to_string();
-            tasks.spawn(async move { driver.prepare(&lineage, placements).await });
-        }
-    }
-    tasks
 }

@@ -306,3 +306,108 @@ pub(super) fn read_public_key(
     }
     Ok(read)
 }
+
+/// What the strategy gives every group: its defaults, and the picks around the group's own.
+pub(super) struct Defaults {
+    pub redundancy: Option<Redundancy>,
+    pub spread: Option<Spread>,
+    pub auto_repair: Option<bool>,
+    /// The provider block's pick, which nests around every group's.
+    pub provider_pick: Option<Pick>,
+    pub default_pick: Pick,
+}
+
+/// The groups of the checked document `text` (the `node` shorthand first, then `nodes` in
+/// key order), each with the strategy's defaults where it says nothing. `os_pointers` are the
+/// groups whose image block is written as the original tool's `os`; relative key paths
+/// resolve against `dir`. Every problem is located at the group's own spelling.
+pub(super) fn build(
+    text: &str,
+    dir: &Path,
+    node: Option<NodeSpec>,
+    nodes: Option<BTreeMap<String, NodeSpec>>,
+    os_pointers: &[String],
+    defaults: &Defaults,
+) -> Result<Vec<Group>, Vec<Problem>> {
+    let specs = node
+        .map(|spec| ("/node".to_string(), spec))
+        .into_iter()
+        .chain(
+            nodes
+                .into_iter()
+                .flatten()
+                .map(|(key, spec)| (format!("/nodes/{}", escape(&key)), spec)),
+        );
+    let mut groups = Vec::new();
+    let mut problems = Vec::new();
+    for (pointer, mut spec) in specs {
+        let image_written_as_os = os_pointers.contains(&pointer);
+        let name = name_at(&pointer, &spec);
+        let mut conflicts = super::pick::conflicts(
+            text,
+            &pointer,
+            [
+                defaults.provider_pick,
+                spec.location.pick,
+                spec.hardware.pick,
+                spec.image.pick,
+            ],
+            defaults.default_pick,
+        );
+        for problem in &mut conflicts {
+            if image_written_as_os
+                && let Some(rest) = problem.pointer.strip_prefix(&format!("{pointer}/image"))
+            {
+                problem.pointer = format!("{pointer}/os{rest}");
+                problem.position = locate(text, &problem.pointer, None);
+            }
+        }
+        problems.extend(conflicts);
+        if let Some(key) = &spec.ssh_public_key {
+            match read_public_key(text, &pointer, key, dir) {
+                Ok(read) => spec.public_key = Some(read),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        let own = spec.redundancy.as_deref().and_then(Redundancy::parse);
+        let redundancy_pointer = match (own, defaults.redundancy) {
+            (Some(_), _) => format!("{pointer}/redundancy"),
+            (None, Some(_)) => "/redundancy".to_string(),
+            (None, None) => pointer.clone(),
+        };
+        let health = health(text, &pointer, &spec).unwrap_or_else(|found| {
+            problems.extend(found);
+            None
+        });
+        if spec.auto_repair == Some(true) && spec.health.is_none() {
+            let at = format!("{pointer}/auto_repair");
+            problems.push(Problem {
+                position: locate(text, &at, None),
+                pointer: at,
+                message: "auto_repair needs a health block: without one no node is ever seen down."
+                    .into(),
+                hint: Some(
+                    "add \"health\": {\"type\": \"tcp\"} (or an http check) to the group, or remove auto_repair"
+                        .into(),
+                ),
+            });
+        }
+        let auto_repair =
+            health.is_some() && spec.auto_repair.or(defaults.auto_repair).unwrap_or(false);
+        groups.push(Group {
+            auto_repair,
+            health,
+            name,
+            redundancy: own.or(defaults.redundancy).unwrap_or_default(),
+            redundancy_pointer,
+            spread: spec.spread.or(defaults.spread),
+            image_written_as_os,
+            pointer,
+            spec,
+        });
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(groups)
+}

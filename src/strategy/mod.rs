@@ -8,7 +8,9 @@
 //! schema, `original` reads the original tool's shapes (`os`, hardware strings from
 //! `hardware`, Libcloud provider names) as today's with a [`Note`] each, `pick` holds the
 //! picks and the rule between them, `locate` maps JSON pointers to line:column and back,
-//! `error` the located errors; this file turns the checked document into a [`Strategy`].
+//! `error` the located errors, `providers` the provider block (settings checked by their
+//! drivers), `resolve` the `env.`/`secret.` references, `group` the node groups with their
+//! `redundancy`; this file runs those stages in order and assembles a [`Strategy`].
 
 pub mod dns;
 mod error;
@@ -20,6 +22,9 @@ mod note;
 mod original;
 mod pick;
 pub mod ports;
+mod providers;
+mod redundancy;
+mod resolve;
 mod schema;
 mod source;
 mod variables;
@@ -35,57 +40,10 @@ pub use group::{Group, NodeSpec};
 use locate::{Position, locate};
 pub use note::Note;
 pub use pick::Pick;
+pub use providers::{ProviderOption, Providers};
+pub use redundancy::{Redundancy, Spread};
 pub use schema::schema;
 pub use variables::Variable;
-
-/// How much redundancy the fleet has: `r:1` runs r nodes for each one needed (replicas of a
-/// slot in distinct failure domains); `+k` runs k spares beyond the count (no failure domain
-/// holds more than k, so losing one still leaves the count running).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Redundancy {
-    Ratio(usize),
-    Spares(usize),
-}
-
-impl Default for Redundancy {
-    fn default() -> Self {
-        Redundancy::Ratio(1)
-    }
-}
-
-impl Redundancy {
-    fn parse(text: &str) -> Option<Self> {
-        if let Some(k) = text.strip_prefix('+') {
-            return k.parse().ok().map(Redundancy::Spares);
-        }
-        let r = text.strip_suffix(":1")?.parse().ok()?;
-        (r >= 1).then_some(Redundancy::Ratio(r))
-    }
-
-    /// More nodes than the count.
-    pub fn is_redundant(self) -> bool {
-        matches!(self, Redundancy::Ratio(r) if r > 1)
-            || matches!(self, Redundancy::Spares(k) if k > 0)
-    }
-}
-
-impl std::fmt::Display for Redundancy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Redundancy::Ratio(r) => write!(f, "{r}:1"),
-            Redundancy::Spares(k) => write!(f, "+{k}"),
-        }
-    }
-}
-
-/// The failure domain that replicas (or spares) are spread over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Spread {
-    Location,
-    Provider,
-    None,
-}
 
 /// A block of options with how to pick among them (`node.image`, `node.location`...).
 #[derive(Clone, Debug, Deserialize)]
@@ -93,38 +51,6 @@ pub enum Spread {
 pub struct Choice {
     pub options: Vec<Map<String, Value>>,
     pub pick: Option<Pick>,
-}
-
-/// One provider option: its kind, its name and settings (credentials already resolved; never
-/// print: its `Debug` shows setting names only).
-#[derive(Clone)]
-pub struct ProviderOption {
-    /// The driver (`local`, `sim`).
-    pub kind: String,
-    /// The name placements use: the `name` setting, else the kind.
-    pub name: String,
-    /// Settings without `name`.
-    pub settings: crate::secret::Resolved,
-    /// The same settings as written, `env.` references unresolved (old spellings read as
-    /// today's): what state records, so the provider can still be reached after it leaves
-    /// the strategy. May hold literal credentials; `crate::recorded` leaves those out.
-    pub written: Map<String, Value>,
-}
-
-#[derive(Clone, Debug)]
-pub struct Providers {
-    pub options: Vec<ProviderOption>,
-    pub pick: Option<Pick>,
-}
-
-impl std::fmt::Debug for ProviderOption {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProviderOption")
-            .field("kind", &self.kind)
-            .field("name", &self.name)
-            .field("settings", &self.settings.keys().collect::<Vec<_>>())
-            .finish()
-    }
 }
 
 /// A checked strategy with `env.` and `secret.` references resolved. Its `Debug` leaves out the secrets.
@@ -259,7 +185,7 @@ struct Raw {
     version: Option<String>,
     #[serde(default)]
     default_pick: Pick,
-    provider: RawProviders,
+    provider: providers::RawProviders,
     node: Option<NodeSpec>,
     nodes: Option<BTreeMap<String, NodeSpec>>,
     redundancy: Option<String>,
@@ -317,6 +243,27 @@ enum RawOutput {
     },
 }
 
+impl From<RawOutput> for Output {
+    fn from(raw: RawOutput) -> Self {
+        match raw {
+            RawOutput::Value(value) => Output {
+                value,
+                description: None,
+                sensitive: false,
+            },
+            RawOutput::Full {
+                value,
+                description,
+                sensitive,
+            } => Output {
+                value,
+                description,
+                sensitive,
+            },
+        }
+    }
+}
+
 /// One output of the strategy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Output {
@@ -333,13 +280,6 @@ pub struct Output {
 pub struct Moved {
     pub from: String,
     pub to: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProviders {
-    options: Vec<Map<String, Value>>,
-    pick: Option<Pick>,
 }
 
 /// Reads, checks and resolves the strategy at `path`, taking `env.NAME` values from `env`.
@@ -429,12 +369,12 @@ pub fn parse_resolving(
     let mut problems = schema::check(text, &value);
     problems.extend(original::check(text, &value));
     if problems.is_empty() {
-        let names = provider_names(&value);
+        let names = providers::names(&value);
         problems.extend(group::check(text, &value, &names));
     }
     problems.sort_by_key(|p| p.position.map(|p| (p.line, p.column)));
     if problems.is_empty() {
-        problems = check_provider_settings(path, text, &value);
+        problems = providers::check_settings(dir_of(path), text, &value);
     }
     if !problems.is_empty() {
         return Err(invalid(problems));
@@ -443,188 +383,42 @@ pub fn parse_resolving(
     let notes = original::notes(text, &value);
     let mut written = value.clone();
     original::rewrite(&mut written);
-    let mut secrets = Vec::new();
-    let mut problems = Vec::new();
-    let lookup = Lookup { env, secret };
-    resolve_env(
-        &mut value,
-        String::new(),
-        &lookup,
-        &mut secrets,
-        &mut problems,
+    // Wiped when dropped, on the error paths below as well.
+    let mut secrets = zeroize::Zeroizing::new(
+        resolve::resolve(text, &mut value, &resolve::Lookup { env, secret }).map_err(&invalid)?,
     );
-    for problem in &mut problems {
-        problem.position = locate(text, &problem.pointer, None);
-    }
-    if !problems.is_empty() {
-        crate::secret::wipe(&mut value);
-        return Err(invalid(problems));
-    }
 
-    let group_pointers = group::pointers(&value);
-    let written_as_os: Vec<bool> = group_pointers
-        .iter()
-        .map(|p| value.pointer(&format!("{p}/os")).is_some())
+    let os_pointers: Vec<String> = group::pointers(&value)
+        .into_iter()
+        .filter(|p| value.pointer(&format!("{p}/os")).is_some())
         .collect();
     original::rewrite(&mut value);
     // Read from a borrow so that the resolved values left in `value` can be wiped.
     let raw = Raw::deserialize(&value);
     crate::secret::wipe(&mut value);
     let raw = raw.map_err(|e| invalid(vec![misfit(text, &e)]))?;
-    let mut options: Vec<ProviderOption> = Vec::new();
-    let mut problems = Vec::new();
-    for (i, (kind, settings)) in raw
-        .provider
-        .options
-        .into_iter()
-        .filter_map(|one| one.into_iter().next())
-        .enumerate()
-    {
-        let mut settings = match settings {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        let name = match settings.remove("name") {
-            Some(Value::String(name)) => name,
-            _ => kind.clone(),
-        };
-        if options.iter().any(|o| o.name == name) {
-            let pointer = format!("/provider/options/{i}/{kind}");
-            problems.push(Problem {
-                position: locate(text, &pointer, None),
-                pointer,
-                message: format!("A second provider is named \"{name}\"."),
-                hint: Some(format!(
-                    "give each {kind} provider its own \"name\" setting, e.g. {{\"{kind}\": {{\"name\": \"{kind}-2\"}}}}"
-                )),
-            });
-        }
-        let mut written = written
-            .pointer(&format!("/provider/options/{i}/{kind}"))
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        written.remove("name");
-        options.push(ProviderOption {
-            kind,
-            name,
-            settings: settings.into(),
-            written,
-        });
-    }
-    if !problems.is_empty() {
-        return Err(invalid(problems));
-    }
-    let dir = dir_of(path);
+    let provider = providers::build(text, raw.provider, &written).map_err(&invalid)?;
+    let defaults = group::Defaults {
+        redundancy: raw.redundancy.as_deref().and_then(Redundancy::parse),
+        spread: raw.spread,
+        auto_repair: raw.auto_repair,
+        provider_pick: provider.pick,
+        default_pick: raw.default_pick,
+    };
     let shorthand = raw.node.is_some();
-    let specs: Vec<(String, NodeSpec)> = raw
-        .node
-        .map(|spec| ("/node".to_string(), spec))
-        .into_iter()
-        .chain(
-            raw.nodes
-                .into_iter()
-                .flatten()
-                .map(|(key, spec)| (format!("/nodes/{}", locate::escape(&key)), spec)),
-        )
-        .collect();
-    // Top-level redundancy and spread are every group's default.
-    let top_redundancy = raw.redundancy.as_deref().and_then(Redundancy::parse);
-    let mut groups = Vec::new();
-    let mut problems = Vec::new();
-    for (pointer, mut spec) in specs {
-        let image_written_as_os = group_pointers
-            .iter()
-            .position(|p| *p == pointer)
-            .is_some_and(|i| written_as_os[i]);
-        let name = group::name_at(&pointer, &spec);
-        let mut conflicts = pick::conflicts(
-            text,
-            &pointer,
-            [
-                raw.provider.pick,
-                spec.location.pick,
-                spec.hardware.pick,
-                spec.image.pick,
-            ],
-            raw.default_pick,
-        );
-        for problem in &mut conflicts {
-            if image_written_as_os
-                && let Some(rest) = problem.pointer.strip_prefix(&format!("{pointer}/image"))
-            {
-                problem.pointer = format!("{pointer}/os{rest}");
-                problem.position = locate(text, &problem.pointer, None);
-            }
-        }
-        problems.extend(conflicts);
-        if let Some(key) = &spec.ssh_public_key {
-            match group::read_public_key(text, &pointer, key, dir) {
-                Ok(read) => spec.public_key = Some(read),
-                Err(problem) => problems.push(problem),
-            }
-        }
-        let own = spec.redundancy.as_deref().and_then(Redundancy::parse);
-        let redundancy_pointer = match (own, top_redundancy) {
-            (Some(_), _) => format!("{pointer}/redundancy"),
-            (None, Some(_)) => "/redundancy".to_string(),
-            (None, None) => pointer.clone(),
-        };
-        let health = group::health(text, &pointer, &spec).unwrap_or_else(|found| {
-            problems.extend(found);
-            None
-        });
-        if spec.auto_repair == Some(true) && spec.health.is_none() {
-            let at = format!("{pointer}/auto_repair");
-            problems.push(Problem {
-                position: locate(text, &at, None),
-                pointer: at,
-                message: "auto_repair needs a health block: without one no node is ever seen down."
-                    .into(),
-                hint: Some(
-                    "add \"health\": {\"type\": \"tcp\"} (or an http check) to the group, or remove auto_repair"
-                        .into(),
-                ),
-            });
-        }
-        let auto_repair = health.is_some() && spec.auto_repair.or(raw.auto_repair).unwrap_or(false);
-        groups.push(Group {
-            auto_repair,
-            health,
-            name,
-            redundancy: own.or(top_redundancy).unwrap_or_default(),
-            redundancy_pointer,
-            spread: spec.spread.or(raw.spread),
-            image_written_as_os,
-            pointer,
-            spec,
-        });
-    }
-    if !problems.is_empty() {
-        return Err(invalid(problems));
-    }
+    let mut groups = group::build(
+        text,
+        dir_of(path),
+        raw.node,
+        raw.nodes,
+        &os_pointers,
+        &defaults,
+    )
+    .map_err(&invalid)?;
     let outputs = raw
         .outputs
         .into_iter()
-        .map(|(name, output)| {
-            let output = match output {
-                RawOutput::Value(value) => Output {
-                    value,
-                    description: None,
-                    sensitive: false,
-                },
-                RawOutput::Full {
-                    value,
-                    description,
-                    sensitive,
-                } => Output {
-                    value,
-                    description,
-                    sensitive,
-                },
-            };
-            (name, output)
-        })
+        .map(|(name, output)| (name, output.into()))
         .collect();
     if let Some(hand_off) = &raw.hand_off
         && hand_off.run.contains("{inventory}")
@@ -664,10 +458,7 @@ pub fn parse_resolving(
         description: raw.description,
         version: raw.version,
         default_pick: raw.default_pick,
-        provider: Providers {
-            options,
-            pick: raw.provider.pick,
-        },
+        provider,
         groups,
         shorthand,
         outputs,
@@ -682,7 +473,7 @@ pub fn parse_resolving(
         exchange_rates: raw.exchange_rates,
         path: path.to_path_buf(),
         hash: crate::digest::sha256_hex(text.as_bytes()),
-        secrets: secrets.into(),
+        secrets,
         text: text.to_string(),
         notes,
     })
@@ -693,78 +484,6 @@ fn dir_of(path: &Path) -> &Path {
     path.parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
-}
-
-/// The names providers go by (`name` setting, else the kind; the original tool's EC2 names
-/// are `aws`), in the strategy's order.
-fn provider_names(value: &Value) -> Vec<String> {
-    let options = value
-        .pointer("/provider/options")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    options
-        .iter()
-        .filter_map(|o| o.as_object()?.iter().next())
-        .map(
-            |(kind, settings)| match settings.get("name").and_then(Value::as_str) {
-                Some(name) => name.to_string(),
-                None if original::libcloud_region(kind).is_some() => "aws".to_string(),
-                None => kind.clone(),
-            },
-        )
-        .collect()
-}
-
-/// Each provider's settings as written (`env.` references unresolved), checked by its driver
-/// before anything is resolved or changed; problems are located at the setting.
-fn check_provider_settings(path: &Path, text: &str, value: &Value) -> Vec<Problem> {
-    let base_dir = dir_of(path);
-    let options = value
-        .pointer("/provider/options")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    let mut problems = Vec::new();
-    for (i, option) in options.iter().enumerate() {
-        let Some((kind, Value::Object(settings))) =
-            option.as_object().and_then(|o| o.iter().next())
-        else {
-            continue;
-        };
-        let mut settings = settings.clone();
-        settings.remove("name");
-        // An old Libcloud EC2 name is checked as the aws settings it stands for, problems
-        // pointing back at what was written (`/auth/username` for the access key id).
-        let checked = match original::libcloud_region(kind) {
-            Some(region) => original::ec2_settings(region, &settings).and_then(|aws| {
-                crate::driver::check_settings("aws", &aws, base_dir).map_err(|mut e| {
-                    e.pointer = original::written_pointer(&e.pointer);
-                    e
-                })
-            }),
-            None => crate::driver::check_settings(kind, &settings, base_dir),
-        };
-        if let Err(e) = checked {
-            let pointer = format!("/provider/options/{i}/{kind}{}", e.pointer);
-            let position = match e.pointer.rsplit_once('/') {
-                Some((parent, key)) if e.at_key => {
-                    let key = key.replace("~1", "/").replace("~0", "~");
-                    locate(
-                        text,
-                        &format!("/provider/options/{i}/{kind}{parent}"),
-                        Some(&key),
-                    )
-                }
-                _ => locate(text, &pointer, None),
-            };
-            problems.push(Problem {
-                pointer,
-                position,
-                message: e.message,
-                hint: e.hint,
-            });
-        }
-    }
-    problems
 }
 
 /// A value the schema admits but the typed strategy does not (`"count": 1E+2`, `3.0` or
@@ -805,107 +524,6 @@ fn syntax_message(e: &serde_json::Error) -> String {
     match text.rfind(" at line ") {
         Some(i) => text[..i].to_string(),
         None => text,
-    }
-}
-
-/// Where references are read from: `env.NAME` from the environment, `secret.NAME` from the
-/// vault.
-struct Lookup<'a> {
-    env: &'a dyn Fn(&str) -> Option<String>,
-    secret: SecretLookup<'a>,
-}
-
-/// Replaces `"env.NAME"` and `"secret.NAME"` strings by the variable's or the secret's value;
-/// a missing one is a problem located at the string that names it.
-/// Whether `pointer` is inside a load balancer's provider settings (`/lb/web/provider/aws/...`),
-/// where credentials may come from `env.`/`secret.` references like a provider's.
-fn is_lb_provider_setting(pointer: &str) -> bool {
-    let mut parts = pointer.split('/').skip(1);
-    matches!(
-        (parts.next(), parts.next(), parts.next(), parts.next()),
-        (Some("lb"), Some(_), Some("provider"), Some(_))
-    )
-}
-
-fn resolve_env(
-    value: &mut Value,
-    pointer: String,
-    lookup: &Lookup<'_>,
-    secrets: &mut Vec<String>,
-    problems: &mut Vec<Problem>,
-) {
-    match value {
-        Value::String(s) => {
-            let reference = match (s.strip_prefix("env."), s.strip_prefix("secret.")) {
-                (Some(name), _) => ("env", name.to_string()),
-                (_, Some(name)) if crate::secrets::valid_name(name) => ("secret", name.to_string()),
-                _ => return,
-            };
-            let (kind, name) = reference;
-            if !pointer.starts_with("/provider/options/")
-                && !pointer.starts_with("/state/")
-                && !pointer.starts_with("/dns/provider/")
-                && !is_lb_provider_setting(&pointer)
-            {
-                problems.push(Problem {
-                    message: format!(
-                        "{kind}.{name} is used outside provider settings and the state block; {kind}. references are only read there."
-                    ),
-                    hint: Some(format!(
-                        "values from the {} are secrets and are kept out of state and plans; put credentials in the provider block",
-                        if kind == "env" { "environment" } else { "vault" }
-                    )),
-                    pointer,
-                    position: None,
-                });
-                return;
-            }
-            let found = if kind == "env" {
-                (lookup.env)(&name).ok_or_else(|| {
-                    (
-                        format!("Environment variable {name} is not set (env.{name})."),
-                        format!("export {name}=... before running oss"),
-                    )
-                })
-            } else {
-                (lookup.secret)(&name).map_err(|message| {
-                    (
-                        message,
-                        format!("add it with `oss secrets set {name}`, or pass --vault FILE"),
-                    )
-                })
-            };
-            match found {
-                Ok(v) => {
-                    secrets.push(v.clone());
-                    *s = v;
-                }
-                Err((message, hint)) => problems.push(Problem {
-                    message,
-                    hint: Some(hint),
-                    pointer,
-                    position: None,
-                }),
-            }
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                resolve_env(item, format!("{pointer}/{i}"), lookup, secrets, problems);
-            }
-        }
-        Value::Object(map) => {
-            for (key, item) in map.iter_mut() {
-                let escaped = locate::escape(key);
-                resolve_env(
-                    item,
-                    format!("{pointer}/{escaped}"),
-                    lookup,
-                    secrets,
-                    problems,
-                );
-            }
-        }
-        _ => {}
     }
 }
 
