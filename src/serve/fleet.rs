@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::source::Locations;
-use crate::catalog::HOURS_PER_MONTH;
+use crate::catalog::{DOLLARS, HOURS_PER_MONTH};
 use crate::resource::{Existing, Kind};
 use crate::state::State;
 
@@ -60,43 +60,81 @@ impl Row {
     }
 }
 
+/// What resources in one currency cost together.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Cost {
+    pub currency: String,
+    pub hourly: f64,
+    pub monthly: f64,
+}
+
+/// Prices summed apart by currency (different currencies are never added up): US dollars
+/// first, then the others by code; none when nothing is priced.
+fn by_currency<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<Cost> {
+    let mut sums: BTreeMap<&str, f64> = BTreeMap::new();
+    for row in rows {
+        if let Some(price) = row.hourly_price {
+            let currency = row.currency.as_deref().unwrap_or(DOLLARS);
+            *sums.entry(currency).or_default() += price;
+        }
+    }
+    let cost = |(currency, hourly): (&str, f64)| Cost {
+        currency: currency.to_string(),
+        hourly,
+        monthly: hourly * HOURS_PER_MONTH,
+    };
+    let dollars = sums.remove_entry(DOLLARS);
+    dollars.into_iter().chain(sums).map(cost).collect()
+}
+
 /// Sums over every resource.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Totals {
     pub resources: usize,
     pub nodes: usize,
+    /// The first of `costs` (US dollars when any are), zero when nothing is priced.
     pub hourly: f64,
     pub monthly: f64,
-    /// The currency of the prices (`None`: no price known; `mixed` when they differ).
+    /// The currency of `hourly` and `monthly` (`None`: no price known).
     pub currency: Option<String>,
+    /// One sum per currency: more than one when providers price in different currencies
+    /// and the strategy gives no `exchange_rates` to convert them.
+    pub costs: Vec<Cost>,
     /// Resources without a known price (not in the sums).
     pub unpriced: usize,
 }
 
 impl Totals {
-    pub fn of<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Totals {
+    pub fn of<'a>(rows: impl IntoIterator<Item = &'a Row> + Clone) -> Totals {
         let mut totals = Totals::default();
-        for row in rows {
+        for row in rows.clone() {
             totals.resources += 1;
             if row.kind == Kind::Node {
                 totals.nodes += 1;
-            }
-            match row.hourly_price {
-                Some(price) => {
-                    totals.hourly += price;
-                    totals.monthly += price * HOURS_PER_MONTH;
-                    let currency = row.currency.clone().unwrap_or_else(|| "USD".into());
-                    totals.currency = match totals.currency.take() {
-                        None => Some(currency),
-                        Some(c) if c == currency => Some(c),
-                        Some(_) => Some("mixed".into()),
-                    };
+                if row.hourly_price.is_none() {
+                    totals.unpriced += 1;
                 }
-                None if row.kind == Kind::Node => totals.unpriced += 1,
-                None => {}
             }
         }
+        totals.costs = by_currency(rows);
+        if let Some(first) = totals.costs.first() {
+            totals.hourly = first.hourly;
+            totals.monthly = first.monthly;
+            totals.currency = Some(first.currency.clone());
+        }
         totals
+    }
+
+    /// The monthly cost in the one currency both `self` and `before` price in: `None` when
+    /// either prices in several, or they differ.
+    pub fn monthly_change(&self, before: &Totals) -> Option<f64> {
+        match (self.costs.as_slice(), before.costs.as_slice()) {
+            ([now], [then]) if now.currency == then.currency => Some(now.monthly - then.monthly),
+            ([now], []) => Some(now.monthly),
+            ([], [then]) => Some(-then.monthly),
+            ([], []) => Some(0.0),
+            _ => None,
+        }
     }
 }
 
@@ -105,8 +143,11 @@ impl Totals {
 pub struct Count {
     pub name: String,
     pub resources: usize,
+    /// The first of `costs` (US dollars when any are), zero when nothing is priced.
     pub hourly: f64,
     pub monthly: f64,
+    /// One sum per currency, as in [`Totals`].
+    pub costs: Vec<Cost>,
 }
 
 /// A place on the map: the nodes at one provider's location.
@@ -155,20 +196,24 @@ pub fn rows(state: Option<&State>) -> Vec<Row> {
 pub fn build(state: Option<&State>, locations: &Locations, offset: usize, limit: usize) -> Fleet {
     let all = rows(state);
     let count_by = |key: &dyn Fn(&Row) -> Option<String>| {
-        let mut counts: BTreeMap<String, Count> = BTreeMap::new();
+        let mut by: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
         for row in &all {
-            let Some(name) = key(row) else { continue };
-            let count = counts.entry(name.clone()).or_insert(Count {
-                name,
-                resources: 0,
-                hourly: 0.0,
-                monthly: 0.0,
-            });
-            count.resources += 1;
-            count.hourly += row.hourly_price.unwrap_or(0.0);
-            count.monthly += row.monthly_price.unwrap_or(0.0);
+            if let Some(name) = key(row) {
+                by.entry(name).or_default().push(row);
+            }
         }
-        counts.into_values().collect::<Vec<_>>()
+        by.into_iter()
+            .map(|(name, rows)| {
+                let costs = by_currency(rows.iter().copied());
+                Count {
+                    name,
+                    resources: rows.len(),
+                    hourly: costs.first().map_or(0.0, |c| c.hourly),
+                    monthly: costs.first().map_or(0.0, |c| c.monthly),
+                    costs,
+                }
+            })
+            .collect::<Vec<_>>()
     };
     let groups = count_by(&|r| r.group.clone());
     let providers = count_by(&|r| Some(r.provider.clone()));
@@ -281,5 +326,47 @@ mod tests {
         assert_eq!((fra.nodes, fra.latitude), (2, None));
         // An offset past the end gives no rows, not a panic.
         assert!(build(Some(&state), &locations, 99, 10).rows.is_empty());
+    }
+
+    #[test]
+    fn prices_in_two_currencies_are_summed_apart() {
+        let mut state = State::new("t");
+        for (i, location, price, currency) in [
+            (0, "fsn1", 0.01, "EUR"),
+            (1, "fsn1", 0.02, "EUR"),
+            (2, "syd", 0.5, "USD"),
+        ] {
+            let mut n = priced(i, location, Some(price));
+            n.placement.currency = Some(currency.into());
+            state.resources.insert(n.address.clone(), n);
+        }
+        let fleet = build(Some(&state), &Locations::new(), 0, 10);
+        let t = &fleet.totals;
+        let sums: Vec<(&str, f64)> = t
+            .costs
+            .iter()
+            .map(|c| (c.currency.as_str(), c.hourly))
+            .collect();
+        assert_eq!(sums.len(), 2, "{sums:?}");
+        assert_eq!(sums[0], ("USD", 0.5), "dollars first");
+        assert_eq!(sums[1].0, "EUR");
+        assert!((sums[1].1 - 0.03).abs() < 1e-12);
+        assert_eq!((t.hourly, t.currency.as_deref()), (0.5, Some("USD")));
+        // The one group holds both currencies, each summed apart.
+        assert_eq!(fleet.groups[0].costs.len(), 2);
+        let fsn1 = fleet
+            .locations
+            .iter()
+            .find(|c| c.name == "cloud/fsn1")
+            .unwrap();
+        assert_eq!(fsn1.costs.len(), 1);
+        assert_eq!(fsn1.costs[0].currency, "EUR");
+        // No change is given between fleets that are not in one same currency.
+        let dollars_only = Totals::of(&fleet.rows[2..]);
+        assert_eq!(t.monthly_change(&dollars_only), None);
+        let change = dollars_only.monthly_change(&Totals::default()).unwrap();
+        assert!((change - 0.5 * 730.0).abs() < 1e-9);
+        let page = crate::serve::pages::sums(&t.costs, false);
+        assert_eq!(page, "365.00 USD + 21.90 EUR");
     }
 }

@@ -68,7 +68,7 @@ pub async fn versions(source: &Source) -> Result<Vec<Summary>, StateError> {
         };
         let before = out.last().and_then(|s| s.totals.as_ref());
         summary.monthly_change = match (before, summary.totals.as_ref()) {
-            (Some(before), Some(now)) => Some(now.monthly - before.monthly),
+            (Some(before), Some(now)) => now.monthly_change(before),
             _ => None,
         };
         out.push(summary);
@@ -123,8 +123,14 @@ pub struct Diff {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: Vec<Changed>,
+    /// The first currency's monthly cost before and after (see [`Totals`]).
     pub monthly_before: f64,
     pub monthly_after: f64,
+    /// Every currency's, before and after.
+    pub costs_before: Vec<fleet::Cost>,
+    pub costs_after: Vec<fleet::Cost>,
+    /// `None` when the two are not in one same currency.
+    pub monthly_change: Option<f64>,
     /// A unified diff of the two (redacted) documents.
     pub text: String,
 }
@@ -170,15 +176,21 @@ pub fn compare(old: &State, new: &State) -> Diff {
             &format!("serial {}", new.serial),
         )
         .to_string();
-    let monthly = |s: &State| Totals::of(&fleet::rows(Some(s))).monthly;
+    let (before, after) = (
+        Totals::of(&fleet::rows(Some(old))),
+        Totals::of(&fleet::rows(Some(new))),
+    );
     Diff {
         from: old.serial,
         to: new.serial,
         added,
         removed,
         changed,
-        monthly_before: monthly(old),
-        monthly_after: monthly(new),
+        monthly_before: before.monthly,
+        monthly_after: after.monthly,
+        monthly_change: after.monthly_change(&before),
+        costs_before: before.costs,
+        costs_after: after.costs,
         text,
     }
 }

@@ -55,13 +55,23 @@ pub fn render(
         "gauge",
         "What the fleet costs per hour, by currency (resources without a known price left out).",
     );
-    let currency = totals.currency.as_deref().unwrap_or("USD");
-    let _ = writeln!(
-        out,
-        "oss_fleet_cost_per_hour{{currency=\"{}\"}} {}",
-        label(currency),
-        totals.hourly
-    );
+    // One series per currency (never one sum of several); US dollars at zero when nothing
+    // is priced.
+    let unpriced = [(crate::catalog::DOLLARS, 0.0)];
+    let costs: Vec<(&str, f64)> = match totals.costs.as_slice() {
+        [] => unpriced.to_vec(),
+        costs => costs
+            .iter()
+            .map(|c| (c.currency.as_str(), c.hourly))
+            .collect(),
+    };
+    for (currency, hourly) in costs {
+        let _ = writeln!(
+            out,
+            "oss_fleet_cost_per_hour{{currency=\"{}\"}} {hourly}",
+            label(currency)
+        );
+    }
     family(
         &mut out,
         "oss_resources",
@@ -278,6 +288,9 @@ mod tests {
         for i in 0..3 {
             let mut n = node(i);
             n.placement.hourly_price = Some(0.5);
+            if i == 1 {
+                n.placement.currency = Some("EUR".into());
+            }
             if i == 2 {
                 n.placement.location = "odd\"place\\".into();
             }
@@ -306,7 +319,8 @@ mod tests {
             "oss_nodes{status=\"running\",provider=\"local\",location=\"local-a\"} 2",
             "oss_nodes{status=\"running\",provider=\"local\",location=\"odd\\\"place\\\\\"} 1",
             "oss_nodes{status=\"deposed\",provider=\"local\",location=\"local-a\"} 1",
-            "oss_fleet_cost_per_hour{currency=\"USD\"} 1.5",
+            "oss_fleet_cost_per_hour{currency=\"USD\"} 1",
+            "oss_fleet_cost_per_hour{currency=\"EUR\"} 0.5",
             "oss_resources 4",
             "oss_state_serial 5",
             "oss_apply_journal_steps 2",

@@ -312,6 +312,7 @@ async fn cost_api(State(source): State<Shared>) -> Response {
                         "hourly": s.totals.as_ref().map(|t| t.hourly),
                         "monthly": s.totals.as_ref().map(|t| t.monthly),
                         "currency": s.totals.as_ref().and_then(|t| t.currency.clone()),
+                        "costs": s.totals.as_ref().map(|t| &t.costs),
                         "monthly_change": s.monthly_change,
                     })
                 })

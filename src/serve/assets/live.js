@@ -9,6 +9,9 @@
   const paged = document.querySelector("nav.pager") !== null;
   const status = document.getElementById("live");
   const money = (p, c, digits) => (p === null || p === undefined ? "–" : p.toFixed(digits) + " " + (c || "USD"));
+  // Sums per currency, never added across ("8.47 USD + 6.20 EUR"), as the page renders them.
+  const sums = (costs, key, digits) =>
+    costs && costs.length ? costs.map((c) => money(c[key], c.currency, digits)).join(" + ") : money(0, null, digits);
   const nodeHref = (a) => "/nodes/" + encodeURIComponent(a);
   // Verdicts from `health` events: rows rebuilt from state changes keep them.
   const healthOf = {};
@@ -59,8 +62,8 @@
     const set = (id, text) => { const el = document.getElementById(id); if (el) el.textContent = text; };
     set("total-nodes", String(t.nodes));
     set("total-resources", String(t.resources));
-    set("total-hourly", money(t.hourly, t.currency, 4));
-    set("total-monthly", money(t.monthly, t.currency, 2));
+    set("total-hourly", sums(t.costs, "hourly", 4));
+    set("total-monthly", sums(t.costs, "monthly", 2));
     if (status) {
       const steps = change.journal_steps ? " Apply in progress: " + change.journal_steps + " step(s) in the journal." : "";
       status.textContent = (change.serial === null ? "No state yet." : "State serial " + change.serial + ".") + steps;

@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::{change, layout, monthly};
+use super::{change, layout, sums};
 use crate::serve::history::Summary;
 
 const WIDTH: f64 = 720.0;
@@ -71,7 +71,7 @@ pub fn render(versions: &[Summary]) -> Markup {
                         tr {
                             th scope="row" { (v.serial) }
                             td { (v.written_at.as_deref().unwrap_or("–")) }
-                            td.num { (v.totals.as_ref().map_or_else(|| "–".into(), |t| monthly(Some(t.monthly), t.currency.as_deref()))) }
+                            td.num { (v.totals.as_ref().map_or_else(|| "–".into(), |t| sums(&t.costs, false))) }
                             td.num { (v.monthly_change.map(change).unwrap_or_else(|| "–".into())) }
                         }
                     }

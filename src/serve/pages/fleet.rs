@@ -4,7 +4,7 @@
 
 use maud::{Markup, html};
 
-use super::{hourly, layout, monthly, node_href};
+use super::{hourly, layout, monthly, node_href, sums};
 use crate::health::Status;
 use crate::serve::fleet::{Count, Fleet, Row};
 
@@ -16,7 +16,6 @@ pub fn render(
 ) -> Markup {
     let watched: usize = health.iter().map(|(_, n)| n).sum();
     let t = &fleet.totals;
-    let currency = t.currency.as_deref();
     let title = match &fleet.strategy {
         Some(name) => format!("Fleet {name}"),
         None => "Fleet".to_string(),
@@ -37,8 +36,8 @@ pub fn render(
                 dl.totals {
                     dt { "Nodes" } dd id="total-nodes" { (t.nodes) }
                     dt { "Resources" } dd id="total-resources" { (t.resources) }
-                    dt { "Per hour" } dd id="total-hourly" { (hourly(Some(t.hourly), currency)) }
-                    dt { "Per month" } dd id="total-monthly" { (monthly(Some(t.monthly), currency)) }
+                    dt { "Per hour" } dd id="total-hourly" { (sums(&t.costs, true)) }
+                    dt { "Per month" } dd id="total-monthly" { (sums(&t.costs, false)) }
                     @if t.unpriced > 0 {
                         dt { "Without a price" } dd { (t.unpriced) }
                     }
@@ -57,9 +56,9 @@ pub fn render(
             section aria-labelledby="counts-h" {
                 h2 id="counts-h" { "By group, provider and location" }
                 div.counts {
-                    (counts("Groups", "Group", &fleet.groups, currency))
-                    (counts("Providers", "Provider", &fleet.providers, currency))
-                    (counts("Locations", "Location", &fleet.locations, currency))
+                    (counts("Groups", "Group", &fleet.groups))
+                    (counts("Providers", "Provider", &fleet.providers))
+                    (counts("Locations", "Location", &fleet.locations))
                 }
             }
             section aria-labelledby="resources-h" {
@@ -113,7 +112,7 @@ pub fn row_markup(row: &Row) -> Markup {
     }
 }
 
-fn counts(caption: &str, what: &str, counts: &[Count], currency: Option<&str>) -> Markup {
+fn counts(caption: &str, what: &str, counts: &[Count]) -> Markup {
     html! {
         table.count {
             caption { (caption) }
@@ -127,7 +126,7 @@ fn counts(caption: &str, what: &str, counts: &[Count], currency: Option<&str>) -
                     tr {
                         th scope="row" { (c.name) }
                         td.num { (c.resources) }
-                        td.num { (monthly(Some(c.monthly), currency)) }
+                        td.num { (sums(&c.costs, false)) }
                     }
                 }
             }

@@ -3,7 +3,7 @@
 
 use maud::{Markup, PreEscaped, html};
 
-use super::{change, layout, monthly, node_href};
+use super::{change, layout, node_href, sums};
 use crate::serve::history::{Diff, Summary};
 
 pub fn render(versions: &[Summary]) -> Markup {
@@ -47,7 +47,7 @@ pub fn render(versions: &[Summary]) -> Markup {
                                 Some(t) => {
                                     td.num { (t.resources) }
                                     td.num { (t.nodes) }
-                                    td.num { (monthly(Some(t.monthly), t.currency.as_deref())) }
+                                    td.num { (sums(&t.costs, false)) }
                                 }
                                 None => { td colspan="3" { "Unreadable: " (v.problem.as_deref().unwrap_or("")) } }
                             }
@@ -85,8 +85,10 @@ pub fn diff(d: &Diff) -> Markup {
             p { a href="/history" { "Back to the history" } }
             p id="diff-summary" {
                 (d.added.len()) " added, " (d.changed.len()) " changed, " (d.removed.len()) " removed; "
-                "cost " (format!("{:.2}", d.monthly_before)) " → " (format!("{:.2}", d.monthly_after))
-                " per month (" (change(d.monthly_after - d.monthly_before)) ")."
+                "cost " (sums(&d.costs_before, false)) " → " (sums(&d.costs_after, false))
+                " per month ("
+                (d.monthly_change.map_or_else(|| "in different currencies".into(), change))
+                ")."
             }
             @if !d.added.is_empty() {
                 h2 { "Added" }

@@ -105,6 +105,26 @@ pub fn monthly(price: Option<f64>, currency: Option<&str>) -> String {
     }
 }
 
+/// Sums per currency (`8.47 USD + 6.20 EUR`), per hour or per month; `0.00 USD` when
+/// nothing is priced.
+pub fn sums(costs: &[crate::serve::fleet::Cost], per_hour: bool) -> String {
+    if costs.is_empty() {
+        return if per_hour {
+            hourly(Some(0.0), None)
+        } else {
+            monthly(Some(0.0), None)
+        };
+    }
+    costs
+        .iter()
+        .map(|c| match per_hour {
+            true => hourly(Some(c.hourly), Some(&c.currency)),
+            false => monthly(Some(c.monthly), Some(&c.currency)),
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
 /// A signed change per month (`+8.47`, `-1.00`, `±0.00`).
 pub fn change(delta: f64) -> String {
     if delta.abs() < 0.005 {
