@@ -28,6 +28,8 @@ if [ -z "${OSS_BIN:-}" ]; then
   cargo build --release --quiet
 fi
 oss="${OSS_BIN:-$PWD/target/release/oss}"
+oss_build=${OSS_BIN:-"release build of $(git rev-parse --short HEAD 2>/dev/null || echo "an unknown commit")"}
+load_start=$(cut -d' ' -f1 /proc/loadavg)
 catalog="$PWD/examples/sim/cloud-b.json"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -121,9 +123,10 @@ for n in $counts; do
   done
 done
 
-python3 - "$work/runs.txt" "$runs" "$big_runs" "$p" "$tf_version" "$(nproc)" "${OSS_BIN:-release build}" <<'PY'
+python3 - "$work/runs.txt" "$runs" "$big_runs" "$p" "$tf_version" "$(nproc)" "$oss_build" \
+  "$load_start" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
 import datetime, statistics, sys
-path, runs, big_runs, p, tf_version, cores, oss_build = sys.argv[1:]
+path, runs, big_runs, p, tf_version, cores, oss_build, load_start, load_end = sys.argv[1:]
 by = {}
 for line in open(path):
     v = line.split()
@@ -192,4 +195,7 @@ print("figures are its own overhead (graph, plan, state); oss's include the simu
 print("API and world file. oss's state holds more per node (placement, ranked candidates, cost),")
 print("Terraform's holds each input twice (input and output). Terraform's times include starting")
 print("Python and loading the library (about 0.2 s).")
+print()
+print(f"Load average (1 minute) on this {cores}-core machine: {load_start} at the start, "
+      f"{load_end} at the end (Terraform's apply alone keeps about 1.3 cores busy).")
 PY
