@@ -193,6 +193,13 @@ fn a_killed_node_is_seen_down_replaced_through_the_engine_and_seen_up_again() {
         "the state still holds the killed node"
     );
     assert_eq!(up["provider_id"], provider_id(&p, "node.web[0]").as_str());
+    // One repair: the replacement started afresh instead of being judged by the old verdict.
+    let repairs = monitor
+        .seen
+        .iter()
+        .filter(|l| is(l, "repair-started", "node.web[0]"))
+        .count();
+    assert_eq!(repairs, 1, "{:?}", monitor.seen);
     // The other node was never touched.
     assert!(
         !monitor

@@ -343,9 +343,20 @@ fn finish_repair(
         return;
     };
     w.repairing = false;
-    // A skipped or failed repair is tried again at the node's next probe after this one.
-    if !matches!(repaired, Repaired::Replaced { .. }) {
-        w.retry_at = Some(Instant::now() + w.target.check.interval);
+    match repaired {
+        // The replacement starts afresh, whether or not its provider id and endpoint changed
+        // (the local provider keeps both): it is repaired again only once it has been seen
+        // down for its own threshold, never for the verdict on the node it replaced.
+        Repaired::Replaced { .. } => {
+            w.tracker = Tracker::default();
+            w.probes = 0;
+            w.due = Instant::now();
+            w.retry_at = None;
+        }
+        // A skipped or failed repair is tried again at the node's next probe after this one.
+        Repaired::Skipped { .. } | Repaired::Failed { .. } => {
+            w.retry_at = Some(Instant::now() + w.target.check.interval);
+        }
     }
     sink.repair(&RepairReport {
         at: crate::clock::now_rfc3339(),
@@ -399,6 +410,50 @@ mod tests {
                 .unwrap(),
             repair: true,
         }
+    }
+
+    /// A sink that keeps nothing.
+    struct Nowhere;
+
+    impl Sink for Nowhere {
+        fn transition(&self, _: &Record) {}
+    }
+
+    #[test]
+    fn a_replaced_node_starts_afresh_and_a_skipped_repair_waits_a_probe() {
+        let now = Instant::now();
+        let mut watched = HashMap::new();
+        reconcile(&mut watched, vec![target("a", "1"), target("b", "1")], now);
+        for w in watched.values_mut() {
+            let check = w.target.check.clone();
+            for _ in 0..check.unhealthy_threshold {
+                w.tracker.observe(false, &check);
+            }
+            assert_eq!(w.tracker.status, Status::Down);
+            w.repairing = true;
+        }
+        let sink: Arc<dyn Sink> = Arc::new(Nowhere);
+        let replaced = Repaired::Replaced {
+            steps: 1,
+            seconds: 0.1,
+        };
+        finish_repair(&mut watched, "a", &replaced, &sink);
+        // Same provider id and endpoint (as the local provider keeps them): the reload that
+        // follows keeps the fresh verdict, so no second repair starts before new failures.
+        reconcile(&mut watched, vec![target("a", "1"), target("b", "1")], now);
+        let a = &watched["a"];
+        assert_eq!(
+            (a.tracker.status, a.probes, a.repairing),
+            (Status::Unknown, 0, false)
+        );
+        assert_eq!(a.retry_at, None);
+        let skipped = Repaired::Skipped {
+            reason: "held".into(),
+        };
+        finish_repair(&mut watched, "b", &skipped, &sink);
+        let b = &watched["b"];
+        assert_eq!((b.tracker.status, b.repairing), (Status::Down, false));
+        assert!(b.retry_at.is_some_and(|at| at > now));
     }
 
     #[test]
