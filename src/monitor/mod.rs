@@ -169,6 +169,20 @@ struct Watched {
     probes: u32,
 }
 
+impl Watched {
+    /// `target` as first seen: unknown, due at `now`, no repair under way or waiting.
+    fn fresh(target: Target, now: Instant) -> Watched {
+        Watched {
+            target,
+            tracker: Tracker::default(),
+            due: now,
+            repairing: false,
+            retry_at: None,
+            probes: 0,
+        }
+    }
+}
+
 /// Watches until `options.until` or `stop`.
 pub async fn run(
     session: Arc<Session>,
@@ -347,12 +361,7 @@ fn finish_repair(
         // The replacement starts afresh, whether or not its provider id and endpoint changed
         // (the local provider keeps both): it is repaired again only once it has been seen
         // down for its own threshold, never for the verdict on the node it replaced.
-        Repaired::Replaced { .. } => {
-            w.tracker = Tracker::default();
-            w.probes = 0;
-            w.due = Instant::now();
-            w.retry_at = None;
-        }
+        Repaired::Replaced { .. } => *w = Watched::fresh(w.target.clone(), Instant::now()),
         // A skipped or failed repair is tried again at the node's next probe after this one.
         Repaired::Skipped { .. } | Repaired::Failed { .. } => {
             w.retry_at = Some(Instant::now() + w.target.check.interval);
@@ -374,12 +383,8 @@ fn reconcile(watched: &mut HashMap<String, Watched>, found: Vec<Target>, now: In
         let w = match watched.remove(&target.address) {
             Some(w) if w.target == target => w,
             old => Watched {
-                target: target.clone(),
-                tracker: Tracker::default(),
-                due: now,
                 repairing: old.is_some_and(|w| w.repairing),
-                retry_at: None,
-                probes: 0,
+                ..Watched::fresh(target.clone(), now)
             },
         };
         next.insert(target.address.clone(), w);
